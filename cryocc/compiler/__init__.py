@@ -1,0 +1,1 @@
+"""From a validated spec to files on disk: data scan, graph, resolve, render, plan, apply."""

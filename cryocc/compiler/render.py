@@ -1,0 +1,152 @@
+"""Render the files RELION reads: job.star per job, scheme.star, one job script per job."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .. import __version__
+from ..errors import SpecError
+from ..fsio import sha256_bytes
+from ..resources import data_dir
+from ..schema.jobs import RELION_INPUT_FLAGS
+from ..schema.models import SiteProfile
+from ..star import block_loop, block_pairs, format_value, parse_star
+from .resolve import ResolvedJob
+
+STATE_DIR = ".cryocc"
+PARAMS_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    name: str
+    params_path: str  # project-relative
+    params_text: str
+    script_path: str
+    script_text: str
+    job_star: str
+
+
+@lru_cache(maxsize=None)
+def job_template(stem: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(data_job pairs, joboptions in template order) of templates/jobs/<stem>.star."""
+    blocks = parse_star((data_dir("templates") / "jobs" / f"{stem}.star").read_text())
+    job = blocks["job"]
+    options = {row["rlnJobOptionVariable"]: row.get("rlnJobOptionValue", "") for row in blocks["joboptions_values"]}
+    assert isinstance(job, dict)
+    return job, options
+
+
+@lru_cache(maxsize=None)
+def _jinja():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("templates")), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def params_document(job: ResolvedJob, site: SiteProfile) -> dict[str, Any]:
+    """Everything the driver needs at run time, besides what RELION puts on its command line."""
+    return {
+        "format": PARAMS_FORMAT,
+        "cryocc": __version__,
+        "job": job.name,
+        "type": job.type.name,
+        "type_version": job.type.version,
+        "fingerprint": job.fingerprint,
+        "params": job.params,
+        "acquisition": job.acquisition,
+        "data": job.data,
+        "inputs": {w.slot: {"upstream": w.upstream, "kind": w.kind, "option": w.option,
+                            "flag": RELION_INPUT_FLAGS[w.option], "file": w.path} for w in job.wires},
+        "outputs": [{"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in job.type.outputs],
+        "tool": job.tool.model_dump(mode="json") if job.tool else None,
+        "container": site.container.model_dump(mode="json"),
+        "scratch": site.scratch,
+        "threads": job.resources.cpus,
+        "gpus": job.resources.gpus,
+    }
+
+
+def render_script(job: ResolvedJob, site: SiteProfile) -> str:
+    env = sorted(site.job_script.env.items())
+    return _jinja().get_template("job_script.sh.j2").render(
+        job=job.name, type=job.type.name, site=site.name, r=job.resources, setup=site.job_script.setup, env=env)
+
+
+def render_job(job: ResolvedJob, site: SiteProfile, input_values: dict[str, str]) -> RenderedJob:
+    """input_values: RELION option -> value (a Schemes/ reference or a literal kept-job path)."""
+    params_text = json.dumps(params_document(job, site), indent=1, sort_keys=True) + "\n"
+    params_path = f"{STATE_DIR}/jobs/{job.name}/{sha256_bytes(params_text.encode())[:16]}.json"
+    script_text = render_script(job, site)
+    script_path = f"{STATE_DIR}/scripts/{job.name}.{sha256_bytes(script_text.encode())[:16]}.sh"
+    header, options = job_template(job.type.stem)
+    overlay = {
+        "fn_exe": f"{site.driver} --job {params_path}",
+        "nr_threads": str(job.resources.cpus),
+        "do_queue": "Yes",
+        "queuename": job.resources.partition or "default",
+        "qsub": site.submit,
+        "qsubscript": script_path,
+        "min_dedicated": "1",
+        "other_args": "",
+        **input_values,
+    }
+    unknown = set(overlay) - set(options)
+    if unknown:
+        raise RuntimeError(f"templates/jobs/{job.type.stem}.star lacks options {sorted(unknown)}")
+    options = {**options, **overlay}
+    for key, value in options.items():
+        try:
+            format_value(value)
+        except ValueError as exc:
+            raise SpecError(f"job {job.name}: option {key}: {exc}") from None
+    text = block_pairs("job", header) + block_loop(
+        "joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], list(options.items()))
+    return RenderedJob(job.name, params_path, params_text, script_path, script_text, text)
+
+
+def scheme_ref(scheme: str, job: str, path: str) -> str:
+    return f"Schemes/{scheme}/{job}/{path}"
+
+
+def render_scheme(scheme: str, jobs: list[str]) -> str:
+    """A linear scheme: the jobs in order, then EXIT. The start edge comes first (RELION's start rule)."""
+    nodes = jobs + ["EXIT"]
+    general = block_pairs("scheme_general", {"rlnSchemeName": f"Schemes/{scheme}/", "rlnSchemeCurrentNodeName": jobs[0]})
+    operators = block_loop("scheme_operators", ["rlnSchemeOperatorName", "rlnSchemeOperatorType", "rlnSchemeOperatorOutput",
+                                                "rlnSchemeOperatorInput1", "rlnSchemeOperatorInput2"],
+                           [["EXIT", "exit", "undefined", "undefined", "undefined"]])
+    job_rows = block_loop("scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode",
+                                          "rlnSchemeJobHasStarted"], [[j, j, "new", False] for j in jobs])
+    edges = block_loop("scheme_edges", ["rlnSchemeEdgeInputNodeName", "rlnSchemeEdgeOutputNodeName", "rlnSchemeEdgeIsFork",
+                                        "rlnSchemeEdgeOutputNodeNameIfTrue", "rlnSchemeEdgeBooleanVariable"],
+                       [[a, b, False, "undefined", "undefined"] for a, b in zip(nodes, nodes[1:])])
+    return general + operators + job_rows + edges
+
+
+_REF = re.compile(r"Schemes/")
+
+
+def check_scheme_refs(scheme: str, order: list[str], job_stars: dict[str, str]) -> None:
+    """Refuse any Schemes/ reference RELION would turn into garbage or "" (relion-observed 4.6)."""
+    seen: set[str] = set()
+    for name in order:
+        for row in parse_star(job_stars[name])["joboptions_values"]:
+            value = row.get("rlnJobOptionValue", "")
+            if not _REF.search(value):
+                continue
+            m = re.fullmatch(rf"Schemes/{re.escape(scheme)}/([^/]+)/([^/]+)", value)
+            if not m or m.group(1) not in seen:
+                raise SpecError(
+                    f"job {name}: option {row['rlnJobOptionVariable']} = {value} refers to a job that does not run "
+                    f"before it in scheme {scheme}",
+                    hint="this is a cryocc bug, or a path containing 'Schemes/' in the site profile")
+        seen.add(name)

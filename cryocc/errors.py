@@ -1,0 +1,111 @@
+"""One user-facing error hierarchy: shown without a traceback, with file:line:col, key and hint."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str | None = None
+    line: int | None = None  # 1-based
+    col: int | None = None  # 1-based
+
+    def __str__(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        return ":".join(parts)
+
+
+class CryoccError(Exception):
+    """An error the user can act on. The CLI prints it and exits 1, without a traceback."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.key = key
+        self.hint = hint
+
+    def render(self) -> str:
+        head = []
+        if self.location is not None:
+            head.append(str(self.location))
+        if self.key:
+            head.append(self.key)
+        text = ": ".join(head + [self.message])
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    @property
+    def errors(self) -> list["CryoccError"]:
+        return [self]
+
+
+class SpecError(CryoccError):
+    """pipeline.yaml or a site profile is wrong."""
+
+
+class DataError(CryoccError):
+    """The data the spec points at (frames, mdocs, gain) is missing or inconsistent."""
+
+
+class ProjectError(CryoccError):
+    """The project directory is in a state cryocc cannot work with (locked, running, foreign)."""
+
+
+class ErrorGroup(CryoccError):
+    """Several errors found in one pass, reported together."""
+
+    def __init__(self, errors: Iterable[CryoccError]) -> None:
+        self._errors = [e for err in errors for e in err.errors]
+        n = len(self._errors)
+        super().__init__(f"{n} error{'s' if n != 1 else ''}")
+
+    @property
+    def errors(self) -> list[CryoccError]:
+        return self._errors
+
+    def render(self) -> str:
+        return "\n".join(f"error: {e.render()}" for e in self._errors)
+
+
+class Collector:
+    """Gathers errors so that one run reports all of them, then raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: list[CryoccError] = []
+
+    def add(self, error: CryoccError) -> None:
+        self.errors.extend(error.errors)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ErrorGroup(self.errors) if len(self.errors) > 1 else self.errors[0]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest valid choice, or listing the valid ones when none is close."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if choices and len(choices) <= 12:
+        return "valid choices: " + ", ".join(choices)
+    return None

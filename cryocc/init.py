@@ -1,0 +1,93 @@
+"""`cryocc init`: a starter pipeline.yaml for the standard chain, from the data globs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .compiler.data import expand
+from .errors import Collector, CryoccError, Location, SpecError
+from .fsio import atomic_write
+from .schema.acquisition import infer, read_mdoc
+from .schema.models import AcquisitionOverrides
+
+STANDARD_CHAIN = [
+    ("import", "importmovies"),
+    ("motion", "fsMotionAndCtf"),
+    ("tsimport", "tsImport"),
+    ("align", "aligntiltsWarp"),
+    ("ctf", "tsCtf"),
+    ("reconstruct", "tsReconstruct"),
+]
+# What init writes when the mdocs are silent: visible, commented, for the user to check.
+ASSUMED = {"pixel_size": 1.35, "voltage": 300.0, "dose_per_tilt": 3.0, "tilt_axis": -95.0}
+UNITS = {"pixel_size": "Å/px", "voltage": "kV", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
+
+
+def _relative(pattern: str, base: Path) -> str:
+    if os.path.isabs(pattern):
+        return pattern
+    return os.path.relpath(os.path.join(os.getcwd(), pattern), base.resolve())
+
+
+def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str, force: bool) -> str:
+    if output.exists() and not force:
+        raise SpecError(f"{output} exists", hint="pass --force to overwrite it, or --output another file")
+    base = output.parent
+    mdoc_paths = expand(mdocs, Path.cwd())
+    frame_paths = expand(frames, Path.cwd())
+    if not mdoc_paths:
+        raise SpecError(f"--mdocs matches no file: {mdocs}")
+    if not frame_paths:
+        raise SpecError(f"--frames matches no file: {frames}")
+    errors = Collector()
+    infos = []
+    for p in mdoc_paths:
+        try:
+            infos.append(read_mdoc(p))
+        except CryoccError as exc:
+            errors.add(exc)
+    errors.raise_if_any()
+    # infer once per missing value, so that what the mdocs lack becomes a visible assumption
+    overrides: dict[str, float] = {}
+    notes: list[str] = []
+    for _ in range(len(ASSUMED) + 1):
+        probe = Collector()
+        ds = infer(infos, {f.name: f for f in frame_paths}, AcquisitionOverrides(**overrides), probe, Location(str(output)))
+        missing = [e.key.split(".")[-1] for e in probe.errors if e.key and e.key.startswith("data.acquisition.")]
+        if ds is not None or not missing:
+            break
+        for key in missing:
+            overrides[key] = ASSUMED[key]
+            notes.append(key)
+    probe.raise_if_any()
+    assert ds is not None
+    acq = ds.acquisition
+    lines = [
+        "# yaml-language-server: $schema=cryocc.schema.json   (write it with: cryocc schema -o cryocc.schema.json)",
+        f"# Written by `cryocc init` from {len(infos)} mdoc(s) and {len(frame_paths)} frame(s). Inferred:",
+    ]
+    for key in ("pixel_size", "voltage", "dose_per_tilt", "tilt_axis", "cs", "amplitude_contrast", "eer_grouping"):
+        value = getattr(acq, key)
+        source = "not in the mdocs: assumed below" if key in notes else acq.sources[key]
+        lines.append(f"#   {key:<20} {value if value is not None else '-'!s:<8} {UNITS.get(key, ''):<5} ({source})")
+    lines += [
+        "cryocc: 1",
+        f"name: {name}",
+        f"site: {site}",
+        "",
+        "data:",
+        f"  frames: '{_relative(frames, base)}'",
+        f"  mdocs: '{_relative(mdocs, base)}'",
+    ]
+    if notes:
+        lines.append("  acquisition:                # values here win over the mdocs")
+        for key in notes:
+            lines.append(f"    {f'{key}: {ASSUMED[key]:g}':<26}# not in the mdocs: assumed, CHECK IT [{UNITS[key]}]")
+    else:
+        lines.append("  acquisition: {}             # add values here to override the mdocs")
+    lines += ["", "jobs:"]
+    lines += [f"  {n}: {{type: {t}}}" for n, t in STANDARD_CHAIN]
+    text = "\n".join(lines) + "\n"
+    atomic_write(output, text)
+    return text

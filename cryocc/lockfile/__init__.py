@@ -1,0 +1,1 @@
+"""The lockfile: what was applied, with the fingerprints that decide what may be kept."""

@@ -1,0 +1,95 @@
+"""cryocc.lock: one JSON document per project, written atomically and last by apply.
+
+Format (version 1), keys sorted, one space indent:
+  lockfile      1
+  cryocc        version that wrote it
+  fingerprint   fingerprint recipe version (lockfile.fingerprint.SCHEME_VERSION)
+  pipeline      {name, spec_sha256, site}
+  frame_check   stat | lenient
+  files         path -> {size, mtime_ns[, sha256]}   every input file, for "which file changed"
+  jobs          name -> {type, fingerprint, parts, scheme, job_dir, state, params_file}
+  schemes       [{name, jobs}]   every scheme apply wrote, oldest first
+Per-item (per tilt series) fingerprints can be added under jobs.<name>.items later.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import ProjectError
+from ..fsio import atomic_write
+from .fingerprint import SCHEME_VERSION
+
+LOCKFILE = "cryocc.lock"
+FORMAT = 1
+
+
+@dataclass
+class JobLock:
+    type: str
+    fingerprint: str
+    parts: dict[str, Any]
+    scheme: str | None = None  # the scheme that last ran (or will run) it
+    job_dir: str | None = None  # External/jobNNN/ once RELION made it
+    state: str = "scheduled"  # scheduled | running | succeeded | failed | aborted | incomplete
+    params_file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Lockfile:
+    pipeline: dict[str, Any] = field(default_factory=dict)
+    frame_check: str = "stat"
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, JobLock] = field(default_factory=dict)
+    schemes: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: int = SCHEME_VERSION
+    cryocc: str = __version__
+
+    def to_text(self) -> str:
+        doc = {
+            "lockfile": FORMAT,
+            "cryocc": self.cryocc,
+            "fingerprint": self.fingerprint,
+            "pipeline": self.pipeline,
+            "frame_check": self.frame_check,
+            "files": dict(sorted(self.files.items())),
+            "jobs": {k: v.to_json() for k, v in self.jobs.items()},
+            "schemes": self.schemes,
+        }
+        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str, path: str = LOCKFILE) -> "Lockfile":
+        try:
+            doc = json.loads(text)
+            if doc.get("lockfile") != FORMAT:
+                raise ProjectError(f"{path}: lockfile format {doc.get('lockfile')} is not {FORMAT}",
+                                   hint="was it written by a newer cryocc? upgrade cryocc")
+            return cls(
+                pipeline=doc["pipeline"], frame_check=doc["frame_check"], files=doc["files"],
+                jobs={k: JobLock(**v) for k, v in doc["jobs"].items()}, schemes=doc["schemes"],
+                fingerprint=doc["fingerprint"], cryocc=doc["cryocc"],
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProjectError(f"{path} is damaged: {exc}",
+                               hint="restore it from a backup; cryocc never deletes job directories, so nothing is lost") from None
+
+
+def read_lockfile(project: Path) -> Lockfile | None:
+    path = project / LOCKFILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return Lockfile.from_text(text, str(path))
+
+
+def write_lockfile(project: Path, lock: Lockfile) -> None:
+    atomic_write(project / LOCKFILE, lock.to_text())

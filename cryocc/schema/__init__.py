@@ -1,0 +1,1 @@
+"""The pipeline spec, site profiles, acquisition inference and the job-type catalog."""

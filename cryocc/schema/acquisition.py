@@ -1,0 +1,295 @@
+"""Acquisition parameters and tilt series, inferred from SerialEM/Tomo5 mdoc files.
+
+One mdoc is one tilt series. Frames are matched through each section's SubFramePath basename
+(Windows paths included). Tilt axis: SerialEM writes it in a title line ("Tilt axis angle =
+85.3"); Tomo5 has no such line and its RotationAngle is used as |RotationAngle|. The system
+cryocc replaces read RotationAngle for SerialEM files too, and so got the axis wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import Collector, DataError, Location
+from .models import AcquisitionOverrides
+
+_AXIS = re.compile(r"Tilt\s*axis\s*angle\s*=\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
+EER_DEFAULT_GROUPING = 32
+
+
+@dataclass(frozen=True)
+class Tilt:
+    z: int
+    angle: float
+    frame: str  # basename of SubFramePath
+    dose: float | None
+    prior_dose: float | None
+
+
+@dataclass(frozen=True)
+class MdocInfo:
+    """What one mdoc says, in plain values (cacheable as JSON)."""
+
+    path: str
+    name: str
+    software: str  # SerialEM | Tomo5
+    pixel_size: float | None
+    voltage: float | None
+    dose_per_tilt: float | None
+    tilt_axis: float | None
+    tilt_axis_source: str
+    image_size: tuple[int, int] | None
+    binning: float | None
+    tilts: tuple[Tilt, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MdocInfo":
+        d = dict(d)
+        d["tilts"] = tuple(Tilt(**t) for t in d["tilts"])
+        d["image_size"] = tuple(d["image_size"]) if d["image_size"] else None
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TiltSeries:
+    name: str
+    mdoc: str
+    frames: tuple[str, ...]  # absolute frame paths, in ZValue order
+    angles: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    pixel_size: float
+    voltage: float
+    cs: float
+    amplitude_contrast: float
+    dose_per_tilt: float
+    tilt_axis: float
+    eer_grouping: int | None
+    invert_defocus_hand: bool
+    invert_tilt_angles: bool
+    software: str
+    frame_extension: str
+    sources: dict[str, str] = field(compare=False, hash=False)
+
+    def values(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("sources")
+        return d
+
+
+@dataclass(frozen=True)
+class Dataset:
+    acquisition: Acquisition
+    tilt_series: tuple[TiltSeries, ...]
+    mdocs: tuple[MdocInfo, ...]
+    notes: tuple[str, ...] = ()  # things the user should know (shown by validate)
+
+
+# --- one mdoc --------------------------------------------------------------------------------
+
+def _line_of(path: Path, pattern: str) -> int | None:
+    try:
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.match(pattern, line.strip()):
+                return n
+    except OSError:
+        pass
+    return None
+
+
+def _err(path: Path, message: str, *, pattern: str | None = None, key: str | None = None, hint: str | None = None) -> DataError:
+    line = _line_of(path, pattern) if pattern else None
+    return DataError(message, location=Location(str(path), line, 1 if line else None), key=key, hint=hint)
+
+
+def _basename(sub_frame_path: Any) -> str:
+    return str(sub_frame_path).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def read_mdoc(path: Path) -> MdocInfo:
+    """Parse one mdoc; DataError when it is not a tilt series with one movie per tilt."""
+    from mdocfile.data_models import Mdoc  # pandas comes with it: only paid when an mdoc is read
+
+    logging.getLogger("mdocfile").setLevel(logging.ERROR)
+    logging.getLogger("mdocfile.data_models").setLevel(logging.ERROR)
+    try:
+        mdoc = Mdoc.from_file(path)
+    except Exception as exc:  # mdocfile raises bare pydantic/value errors on malformed files
+        raise _err(path, f"not a readable mdoc file: {str(exc).splitlines()[0]}") from None
+    sections = mdoc.section_data
+    if mdoc.global_data.Montage or any(s.MontSection is not None for s in sections):
+        raise _err(path, "is a montage, not a tilt series", pattern=r"(Montage\s*=|\[MontSection)",
+                   hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
+    if any(s.FrameSet is not None for s in sections):
+        raise _err(path, "is a frame-set mdoc (one movie for a whole series), not one movie per tilt",
+                   pattern=r"\[FrameSet", hint="cryocc processes tilt series recorded as one movie per tilt; leave this file out of data.mdocs")
+    tilts_raw = sorted((s for s in sections if s.ZValue is not None), key=lambda s: s.ZValue)
+    if not tilts_raw:
+        raise _err(path, "has no [ZValue = n] sections: not a tilt series")
+    first = tilts_raw[0]
+    g = mdoc.global_data
+    titles = " ".join(mdoc.titles)
+    axis_match = _AXIS.search(titles)
+    if axis_match:
+        software, axis, axis_source = "SerialEM", float(axis_match.group(1)), "mdoc title 'Tilt axis angle'"
+    elif first.RotationAngle is not None:
+        software, axis, axis_source = "Tomo5", abs(float(first.RotationAngle)), "mdoc RotationAngle (Tomo5)"
+    else:
+        software, axis, axis_source = ("SerialEM" if "SerialEM" in titles else "Tomo5"), None, "missing"
+    if "SerialEM" in titles:
+        software = "SerialEM"
+    tilts = []
+    for s in tilts_raw:
+        if s.SubFramePath is None:
+            raise _err(path, f"section [ZValue = {s.ZValue}] has no SubFramePath: cannot find its movie",
+                       pattern=rf"\[ZValue\s*=\s*{s.ZValue}\]", key="SubFramePath",
+                       hint="cryocc needs the movie frames; was frame saving on?")
+        tilts.append(Tilt(int(s.ZValue), float(s.TiltAngle or 0.0), _basename(s.SubFramePath),
+                          s.ExposureDose, s.PriorRecordDose))
+    dose = first.ExposureDose if first.ExposureDose else None
+    size = g.ImageSize or None
+    return MdocInfo(
+        path=str(path),
+        name=path.stem,
+        software=software,
+        pixel_size=g.PixelSpacing or first.PixelSpacing,
+        voltage=g.Voltage or first.Voltage,
+        dose_per_tilt=round(dose, 3) if dose else None,
+        tilt_axis=axis,
+        tilt_axis_source=axis_source,
+        image_size=tuple(int(v) for v in size) if size else None,
+        binning=first.Binning,
+        tilts=tuple(tilts),
+    )
+
+
+# --- a whole data set ------------------------------------------------------------------------
+
+def _agree(values: Iterable[tuple[float | None, str]], digits: int) -> dict[float, list[str]]:
+    groups: dict[float, list[str]] = {}
+    for v, name in values:
+        if v is not None:
+            groups.setdefault(round(v, digits), []).append(name)
+    return groups
+
+
+def _describe(groups: dict[float, list[str]], unit: str) -> str:
+    parts = []
+    for v, names in sorted(groups.items()):
+        parts.append(f"{v:g} {unit} in {len(names)} file{'s' if len(names) > 1 else ''} (e.g. {names[0]})")
+    return "; ".join(parts)
+
+
+def infer(
+    mdocs: list[MdocInfo],
+    frames: dict[str, Path],
+    overrides: AcquisitionOverrides,
+    errors: Collector,
+    spec_location: Location,
+) -> Dataset | None:
+    """Combine all mdocs with the overrides. Reports every problem to errors; None if any."""
+    o = overrides
+    sources: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+
+    def pick(key: str, label: str, unit: str, digits: int, per_file: Iterable[tuple[float | None, str]], mdoc_key: str) -> None:
+        given = getattr(o, key)
+        groups = _agree(per_file, digits)
+        if given is not None:
+            values[key], sources[key] = given, "override"
+            if groups and set(groups) != {round(given, digits)}:
+                notes.append(f"{label}: data.acquisition says {given:g} {unit}, the mdocs say {_describe(groups, unit)}")
+            return
+        if len(groups) > 1:
+            errors.add(DataError(
+                f"mdocs disagree on {label}: {_describe(groups, unit)}", location=spec_location, key="data.mdocs",
+                hint=f"process each group in its own pipeline, or set data.acquisition.{key} if the mdocs are wrong",
+            ))
+        elif not groups:
+            errors.add(DataError(
+                f"the mdocs give no {label} ({mdoc_key} is missing or 0)", location=spec_location,
+                key=f"data.acquisition.{key}", hint=f"set data.acquisition.{key} in pipeline.yaml [{unit}]",
+            ))
+        else:
+            values[key], sources[key] = next(iter(groups)), "mdoc"
+
+    pick("pixel_size", "pixel size", "Å/px", 4, ((m.pixel_size, m.name) for m in mdocs), "PixelSpacing")
+    pick("voltage", "voltage", "kV", 1, ((m.voltage, m.name) for m in mdocs), "Voltage")
+    pick("tilt_axis", "tilt axis", "°", 1, ((m.tilt_axis, m.name) for m in mdocs), "Tilt axis angle / RotationAngle")
+    # Dose varies a little between positions; the first tilt's dose of each series, median over series.
+    doses = sorted(m.dose_per_tilt for m in mdocs if m.dose_per_tilt)
+    if o.dose_per_tilt is not None:
+        values["dose_per_tilt"], sources["dose_per_tilt"] = o.dose_per_tilt, "override"
+    elif doses:
+        values["dose_per_tilt"], sources["dose_per_tilt"] = round(doses[len(doses) // 2], 2), "mdoc"
+    else:
+        errors.add(DataError(
+            "the mdocs give no dose per tilt (ExposureDose is missing or 0)", location=spec_location,
+            key="data.acquisition.dose_per_tilt", hint="set data.acquisition.dose_per_tilt in pipeline.yaml [e/Å²]",
+        ))
+    for key in ("cs", "amplitude_contrast", "invert_defocus_hand"):
+        given = getattr(o, key)
+        values[key], sources[key] = (given, "override") if given is not None else (DEFAULTS[key], "default")
+
+    softwares = Counter(m.software for m in mdocs)
+    software = softwares.most_common(1)[0][0] if softwares else "SerialEM"
+    if o.invert_tilt_angles is not None:
+        values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
+    else:
+        values["invert_tilt_angles"], sources["invert_tilt_angles"] = software == "Tomo5", f"default for {software}"
+
+    binned = sorted({m.binning for m in mdocs if m.binning and m.binning > 1})
+    if binned and o.pixel_size is None:
+        notes.append(f"mdocs record camera binning {binned[0]:g}: PixelSpacing is the binned image's; "
+                     "if the frames are saved unbinned, set data.acquisition.pixel_size")
+
+    series = []
+    missing = 0
+    for m in mdocs:
+        paths = []
+        for t in m.tilts:
+            frame = frames.get(t.frame)
+            if frame is None:
+                missing += 1
+                if missing <= 10:
+                    p = Path(m.path)
+                    errors.add(DataError(
+                        f"frame '{t.frame}' of [ZValue = {t.z}] is not among the frames matched by data.frames",
+                        location=Location(m.path, _line_of(p, rf"SubFramePath\s*=.*{re.escape(t.frame)}$"), 1),
+                        key="SubFramePath", hint="check data.frames, or whether this movie was copied",
+                    ))
+                continue
+            paths.append(str(frame))
+        series.append(TiltSeries(m.name, m.path, tuple(paths), tuple(t.angle for t in m.tilts)))
+    if missing > 10:
+        errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames"))
+
+    exts = Counter(Path(f).suffix.lower() for f in frames)
+    ext = exts.most_common(1)[0][0] if exts else ""
+    if o.eer_grouping is not None:
+        values["eer_grouping"], sources["eer_grouping"] = o.eer_grouping, "override"
+    elif ext == ".eer":
+        values["eer_grouping"], sources["eer_grouping"] = EER_DEFAULT_GROUPING, "default for EER"
+    else:
+        values["eer_grouping"], sources["eer_grouping"] = None, "not EER"
+    names = Counter(m.name for m in mdocs)
+    for name, n in names.items():
+        if n > 1:
+            errors.add(DataError(f"{n} mdocs are named {name}.mdoc: tilt-series names must be unique",
+                                 location=spec_location, key="data.mdocs", hint="narrow the glob to one session"))
+    if errors:
+        return None
+    acq = Acquisition(software=software, frame_extension=ext, sources=sources, **values)
+    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(notes))

@@ -1,0 +1,98 @@
+"""What every job type declares: params, input slots, output assets, tool, RELION wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# RELION external-job input options and the flag RELION passes each one to fn_exe as.
+RELION_INPUT_FLAGS = {
+    "in_mov": "--in_movies",
+    "in_mic": "--in_mics",
+    "in_part": "--in_parts",
+    "in_coords": "--in_coords",
+    "in_3dref": "--in_3dref",
+    "in_mask": "--in_mask",
+}
+
+
+class Params(BaseModel):
+    """Base of every job type's params model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def param(default: Any, description: str, *, unit: str | None = None, affects_results: bool = True, **kw: Any) -> Any:
+    """A params field with its one-line description, unit, and whether it changes results."""
+    extra: dict[str, Any] = {}
+    if unit:
+        extra["unit"] = unit
+        description = f"{description} [{unit}]"
+    if not affects_results:
+        extra["affects_results"] = False
+    return Field(default, description=description, json_schema_extra=extra or None, **kw)
+
+
+@dataclass(frozen=True)
+class InputSlot:
+    """One thing a job consumes: asset kinds accepted (preferred first) and the RELION option it rides in."""
+
+    kinds: tuple[str, ...]
+    option: str  # one of RELION_INPUT_FLAGS
+    description: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Output:
+    """One thing a job promises: a kind other jobs can consume, and its path in the job directory."""
+
+    kind: str | None  # None: promised and checked, but not wired to other jobs
+    path: str
+    description: str
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class JobType:
+    """One job type: the catalog's name (`type:` in pipeline.yaml) and everything that goes with it."""
+
+    name: str  # as users know it, e.g. tsReconstruct
+    stem: str  # shared by schema/jobs/<stem>.py, templates/jobs/<stem>.star, drivers/<stem>.py
+    summary: str
+    tool: str  # key into the site profile's tools
+    tool_label: str  # what users call the tool
+    params: type[Params]
+    inputs: dict[str, InputSlot]
+    outputs: tuple[Output, ...]
+    acquisition: tuple[str, ...] = ()  # acquisition values the job uses (inferred from mdocs)
+    uses_data: bool = False  # reads the frames/mdocs/gain of data: directly
+    version: int = 1  # bump when the driver's results change for the same params
+    is_tomo: bool = True
+    gpu: bool = False
+
+    catalog: ClassVar[dict[str, "JobType"]] = {}
+
+    def produces(self) -> dict[str, Output]:
+        return {o.kind: o for o in self.outputs if o.kind}
+
+    def result_params(self, params: Params) -> dict[str, Any]:
+        """The params that change results (the ones a fingerprint covers)."""
+        fields = type(params).model_fields
+        return {
+            k: v
+            for k, v in params.model_dump(mode="json").items()
+            if (fields[k].json_schema_extra or {}).get("affects_results", True)
+        }
+
+
+def register(job: JobType) -> JobType:
+    if job.name in JobType.catalog:
+        raise RuntimeError(f"job type {job.name} registered twice")
+    for slot in job.inputs.values():
+        if slot.option not in RELION_INPUT_FLAGS:
+            raise RuntimeError(f"{job.name}: unknown RELION input option {slot.option}")
+    JobType.catalog[job.name] = job
+    return job

@@ -1,0 +1,15 @@
+"""Value types shared by the params models."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+# "min:max" ranges as the catalog writes them, e.g. "1.1:8" (µm) or "500:10" (Å).
+Span = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")]
+# WarpTools grids, e.g. "1x1x3".
+Grid = Annotated[str, StringConstraints(pattern=r"^\d+x\d+x\d+$")]
+# Box dimensions in pixels, e.g. "4096x4096x2048".
+Dims = Annotated[str, StringConstraints(pattern=r"^\d+x\d+x\d+$")]
+Symmetry = Annotated[str, StringConstraints(pattern=r"^(C[1-9]\d*|D[2-9]\d*|T|O|I[1-4]?)$")]
+PerDevice = Annotated[int, Field(ge=1, le=8)]
+YesNo = Literal[True, False]

@@ -1,0 +1,29 @@
+from typing import Literal
+
+from ._base import InputSlot, Output, Params, JobType, param, register
+
+
+class CandidateExtractParams(Params):
+    particle_diameter_ang: float = param(200.0, "particle diameter", unit="Å", gt=0)
+    max_num_particles: int = param(1500, "at most this many candidates per tomogram", ge=1)
+    cutoff_method: Literal["NumberOfFalsePositives", "ManualCutOff"] = param("NumberOfFalsePositives", "how the score cut-off is chosen")
+    expected_false_positives: float = param(1.0, "false positives allowed per tomogram (NumberOfFalsePositives)", gt=0)
+    cc_threshold: float = param(0.1, "LCC cut-off (ManualCutOff)", gt=0, le=1)
+    tophat_filter: bool = param(False, "tophat-filter the score map before peak picking")
+
+
+JOB = register(JobType(
+    name="tmextractcand",
+    stem="candidate_extract",
+    summary="Candidate extraction from template-matching scores",
+    tool="pytom",
+    tool_label="pytom-match-pick pytom_extract_candidates.py",
+    params=CandidateExtractParams,
+    inputs={"tm_results": InputSlot(("tm_results",), "in_mic", "template-matching results")},
+    outputs=(
+        Output("candidates", "optimisation_set.star", "optimisation set: candidates + tomograms"),
+        Output(None, "candidates.star", "picked particles, RELION 5 coordinates"),
+    ),
+    is_tomo=True,
+    gpu=False,
+))

@@ -1,0 +1,27 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+
+
+class DenoisePredictParams(Params):
+    ntiles_x: int = param(4, "tiles along X (raised for large volumes)", ge=1, le=8)
+    ntiles_y: int = param(4, "tiles along Y", ge=1, le=8)
+    ntiles_z: int = param(4, "tiles along Z", ge=1, le=8)
+    denoising_tomo_name: str = param("", "substring selecting tomograms to denoise (empty: all)")
+
+
+JOB = register(JobType(
+    name="denoisepredict",
+    stem="denoise_predict",
+    summary="cryoCARE denoising of tomograms",
+    tool="cryocare",
+    tool_label="cryoCARE_predict.py",
+    params=DenoisePredictParams,
+    inputs={
+        "tomograms": InputSlot(("tomograms",), "in_mic", "tomograms with even/odd halves"),
+        "model": InputSlot(("denoise_model",), "in_coords", "trained cryoCARE model"),
+    },
+    outputs=(
+        Output("tomograms", "tomograms.star", "tomograms STAR pointing at the denoised volumes"),
+        Output(None, "denoised", "denoised tomograms", is_dir=True),
+    ),
+    gpu=True,
+))

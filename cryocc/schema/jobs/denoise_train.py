@@ -1,0 +1,21 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+
+
+class DenoiseTrainParams(Params):
+    tomograms_for_training: str = param("", "substring selecting training tomograms by name (empty: all)")
+    number_training_subvolumes: int = param(600, "subvolumes extracted per tomogram", ge=100)
+    subvolume_dimensions: int = param(64, "edge of a training subvolume", unit="px", ge=32)
+    epochs: int = param(10, "training epochs", ge=1)
+
+
+JOB = register(JobType(
+    name="denoisetrain",
+    stem="denoise_train",
+    summary="cryoCARE training on even/odd half tomograms",
+    tool="cryocare",
+    tool_label="cryoCARE_extract_train_data.py + cryoCARE_train.py",
+    params=DenoiseTrainParams,
+    inputs={"tomograms": InputSlot(("tomograms",), "in_mic", "tomograms with even/odd halves")},
+    outputs=(Output("denoise_model", "denoising_model.tar.gz", "trained cryoCARE model"),),
+    gpu=True,
+))

@@ -1,0 +1,22 @@
+from ._base import Output, Params, JobType, param, register
+
+
+class ImportMoviesParams(Params):
+    optics_group_name: str = param("opticsGroup1", "RELION optics group name", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+JOB = register(JobType(
+    name="importmovies",
+    stem="import_movies",
+    summary="Import movies and mdocs into RELION tilt-series STAR files",
+    tool="relion",
+    tool_label="RELION 5 relion_python_tomo_import",
+    params=ImportMoviesParams,
+    inputs={},
+    outputs=(
+        Output("tilt_series", "tilt_series.star", "global tilt-series STAR (one row per tilt series)"),
+        Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
+    ),
+    acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "tilt_axis", "invert_defocus_hand"),
+    uses_data=True,
+))

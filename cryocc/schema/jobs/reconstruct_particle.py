@@ -1,0 +1,28 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+from ._types import Symmetry
+
+
+class ReconstructParticleParams(Params):
+    box_size: int = param(384, "box size", unit="px", ge=16)
+    crop_size: int = param(224, "crop size, -1 for none", unit="px", ge=-1)
+    symmetry: Symmetry = param("C1", "point-group symmetry")
+    binning: int = param(1, "binning", ge=1)
+    snr: float = param(0.0, "Wiener SNR (0: automatic)", ge=0)
+    whiten: bool = param(False, "whiten the power spectrum")
+    no_ctf: bool = param(False, "do not apply CTFs")
+
+
+JOB = register(JobType(
+    name="reconstructParticle",
+    stem="reconstruct_particle",
+    summary="Subtomogram average from an optimisation set",
+    tool="relion",
+    tool_label="RELION 5 relion_tomo_reconstruct_particle",
+    params=ReconstructParticleParams,
+    inputs={"particles": InputSlot(("subtomo_set",), "in_mic", "extracted particles")},
+    outputs=(
+        Output("reference_map", "merged.mrc", "the average"),
+        Output(None, "half1.mrc", "half map 1"),
+        Output(None, "half2.mrc", "half map 2"),
+    ),
+))

@@ -1,0 +1,26 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+
+
+class SubtomoExtractionParams(Params):
+    binning: int = param(1, "extraction binning", ge=1, le=16)
+    box_size: int = param(384, "box size (binned)", unit="px", ge=16)
+    crop_size: int = param(224, "crop size (binned), -1 for no cropping", unit="px", ge=-1)
+    do_float16: bool = param(True, "write float16")
+    do_stack2d: bool = param(True, "write 2D stacks (pseudo-subtomograms)")
+    max_dose: float = param(-1.0, "use tilts up to this accumulated dose (-1: all)", unit="e/Å²", ge=-1)
+    min_frames: int = param(1, "discard particles seen in fewer tilts", ge=1)
+
+
+JOB = register(JobType(
+    name="subtomoExtraction",
+    stem="subtomo_extraction",
+    summary="Pseudo-subtomogram extraction",
+    tool="relion",
+    tool_label="RELION 5 relion_tomo_subtomo",
+    params=SubtomoExtractionParams,
+    inputs={"particles": InputSlot(("candidates",), "in_mic", "optimisation set with particles and tomograms")},
+    outputs=(
+        Output("subtomo_set", "optimisation_set.star", "optimisation set of the extracted particles"),
+        Output(None, "particles.star", "extracted particles"),
+    ),
+))

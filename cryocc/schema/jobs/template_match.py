@@ -1,0 +1,38 @@
+from pathlib import Path
+from typing import Literal
+
+from ._base import InputSlot, Output, Params, JobType, param, register
+from ._types import Grid, Symmetry
+
+
+class TemplateMatchParams(Params):
+    template: Path = param(..., "template map (.mrc), at the tomograms' pixel size")
+    mask: Path = param(..., "mask for the template (.mrc)")
+    angular_search: float = param(12.0, "angular search increment", unit="°", gt=0, le=90)
+    symmetry: Symmetry = param("C1", "template symmetry (Cn adds --z-axis-rotational-symmetry)")
+    spectral_whitening: bool = param(False, "spectral whitening")
+    random_phase_correction: bool = param(False, "random-phase correction of the scores")
+    non_spherical_mask: bool = param(False, "the mask is not spherical")
+    bandpass: str | None = param(None, "band-pass 'low:high' in Å, or null for none", pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
+    gpu_split: Grid | Literal["auto"] = param("auto", "split each tomogram XxYxZ across the GPU (auto: 2x2x1)", affects_results=False)
+
+
+JOB = register(JobType(
+    name="templatematching",
+    stem="template_match",
+    summary="Template matching in tomograms",
+    tool="pytom",
+    tool_label="pytom-match-pick pytom_match_template.py",
+    params=TemplateMatchParams,
+    inputs={
+        "tomograms": InputSlot(("tomograms",), "in_mic", "tomograms (denoised preferred by wiring order)"),
+        "tilt_series": InputSlot(("filtered_tilt_series", "ctf_tilt_series"), "in_mov", "tilt series for angles, defocus and dose"),
+    },
+    outputs=(
+        Output("tm_results", "tomograms.star", "the tomograms matched (scores in tmResults/)"),
+        Output(None, "tmResults", "score, angle and job files per tomogram", is_dir=True),
+    ),
+    acquisition=("voltage", "cs", "amplitude_contrast"),
+    is_tomo=False,
+    gpu=True,
+))

@@ -1,0 +1,25 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+
+
+class TiltFilterParams(Params):
+    max_defocus_um: float = param(8.0, "drop tilts whose mean defocus exceeds this", unit="µm", gt=0)
+    min_defocus_um: float = param(0.0, "drop tilts whose mean defocus is below this", unit="µm", ge=0)
+    max_ctf_resolution: float = param(50.0, "drop tilts whose CTF fit is worse than this (0: no check)", unit="Å", ge=0)
+    max_abs_tilt: float = param(90.0, "drop tilts beyond this absolute nominal tilt angle", unit="°", gt=0, le=90)
+    min_tilts: int = param(10, "drop a whole tilt series left with fewer tilts than this", ge=1)
+
+
+JOB = register(JobType(
+    name="tiltFilter",
+    stem="tilt_filter",
+    summary="Rule-based tilt filter on the CTF and tilt metadata",
+    tool="python",
+    tool_label="cryocc (no external tool)",
+    params=TiltFilterParams,
+    inputs={"tilt_series": InputSlot(("ctf_tilt_series",), "in_mic", "CTF-fitted tilt series")},
+    outputs=(
+        Output("filtered_tilt_series", "filtered_tilt_series.star", "tilt-series STAR without the rejected tilts"),
+        Output(None, "tilt_series", "per-tilt-series STAR files, kept tilts only", is_dir=True),
+        Output(None, "tilt_filter_report.tsv", "every tilt with its verdict and reason"),
+    ),
+))

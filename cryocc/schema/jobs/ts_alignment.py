@@ -1,0 +1,39 @@
+from typing import Literal
+
+from ._base import InputSlot, Output, Params, JobType, param, register
+from ._types import PerDevice
+
+
+class TsAlignmentParams(Params):
+    method: Literal["aretomo", "imod"] = param("aretomo", "aligner: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches)")
+    rescale_angpixs: float = param(12.0, "pixel size of the binned stack used for alignment", unit="Å/px", ge=2, le=50)
+    sample_thickness_nm: float = param(180.0, "sample thickness (AreTomo --alignz)", unit="nm", ge=50, le=1000)
+    patch_x: int = param(0, "AreTomo local patches in X (0: global only)", ge=0)
+    patch_y: int = param(0, "AreTomo local patches in Y (0: global only)", ge=0)
+    axis_iter: int = param(0, "AreTomo tilt-axis refinement iterations (0: off)", ge=0)
+    axis_batch: int = param(0, "AreTomo tilt series per axis-refinement batch (0: WarpTools default)", ge=0)
+    imod_patch_size: float = param(200.0, "IMOD patch size", unit="nm", gt=0)
+    imod_overlap: int = param(50, "IMOD patch overlap", unit="%", ge=0, le=90)
+    perdevice: PerDevice = param(1, "tilt series aligned at once per GPU", affects_results=False)
+
+
+JOB = register(JobType(
+    name="aligntiltsWarp",
+    stem="ts_alignment",
+    summary="Tilt-series alignment with AreTomo2 or IMOD, through WarpTools",
+    tool="warptools",
+    tool_label="WarpTools ts_aretomo (AreTomo2) / ts_etomo_patches (IMOD)",
+    params=TsAlignmentParams,
+    inputs={
+        "tilt_series": InputSlot(("motion_ctf",), "in_mic", "motion-corrected tilt series"),
+        "settings": InputSlot(("ts_settings",), "in_mov", "tilt-series settings and .tomostar files"),
+    },
+    outputs=(
+        Output("aligned_tilt_series", "aligned_tilt_series.star", "tilt-series STAR with alignment"),
+        Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
+        Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
+        Output(None, "warp_tiltseries.settings", "settings copied for downstream jobs"),
+    ),
+    acquisition=("pixel_size",),
+    gpu=True,
+))

@@ -1,0 +1,31 @@
+from typing import Literal
+
+from ._base import InputSlot, Output, Params, JobType, param, register
+from ._types import PerDevice, Span
+
+
+class TsCtfParams(Params):
+    window: int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
+    range_min_max: Span = param("30:6.0", "CTF fit resolution range, low:high", unit="Å")
+    defocus_min_max: Span = param("1.1:8", "defocus search range, min:max", unit="µm")
+    defocus_hand: Literal["set_flip", "set_noflip", "auto"] = param("set_flip", "defocus handedness: force flip, force no flip, or decide with ts_defocus_hand --check")
+    do_phase: bool = param(False, "fit a phase shift (phase plate data)")
+    perdevice: PerDevice = param(1, "tilt series fitted at once per GPU", affects_results=False)
+
+
+JOB = register(JobType(
+    name="tsCtf",
+    stem="ts_ctf",
+    summary="Tilt-series CTF with the defocus-handedness step",
+    tool="warptools",
+    tool_label="WarpTools ts_defocus_hand + ts_ctf",
+    params=TsCtfParams,
+    inputs={"tilt_series": InputSlot(("aligned_tilt_series",), "in_mic", "aligned tilt series")},
+    outputs=(
+        Output("ctf_tilt_series", "ts_ctf_tilt_series.star", "tilt-series STAR with per-tilt defocus and handedness"),
+        Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
+        Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
+    ),
+    acquisition=("voltage", "cs", "amplitude_contrast"),
+    gpu=True,
+))

@@ -1,0 +1,26 @@
+from ._base import InputSlot, Output, Params, JobType, param, register
+from ._types import PerDevice
+
+
+class TsReconstructParams(Params):
+    rescale_angpixs: float = param(12.0, "pixel size of the reconstructed tomograms", unit="Å/px", ge=2, le=50)
+    halfmap_frames: bool = param(True, "also reconstruct even/odd half tomograms (cryoCARE needs them)")
+    deconv: bool = param(True, "write a deconvolved tomogram")
+    perdevice: PerDevice = param(1, "tomograms reconstructed at once per GPU", affects_results=False)
+
+
+JOB = register(JobType(
+    name="tsReconstruct",
+    stem="ts_reconstruct",
+    summary="Tomogram reconstruction",
+    tool="warptools",
+    tool_label="WarpTools ts_reconstruct",
+    params=TsReconstructParams,
+    inputs={"tilt_series": InputSlot(("filtered_tilt_series", "ctf_tilt_series"), "in_mic", "CTF-fitted (optionally filtered) tilt series")},
+    outputs=(
+        Output("tomograms", "tomograms.star", "RELION 5 tomograms STAR"),
+        Output(None, "warp_tiltseries", "reconstructions under warp_tiltseries/reconstruction", is_dir=True),
+    ),
+    acquisition=("pixel_size",),
+    gpu=True,
+))

@@ -1,0 +1,129 @@
+"""STAR files as RELION 5 reads them.
+
+cryocc writes STAR itself rather than through starfile.write: output must be byte-identical
+across runs (starfile adds a clock-time header) and follow RELION's reader, which is stricter
+than the format (no empty loops, quoting rules, 0/1 booleans). The small reader serves `plan`,
+which must not pay for pandas; tests cross-check everything against starfile.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+VERSION_LINE = "# version 50001"
+Value = str | int | float | bool
+
+_NEEDS_QUOTES = re.compile(r"[\s]|^[#_;'\"]|^$")
+
+
+class StarValueError(ValueError):
+    pass
+
+
+def format_value(value: Value) -> str:
+    """One value as RELION reads it back unchanged."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise StarValueError(f"a STAR value cannot contain a line break: {text!r}")
+    if '"' in text:
+        raise StarValueError(f"a STAR value cannot contain a double quote: {text!r}")
+    if "  " in text or "\t" in text:
+        raise StarValueError(f"RELION collapses runs of spaces and tabs in STAR values: {text!r}")
+    if _NEEDS_QUOTES.search(text) or "data_" in text or "loop_" in text:
+        return f'"{text}"'
+    return text
+
+
+def block_pairs(name: str, pairs: Mapping[str, Value]) -> str:
+    width = max(len(k) for k in pairs) + 1
+    lines = [VERSION_LINE, "", f"data_{name}", ""]
+    lines += [f"_{k.ljust(width)} {format_value(v)}" for k, v in pairs.items()]
+    return "\n".join(lines) + "\n\n"
+
+
+def block_loop(name: str, labels: Sequence[str], rows: Iterable[Sequence[Value]]) -> str:
+    rows = [[format_value(v) for v in row] for row in rows]
+    if not rows:
+        raise StarValueError(f"refusing to write the empty loop data_{name}: RELION cannot read it")
+    for row in rows:
+        if len(row) != len(labels):
+            raise StarValueError(f"data_{name}: row {row} does not have {len(labels)} values")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(labels))]
+    lines = [VERSION_LINE, "", f"data_{name}", "", "loop_"]
+    lines += [f"_{label} #{i + 1}" for i, label in enumerate(labels)]
+    lines += [" ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines) + "\n\n"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _tokens(line: str) -> list[str]:
+    out, i, n = [], 0, len(line)
+    while i < n:
+        c = line[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c in "\"'":
+            end = i + 1
+            while end < n and not (line[end] == c and (end + 1 == n or line[end + 1].isspace())):
+                end += 1
+            out.append(line[i + 1 : end])
+            i = end + 1
+            continue
+        end = i
+        while end < n and not line[end].isspace():
+            end += 1
+        out.append(line[i:end])
+        i = end
+    return out
+
+
+def read_star(path: Path | str) -> dict[str, dict[str, str] | list[dict[str, str]]]:
+    """Blocks by name: a dict for key-value blocks, a list of row dicts for loops (values as text)."""
+    return parse_star(Path(path).read_text())
+
+
+def parse_star(text: str) -> dict[str, dict[str, str] | list[dict[str, str]]]:
+    blocks: dict[str, dict[str, str] | list[dict[str, str]]] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line.startswith("data_"):
+            i += 1
+            continue
+        name = line[5:]
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
+            i += 1
+        if i < len(lines) and lines[i].strip().startswith("loop_"):
+            i += 1
+            labels = []
+            while i < len(lines) and lines[i].strip().startswith("_"):
+                labels.append(lines[i].split()[0][1:])
+                i += 1
+            rows = []
+            while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith("data_"):
+                toks = _tokens(lines[i])
+                rows.append(dict(zip(labels, toks)))
+                i += 1
+            blocks[name] = rows
+        else:
+            pairs: dict[str, str] = {}
+            while i < len(lines) and not lines[i].strip().startswith(("data_", "loop_")):
+                toks = _tokens(lines[i])
+                if toks and toks[0].startswith("_") and len(toks) > 1:
+                    pairs[toks[0][1:]] = toks[1]
+                i += 1
+            blocks[name] = pairs
+    return blocks

@@ -1,0 +1,101 @@
+"""What the CLI prints: tables for validate, plan and status."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from .compiler.compile import Compiled
+from .compiler.plan import Plan
+
+UNITS = {"pixel_size": "Å/px", "voltage": "kV", "cs": "mm", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
+LABELS = {
+    "pixel_size": "pixel size", "voltage": "voltage", "cs": "Cs", "amplitude_contrast": "amplitude contrast",
+    "dose_per_tilt": "dose per tilt", "tilt_axis": "tilt axis", "eer_grouping": "EER grouping",
+    "invert_defocus_hand": "invert defocus hand", "invert_tilt_angles": "invert tilt angles",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def acquisition_table(c: Compiled) -> Table:
+    ds = c.dataset
+    acq = ds.acquisition
+    n_frames = sum(len(ts.frames) for ts in ds.tilt_series)
+    t = Table(title=f"Acquisition ({len(ds.tilt_series)} tilt series, {n_frames} frames, {acq.software})", title_justify="left")
+    t.add_column("value")
+    t.add_column("", justify="right")
+    t.add_column("source")
+    for key, label in LABELS.items():
+        v = getattr(acq, key)
+        t.add_row(label, f"{_fmt(v)} {UNITS.get(key, '')}".rstrip(), acq.sources.get(key, ""))
+    return t
+
+
+def tilt_series_table(c: Compiled) -> Table:
+    groups = Counter()
+    for m in c.dataset.mdocs:
+        angles = [t.angle for t in m.tilts]
+        groups[(len(m.tilts), f"{min(angles):.1f} .. {max(angles):.1f}", _fmt(m.pixel_size), _fmt(m.voltage),
+                _fmt(m.dose_per_tilt), _fmt(m.tilt_axis))] += 1
+    t = Table(title="Tilt series per acquisition (as the mdocs say)", title_justify="left")
+    for col in ("tilts", "angles °", "pixel Å", "kV", "dose", "axis °", "count"):
+        t.add_column(col, justify="right")
+    for key, n in sorted(groups.items()):
+        t.add_row(*map(str, key), str(n))
+    return t
+
+
+def jobs_table(c: Compiled) -> Table:
+    t = Table(title="Jobs in run order", title_justify="left")
+    for col in ("job", "type", "inputs", "resources"):
+        t.add_column(col)
+    for name in c.order:
+        j = c.jobs[name]
+        ins = ", ".join(f"{w.slot} <- {w.upstream}" for w in j.wires) or "data"
+        r = j.resources
+        res = f"{r.cpus} cpu {r.mem} {r.time}" + (f" {r.gpus} gpu" if r.gpus else "") + (f" {r.partition}" if r.partition else "")
+        t.add_row(name, j.type.name, ins if j.type.inputs else "data", res)
+    return t
+
+
+SYMBOL = {"keep": "=", "run": "+", "rerun": "~", "orphan": "?"}
+STYLE = {"keep": "dim", "run": "green", "rerun": "yellow", "orphan": "magenta"}
+
+
+def _reason(r: dict) -> str:
+    kind = r["kind"]
+    if kind == "params":
+        return f"{r['key']}: {r['old']!r} -> {r['new']!r}"
+    if kind == "input":
+        return f"input {r['path']} {r.get('change', 'changed')}"
+    if kind == "upstream":
+        return f"upstream {r['job']} re-runs"
+    if kind == "acquisition":
+        return f"acquisition {r['key']}: {r['old']!r} -> {r['new']!r}"
+    return {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
+            "incomplete": "started, no sentinel, not running", "outputs_missing": f"outputs missing: {r.get('path', '')}",
+            "forced": "--force", "removed": "no longer in pipeline.yaml", "scheduled": "applied, not run yet",
+            "running": "running now"}.get(kind, r.get("detail", kind))
+
+
+def print_plan(out: Console, plan: Plan) -> None:
+    width = max((len(j.name) for j in plan.jobs), default=4)
+    for j in plan.jobs:
+        reasons = "; ".join(_reason(r) for r in j.reasons)
+        where = f"  [{j.job_dir}]" if j.job_dir else ""
+        out.print(f"[{STYLE[j.action]}]{SYMBOL[j.action]} {j.action:<6} {j.name:<{width}}[/]  {j.type:<20} {reasons}{where}")
+    s = plan.summary()
+    out.print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.")
