@@ -29,6 +29,15 @@ class ResolvedJob:
     fingerprint: str = ""
 
 
+def input_key(path: str, root: Path) -> str:
+    """How an input file is named in fingerprints: relative to the pipeline's directory when below it,
+    so a project moved together with its data keeps its fingerprints."""
+    try:
+        return str(Path(path).relative_to(root.resolve()))
+    except ValueError:
+        return path
+
+
 def _file_params(job: JobType, params: dict[str, Any], root: Path) -> tuple[dict[str, Any], list[str]]:
     out, files = dict(params), []
     for name, f in job.params.model_fields.items():
@@ -52,10 +61,12 @@ def resolve(pipeline: Pipeline, dataset: Dataset, wires: dict[str, tuple[Wire, .
         jt = loaded.type
         params = loaded.params.model_dump(mode="json")
         params, files = _file_params(jt, params, pipeline.root)
-        inputs = {f: input_fingerprint(f, "small") for f in files}
+        root = pipeline.root
+        inputs = {input_key(f, root): input_fingerprint(f, "small") for f in files}
         data, data_digest = data_parts if jt.uses_data else (None, None)
         used = {k: acq[k] for k in jt.acquisition}
-        result_params = {k: params[k] for k in jt.result_params(loaded.params)}
+        result_params = {k: input_key(params[k], root) if params[k] in files else params[k]
+                         for k in jt.result_params(loaded.params)}
         upstream = {w.slot: resolved[w.upstream].fingerprint for w in wires[name]}
         parts = job_parts(job_type=jt.name, type_version=jt.version, params=result_params, acquisition=used,
                           inputs=dict(sorted(inputs.items())), data=data_digest, upstream=upstream)
@@ -83,9 +94,9 @@ def _data_inputs(pipeline: Pipeline, dataset: Dataset, input_fingerprint) -> tup
     }
     inputs: dict[str, str] = {}
     for ts in dataset.tilt_series:
-        inputs[ts.mdoc] = input_fingerprint(ts.mdoc, "small")
+        inputs[input_key(ts.mdoc, root)] = input_fingerprint(ts.mdoc, "small")
         for f in ts.frames:
-            inputs[f] = input_fingerprint(f, "frame")
+            inputs[input_key(f, root)] = input_fingerprint(f, "frame")
     if gain:
-        inputs[gain] = input_fingerprint(gain, "small")
+        inputs[input_key(gain, root)] = input_fingerprint(gain, "small")
     return data, digest(inputs)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 # Bump only when the fingerprint recipe changes in a way that must invalidate old results.
-SCHEME_VERSION = 1
+RECIPE_VERSION = 1
 
 
 def canonical(value: Any) -> str:
@@ -22,7 +22,7 @@ def job_parts(*, job_type: str, type_version: int, params: dict[str, Any], acqui
               inputs: dict[str, str], data: str | None, upstream: dict[str, str]) -> dict[str, Any]:
     """The named parts a job's fingerprint is made of, kept in the lockfile so plan can explain a change."""
     return {
-        "scheme": SCHEME_VERSION,
+        "recipe": RECIPE_VERSION,
         "type": job_type,
         "type_version": type_version,
         "params": params,

@@ -3,7 +3,7 @@
 Format (version 1), keys sorted, one space indent:
   lockfile      1
   cryocc        version that wrote it
-  fingerprint   fingerprint recipe version (lockfile.fingerprint.SCHEME_VERSION)
+  recipe        fingerprint recipe version (lockfile.fingerprint.RECIPE_VERSION)
   pipeline      {name, spec_sha256, site}
   frame_check   stat | lenient
   files         path -> {size, mtime_ns[, sha256]}   every input file, for "which file changed"
@@ -22,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ProjectError
 from ..fsio import atomic_write
-from .fingerprint import SCHEME_VERSION
+from .fingerprint import RECIPE_VERSION
 
 LOCKFILE = "cryocc.lock"
 FORMAT = 1
@@ -49,21 +49,25 @@ class Lockfile:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, JobLock] = field(default_factory=dict)
     schemes: list[dict[str, Any]] = field(default_factory=list)
-    fingerprint: int = SCHEME_VERSION
+    recipe: int = RECIPE_VERSION
     cryocc: str = __version__
 
     def to_text(self) -> str:
         doc = {
             "lockfile": FORMAT,
             "cryocc": self.cryocc,
-            "fingerprint": self.fingerprint,
+            "recipe": self.recipe,
             "pipeline": self.pipeline,
             "frame_check": self.frame_check,
-            "files": dict(sorted(self.files.items())),
+            "files": {},
             "jobs": {k: v.to_json() for k, v in self.jobs.items()},
             "schemes": self.schemes,
         }
-        return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False)
+        # one line per input file: projects have 10^4-10^5 frames
+        rows = ",\n".join(f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, sort_keys=True)}"
+                           for k, v in sorted(self.files.items()))
+        return text.replace('"files": {}', '"files": {\n' + rows + "\n }" if rows else '"files": {}', 1) + "\n"
 
     @classmethod
     def from_text(cls, text: str, path: str = LOCKFILE) -> "Lockfile":
@@ -75,7 +79,7 @@ class Lockfile:
             return cls(
                 pipeline=doc["pipeline"], frame_check=doc["frame_check"], files=doc["files"],
                 jobs={k: JobLock(**v) for k, v in doc["jobs"].items()}, schemes=doc["schemes"],
-                fingerprint=doc["fingerprint"], cryocc=doc["cryocc"],
+                recipe=doc["recipe"], cryocc=doc["cryocc"],
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ProjectError(f"{path} is damaged: {exc}",

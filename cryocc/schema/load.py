@@ -44,7 +44,8 @@ class Pipeline:
 
     @property
     def root(self) -> Path:
-        return self.path.parent
+        """The pipeline's directory, absolute: data globs and file params are relative to it."""
+        return self.path.resolve().parent
 
 
 def pydantic_errors(exc: ValidationError, doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
@@ -110,12 +111,18 @@ def load_site(ref: str, pipeline_dir: Path, errors: Collector, where: Location) 
     except CryoccError as exc:
         errors.add(exc)
         return None
+    raw = doc.data if isinstance(doc.data, dict) else {}
     try:
-        profile = SiteProfile.model_validate(doc.data if isinstance(doc.data, dict) else {})
+        profile = SiteProfile.model_validate(raw)
     except ValidationError as exc:
         for e in pydantic_errors(exc, doc, model=SiteProfile):
             errors.add(e)
-        return None
+        # keep the sections that were fine, so their job params are still checked in this pass
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        try:
+            profile = SiteProfile.model_validate({"name": "invalid", **{k: v for k, v in raw.items() if k not in bad}})
+        except ValidationError:
+            return None
     for key in list(profile.params) + [k for k in profile.resources if k != "default"]:
         if key not in CATALOG:
             sect = "params" if key in profile.params else "resources"

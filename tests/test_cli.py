@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from cryocc import __version__
+from cryocc.cli import app
+
+
+def test_version(cli):
+    assert cli("--version").stdout.strip() == f"cryocc {__version__}"
+
+
+@pytest.mark.parametrize("command", sorted(c.name or c.callback.__name__ for c in app.registered_commands))
+def test_every_command_has_help(command, cli):
+    out = cli(command, "--help").stdout
+    assert "Usage:" in out and len(out.splitlines()) > 5
+
+
+def test_jobs_lists_every_type_with_its_tool(cli):
+    import json
+
+    from cryocc.schema.jobs import CATALOG
+
+    rows = json.loads(cli("jobs", "--json").stdout)
+    assert [r["type"] for r in rows] == list(CATALOG)
+    assert all(r["tool"] for r in rows)
+
+
+def test_apply_twice_is_a_noop_that_says_so(example, cli, tmp_path):
+    from conftest import tree
+
+    pipeline = example()
+    cli("apply", pipeline, "--project", tmp_path / "p")
+    before = tree(tmp_path / "p")
+    out = cli("apply", pipeline, "--project", tmp_path / "p").stdout
+    assert "Nothing to write" in out
+    assert tree(tmp_path / "p") == before
+
+
+def test_apply_writes_only_inside_the_project(example, cli, tmp_path):
+    pipeline = example()
+    outside = {p for p in tmp_path.rglob("*")}
+    cli("apply", pipeline, "--project", tmp_path / "p")
+    new = {p for p in tmp_path.rglob("*")} - outside
+    assert new and all(tmp_path / "p" in p.parents or p == tmp_path / "p" for p in new)
+    assert (tmp_path / "p/.cryocc/pipeline.yaml").read_text() == pipeline.read_text()
