@@ -59,6 +59,7 @@ def params_document(job: ResolvedJob, site: SiteProfile) -> dict[str, Any]:
         "cryocc": __version__,
         "job": job.name,
         "type": job.type.name,
+        "stem": job.type.stem,
         "type_version": job.type.version,
         "fingerprint": job.fingerprint,
         "params": job.params,

@@ -80,8 +80,8 @@ class PipelineSpec(Strict):
 # --- site profiles -------------------------------------------------------------------------
 
 class Tool(Strict):
-    command: str = Field(description="executable, on PATH or absolute (inside the image if one is set)")
     image: str | None = Field(None, description="apptainer/singularity image; unset: run natively")
+    bin_dir: str | None = Field(None, description="directory of the tool's executables (inside the image if one is set); unset: PATH")
     env: dict[str, str] = Field(default_factory=dict, description="environment for the tool")
 
 
@@ -111,7 +111,7 @@ class SiteProfile(Strict):
     scratch: str | None = Field(None, description="node-local scratch directory, bound into containers")
     container: Container = Field(default_factory=Container)
     relion: Relion = Field(default_factory=Relion)
-    tools: dict[str, Tool] = Field(default_factory=dict, description="tool key (warptools, relion, pytom, cryocare) -> how to run it")
+    tools: dict[str, Tool] = Field(default_factory=dict, description="tool key (warptools, relion, pytom, cryocare) -> how to run it; unset: natively from PATH")
     resources: dict[str, Resources] = Field(default_factory=dict, description="'default' and job type -> resources")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job type -> params defaults at this site")
     job_script: JobScript = Field(default_factory=JobScript)

@@ -13,7 +13,6 @@ class TsAlignmentParams(Params):
     axis_iter: int = param(0, "AreTomo tilt-axis refinement iterations (0: off)", ge=0)
     axis_batch: int = param(0, "AreTomo tilt series per axis-refinement batch (0: WarpTools default)", ge=0)
     imod_patch_size: float = param(200.0, "IMOD patch size", unit="nm", gt=0)
-    imod_overlap: int = param(50, "IMOD patch overlap", unit="%", ge=0, le=90)
     perdevice: PerDevice = param(1, "tilt series aligned at once per GPU", affects_results=False)
 
 

@@ -1,0 +1,302 @@
+"""The driver contract, shared by every job type.
+
+RELION runs `cryocc_relion_driver --job <params.json> --o External/jobNNN/ [--in_mics F ...]
+--j N [--pipeline_control DIR]` on the compute node, from the project directory. Whatever
+happens, the job directory ends with exactly one sentinel: RELION_JOB_EXIT_SUCCESS only after
+every promised output exists and is non-empty (a tool's exit code 0 is not enough),
+RELION_JOB_EXIT_ABORTED after RELION_JOB_ABORT_NOW appeared, RELION_JOB_EXIT_FAILURE otherwise.
+A receipt (cryocc_receipt.json) is written just before the sentinel. This module imports
+nothing heavy: it runs on every compute node for every job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+RECEIPT = "cryocc_receipt.json"
+RECEIPT_FORMAT = 1
+POLL_SECONDS = 0.2
+KILL_GRACE_SECONDS = 5.0
+INPUT_FLAGS = {"--in_movies": "in_mov", "--in_mics": "in_mic", "--in_parts": "in_part",
+               "--in_coords": "in_coords", "--in_3dref": "in_3dref", "--in_mask": "in_mask"}
+
+
+class JobFailed(Exception):
+    """The job cannot succeed; the message is the one-line reason in the log and the receipt."""
+
+
+class Aborted(Exception):
+    """RELION_JOB_ABORT_NOW appeared."""
+
+
+class Terminated(JobFailed):
+    """SLURM (scancel, wall time) or a user sent SIGTERM/SIGINT."""
+
+
+@dataclass
+class Context:
+    job_dir: Path  # absolute
+    project: Path  # absolute: RELION runs jobs from the project directory
+    doc: dict[str, Any]
+    inputs: dict[str, Path]  # slot -> input file RELION passed (absolute)
+    threads: int
+    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=30))
+    tools_run: list[list[str]] = field(default_factory=list)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.doc["params"]
+
+    @property
+    def acq(self) -> dict[str, Any]:
+        return self.doc["acquisition"]
+
+    def path(self, rel: str) -> Path:
+        return self.job_dir / rel
+
+    def rel(self, path: Path) -> str:
+        """A path as RELION and downstream jobs write it: relative to the project."""
+        return os.path.relpath(path, self.project)
+
+    def input(self, slot: str) -> Path:
+        try:
+            return self.inputs[slot]
+        except KeyError:
+            raise JobFailed(f"RELION passed no file for input '{slot}' ({self.doc['inputs'][slot]['flag']})") from None
+
+    def input_dir(self, slot: str) -> Path:
+        """The upstream job directory behind an input file."""
+        return self.input(slot).parent
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+        self.tail.append(line)
+
+    def check_abort(self) -> None:
+        if (self.job_dir / ABORT_NOW).exists():
+            raise Aborted("RELION_JOB_ABORT_NOW found")
+
+    # --- running a tool ---------------------------------------------------------------------
+
+    def command(self, executable: str, args: list[str]) -> list[str]:
+        """The argv for a tool executable, natively or inside the site's container image."""
+        tool = self.doc.get("tool") or {}
+        exe = os.path.join(tool["bin_dir"], executable) if tool.get("bin_dir") else executable
+        image = tool.get("image")
+        if not image:
+            return [exe, *args]
+        c = self.doc["container"]
+        binds = [str(self.project)] + [b for b in self._data_dirs() if b] + list(c.get("binds") or [])
+        if self.doc.get("scratch"):
+            binds.append(self.doc["scratch"])
+        bind_args = [a for b in dict.fromkeys(binds) for a in ("-B", b)]
+        nv = ["--nv"] if c.get("nv") and self.doc.get("gpus") else []
+        return [c["executable"], "exec", *nv, *c.get("options", []), *bind_args, image, exe, *args]
+
+    def _data_dirs(self) -> list[str]:
+        data = self.doc.get("data") or {}
+        dirs = [os.path.dirname(data[k]) for k in ("frames", "mdocs", "gain") if data.get(k)]
+        dirs += [os.path.dirname(v) for v in self.params.values() if isinstance(v, str) and os.path.isabs(v)]
+        return dirs
+
+    def run(self, executable: str, args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        """Run a tool, streaming its output to the job log; returns the output. Polls for abort."""
+        argv = self.command(executable, [str(a) for a in args])
+        self.tools_run.append(argv)
+        self.say(f"+ {shlex.join(argv)}")
+        full_env = {**os.environ, **((self.doc.get("tool") or {}).get("env") or {}), **(env or {})}
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd or self.job_dir, env=full_env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                    start_new_session=True)
+        except FileNotFoundError:
+            raise JobFailed(f"{argv[0]}: command not found (check the site profile's tools and PATH)") from None
+        lines: list[str] = []
+        reader = threading.Thread(target=self._pump, args=(proc, lines), daemon=True)
+        reader.start()
+        try:
+            while proc.poll() is None:
+                self.check_abort()
+                time.sleep(POLL_SECONDS)
+        except BaseException:
+            _stop(proc)
+            raise
+        reader.join(timeout=5)
+        if proc.returncode < 0:
+            raise JobFailed(f"{executable} was killed by signal {-proc.returncode}")
+        if proc.returncode != 0:
+            raise JobFailed(f"{executable} exited with code {proc.returncode}")
+        return "".join(lines)
+
+    def _pump(self, proc: subprocess.Popen, lines: list[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            self.tail.append(line.rstrip("\n"))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the tool and everything it started (its own process group)."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --- outputs, receipt, sentinel ---------------------------------------------------------------
+
+def check_outputs(ctx: Context) -> list[dict[str, Any]]:
+    """Every promised output exists and is non-empty; returns them with their sizes."""
+    found, missing = [], []
+    for out in ctx.doc["outputs"]:
+        p = ctx.path(out["path"])
+        if out["is_dir"]:
+            ok = p.is_dir() and any(p.iterdir())
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if ok else 0
+        else:
+            ok = p.is_file() and p.stat().st_size > 0
+            size = p.stat().st_size if ok else 0
+        (found if ok else missing).append({"path": out["path"], "size": size, "is_dir": out["is_dir"]})
+    if missing:
+        names = ", ".join(m["path"] + ("/" if m["is_dir"] else "") for m in missing)
+        raise JobFailed(f"the tool finished but promised outputs are missing or empty: {names}")
+    return found
+
+
+def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[str, Any]], reason: str | None) -> None:
+    tool = ctx.doc.get("tool") or {}
+    receipt = {
+        "format": RECEIPT_FORMAT,
+        "job": ctx.doc["job"],
+        "type": ctx.doc["type"],
+        "type_version": ctx.doc["type_version"],
+        "fingerprint": ctx.doc["fingerprint"],
+        "params_file": ctx.doc.get("_path"),
+        "job_dir": ctx.rel(ctx.job_dir) + "/",
+        "status": status,
+        "reason": reason,
+        "tool": {"image": tool.get("image"), "bin_dir": tool.get("bin_dir"), "commands": ctx.tools_run},
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "started": _iso(started),
+        "ended": _iso(time.time()),
+        "seconds": round(time.time() - started, 3),
+        "outputs": outputs,
+        "cryocc": ctx.doc.get("cryocc"),
+    }
+    tmp = ctx.path(RECEIPT + ".tmp")
+    tmp.write_text(json.dumps(receipt, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, ctx.path(RECEIPT))
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
+
+
+def write_sentinel(job_dir: Path, name: str) -> None:
+    """Exactly one sentinel: leftovers from an earlier run in this directory are removed first."""
+    for other in (SUCCESS, FAILURE, ABORTED):
+        if other != name:
+            (job_dir / other).unlink(missing_ok=True)
+    (job_dir / name).touch()
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    ap = argparse.ArgumentParser(prog="cryocc_relion_driver", description="Run one cryocc job (called by RELION).")
+    ap.add_argument("--job", required=True, help="resolved-params file written by cryocc apply")
+    ap.add_argument("--o", required=True, help="job directory (External/jobNNN/)")
+    for flag in INPUT_FLAGS:
+        ap.add_argument(flag, default=None)
+    ap.add_argument("--j", type=int, default=1, help="threads")
+    ap.add_argument("--pipeline_control", default=None, help="added by RELION for commands containing relion_")
+    return ap.parse_known_args(argv)
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name} (scancel, wall time or a user)")
+
+
+def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | None = None) -> int:
+    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    job_dir = Path(args.o).resolve()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _raise_terminated)
+    ctx: Context | None = None
+    try:
+        doc = json.loads(Path(args.job).read_text())
+        doc["_path"] = args.job
+        inputs = {}
+        by_option = {spec["option"]: slot for slot, spec in doc["inputs"].items()}
+        for flag, option in INPUT_FLAGS.items():
+            value = getattr(args, flag[2:])
+            if value and option in by_option:
+                inputs[by_option[option]] = Path(value).resolve()
+        ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=inputs, threads=args.j)
+        ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}) in {ctx.rel(job_dir)}/, fingerprint {doc['fingerprint'][:12]}")
+        if extra:
+            ctx.say(f"note: ignoring arguments {shlex.join(extra)}")
+        for slot, path in inputs.items():
+            if not path.exists():
+                raise JobFailed(f"input '{slot}' does not exist: {ctx.rel(path)}")
+        if run_job is None:
+            from . import driver_for
+
+            run_job = driver_for(doc["stem"])
+        run_job(ctx)
+        ctx.check_abort()
+        outputs = check_outputs(ctx)
+        write_receipt(ctx, "succeeded", started, outputs, None)
+        write_sentinel(job_dir, SUCCESS)
+        ctx.say("cryocc driver: succeeded")
+        return 0
+    except Aborted as exc:
+        return _end(ctx, job_dir, ABORTED, "aborted", started, str(exc), 2)
+    except JobFailed as exc:
+        return _end(ctx, job_dir, FAILURE, "failed", started, str(exc), 1)
+    except BaseException as exc:  # any bug or surprise still ends with a sentinel
+        traceback.print_exc()
+        return _end(ctx, job_dir, FAILURE, "failed", started, f"{type(exc).__name__}: {exc}", 1)
+
+
+def _end(ctx: Context | None, job_dir: Path, sentinel: str, status: str, started: float, reason: str, code: int) -> int:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish writing the sentinel, whatever comes
+    try:
+        if ctx is not None:
+            if ctx.tail:
+                print("--- last lines of output ---", flush=True)
+                print("\n".join(list(ctx.tail)[-15:]), flush=True)
+            write_receipt(ctx, status, started, [], reason)
+    except BaseException:  # the sentinel matters more than the receipt
+        pass
+    write_sentinel(job_dir, sentinel)
+    print(f"cryocc driver: {status}: {reason}", file=sys.stderr, flush=True)
+    print(f"cryocc driver: {status}: {reason}", flush=True)
+    return code

@@ -1,0 +1,39 @@
+"""denoisepredict: cryoCARE prediction, one tomogram at a time; tomograms STAR of the results."""
+
+import json
+import os
+
+from ._metadata import mrc_shape, read_global, write_global
+from ._runtime import Context
+from .denoise_train import halves
+
+
+def _tiles(ctx: Context, even: str) -> list[int]:
+    """n_tiles [z, y, x]: the user's, doubled past 1000 voxels, tripled past 2000, at most 8."""
+    nx, ny, nz = mrc_shape(ctx.project / even)
+    p = ctx.params
+
+    def scale(n: int, dim: int) -> int:
+        return min(8, n * (3 if dim > 2000 else 2 if dim > 1000 else 1))
+
+    return [scale(p["ntiles_z"], nz), scale(p["ntiles_y"], ny), scale(p["ntiles_x"], nx)]
+
+
+def run(ctx: Context) -> None:
+    p = ctx.params
+    rows = read_global(ctx.input("tomograms"))
+    chosen = {r["rlnTomoName"] for r in halves(ctx, rows, p["denoising_tomo_name"])}
+    model = str(ctx.input("model"))
+    out_dir = ctx.path("denoised")
+    out_dir.mkdir(exist_ok=True)
+    result = []
+    for i, row in enumerate(r for r in rows if r["rlnTomoName"] in chosen):
+        even, odd = row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
+        conf = {"path": model, "even": str(ctx.project / even), "odd": str(ctx.project / odd),
+                "n_tiles": _tiles(ctx, even), "output": "denoised", "overwrite": True, "gpu_id": 0}
+        name = f"predict_{i:03d}.json"
+        ctx.path(name).write_text(json.dumps(conf, indent=1) + "\n")
+        ctx.run("cryoCARE_predict.py", ["--conf", name],
+                env={"TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_GPU_ALLOCATOR": "cuda_malloc_async"})
+        result.append({**row, "rlnTomoReconstructedTomogram": ctx.rel(out_dir / os.path.basename(even))})
+    write_global(ctx, "tomograms.star", result)

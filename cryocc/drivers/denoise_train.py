@@ -1,0 +1,43 @@
+"""denoisetrain: cryoCARE training on even/odd half tomograms."""
+
+import json
+import tarfile
+
+from ._metadata import read_global
+from ._runtime import Context, JobFailed
+
+
+def halves(ctx: Context, rows: list[dict], select: str) -> list[dict]:
+    chosen = [r for r in rows if select in r["rlnTomoName"]]
+    if not chosen:
+        raise JobFailed(f"no tomogram name contains '{select}'")
+    missing = [r["rlnTomoName"] for r in chosen if not r.get("rlnTomoReconstructedTomogramHalf1")]
+    if missing:
+        raise JobFailed(f"tomograms without even/odd halves: {', '.join(missing)} (reconstruct with halfmap_frames: true)")
+    return chosen
+
+
+def run(ctx: Context) -> None:
+    p = ctx.params
+    rows = halves(ctx, read_global(ctx.input("tomograms")), p["tomograms_for_training"])
+    even = [str(ctx.project / r["rlnTomoReconstructedTomogramHalf1"]) for r in rows]
+    odd = [str(ctx.project / r["rlnTomoReconstructedTomogramHalf2"]) for r in rows]
+    n = p["number_training_subvolumes"]
+    d = p["subvolume_dimensions"]
+    config = {
+        "even": even, "odd": odd, "patch_shape": [d, d, d], "num_slices": n, "split": 0.9, "tilt_axis": "Y",
+        "n_normalization_samples": min(2000, int(len(rows) * n * 0.9)), "path": "train_data",
+        "train_data": "train_data", "model_name": "denoising_model", "epochs": p["epochs"], "steps_per_epoch": 200,
+        "batch_size": 16, "unet_kern_size": 3, "unet_n_depth": 3, "unet_n_first": 16, "learning_rate": 0.0004,
+        "gpu_id": 0, "overwrite": True,
+    }
+    ctx.path("train_config.json").write_text(json.dumps(config, indent=1) + "\n")
+    ctx.run("cryoCARE_extract_train_data.py", ["--conf", "train_config.json"])
+    ctx.run("cryoCARE_train.py", ["--conf", "train_config.json"])
+    model = ctx.path("train_data/denoising_model")
+    if not model.is_dir():
+        raise JobFailed("cryoCARE_train.py wrote no train_data/denoising_model/")
+    tmp = ctx.path(".denoising_model.tar.gz")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(model, arcname="denoising_model")
+    tmp.replace(ctx.path("denoising_model.tar.gz"))

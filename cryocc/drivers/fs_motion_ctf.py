@@ -1,0 +1,77 @@
+"""fsMotionAndCtf: WarpTools frame-series motion correction and CTF, then per-tilt metadata."""
+
+import os
+from pathlib import Path
+
+from ._metadata import frame_id, read_tilt_series, warp_ctf, write_tilt_series
+from ._runtime import Context, JobFailed
+
+
+def _span(text: str) -> tuple[str, str]:
+    lo, hi = text.split(":")
+    return lo, hi
+
+
+def _link_frames(ctx: Context, series) -> str:
+    """Symlink this job's movies into frames/, so WarpTools sees exactly these; returns the extension."""
+    frames = ctx.path("frames")
+    frames.mkdir(exist_ok=True)
+    exts = set()
+    for ts in series:
+        for tilt in ts.tilts:
+            movie = Path(tilt["rlnMicrographMovieName"])
+            movie = movie if movie.is_absolute() else ctx.project / movie
+            link = frames / movie.name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(movie)
+            exts.add(movie.suffix.lower())
+    if len(exts) != 1:
+        raise JobFailed(f"movies of one job must share one extension, found {sorted(exts)}")
+    return exts.pop()
+
+
+def run(ctx: Context) -> None:
+    p, a, data = ctx.params, ctx.acq, ctx.doc["data"]
+    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
+    ext = _link_frames(ctx, series)
+    settings = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
+                "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings",
+                "--angpix", a["pixel_size"]]
+    if ext == ".eer":
+        # negative: frames per group ("fractions"); dropping the sign once broke CTF on ~30 % of tilts
+        settings += ["--eer_ngroups", f"-{a['eer_grouping']}"]
+    if data.get("gain"):
+        settings += ["--gain_reference", data["gain"]]
+        if data.get("gain_operations"):
+            settings += ["--gain_operations", data["gain_operations"]]
+    ctx.run("WarpTools", settings)
+    m_lo, m_hi = _span(p["m_range_min_max"])
+    c_lo, c_hi = _span(p["c_range_min_max"])
+    d_lo, d_hi = _span(p["c_defocus_min_max"])
+    args = ["fs_motion_and_ctf", "--settings", "warp_frameseries.settings",
+            "--m_grid", p["m_grid"], "--m_range_min", m_lo, "--m_range_max", m_hi, "--m_bfac", p["m_bfac"],
+            "--c_grid", p["c_grid"], "--c_window", p["c_window"], "--c_range_min", c_lo, "--c_range_max", c_hi,
+            "--c_defocus_min", d_lo, "--c_defocus_max", d_hi, "--c_voltage", round(a["voltage"]),
+            "--c_cs", a["cs"], "--c_amplitude", a["amplitude_contrast"], "--perdevice", p["perdevice"],
+            "--out_averages", "--out_skip_first", p["out_skip_first"], "--out_skip_last", p["out_skip_last"]]
+    args += ["--out_average_halves"] * p["out_average_halves"] + ["--c_use_sum"] * p["c_use_sum"] + ["--c_fit_phase"] * p["do_phase"]
+    ctx.run("WarpTools", args)
+    proc = ctx.path("warp_frameseries")
+    for ts in series:
+        for tilt in ts.tilts:
+            fid = frame_id(tilt["rlnMicrographMovieName"])
+            ctf = warp_ctf(proc / f"{fid}.xml")
+            tilt["rlnMicrographName"] = ctx.rel(proc / "average" / f"{fid}.mrc")
+            if p["out_average_halves"]:
+                tilt["rlnMicrographNameEven"] = ctx.rel(proc / "average" / "even" / f"{fid}.mrc")
+                tilt["rlnMicrographNameOdd"] = ctx.rel(proc / "average" / "odd" / f"{fid}.mrc")
+            tilt["rlnCtfImage"] = ctx.rel(proc / "powerspectrum" / f"{fid}.mrc")
+            # Warp: Defocus is the mean, DefocusDelta the half-difference (µm); RELION wants Å
+            tilt["rlnDefocusU"] = (ctf["Defocus"] + ctf["DefocusDelta"]) * 1e4
+            tilt["rlnDefocusV"] = (ctf["Defocus"] - ctf["DefocusDelta"]) * 1e4
+            tilt["rlnDefocusAngle"] = ctf["DefocusAngle"]
+            tilt["rlnCtfAstigmatism"] = 2 * ctf["DefocusDelta"] * 1e4
+    write_tilt_series(ctx, "fs_motion_and_ctf.star", series)
+    if not any(os.scandir(proc / "average")):
+        raise JobFailed("WarpTools wrote no averages")

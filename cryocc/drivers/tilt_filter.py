@@ -1,0 +1,41 @@
+"""tiltFilter: drop tilts by rules on the CTF and tilt metadata; write a report of every verdict."""
+
+from ._metadata import read_tilt_series, write_tilt_series
+from ._runtime import Context
+
+
+def _verdict(tilt: dict, p: dict) -> str:
+    angle = abs(float(tilt.get("rlnTomoNominalStageTiltAngle", 0)))
+    if angle > p["max_abs_tilt"]:
+        return f"tilt {angle:g}° > {p['max_abs_tilt']:g}°"
+    if "rlnDefocusU" in tilt:
+        defocus = (float(tilt["rlnDefocusU"]) + float(tilt["rlnDefocusV"])) / 2e4
+        if not p["min_defocus_um"] <= defocus <= p["max_defocus_um"]:
+            return f"defocus {defocus:.2f} µm outside {p['min_defocus_um']:g}..{p['max_defocus_um']:g}"
+    res = tilt.get("rlnCtfMaxResolution")
+    if p["max_ctf_resolution"] and res not in (None, "") and float(res) > p["max_ctf_resolution"]:
+        return f"CTF fit {float(res):.1f} Å > {p['max_ctf_resolution']:g} Å"
+    return ""
+
+
+def run(ctx: Context) -> None:
+    p = ctx.params
+    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
+    report = ["tilt_series\tmovie\tverdict\treason"]
+    kept = []
+    for ts in series:
+        verdicts = [(t, _verdict(t, p)) for t in ts.tilts]
+        good = [t for t, why in verdicts if not why]
+        whole = len(good) < p["min_tilts"]
+        for t, why in verdicts:
+            reason = why or (f"series keeps {len(good)} < {p['min_tilts']} tilts" if whole else "")
+            report.append(f"{ts.name}\t{t.get('rlnMicrographMovieName', '')}\t{'drop' if reason else 'keep'}\t{reason}")
+        if not whole:
+            ts.tilts = good
+            kept.append(ts)
+    # where the WarpTools workspace of these tilt series lives, for tsReconstruct
+    ctx.path("warp_tiltseries_source").write_text(ctx.rel(ctx.input_dir("tilt_series")) + "\n")
+    ctx.path("tilt_filter_report.tsv").write_text("\n".join(report) + "\n")
+    dropped = sum(1 for line in report[1:] if "\tdrop\t" in line)
+    ctx.say(f"tilt filter: kept {len(report) - 1 - dropped} of {len(report) - 1} tilts, {len(kept)} of {len(series)} tilt series")
+    write_tilt_series(ctx, "filtered_tilt_series.star", kept)

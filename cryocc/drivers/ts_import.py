@@ -1,0 +1,29 @@
+"""tsImport: WarpTools tilt-series import (.tomostar) and the tilt-series settings."""
+
+import os
+
+from ._runtime import Context, JobFailed
+
+
+def run(ctx: Context) -> None:
+    p, a = ctx.params, ctx.acq
+    mdoc_dir = ctx.path("mdoc")
+    mdoc_dir.mkdir(exist_ok=True)
+    for ts in ctx.doc["data"]["tilt_series"]:
+        link = mdoc_dir / os.path.basename(ts["mdoc"])
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(ts["mdoc"])
+    frameseries = ctx.input_dir("frame_series") / "warp_frameseries"
+    if not frameseries.is_dir():
+        raise JobFailed(f"no warp_frameseries/ next to the input {ctx.rel(ctx.input('frame_series'))}")
+    args = ["ts_import", "--mdocs", "mdoc", "--pattern", "*.mdoc", "--frameseries", os.path.relpath(frameseries, ctx.job_dir),
+            "--output", "tomostar", "--tilt_exposure", a["dose_per_tilt"], "--override_axis", a["tilt_axis"],
+            "--min_intensity", p["min_intensity"]]
+    if not a["invert_tilt_angles"]:
+        args.append("--dont_invert")
+    ctx.run("WarpTools", args)
+    ctx.run("WarpTools", ["create_settings", "--folder_data", "tomostar", "--extension", "*.tomostar",
+                          "--folder_processing", "warp_tiltseries", "--output", "warp_tiltseries.settings",
+                          "--angpix", a["pixel_size"], "--exposure", a["dose_per_tilt"],
+                          "--tomo_dimensions", p["tomo_dimensions"]])
