@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,29 @@ def freeze_mtimes(root: Path) -> None:
         os.utime(p, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
 
 
+def copy_examples(dest: Path, name: str) -> Path:
+    """All examples (they share data) copied to dest with fixed mtimes; returns <name>/pipeline.yaml."""
+    shutil.copytree(EXAMPLES, dest)
+    freeze_mtimes(dest)
+    return dest / name / "pipeline.yaml"
+
+
 @pytest.fixture
 def example(tmp_path):
-    """Copy examples/<name> into tmp with fixed mtimes; returns its pipeline.yaml."""
+    """Copy examples/ into tmp with fixed mtimes; returns the pipeline.yaml of one of them."""
+    return lambda name="quickstart": copy_examples(tmp_path / "examples", name)
 
-    def make(name: str = "quickstart") -> Path:
-        dest = tmp_path / name
-        shutil.copytree(EXAMPLES / name, dest)
-        freeze_mtimes(dest)
-        return dest / "pipeline.yaml"
 
-    return make
+FAKE_BIN = Path(__file__).resolve().parent / "fake_tools" / "bin"
+
+
+def tool_env(**switches: str) -> dict[str, str]:
+    """The environment of a job on a node: fake tools and the driver on PATH, plus FAKE_* switches."""
+    driver_dir = Path(shutil.which("cryocc_relion_driver") or sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
+    env["PATH"] = f"{FAKE_BIN}{os.pathsep}{driver_dir}{os.pathsep}{env.get('PATH', '')}"
+    env.update(switches)
+    return env
 
 
 class Cli:

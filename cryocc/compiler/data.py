@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 from ..errors import Collector, CryoccError, DataError, ErrorGroup
@@ -10,9 +11,13 @@ from ..schema.acquisition import Dataset, MdocInfo, infer, read_mdoc
 from ..schema.load import Pipeline
 
 
+def absolute(pattern: str, root: Path) -> str:
+    """A glob or path relative to the pipeline's directory, made absolute and normalised."""
+    return os.path.normpath(pattern if os.path.isabs(pattern) else os.path.join(root, pattern))
+
+
 def expand(pattern: str, root: Path) -> list[Path]:
-    full = pattern if Path(pattern).is_absolute() else str(root / pattern)
-    return sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+    return sorted(Path(p) for p in glob.glob(absolute(pattern, root), recursive=True) if Path(p).is_file())
 
 
 def frame_index(frames: list[Path], errors: Collector, pipeline: Pipeline) -> dict[str, Path]:

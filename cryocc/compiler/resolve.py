@@ -11,6 +11,7 @@ from ..schema.acquisition import Dataset
 from ..schema.jobs import JobType
 from ..schema.load import Pipeline
 from ..schema.models import Resources, Tool
+from .data import absolute
 from .graph import Wire
 
 
@@ -81,10 +82,10 @@ def resolve(pipeline: Pipeline, dataset: Dataset, wires: dict[str, tuple[Wire, .
 def _data_inputs(pipeline: Pipeline, dataset: Dataset, input_fingerprint) -> tuple[dict[str, Any], str]:
     spec = pipeline.spec.data
     root = pipeline.root
-    gain = str((root / spec.gain).resolve()) if spec.gain else None
+    gain = absolute(spec.gain, root) if spec.gain else None
     data = {
-        "frames": str(root / spec.frames) if not Path(spec.frames).is_absolute() else spec.frames,
-        "mdocs": str(root / spec.mdocs) if not Path(spec.mdocs).is_absolute() else spec.mdocs,
+        "frames": absolute(spec.frames, root),
+        "mdocs": absolute(spec.mdocs, root),
         "gain": gain,
         "gain_operations": spec.gain_operations,
         "tilt_series": [

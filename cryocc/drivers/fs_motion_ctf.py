@@ -31,21 +31,24 @@ def _link_frames(ctx: Context, series) -> str:
     return exts.pop()
 
 
+def settings_args(a: dict, data: dict, ext: str) -> list:
+    args = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
+            "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings", "--angpix", a["pixel_size"]]
+    if ext == ".eer":
+        # negative: frames per group ("fractions"); dropping the sign once broke CTF on ~30 % of tilts
+        args += ["--eer_ngroups", f"-{a['eer_grouping']}"]
+    if data.get("gain"):
+        args += ["--gain_reference", data["gain"]]
+        if data.get("gain_operations"):
+            args += ["--gain_operations", data["gain_operations"]]
+    return args
+
+
 def run(ctx: Context) -> None:
     p, a, data = ctx.params, ctx.acq, ctx.doc["data"]
     series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
     ext = _link_frames(ctx, series)
-    settings = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
-                "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings",
-                "--angpix", a["pixel_size"]]
-    if ext == ".eer":
-        # negative: frames per group ("fractions"); dropping the sign once broke CTF on ~30 % of tilts
-        settings += ["--eer_ngroups", f"-{a['eer_grouping']}"]
-    if data.get("gain"):
-        settings += ["--gain_reference", data["gain"]]
-        if data.get("gain_operations"):
-            settings += ["--gain_operations", data["gain_operations"]]
-    ctx.run("WarpTools", settings)
+    ctx.run("WarpTools", settings_args(a, data, ext))
     m_lo, m_hi = _span(p["m_range_min_max"])
     c_lo, c_hi = _span(p["c_range_min_max"])
     d_lo, d_hi = _span(p["c_defocus_min_max"])

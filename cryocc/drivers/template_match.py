@@ -55,4 +55,7 @@ def run(ctx: Context) -> None:
             args += ["--low-pass", low, "--high-pass", high]
         args += ["-v", str(volume), "--tilt-angles", tlt, "--defocus", defocus, "--dose-accumulation", dose]
         ctx.run("pytom_match_template.py", args, env={"TQDM_DISABLE": "1"})
+        for suffix in ("_scores.mrc", "_angles.mrc", "_job.json"):  # exit code 0 is not enough
+            if not (results / f"{name}{suffix}").is_file():
+                raise JobFailed(f"pytom_match_template.py wrote no {name}{suffix}")
     shutil.copy2(ctx.input("tomograms"), ctx.path("tomograms.star"))

@@ -7,22 +7,24 @@ from ._runtime import Context, JobFailed
 from ._staging import stage_workspace
 
 
+def warp_args(p: dict, n_series: int) -> list:
+    common = ["--settings", "warp_tiltseries.settings", "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"]]
+    if p["method"] == "imod":
+        return ["ts_etomo_patches", *common, "--patch_size", int(p["imod_patch_size"] * 10)]
+    args = ["ts_aretomo", *common, "--alignz", int(p["sample_thickness_nm"] * 10), "--perdevice", p["perdevice"]]
+    if p["patch_x"] > 0 and p["patch_y"] > 0:
+        args += ["--patches", f"{p['patch_x']}x{p['patch_y']}"]
+    if p["axis_iter"] > 0:
+        # batch capped at the number of tilt series (the old system clamped it to 1 by mistake)
+        args += ["--axis_iter", p["axis_iter"], "--axis_batch", min(p["axis_batch"] or n_series, n_series)]
+    return args
+
+
 def run(ctx: Context) -> None:
     p = ctx.params
     series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
     stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
-    common = ["--settings", "warp_tiltseries.settings", "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"]]
-    if p["method"] == "aretomo":
-        args = ["ts_aretomo", *common, "--alignz", int(p["sample_thickness_nm"] * 10), "--perdevice", p["perdevice"]]
-        if p["patch_x"] > 0 and p["patch_y"] > 0:
-            args += ["--patches", f"{p['patch_x']}x{p['patch_y']}"]
-        if p["axis_iter"] > 0:
-            # batch capped at the number of tilt series (the old system clamped it to 1 by mistake)
-            batch = min(p["axis_batch"] or len(series), len(series))
-            args += ["--axis_iter", p["axis_iter"], "--axis_batch", batch]
-    else:
-        args = ["ts_etomo_patches", *common, "--patch_size", int(p["imod_patch_size"] * 10)]
-    ctx.run("WarpTools", args)
+    ctx.run("WarpTools", warp_args(p, len(series)))
     aligned, failed = [], []
     for ts in series:
         stack = ctx.path(f"warp_tiltseries/tiltstack/{ts.name}")

@@ -1,0 +1,66 @@
+"""The catalog as a whole: every job type has all its parts, the README documents it, and the
+known bugs of the system cryocc replaces stay fixed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT
+from cryocc.drivers import driver_for
+from cryocc.drivers.fs_motion_ctf import settings_args
+from cryocc.drivers.ts_alignment import warp_args
+from cryocc.schema.jobs import CATALOG, RELION_INPUT_FLAGS, Params
+from cryocc.schema.jobs.ts_alignment import TsAlignmentParams
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_job_type_has_all_its_parts(name):
+    job = CATALOG[name]
+    assert (ROOT / "cryocc/schema/jobs" / f"{job.stem}.py").is_file()
+    assert (ROOT / "templates/jobs" / f"{job.stem}.star").is_file()
+    assert (ROOT / "cryocc/drivers" / f"{job.stem}.py").is_file()
+    assert callable(driver_for(job.stem))
+    assert issubclass(job.params, Params) and job.summary and job.tool_label
+    assert job.outputs and all(o.path for o in job.outputs)
+    assert all(s.option in RELION_INPUT_FLAGS for s in job.inputs.values())
+    assert len({s.option for s in job.inputs.values()}) == len(job.inputs)  # one RELION option per slot
+    for field in job.params.model_fields.values():
+        assert field.description, f"{name}: every parameter has a one-line description"
+
+
+def test_readme_job_table_lists_every_type_with_its_tool():
+    readme = (ROOT / "README.md").read_text()
+    for job in CATALOG.values():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{job.name}` |")), None)
+        assert row, f"README lacks {job.name}"
+        assert job.tool_label in row
+
+
+def test_axis_batch_is_capped_by_the_number_of_tilt_series_not_clamped_to_one():
+    p = TsAlignmentParams(axis_iter=3, axis_batch=5).model_dump()
+    assert warp_args(p, 30)[-2:] == ["--axis_batch", 5]
+    assert warp_args(p, 3)[-2:] == ["--axis_batch", 3]
+    assert "--axis_iter" not in warp_args(TsAlignmentParams().model_dump(), 30)
+
+
+def test_eer_grouping_is_negative_frames_per_group():
+    args = settings_args({"pixel_size": 0.8, "eer_grouping": 32}, {"gain": "/g.gain", "gain_operations": "flip_y"}, ".eer")
+    assert args[args.index("--eer_ngroups") + 1] == "-32"
+    assert args[-4:] == ["--gain_reference", "/g.gain", "--gain_operations", "flip_y"]
+    assert "--eer_ngroups" not in settings_args({"pixel_size": 0.8, "eer_grouping": None}, {}, ".tiff")
+
+
+def test_parameters_that_were_accepted_but_never_used_are_gone():
+    fields = {k for t in CATALOG.values() for k in t.params.model_fields}
+    assert not fields & {"do_at_most", "imod_overlap", "defocus_weight", "dose_weight", "array_throttle"}
+
+
+def test_template_matching_takes_only_cn_symmetry():
+    from pydantic import ValidationError
+
+    tm = CATALOG["templatematching"].params
+    tm(template="t.mrc", mask="m.mrc", symmetry="C6")
+    with pytest.raises(ValidationError):
+        tm(template="t.mrc", mask="m.mrc", symmetry="D2")
