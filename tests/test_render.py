@@ -14,7 +14,7 @@ from cryocc.errors import SpecError
 from cryocc.star import parse_star
 from relion_strict import StrictError, read_strict
 
-EXAMPLES = ["quickstart"]
+EXAMPLES = ["quickstart", "full-catalog"]
 
 
 def _apply(cli, pipeline, project):
