@@ -77,34 +77,88 @@ def validate(pipeline: Path = PipelineArg) -> None:
         out.print(f"note: {note}", markup=False)
 
 
+ForceOpt = typer.Option([], "--force", "-f", metavar="JOB", help="re-run JOB (and so everything downstream of it); repeatable")
+
+
+@app.command()
+@user_errors
+def plan(
+    pipeline: Path = PipelineArg,
+    project: Path = ProjectOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the plan as one JSON object"),
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 when nothing would run, 2 when something would"),
+    force: list[str] = ForceOpt,
+) -> None:
+    """Show, job by job, what apply would keep, run or re-run, and why. Writes nothing."""
+    from .compiler.apply import plan_pipeline
+    from .ui import console, print_plan
+
+    the_plan, _ = plan_pipeline(pipeline, project, force=force)
+    if as_json:
+        print(json.dumps(the_plan.to_json(), indent=1))
+    else:
+        print_plan(console(), the_plan)
+    if detailed_exitcode and the_plan.to_run:
+        raise typer.Exit(2)
+
+
 @app.command()
 @user_errors
 def apply(
     pipeline: Path = PipelineArg,
     project: Path = ProjectOpt,
+    force: list[str] = ForceOpt,
+    ignore_running: bool = typer.Option(False, "--ignore-running", help="apply even though jobs of the project look running"),
 ) -> None:
-    """Compile PIPELINE into the project: job.star files, a scheme of the jobs to run, job scripts, lockfile."""
-    from .compiler.apply import apply as do_apply
-    from .compiler.compile import compile_pipeline
-    from .compiler.plan import plan_fresh
+    """Compile PIPELINE into the project: a scheme holding only the jobs that must run, their job.star files
+    and job scripts, and the lockfile. Jobs that already succeeded with the same inputs are kept."""
+    from .compiler.apply import apply_pipeline
     from .ui import console, print_plan
 
-    c = compile_pipeline(pipeline, project)
-    plan = plan_fresh(c.order, {n: j.type.name for n, j in c.jobs.items()})
     out = console()
-    print_plan(out, plan)
-    result = do_apply(c, project, plan)
+    result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running)
+    print_plan(out, result.plan)
     if result.noop:
-        where = f" as Schemes/{result.scheme}/" if result.scheme else ""
-        out.print(f"Nothing to write: the project already holds this plan{where}.")
+        if result.scheme:
+            out.print(f"Nothing new to write: Schemes/{result.scheme}/ already holds this plan and has not run yet.")
+        else:
+            out.print("Nothing to run: every job is kept." + (" Updated cryocc.lock with what was learned." if result.written else ""))
         return
+    s = result.scheme
     out.print(f"\nWrote {len(result.written)} files to {project}/:")
-    out.print(f"  Schemes/{result.scheme}/scheme.star   the scheme: {', '.join(plan.to_run)} -> EXIT")
-    out.print(f"  Schemes/{result.scheme}/<job>/job.star one per job to run")
-    out.print("  .cryocc/jobs/, .cryocc/scripts/      resolved params and SLURM job scripts")
-    out.print("  cryocc.lock                          fingerprints of what was applied")
-    out.print(f"Run it with: cd {project} && relion_schemer --scheme {result.scheme} --run "
-              f"--pipeline_control Schemes/{result.scheme}/")
+    out.print(f"  Schemes/{s}/scheme.star       the scheme: {' -> '.join(result.plan.to_run)} -> EXIT")
+    out.print(f"  Schemes/{s}/<job>/job.star    one per job to run")
+    out.print("  .cryocc/jobs/, .cryocc/scripts/  resolved params and SLURM job scripts")
+    out.print("  cryocc.lock                      fingerprints of what was applied")
+    out.print(f"Run it from {project}/: relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/")
+
+
+@app.command()
+@user_errors
+def status(
+    project: Path = ProjectOpt,
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Each job's state and directory, learned from the project, and what the last apply planned."""
+    from .compiler.state import observe
+    from .errors import ProjectError
+    from .lockfile.lockfile import read_lockfile
+    from .ui import console, print_status
+
+    lock = read_lockfile(project)
+    if lock is None:
+        raise ProjectError(f"{project} has no cryocc.lock", hint="run cryocc apply first")
+    states = observe(project, lock)
+    order = lock.pipeline.get("order", [])
+    states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
+                     "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
+                     "seconds": (st.receipt or {}).get("seconds")} for n, st in states.items()],
+           "last_apply": lock.schemes[-1] if lock.schemes else None}
+    if as_json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print_status(console(), doc, project)
 
 
 @app.command()

@@ -76,26 +76,42 @@ STYLE = {"keep": "dim", "run": "green", "rerun": "yellow", "orphan": "magenta"}
 
 
 def _reason(r: dict) -> str:
-    kind = r["kind"]
+    kind, detail = r["kind"], r.get("detail")
     if kind == "params":
         return f"{r['key']}: {r['old']!r} -> {r['new']!r}"
     if kind == "input":
-        return f"input {r['path']} {r.get('change', 'changed')}"
+        return f"input {r['path']}: {r.get('change', 'changed')}"
     if kind == "upstream":
-        return f"upstream {r['job']} re-runs"
-    if kind == "acquisition":
-        return f"acquisition {r['key']}: {r['old']!r} -> {r['new']!r}"
-    return {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
-            "incomplete": "started, no sentinel, not running", "outputs_missing": f"outputs missing: {r.get('path', '')}",
-            "forced": "--force", "removed": "no longer in pipeline.yaml", "scheduled": "applied, not run yet",
-            "running": "running now"}.get(kind, r.get("detail", kind))
+        return f"upstream {r['job']} runs"
+    text = {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
+            "incomplete": "started, no sentinel, not running", "outputs_missing": "outputs missing",
+            "forced": "forced", "removed": "no longer in pipeline.yaml", "running": "running now"}.get(kind, kind)
+    if kind == "new" and detail:
+        return detail
+    return f"{text}: {detail}" if detail and kind not in ("incomplete",) else text
 
 
 def print_plan(out: Console, plan: Plan) -> None:
+    """Terraform-style: verdict first, then the job, its type, its directory and why."""
     width = max((len(j.name) for j in plan.jobs), default=4)
     for j in plan.jobs:
         reasons = "; ".join(_reason(r) for r in j.reasons)
-        where = f"  [{j.job_dir}]" if j.job_dir else ""
-        out.print(f"[{STYLE[j.action]}]{SYMBOL[j.action]} {j.action:<6} {j.name:<{width}}[/]  {j.type:<20} {reasons}{where}")
+        where = j.job_dir or "-"
+        out.print(f"[{STYLE[j.action]}]{SYMBOL[j.action]} {j.action:<6} {j.name:<{width}}[/]  {j.type:<19} {where:<17} {reasons}",
+                  markup=True, highlight=False)
     s = plan.summary()
     out.print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.")
+
+
+def print_status(out: Console, doc: dict, project) -> None:
+    t = Table(title=f"Jobs of {project}", title_justify="left")
+    for col in ("job", "type", "state", "directory", "time", "detail"):
+        t.add_column(col)
+    for j in doc["jobs"]:
+        secs = j["seconds"]
+        took = f"{secs / 60:.1f} min" if secs and secs >= 60 else (f"{secs:.0f} s" if secs is not None else "")
+        t.add_row(j["name"], j["type"], j["state"], j["job_dir"] or "-", took, j["detail"])
+    out.print(t)
+    last = doc["last_apply"]
+    if last:
+        out.print(f"Last apply: Schemes/{last['name']}/ with {', '.join(last['jobs'])}")

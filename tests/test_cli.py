@@ -33,7 +33,7 @@ def test_apply_twice_is_a_noop_that_says_so(example, cli, tmp_path):
     cli("apply", pipeline, "--project", tmp_path / "p")
     before = tree(tmp_path / "p")
     out = cli("apply", pipeline, "--project", tmp_path / "p").stdout
-    assert "Nothing to write" in out
+    assert "Nothing new to write" in out
     assert tree(tmp_path / "p") == before
 
 

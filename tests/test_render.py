@@ -25,11 +25,11 @@ def _apply(cli, pipeline, project):
 _PARAMS_FILE = re.compile(r"(\.cryocc/jobs/[\w-]+/)[0-9a-f]{16}(\.json)")
 
 
-def _normalised(files: dict[str, bytes], root) -> dict[str, str]:
+def _normalised(files: dict[str, bytes], pipeline_dir) -> dict[str, str]:
     """Project files with the example's temp location masked; the resolved-params files hold
     absolute data paths, so their content-addressed names are masked too."""
     def norm(text: str) -> str:
-        return _PARAMS_FILE.sub(r"\1<hash>\2", text.replace(str(root), "<EXAMPLE>"))
+        return _PARAMS_FILE.sub(r"\1<hash>\2", text.replace(str(pipeline_dir.parent), "<EXAMPLES>"))
 
     return {norm(k): norm(v.decode()) for k, v in files.items() if not k.endswith("apply.lock")}
 

@@ -1,7 +1,12 @@
-"""Write the project: atomic writes under a project lock, scheme.star next to last, lockfile last."""
+"""Write the project: under a project lock, atomic writes, scheme.star next to last, lockfile last.
+
+A crash between any two writes leaves the project as before (the lockfile still describes the
+last complete apply; files already written are content-addressed or belong to a scheme no
+lockfile names) and the next apply converges to the same project as an uninterrupted one."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -14,9 +19,10 @@ from ..errors import ProjectError
 from ..fsio import atomic_write, inside, sha256_bytes
 from ..lockfile.lockfile import JobLock, Lockfile, read_lockfile, write_lockfile
 from ..star import parse_star
-from .compile import MDOC_CACHE, Compiled
-from .plan import Plan
+from .compile import MDOC_CACHE, Compiled, compile_pipeline
+from .plan import Plan, make_plan
 from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
+from .state import JobState, observe
 
 SCHEME_PREFIX = "cryocc_"
 APPLY_LOCK = f"{STATE_DIR}/apply.lock"
@@ -24,7 +30,8 @@ APPLY_LOCK = f"{STATE_DIR}/apply.lock"
 
 @dataclass
 class ApplyResult:
-    scheme: str | None  # None: nothing to run
+    plan: Plan
+    scheme: str | None  # the scheme to run; None when nothing runs
     written: list[str]
     noop: bool
 
@@ -48,7 +55,7 @@ def project_lock(project: Path) -> Iterator[None]:
         raise ProjectError(f"project {project} is locked by {who}",
                            hint="wait for that apply to finish; the lock is released when its process ends") from None
     try:
-        atomic_write(owner, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        atomic_write(owner, f"cryocc apply, pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         yield
     finally:
         owner.unlink(missing_ok=True)
@@ -75,20 +82,15 @@ def existing_schemes(project: Path) -> list[str]:
 
 
 def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
-    """Project-relative path -> content, in the order they must be written (scheme.star last)."""
+    """Project-relative path -> content, in write order; scheme.star last: a scheme is runnable only once whole."""
     site = compiled.pipeline.site.profile
-    run = plan.to_run
-    kept = plan.kept
+    run, kept = plan.to_run, plan.kept
     files: dict[str, str] = {}
     stars: dict[str, str] = {}
     for name in run:
         job = compiled.jobs[name]
-        values = {}
-        for w in job.wires:
-            if w.upstream in run:
-                values[w.option] = scheme_ref(scheme, w.upstream, w.path)
-            else:
-                values[w.option] = f"{kept[w.upstream].rstrip('/')}/{w.path}"
+        values = {w.option: scheme_ref(scheme, w.upstream, w.path) if w.upstream in run
+                  else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
         rendered = render_job(job, site, values)
         files[rendered.params_path] = rendered.params_text
         files[rendered.script_path] = rendered.script_text
@@ -99,20 +101,18 @@ def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
 
 
 def _identical(project: Path, files: dict[str, str]) -> bool:
-    for rel, text in files.items():
-        p = project / rel
-        try:
-            if p.read_bytes() != text.encode():
-                return False
-        except OSError:
-            return False
-    return True
+    try:
+        return all((project / rel).read_bytes() == text.encode() for rel, text in files.items())
+    except OSError:
+        return False
 
 
-def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, scheme: str | None, files: dict[str, str]) -> Lockfile:
+def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
+                 scheme: str | None, files: dict[str, str]) -> Lockfile:
     spec = compiled.pipeline
     lock = Lockfile(
-        pipeline={"name": spec.spec.name, "spec_sha256": sha256_bytes(spec.path.read_bytes()), "site": spec.site.profile.name},
+        pipeline={"name": spec.spec.name, "spec_sha256": sha256_bytes(spec.path.read_bytes()), "site": spec.site.profile.name,
+                  "order": compiled.order},
         frame_check=spec.spec.data.frame_check,
         files=dict(compiled.files.seen),
         schemes=list(old.schemes) if old else [],
@@ -120,14 +120,15 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, scheme: s
     old_jobs = old.jobs if old else {}
     params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
     for jp in plan.jobs:
-        if jp.action == "orphan":
-            if jp.name in old_jobs:
-                lock.jobs[jp.name] = old_jobs[jp.name]
+        if jp.action in ("keep", "orphan"):
+            entry = JobLock(**old_jobs[jp.name].to_json())
+            st = states.get(jp.name)
+            if st is not None:  # what was learned from the project since the last apply
+                entry.job_dir = st.job_dir or entry.job_dir
+                entry.state = st.status
+            lock.jobs[jp.name] = entry
             continue
         job = compiled.jobs[jp.name]
-        if jp.action == "keep":
-            lock.jobs[jp.name] = old_jobs[jp.name]
-            continue
         lock.jobs[jp.name] = JobLock(type=job.type.name, fingerprint=job.fingerprint, parts=job.parts, scheme=scheme,
                                      job_dir=None, state="scheduled", params_file=params_files.get(jp.name))
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
@@ -135,27 +136,67 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, scheme: s
     return lock
 
 
-def apply(compiled: Compiled, project: Path, plan: Plan) -> ApplyResult:
+def _pick_scheme(project: Path, old: Lockfile | None, compiled: Compiled, plan: Plan) -> tuple[str, bool]:
+    """(scheme name, already there). A scheme never started is reused: as is when the lockfile
+    names it and it holds exactly this plan (no-op), overwritten when no lockfile names it (an
+    apply that crashed before its lockfile). Otherwise the next number."""
+    schemes = existing_schemes(project)
+    recorded = {s["name"] for s in old.schemes} if old else set()
+    if schemes and not scheme_started(project, schemes[-1]):
+        last = schemes[-1]
+        if last not in recorded:
+            return last, False
+        if _identical(project, render_files(compiled, plan, last)):
+            return last, True
+    number = int(schemes[-1][len(SCHEME_PREFIX):]) + 1 if schemes else 1
+    return f"{SCHEME_PREFIX}{number:03d}", False
+
+
+def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
+    """Job templates a crashed apply left in a scheme no lockfile names (cryocc's own files only)."""
+    d = project / "Schemes" / scheme
+    for sub in d.iterdir() if d.is_dir() else ():
+        star = sub / "job.star"
+        if sub.is_dir() and sub.name not in keep and star.is_file():
+            star.unlink()
+            if not any(sub.iterdir()):
+                sub.rmdir()
+
+
+def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False) -> ApplyResult:
     project = Path(project)
+    # validate before creating anything, so a bad spec leaves the project untouched
+    seen = read_lockfile(project) if project.is_dir() else None
+    compiled = compile_pipeline(pipeline, project if project.is_dir() else None, known_files=seen.files if seen else None)
     project.mkdir(parents=True, exist_ok=True)
     with project_lock(project):
         old = read_lockfile(project)
+        if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
+            compiled = compile_pipeline(pipeline, project, known_files=old.files if old else None)
+        states = observe(project, old)
+        plan = make_plan(compiled, old, states, force)
+        if plan.running and not ignore_running:
+            names = ", ".join(f"{j.name} ({j.job_dir})" for j in plan.running)
+            raise ProjectError(f"jobs of this project are still running: {names}",
+                               hint="wait for them (cryocc status), or pass --ignore-running if they are not")
         if not plan.to_run:
-            return ApplyResult(None, [], noop=True)
-        schemes = existing_schemes(project)
-        if schemes and not scheme_started(project, schemes[-1]):
-            files = render_files(compiled, plan, schemes[-1])
-            if _identical(project, files):
-                return ApplyResult(schemes[-1], [], noop=True)
-        number = int(schemes[-1][len(SCHEME_PREFIX):]) + 1 if schemes else 1
-        scheme = f"{SCHEME_PREFIX}{number:03d}"
-        files = {  # scheme.star comes last in render_files: a scheme is only runnable once complete
+            lock = new_lockfile(compiled, plan, old, states, None, {})
+            changed = old is None or lock.to_text() != old.to_text()
+            if changed:
+                _before_write("cryocc.lock")
+                write_lockfile(project, lock)
+            return ApplyResult(plan, None, ["cryocc.lock"] if changed else [], noop=True)
+        scheme, already = _pick_scheme(project, old, compiled, plan)
+        if already:
+            return ApplyResult(plan, scheme, [], noop=True)
+        _clear_unrecorded(project, scheme, plan.to_run)
+        files = {
             f"{STATE_DIR}/pipeline.yaml": compiled.pipeline.path.read_text(),
             f"{STATE_DIR}/site.yaml": compiled.pipeline.site.doc.path.read_text(),
-            MDOC_CACHE: _json(compiled.mdoc_cache),
+            MDOC_CACHE: json.dumps(compiled.mdoc_cache, indent=1, sort_keys=True) + "\n",
             **render_files(compiled, plan, scheme),
         }
-        lock = new_lockfile(compiled, plan, old, scheme, files)
+        lock = new_lockfile(compiled, plan, old, states, scheme, files)
         written = []
         for rel, text in files.items():
             _before_write(rel)
@@ -164,10 +205,12 @@ def apply(compiled: Compiled, project: Path, plan: Plan) -> ApplyResult:
         _before_write("cryocc.lock")
         write_lockfile(project, lock)
         written.append("cryocc.lock")
-        return ApplyResult(scheme, written, noop=False)
+        return ApplyResult(plan, scheme, written, noop=False)
 
 
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value, indent=1, sort_keys=True) + "\n"
+def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
+    """The plan apply would carry out, without writing anything."""
+    old = read_lockfile(project) if Path(project).is_dir() else None
+    compiled = compile_pipeline(pipeline, project if Path(project).is_dir() else None, known_files=old.files if old else None)
+    states = observe(project, old)
+    return make_plan(compiled, old, states, force), states

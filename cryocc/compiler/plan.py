@@ -1,9 +1,22 @@
-"""Decide, job by job, what to keep, run or re-run, and why."""
+"""Decide, job by job, what to keep, run or re-run, and why.
+
+A job is kept only when everything agrees: the lockfile's fingerprint parts equal the new ones,
+RELION_JOB_EXIT_SUCCESS exists, the driver's receipt carries the lockfile's fingerprint, its
+promised outputs are still there, and no job upstream of it runs. Fingerprints are compared by
+their parts, so a plan can say which key changed from what to what."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import SpecError, did_you_mean
+from ..lockfile.lockfile import Lockfile
+from .state import JobState
+
+MAX_FILES_LISTED = 20
+STATE_REASONS = {"failed": "failed", "aborted": "aborted", "incomplete": "incomplete",
+                 "outputs_missing": "outputs_missing", "running": "running"}
 
 
 @dataclass
@@ -30,6 +43,10 @@ class Plan:
     def kept(self) -> dict[str, str]:
         return {j.name: j.job_dir for j in self.jobs if j.action == "keep" and j.job_dir}
 
+    @property
+    def running(self) -> list[JobPlan]:
+        return [j for j in self.jobs if any(r["kind"] == "running" for r in j.reasons)]
+
     def summary(self) -> dict[str, int]:
         out = {"keep": 0, "run": 0, "rerun": 0, "orphan": 0}
         for j in self.jobs:
@@ -38,6 +55,94 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary()}
+
+
+def _file_change(old: dict | None, new: dict | None) -> str:
+    if old is None:
+        return "added"
+    if new is None:
+        return "removed"
+    if old.get("size") != new.get("size"):
+        return f"size {old.get('size')} -> {new.get('size')}"
+    if old.get("sha256") and new.get("sha256") and old["sha256"] != new["sha256"]:
+        return "content changed"
+    if old.get("mtime_ns") != new.get("mtime_ns"):
+        return "modified (mtime)"
+    return "changed"
+
+
+def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, files_new: dict,
+                  fingerprint_of) -> list[dict[str, Any]]:
+    """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
+    reasons: list[dict[str, Any]] = []
+    if old.get("type") != new.get("type"):
+        return [{"kind": "params", "key": "type", "old": old.get("type"), "new": new.get("type")}]
+    if old.get("type_version") != new.get("type_version"):
+        reasons.append({"kind": "params", "key": "type_version", "old": old.get("type_version"), "new": new.get("type_version")})
+    for section, prefix in (("params", ""), ("acquisition", "acquisition.")):
+        o, n = old.get(section) or {}, new.get(section) or {}
+        for key in sorted(set(o) | set(n)):
+            if o.get(key) != n.get(key):
+                reasons.append({"kind": "params", "key": prefix + key, "old": o.get(key), "new": n.get(key)})
+    o, n = old.get("inputs") or {}, new.get("inputs") or {}
+    for path in sorted(set(o) | set(n)):
+        if o.get(path) != n.get(path):
+            reasons.append({"kind": "input", "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
+    if old.get("data") != new.get("data"):
+        changed = [p for p in sorted(set(files_old) | set(files_new))
+                   if fingerprint_of(files_old.get(p)) != fingerprint_of(files_new.get(p))]
+        for path in changed[:MAX_FILES_LISTED]:
+            reasons.append({"kind": "input", "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
+        if len(changed) > MAX_FILES_LISTED:
+            reasons.append({"kind": "input", "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
+        if not changed:
+            reasons.append({"kind": "input", "path": "data", "change": "the set of frames or mdocs changed"})
+    return reasons
+
+
+def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = ()) -> Plan:
+    for name in force:
+        if name not in compiled.jobs:
+            raise SpecError(f"--force {name}: no such job in the pipeline", hint=did_you_mean(name, compiled.jobs))
+    old_jobs = lock.jobs if lock else {}
+    files_old = lock.files if lock else {}
+    files_new = compiled.files.seen
+
+    def fp(entry):
+        return compiled.files.fingerprint(entry) if entry else None
+
+    plans: dict[str, JobPlan] = {}
+    for name in compiled.order:
+        job = compiled.jobs[name]
+        jp = JobPlan(name, job.type.name, "run")
+        old = old_jobs.get(name)
+        state = states.get(name)
+        if old is None:
+            jp.reasons.append({"kind": "new"})
+        else:
+            jp.job_dir = state.job_dir if state else None
+            jp.reasons += param_reasons(old.parts, job.parts, files_old, files_new, fp)
+            if name in force:
+                jp.reasons.append({"kind": "forced"})
+            if state is None or state.status == "scheduled":
+                jp.reasons.append({"kind": "new", "detail": "applied, not run yet"})
+            elif state.status in STATE_REASONS:
+                jp.reasons.append({"kind": STATE_REASONS[state.status], "detail": state.detail})
+            never_ran = any(r["kind"] == "new" for r in jp.reasons)
+            for upstream in dict.fromkeys(w.upstream for w in job.wires):
+                if plans[upstream].action in ("run", "rerun") and not never_ran:
+                    jp.reasons.append({"kind": "upstream", "job": upstream})
+            if not jp.reasons:
+                jp.action = "keep"
+            elif state is not None and state.job_dir:
+                jp.action = "rerun"
+        plans[name] = jp
+    out = list(plans.values())
+    for name, old in old_jobs.items():
+        if name not in plans:
+            st = states.get(name)
+            out.append(JobPlan(name, old.type, "orphan", [{"kind": "removed"}], st.job_dir if st else old.job_dir))
+    return Plan(out)
 
 
 def plan_fresh(order: list[str], types: dict[str, str]) -> Plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,9 @@ class ResolvedJob:
 
 
 def input_key(path: str, root: Path) -> str:
-    """How an input file is named in fingerprints: relative to the pipeline's directory when below it,
-    so a project moved together with its data keeps its fingerprints."""
-    try:
-        return str(Path(path).relative_to(root.resolve()))
-    except ValueError:
-        return path
+    """How an input file is named in fingerprints: relative to the pipeline's directory, as the
+    spec's globs are, so data moved together with its pipeline keeps its fingerprints."""
+    return os.path.relpath(path, root)
 
 
 def _file_params(job: JobType, params: dict[str, Any], root: Path) -> tuple[dict[str, Any], list[str]]:

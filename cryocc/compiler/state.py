@@ -1,0 +1,140 @@
+"""What happened to each job, learned back from the project: the scheme.star that ran it
+(rlnSchemeJobName, HasStarted), default_pipeline.star, the job directory's sentinels, the
+driver's receipt, and SLURM for jobs with no sentinel yet. Read-only; a stat where it can."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..lockfile.lockfile import JobLock, Lockfile
+from ..star import read_star
+
+SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
+RECEIPT = "cryocc_receipt.json"
+
+
+@dataclass
+class JobState:
+    name: str
+    status: str  # scheduled | running | succeeded | failed | aborted | incomplete | outputs_missing
+    job_dir: str | None = None
+    scheme: str | None = None
+    receipt: dict[str, Any] | None = None
+    detail: str = ""
+    slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
+
+
+class Project:
+    """Lazy, cached reads of one project's RELION files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._schemes: dict[str, dict] = {}
+        self._pipeline: dict[str, str] | None = None
+
+    def scheme(self, name: str) -> dict:
+        if name not in self._schemes:
+            path = self.root / "Schemes" / name / "scheme.star"
+            self._schemes[name] = read_star(path) if path.exists() else {}
+        return self._schemes[name]
+
+    def scheme_job_dir(self, scheme: str, job: str) -> str | None:
+        for row in self.scheme(scheme).get("scheme_jobs") or []:
+            if row.get("rlnSchemeJobNameOriginal") == job and row.get("rlnSchemeJobHasStarted") == "1":
+                name = row.get("rlnSchemeJobName", "")
+                return name if name.startswith("External/") else None
+        return None
+
+    def scheme_locked(self, scheme: str) -> bool:
+        return (self.root / f".relion_lock_scheme_{scheme}").exists()
+
+    def pipeline_status(self, job_dir: str) -> str | None:
+        if self._pipeline is None:
+            path = self.root / "default_pipeline.star"
+            rows = read_star(path).get("pipeline_processes") if path.exists() else None
+            self._pipeline = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows or []}
+        return self._pipeline.get(job_dir)
+
+
+def slurm_job(job_dir: str) -> dict[str, str] | None:
+    """The SLURM job RELION submitted for job_dir (its name is the job directory), if still queued or running.
+    None when SLURM cannot be asked."""
+    if not shutil.which("squeue"):
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-n", job_dir, "-o", "%i %T"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    line = out.stdout.strip().splitlines()
+    if not line:
+        return {}
+    job_id, state = line[-1].split()[:2]
+    return {"id": job_id, "state": state}
+
+
+def _outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
+    """Promised outputs gone or changed since the receipt: files by size, folders by being non-empty."""
+    missing = []
+    for out in receipt.get("outputs") or []:
+        p = root / job_dir / out["path"]
+        try:
+            if out.get("is_dir"):
+                with os.scandir(p) as it:
+                    if next(it, None) is None:
+                        missing.append(out["path"] + "/")
+            elif os.stat(p).st_size != out["size"]:
+                missing.append(f"{out['path']} (changed)")
+        except OSError:
+            missing.append(out["path"] + ("/" if out.get("is_dir") else ""))
+    return missing
+
+
+def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
+    scheme = lock.scheme
+    job_dir = lock.job_dir or (project.scheme_job_dir(scheme, name) if scheme else None)
+    if job_dir is None:
+        return JobState(name, "scheduled", None, scheme, detail="applied, not run yet")
+    d = project.root / job_dir
+    receipt = None
+    try:
+        receipt = json.loads((d / RECEIPT).read_text())
+    except (OSError, ValueError):
+        pass
+    state = JobState(name, "", job_dir, scheme, receipt)
+    if (d / SUCCESS).exists():
+        if not receipt or receipt.get("fingerprint") != lock.fingerprint:
+            state.status, state.detail = "incomplete", "its receipt is missing or from other parameters"
+        elif missing := _outputs_missing(project.root, job_dir, receipt):
+            state.status, state.detail = "outputs_missing", ", ".join(missing)
+        else:
+            state.status = "succeeded"
+        return state
+    if (d / FAILURE).exists():
+        state.status, state.detail = "failed", (receipt or {}).get("reason") or ""
+        return state
+    if (d / ABORTED).exists():
+        state.status = "aborted"
+        return state
+    slurm = slurm_job(job_dir)
+    if slurm:
+        state.status, state.slurm, state.detail = "running", slurm, f"SLURM job {slurm['id']} {slurm['state']}"
+    elif slurm is None and scheme and project.scheme_locked(scheme) and project.pipeline_status(job_dir) == "Running":
+        state.status, state.detail = "running", "the scheme is locked by a running relion_schemer"
+    else:
+        state.status, state.detail = "incomplete", "started, no sentinel, not running"
+    return state
+
+
+def observe(project_root: Path, lock: Lockfile | None) -> dict[str, JobState]:
+    if lock is None:
+        return {}
+    project = Project(project_root)
+    return {name: observe_job(project, name, job) for name, job in lock.jobs.items()}
