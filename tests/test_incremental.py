@@ -1,0 +1,312 @@
+"""Coming back to a project: the scenarios of the incremental-apply issue, end to end with the
+real drivers and fake tools, RELION played by tests/relion_sim.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+import cryocc.compiler.apply as apply_mod
+from conftest import copy_examples, edit, tool_env, tree
+from cryocc.cli import app
+from relion_sim import Schemer
+from relion_strict import read_strict
+
+JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
+
+
+class Proj:
+    def __init__(self, tmp_path, example="quickstart"):
+        self.pipeline = copy_examples(tmp_path / "examples", example)
+        self.root = tmp_path / "project"
+        self.runner = CliRunner()
+        self.schemes_run: list[str] = []
+
+    def at(self, root) -> "Proj":
+        """The same pipeline and data applied to another project directory."""
+        other = Proj.__new__(Proj)
+        other.__dict__.update(self.__dict__, root=root, schemes_run=[])
+        return other
+
+    def cli(self, *args, code=0):
+        r = self.runner.invoke(app, [str(a) for a in args])
+        if r.exception and not isinstance(r.exception, SystemExit):
+            raise r.exception
+        assert r.exit_code == code, r.output
+        return r
+
+    def apply(self, *extra, code=0):
+        return self.cli("apply", self.pipeline, "--project", self.root, *extra, code=code)
+
+    def plan(self, *extra) -> dict:
+        doc = json.loads(self.cli("plan", self.pipeline, "--project", self.root, "--json", *extra).stdout)
+        return doc
+
+    def actions(self, *extra) -> dict[str, str]:
+        return {j["name"]: j["action"] for j in self.plan(*extra)["jobs"]}
+
+    def latest_scheme(self) -> str:
+        return sorted(p.name for p in (self.root / "Schemes").iterdir())[-1]
+
+    def run(self, **switches):
+        scheme = self.latest_scheme()
+        self.schemes_run.append(scheme)
+        return Schemer(self.root, timeout=60, env=tool_env(**switches)).run(scheme)
+
+    def job_dir(self, job: str) -> str:
+        return json.loads((self.root / "cryocc.lock").read_text())["jobs"][job]["job_dir"] or \
+            next(j["job_dir"] for j in self.plan()["jobs"] if j["name"] == job)
+
+    def options(self, scheme: str, job: str) -> dict[str, str]:
+        star = read_strict((self.root / "Schemes" / scheme / job / "job.star").read_text())
+        return {r["rlnJobOptionVariable"]: r.get("rlnJobOptionValue", "") for r in star["joboptions_values"]}
+
+
+@pytest.fixture
+def done(tmp_path):
+    """A quickstart project applied and run to the end."""
+    p = Proj(tmp_path)
+    p.apply()
+    assert p.run().statuses == {j: "Succeeded" for j in JOBS}
+    return p
+
+
+def _reasons(plan: dict, job: str) -> list[dict]:
+    return next(j["reasons"] for j in plan["jobs"] if j["name"] == job)
+
+
+def test_fresh_project_runs_everything_then_keeps_everything(tmp_path):
+    p = Proj(tmp_path)
+    plan = p.plan()
+    assert [(j["name"], j["action"], j["reasons"]) for j in plan["jobs"]] == [(j, "run", [{"kind": "new"}]) for j in JOBS]
+    assert plan["summary"] == {"keep": 0, "run": 6, "rerun": 0, "orphan": 0}
+    p.cli("plan", p.pipeline, "--project", p.root, "--detailed-exitcode", code=2)
+    p.apply()
+    run = p.run()
+    assert run.submitted == 6 and run.ended_at == "EXIT"
+    assert p.actions() == {j: "keep" for j in JOBS}
+    p.cli("plan", p.pipeline, "--project", p.root, "--detailed-exitcode", code=0)
+    assert "Nothing to run" in p.apply().stdout
+    before = tree(p.root)
+    assert "Nothing to run" in p.apply().stdout
+    assert tree(p.root) == before  # the second no-op writes nothing at all
+    assert [s.name for s in (p.root / "Schemes").iterdir()] == ["cryocc_001"]
+    lock = json.loads((p.root / "cryocc.lock").read_text())
+    assert {j: lock["jobs"][j]["state"] for j in JOBS} == {j: "succeeded" for j in JOBS}
+    assert lock["jobs"]["ctf"]["job_dir"] == "External/job005/"
+
+
+def test_one_changed_parameter_reruns_that_job_and_what_is_below(done):
+    p = done
+    edit(p.pipeline, "tsimport:    {type: tsImport}", "tsimport:    {type: tsImport, params: {tomo_dimensions: 4096x4096x1500}}")
+    plan = p.plan()
+    assert {j["name"]: j["action"] for j in plan["jobs"]} == {
+        "import": "keep", "motion": "keep", "tsimport": "rerun", "align": "rerun", "ctf": "rerun", "reconstruct": "rerun"}
+    assert _reasons(plan, "tsimport") == [{"kind": "params", "key": "tomo_dimensions", "old": "4096x4096x2048", "new": "4096x4096x1500"}]
+    assert _reasons(plan, "align") == [{"kind": "upstream", "job": "tsimport"}]
+    assert _reasons(plan, "ctf") == [{"kind": "upstream", "job": "align"}]
+    assert next(j for j in plan["jobs"] if j["name"] == "motion")["job_dir"] == "External/job002/"
+    text = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert "tomo_dimensions: '4096x4096x2048' -> '4096x4096x1500'" in text
+    p.apply()
+    scheme = p.latest_scheme()
+    assert scheme == "cryocc_002"
+    jobs = read_strict((p.root / f"Schemes/{scheme}/scheme.star").read_text())["scheme_jobs"]
+    assert [r["rlnSchemeJobNameOriginal"] for r in jobs] == ["tsimport", "align", "ctf", "reconstruct"]
+    # kept jobs by their literal directories, jobs of this scheme through Schemes/
+    assert p.options(scheme, "tsimport")["in_mic"] == "External/job002/fs_motion_and_ctf.star"
+    assert p.options(scheme, "align")["in_mic"] == "External/job002/fs_motion_and_ctf.star"
+    assert p.options(scheme, "align")["in_mov"] == f"Schemes/{scheme}/tsimport/warp_tiltseries.settings"
+    run = p.run()
+    assert run.submitted == 4 and [d for _, d, _ in run.jobs] == [f"External/job00{i}/" for i in (7, 8, 9)] + ["External/job010/"]
+    motion_dir = p.root / "External/job007"
+    assert "--frameseries ../job002/warp_frameseries" in (motion_dir / "run.out").read_text()  # read the kept job's outputs
+    assert p.actions() == {j: "keep" for j in JOBS}
+
+
+def test_a_slurm_resource_change_reruns_nothing(done):
+    edit(done.pipeline, 'resources: {mem: 2G}', 'resources: {mem: 64G, cpus: 8, gpus: 1, partition: gpu}')
+    edit(done.pipeline, 'align:       {type: aligntiltsWarp, params: {method: aretomo, sample_thickness_nm: 150}}',
+         'align:       {type: aligntiltsWarp, params: {method: aretomo, sample_thickness_nm: 150, perdevice: 4}}')
+    assert done.actions() == {j: "keep" for j in JOBS}
+
+
+def test_a_failed_job_reruns_from_there(tmp_path):
+    p = Proj(tmp_path)
+    p.apply()
+    run = p.run(FAKE_FAIL="ts_aretomo")
+    assert run.statuses == {"import": "Succeeded", "motion": "Succeeded", "tsimport": "Succeeded", "align": "Failed"}
+    plan = p.plan()
+    actions = {j["name"]: j["action"] for j in plan["jobs"]}
+    assert actions == {"import": "keep", "motion": "keep", "tsimport": "keep", "align": "rerun", "ctf": "run", "reconstruct": "run"}
+    assert _reasons(plan, "align")[0]["kind"] == "failed"
+    assert "exited with code 1" in _reasons(plan, "align")[0]["detail"]
+    p.apply()
+    assert read_strict((p.root / "Schemes/cryocc_002/scheme.star").read_text())["scheme_general"]["rlnSchemeCurrentNodeName"] == "align"
+    run = p.run()
+    assert run.submitted == 3 and run.ended_at == "EXIT"
+    assert p.actions() == {j: "keep" for j in JOBS}
+
+
+def test_a_job_that_died_without_a_sentinel_is_incomplete(done):
+    d = done.root / "External/job004"
+    (d / "RELION_JOB_EXIT_SUCCESS").unlink()
+    plan = done.plan()
+    assert _reasons(plan, "align")[0]["kind"] == "incomplete"
+    assert {j["name"]: j["action"] for j in plan["jobs"]}["align"] == "rerun"
+    assert [r["kind"] for r in _reasons(plan, "ctf")] == ["upstream"]
+
+
+def test_deleted_outputs_rerun_the_job_and_below(done):
+    (done.root / "External/job004/aligned_tilt_series.star").unlink()
+    plan = done.plan()
+    actions = {j["name"]: j["action"] for j in plan["jobs"]}
+    assert actions == {"import": "keep", "motion": "keep", "tsimport": "keep", "align": "rerun", "ctf": "rerun", "reconstruct": "rerun"}
+    assert _reasons(plan, "align") == [{"kind": "outputs_missing", "detail": "aligned_tilt_series.star"}]
+    assert _reasons(plan, "reconstruct") == [{"kind": "upstream", "job": "ctf"}]
+
+
+def test_an_edited_mdoc_reruns_the_jobs_that_read_it(done):
+    mdoc = done.pipeline.parent / "data/mdoc/TS_01.mdoc"
+    edit(mdoc, "Magnification = 105000", "Magnification = 105001")  # same size, new content
+    plan = done.plan()
+    assert {j["name"]: j["action"] for j in plan["jobs"]} == {j: "rerun" for j in JOBS}
+    assert {"kind": "input", "path": str(mdoc), "change": "content changed"} in _reasons(plan, "import")
+    assert _reasons(plan, "align") == [{"kind": "upstream", "job": "motion"}, {"kind": "upstream", "job": "tsimport"}]
+
+
+def test_a_replaced_frame_reruns_the_jobs_that_read_it(done):
+    frame = done.pipeline.parent / "data/frames/TS_01_010_-15.0.mrc"
+    frame.write_bytes(b"new movie")
+    plan = done.plan()
+    assert {j["name"]: j["action"] for j in plan["jobs"]} == {j: "rerun" for j in JOBS}
+    assert {"kind": "input", "path": str(frame), "change": "size 0 -> 9"} in _reasons(plan, "motion")
+
+
+@pytest.mark.parametrize("mode, reruns", [("stat", True), ("lenient", False)])
+def test_a_pure_mtime_change_reruns_only_in_stat_mode(tmp_path, mode, reruns):
+    p = Proj(tmp_path)
+    edit(p.pipeline, "  mdocs: data/mdoc/*.mdoc", f"  mdocs: data/mdoc/*.mdoc\n  frame_check: {mode}")
+    p.apply()
+    p.run()
+    frame = p.pipeline.parent / "data/frames/TS_01_010_-15.0.mrc"
+    os.utime(frame, (1_800_000_000, 1_800_000_000))
+    actions = p.actions()
+    assert actions["import"] == ("rerun" if reruns else "keep")
+    assert actions["align"] == "keep" if not reruns else actions["align"] == "rerun"
+
+
+def test_a_removed_job_is_an_orphan_and_its_directory_stays(done):
+    edit(done.pipeline, "  reconstruct: {type: tsReconstruct, params: {rescale_angpixs: 10}, resources: {mem: 2G}}\n", "")
+    before = tree(done.root / "External/job006")
+    plan = done.plan()
+    orphan = next(j for j in plan["jobs"] if j["name"] == "reconstruct")
+    assert orphan == {"name": "reconstruct", "type": "tsReconstruct", "action": "orphan", "reasons": [{"kind": "removed"}],
+                      "job_dir": "External/job006/"}
+    done.apply()
+    assert tree(done.root / "External/job006") == before
+    assert json.loads((done.root / "cryocc.lock").read_text())["jobs"]["reconstruct"]["job_dir"] == "External/job006/"
+
+
+def test_force_reruns_a_job_and_below(done):
+    plan = done.plan("--force", "ctf")
+    assert {j["name"]: j["action"] for j in plan["jobs"]}["ctf"] == "rerun"
+    assert _reasons(plan, "ctf") == [{"kind": "forced"}]
+    assert _reasons(plan, "reconstruct") == [{"kind": "upstream", "job": "ctf"}]
+    err = done.cli("plan", done.pipeline, "--project", done.root, "--force", "cft", code=1).stderr
+    assert "did you mean 'ctf'" in err
+
+
+def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
+    p = Proj(tmp_path)
+    p.root.mkdir()
+    with apply_mod.project_lock(p.root):
+        err = p.apply(code=1).stderr
+        assert "is locked by cryocc apply, pid" in err and "nothing was written" in err
+        assert not (p.root / "Schemes").exists()
+    p.apply()
+    assert (p.root / "Schemes/cryocc_001/scheme.star").exists()
+
+
+def test_apply_refuses_while_a_job_runs(done):
+    (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
+    (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
+    edit(done.root / "default_pipeline.star", "External/job006/ None relion.external Succeeded",
+         "External/job006/ None relion.external Running")
+    edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    err = done.apply(code=1).stderr
+    assert "still running: reconstruct (External/job006/)" in err
+    done.apply("--ignore-running")
+
+
+class Crash(BaseException):
+    """A process dying mid-apply (not an Exception: nothing may catch it)."""
+
+
+def _crash_at_every_write(monkeypatch, base: Proj, make_copy) -> int:
+    """Apply on a copy uninterrupted, then on fresh copies crashing before each write in turn;
+    after each crash plan must be truthful and a new apply must reach the same files."""
+    writes: list[str] = []
+    clean = make_copy("clean")
+    monkeypatch.setattr(apply_mod, "_before_write", writes.append)
+    before_plan = clean.plan()
+    clean.apply()
+    expected = {k: v for k, v in tree(clean.root).items() if "apply." not in k}
+    for n in range(len(writes)):
+        p = make_copy(f"crash{n}")
+        calls: list[str] = []
+
+        def crash(path, calls=calls, n=n):
+            if len(calls) == n:
+                raise Crash(f"simulated crash before writing {path}")
+            calls.append(path)
+
+        monkeypatch.setattr(apply_mod, "_before_write", crash)
+        with pytest.raises(Crash):
+            p.runner.invoke(app, ["apply", str(p.pipeline), "--project", str(p.root)], catch_exceptions=False)
+        monkeypatch.setattr(apply_mod, "_before_write", lambda path: None)
+        assert p.plan() == before_plan, f"plan after a crash before write {n} ({writes[n]})"
+        p.apply()
+        assert {k: v for k, v in tree(p.root).items() if "apply." not in k} == expected, f"crash before {writes[n]}"
+    return len(writes)
+
+
+def test_a_crash_between_any_two_writes_of_a_fresh_apply_converges(tmp_path, monkeypatch):
+    base = Proj(tmp_path)
+    assert _crash_at_every_write(monkeypatch, base, lambda name: base.at(tmp_path / name)) > 20
+
+
+def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, tmp_path, monkeypatch):
+    edit(done.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+
+    def make_copy(name):
+        shutil.copytree(done.root, tmp_path / name, symlinks=True)
+        return done.at(tmp_path / name)
+
+    assert _crash_at_every_write(monkeypatch, done, make_copy) > 8
+
+
+def test_plan_json_shape(done):
+    edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    doc = done.plan()
+    assert set(doc) == {"jobs", "summary"}
+    assert set(doc["summary"]) == {"keep", "run", "rerun", "orphan"}
+    for job in doc["jobs"]:
+        assert set(job) == {"name", "type", "action", "reasons", "job_dir"}
+        assert job["action"] in ("keep", "run", "rerun", "orphan")
+        for r in job["reasons"]:
+            assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete",
+                                 "outputs_missing", "forced", "removed", "running"}
+    assert _reasons(doc, "reconstruct") == [{"kind": "params", "key": "rescale_angpixs", "old": 10.0, "new": 11.0}]
+
+
+def test_status_reports_each_job(done):
+    doc = json.loads(done.cli("status", "--project", done.root, "--json").stdout)
+    assert [(j["name"], j["state"], j["job_dir"]) for j in doc["jobs"]] == [
+        (j, "succeeded", f"External/job00{i}/") for i, j in enumerate(JOBS, 1)]
+    assert all(j["seconds"] is not None for j in doc["jobs"])
+    assert doc["last_apply"] == {"name": "cryocc_001", "jobs": JOBS}
