@@ -136,7 +136,7 @@ class Schemer:
             return None
         out = open(self.project / jobdir / "run.out", "w")
         err = open(self.project / jobdir / "run.err", "w")
-        return subprocess.Popen(["bash", str(script)], cwd=self.project, stdout=out, stderr=err, start_new_session=True,
+        return subprocess.Popen(["bash", str(script.relative_to(self.project))], cwd=self.project, stdout=out, stderr=err, start_new_session=True,
                                 env=self.env)
 
     def _wait(self, jobdir: str, proc: subprocess.Popen | None) -> str:
