@@ -151,14 +151,48 @@ def status(
     states = observe(project, lock)
     order = lock.pipeline.get("order", [])
     states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    from .runner import live_schemer, tail
+
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
-                     "seconds": (st.receipt or {}).get("seconds")} for n, st in states.items()],
-           "last_apply": lock.schemes[-1] if lock.schemes else None}
+                     "seconds": (st.receipt or {}).get("seconds"),
+                     "log_tail": tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in ("failed", "aborted") else []}
+                    for n, st in states.items()],
+           "last_apply": lock.schemes[-1] if lock.schemes else None,
+           "schemer": live_schemer(project)}
     if as_json:
         print(json.dumps(doc, indent=1))
     else:
         print_status(console(), doc, project)
+
+
+@app.command()
+@user_errors
+def run(
+    project: Path = ProjectOpt,
+    wait: bool = typer.Option(False, "--wait", help="follow the run job by job until the scheme ends; exit 1 if a job failed"),
+) -> None:
+    """Start relion_schemer on the applied scheme, detached from the terminal; recover after a crash.
+
+    If the last scheme already ran (fully or partly), jobs still in SLURM are waited for, stale RELION
+    locks are removed, and only what is left is planned and run: finished work is never submitted again."""
+    from . import runner
+    from .ui import console
+
+    out = console()
+    record = runner.run(project, say=out.print)
+    if record and wait:
+        raise typer.Exit(runner.follow(project, record, say=out.print))
+
+
+@app.command()
+@user_errors
+def abort(project: Path = ProjectOpt) -> None:
+    """Ask the running scheme and its running job to stop (the job ends with RELION_JOB_EXIT_ABORTED)."""
+    from . import runner
+    from .ui import console
+
+    runner.abort(project, say=console().print)
 
 
 @app.command()

@@ -110,8 +110,17 @@ def print_status(out: Console, doc: dict, project) -> None:
     for j in doc["jobs"]:
         secs = j["seconds"]
         took = f"{secs / 60:.1f} min" if secs and secs >= 60 else (f"{secs:.0f} s" if secs is not None else "")
-        t.add_row(j["name"], j["type"], j["state"], j["job_dir"] or "-", took, j["detail"])
+        detail = j["detail"] + (f" (SLURM {j['slurm']['id']} {j['slurm']['state']})" if j.get("slurm") and j["slurm"]["id"] not in j["detail"] else "")
+        t.add_row(j["name"], j["type"], j["state"], j["job_dir"] or "-", took, detail)
     out.print(t)
+    for j in doc["jobs"]:
+        if j["log_tail"]:
+            out.print(f"{j['name']} ({j['job_dir']}run.out):", markup=False)
+            for line in j["log_tail"]:
+                out.print(f"  | {line}", markup=False)
     last = doc["last_apply"]
     if last:
         out.print(f"Last apply: Schemes/{last['name']}/ with {', '.join(last['jobs'])}")
+    s = doc.get("schemer")
+    out.print(f"relion_schemer: running Schemes/{s['scheme']}/ (pid {s['pid']}, since {s['started']})" if s
+              else "relion_schemer: not running (cryocc run starts or resumes it)")

@@ -75,3 +75,24 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def _slurm_state() -> str:
+    import subprocess
+
+    if not shutil.which("sinfo"):
+        return "no sinfo on PATH"
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=20)
+    state = out.stdout.strip().splitlines()[:1]
+    return "" if out.returncode == 0 and state and state[0] in ("idle", "mix", "alloc") else (out.stderr.strip() or f"node {state}")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running SLURM cluster, or a skip that says why; in CI a failure, since CI must run these."""
+    problem = _slurm_state()
+    if problem:
+        why = f"no SLURM cluster ({problem}): run tests/slurm/start.sh as root, which installs and starts slurmctld, slurmd and munge"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)

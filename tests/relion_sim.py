@@ -34,6 +34,7 @@ class Run:
     jobs: list[tuple[str, str, str]] = field(default_factory=list)  # (node, job dir, status)
     submitted: int = 0
     ended_at: str = ""
+    aborted: bool = False
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -69,8 +70,9 @@ class Pipeline:
 
 class Schemer:
     def __init__(self, project: Path, *, submit: str = "local", poll: float = 0.2, timeout: float = 120.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, abort_file: Path | None = None) -> None:
         self.project, self.submit, self.poll, self.timeout, self.env = project, submit, poll, timeout, env
+        self.abort_file = abort_file  # Schemes/<s>/RELION_JOB_ABORT_NOW: checked between jobs, as RELION does
         self.sbatch_ids: list[str] = []
 
     # --- scheme.star --------------------------------------------------------------------------
@@ -164,6 +166,10 @@ class Schemer:
         pipeline = Pipeline(self.project)
         result = Run(scheme)
         while node in jobs:
+            if self.abort_file is not None and self.abort_file.exists():
+                result.aborted, result.ended_at = True, node
+                self._write(scheme, blocks)
+                return result
             row = jobs[node]
             names = {k: r["rlnSchemeJobName"] for k, r in jobs.items()}
             star = read_star(self.project / "Schemes" / scheme / node / "job.star")
@@ -198,7 +204,7 @@ class Schemer:
             pipeline.write()
             result.jobs.append((node, jobdir, status))
             if status != "Succeeded":
-                result.ended_at = node
+                result.ended_at, result.aborted = node, status == "Aborted"
                 self._write(scheme, blocks)
                 return result
             node = next((e["rlnSchemeEdgeOutputNodeName"] for e in reversed(edges) if e["rlnSchemeEdgeInputNodeName"] == node),

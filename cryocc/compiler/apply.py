@@ -111,8 +111,8 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                  scheme: str | None, files: dict[str, str]) -> Lockfile:
     spec = compiled.pipeline
     lock = Lockfile(
-        pipeline={"name": spec.spec.name, "spec_sha256": sha256_bytes(spec.path.read_bytes()), "site": spec.site.profile.name,
-                  "order": compiled.order},
+        pipeline={"name": spec.spec.name, "path": str(spec.path.resolve()), "spec_sha256": sha256_bytes(spec.path.read_bytes()),
+                  "site": spec.site.profile.name, "order": compiled.order},
         frame_check=spec.spec.data.frame_check,
         files=dict(compiled.files.seen),
         schemes=list(old.schemes) if old else [],

@@ -10,6 +10,7 @@ or an executable name such as relion_refine):
   FAKE_ALIGN_FAIL  tilt-series names whose alignment "fails" (XML written, no .aln/.xf)
   FAKE_HAND    'noflip' makes ts_defocus_hand --check recommend no flip
   FAKE_NO_PARTICLES  pytom_extract_candidates finds nothing
+  FAKE_SLEEP   name=seconds pairs: take that long before working
   FAKE_LOG     file that gets one JSON line {name, argv, cwd} per call
 """
 
@@ -471,6 +472,9 @@ def main(tool: str, argv: list[str]) -> None:
             fh.write(json.dumps({"name": name, "argv": [tool, *([name] if tool == "WarpTools" else []), *argv],
                                  "cwd": os.getcwd()}) + "\n")
     print(f"fake {tool} {name}: starting", flush=True)
+    for pair in os.environ.get("FAKE_SLEEP", "").split(","):
+        if pair.startswith(f"{name}="):
+            time.sleep(float(pair.split("=", 1)[1]))
     if _switch("FAKE_KILL", name):
         os.kill(os.getpid(), signal.SIGKILL)
     if _switch("FAKE_HANG", name):

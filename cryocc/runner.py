@@ -1,0 +1,225 @@
+"""`cryocc run` and `cryocc abort`: start relion_schemer detached, follow it, stop it, recover.
+
+relion_schemer's exit code says nothing (0 after a failed job), it never skips a finished job,
+and a dead schemer leaves its lock behind. So cryocc judges outcomes from the sentinels and
+receipts, and recovers by waiting for jobs still in SLURM, clearing only locks no live schemer
+holds, and re-planning what is left: finished work is never submitted again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .compiler.apply import apply_pipeline, scheme_started
+from .compiler.state import JobState, observe
+from .errors import ProjectError
+from .fsio import atomic_write, sha256_bytes
+from .lockfile.lockfile import Lockfile, read_lockfile
+from .schema.models import SiteProfile
+from .star import read_star
+
+RUN_RECORD = ".cryocc/run.json"
+SITE_COPY = ".cryocc/site.yaml"
+FINAL = {"succeeded", "failed", "aborted", "outputs_missing"}
+
+
+def _lock(project: Path) -> Lockfile:
+    lock = read_lockfile(project)
+    if lock is None or not lock.schemes:
+        raise ProjectError(f"{project} has nothing applied yet", hint="run cryocc apply PIPELINE --project DIR first")
+    return lock
+
+
+def _site(project: Path) -> SiteProfile:
+    from ruamel.yaml import YAML
+
+    return SiteProfile.model_validate(YAML(typ="safe").load((project / SITE_COPY).read_text()))
+
+
+def schemer_command(site: SiteProfile, scheme: str, project: Path) -> list[str]:
+    """relion_schemer as the site profile says: native, or inside the RELION image."""
+    args = [site.relion.command, "--scheme", scheme, "--run", "--pipeline_control", f"Schemes/{scheme}/"]
+    if not site.relion.image:
+        return args
+    c = site.container
+    binds = [str(project.resolve()), *c.binds]
+    return [c.executable, "exec", *c.options, *[a for b in binds for a in ("-B", b)], site.relion.image, *args]
+
+
+def _pid_alive(pid: int, scheme: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return f"--scheme {scheme}" in cmdline
+
+
+def live_schemer(project: Path) -> dict | None:
+    """The schemer cryocc started for this project (its supervisor's pid), if it still runs."""
+    try:
+        record = json.loads((project / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("host") == socket.gethostname() and _pid_alive(record["pid"], record["scheme"]) else None
+
+
+def _other_schemers(scheme: str) -> bool:
+    """A relion_schemer of this scheme started outside cryocc."""
+    if not shutil.which("pgrep"):
+        return False
+    return subprocess.run(["pgrep", "-f", f"relion_schemer.*--scheme {scheme}( |$)"], capture_output=True).returncode == 0
+
+
+def start(project: Path, scheme: str) -> dict:
+    site = _site(project)
+    cmd = schemer_command(site, scheme, project)
+    if not shutil.which(cmd[0]):
+        raise ProjectError(f"{cmd[0]}: command not found", hint="check relion.command (and image) in the site profile, and PATH")
+    log = project / "Schemes" / scheme
+    env = {**os.environ, **site.relion.env}
+    supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme, "--", *cmd]
+    with open(log / "run.out", "ab") as out, open(log / "run.err", "ab") as err:
+        # its own session: the schemer outlives the terminal and the user logging out of the head node
+        proc = subprocess.Popen(supervised, cwd=project, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    record = {"scheme": scheme, "pid": proc.pid, "host": socket.gethostname(), "command": cmd,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"Schemes/{scheme}/run.out"}
+    atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], poll: float) -> None:
+    """Jobs still queued or running in SLURM with no schemer watching: wait for their sentinels
+    rather than submit a second copy into the same directory."""
+    while True:
+        running = [s for s in observe(project, lock).values() if s.status == "running" and s.slurm]
+        if not running:
+            return
+        say("waiting for " + ", ".join(f"{s.name} (SLURM job {s.slurm['id']} {s.slurm['state']})" for s in running))
+        time.sleep(poll)
+
+
+def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict | None:
+    """Start (or resume) the project's work. Returns the started schemer's record, or None when all is done."""
+    project = Path(project)
+    lock = _lock(project)
+    alive = live_schemer(project)
+    if alive:
+        say(f"relion_schemer already runs Schemes/{alive['scheme']}/ (pid {alive['pid']}); not starting another")
+        return alive
+    _wait_for_slurm(project, lock, say, poll)
+    for s in lock.schemes:  # RELION leaves its lock behind when it dies; a stale one blocks the next run
+        stale = project / f".relion_lock_scheme_{s['name']}"
+        if stale.exists() and not _other_schemers(s["name"]):
+            shutil.rmtree(stale)
+            say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
+    scheme = lock.schemes[-1]["name"]
+    if scheme_started(project, scheme):
+        scheme = _replan(project, lock, say)
+        if scheme is None:
+            return None
+    record = start(project, scheme)
+    say(f"started relion_schemer for Schemes/{scheme}/ (pid {record['pid']}), log {record['log']}")
+    return record
+
+
+def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | None:
+    """The last scheme ran (to the end or not): apply again, which plans only what is left."""
+    spec = Path(lock.pipeline.get("path", ""))
+    if not spec.is_file():
+        raise ProjectError(f"the pipeline last applied ({spec}) is gone", hint="run cryocc apply PIPELINE --project DIR")
+    if sha256_bytes(spec.read_bytes()) != lock.pipeline.get("spec_sha256"):
+        raise ProjectError(f"{spec} changed since the last apply",
+                           hint="review the changes with cryocc plan, then cryocc apply, then cryocc run")
+    result = apply_pipeline(spec, project)
+    if not result.plan.to_run:
+        say("nothing to run: every job has succeeded")
+        return None
+    say(f"continuing with {', '.join(result.plan.to_run)} (kept: {', '.join(result.plan.kept) or 'none'})")
+    return result.scheme
+
+
+def abort(project: Path, *, say: Callable[[str], None]) -> None:
+    """Ask the scheme and its running job to stop (what relion_schemer --abort does, plus every running job)."""
+    project = Path(project)
+    lock = _lock(project)
+    record = live_schemer(project)
+    scheme = record["scheme"] if record else lock.schemes[-1]["name"]
+    (project / "Schemes" / scheme / "RELION_JOB_ABORT_NOW").touch()
+    asked = []
+    for state in observe(project, lock).values():
+        if state.job_dir and state.status in ("running", "incomplete"):
+            (project / state.job_dir / "RELION_JOB_ABORT_NOW").touch()
+            asked.append(f"{state.name} ({state.job_dir})")
+    current = _current_job_dir(project, scheme)
+    if current and not (project / current / "RELION_JOB_ABORT_NOW").exists():
+        (project / current / "RELION_JOB_ABORT_NOW").touch()
+        asked.append(current)
+    say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {', '.join(asked)}" if asked else "; no job was running"))
+
+
+def _current_job_dir(project: Path, scheme: str) -> str | None:
+    path = project / "Schemes" / scheme / "scheme.star"
+    blocks = read_star(path) if path.exists() else {}
+    node = (blocks.get("scheme_general") or {}).get("rlnSchemeCurrentNodeName")
+    for row in blocks.get("scheme_jobs") or []:
+        if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith("External/"):
+            return row["rlnSchemeJobName"]
+    return None
+
+
+def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: float = 2.0) -> int:
+    """Report each job of the running scheme as its state changes, until the schemer ends.
+    0 when every job of the scheme succeeded, 1 otherwise (relion_schemer's own exit code says 0 either way)."""
+    project = Path(project)
+    scheme = record["scheme"]
+    seen: dict[str, str] = {}
+    while True:
+        alive = _pid_alive(record["pid"], scheme)
+        lock = _lock(project)
+        jobs = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
+        states = observe(project, lock)
+        for name in jobs:
+            st = states.get(name)
+            if st is None or st.scheme != scheme or st.status == "scheduled" or seen.get(name) == st.status + st.detail:
+                continue
+            seen[name] = st.status + st.detail
+            say(_describe(st))
+        if not alive:
+            break
+        time.sleep(poll)
+    final = {n: states[n].status for n in jobs if n in states}
+    bad = {n: s for n, s in final.items() if s != "succeeded"}
+    if not bad:
+        say(f"Schemes/{scheme}/ finished: {len(final)} jobs succeeded")
+        return 0
+    name, status = next(iter(bad.items()))
+    st = states[name]
+    say(f"Schemes/{scheme}/ stopped at {name}: {status}" + (f" ({st.detail})" if st.detail else ""))
+    if st.job_dir:
+        for line in tail(project / st.job_dir / "run.out", 10):
+            say(f"  | {line}")
+    return 1
+
+
+def _describe(st: JobState) -> str:
+    where = f" in {st.job_dir}" if st.job_dir else ""
+    if st.status == "succeeded":
+        return f"{st.name}: succeeded{where} ({(st.receipt or {}).get('seconds', 0):.0f} s)"
+    if st.status == "running":
+        return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "")
+    return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")
+
+
+def tail(path: Path, n: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []

@@ -1,0 +1,207 @@
+"""End to end under a real SLURM cluster (tests/slurm/start.sh): `cryocc run` starts the test
+schemer (tests/fake_tools/bin/relion_schemer, the dispatcher of tests/relion_sim.py), which
+submits the product's own job scripts with sbatch; drivers run the fake tools on the node."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import FAKE_BIN, copy_examples, edit, tool_env
+from cryocc.cli import app
+from typer.testing import CliRunner
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
+
+
+class E2E:
+    def __init__(self, tmp_path, monkeypatch):
+        self.pipeline = copy_examples(tmp_path / "examples", "quickstart")
+        self.root = tmp_path / "project"
+        self.monkeypatch = monkeypatch
+        self.switch()
+        edit(self.pipeline, "resources: {mem: 2G}", 'resources: {partition: main, cpus: 2, mem: 700M, time: "00:07:00"}')
+
+    def switch(self, **fake):
+        """The environment cryocc run hands to relion_schemer, and so (through sbatch) to every job."""
+        for k, v in tool_env(**fake).items():
+            self.monkeypatch.setenv(k, v)
+        for k in [k for k in os.environ if k.startswith("FAKE_") and k not in fake]:
+            self.monkeypatch.delenv(k)
+
+    def cli(self, *args, code=0):
+        r = CliRunner().invoke(app, [str(a) for a in args])
+        if r.exception and not isinstance(r.exception, SystemExit):
+            raise r.exception
+        assert r.exit_code == code, r.output
+        return r
+
+    def status(self) -> dict:
+        return {j["name"]: j for j in json.loads(self.cli("status", "--project", self.root, "--json").stdout)["jobs"]}
+
+    def receipts(self) -> dict[str, dict]:
+        out = {}
+        for f in sorted(self.root.glob("External/job*/cryocc_receipt.json")):
+            r = json.loads(f.read_text())
+            out.setdefault(r["job"], []).append(r)
+        return out
+
+    def submissions(self) -> int:
+        return sum(f.read_text().count("Executing Job") for f in self.root.glob("Schemes/*/run.out"))
+
+    def wait_for(self, job: str, state: str, seconds: float = 60) -> dict:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            st = self.status()[job]
+            if st["state"] == state:
+                return st
+            time.sleep(0.5)
+        raise AssertionError(f"{job} never became {state}: {self.status()[job]}")
+
+
+@pytest.fixture
+def e2e(tmp_path, monkeypatch):
+    return E2E(tmp_path, monkeypatch)
+
+
+def _scontrol(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
+    return dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
+
+
+def test_quickstart_runs_to_the_end_with_the_resources_asked_for(e2e):
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert "Schemes/cryocc_001/ finished: 6 jobs succeeded" in out
+    receipts = e2e.receipts()
+    assert sorted(receipts) == sorted(JOBS) and all(len(r) == 1 for r in receipts.values())
+    for job in JOBS:
+        d = e2e.root / receipts[job][0]["job_dir"]
+        assert (d / "RELION_JOB_EXIT_SUCCESS").exists() and not (d / "RELION_JOB_EXIT_FAILURE").exists()
+        assert receipts[job][0]["slurm_job_id"]
+    big = _scontrol(receipts["reconstruct"][0]["slurm_job_id"])
+    assert (big["Partition"], big["NumCPUs"], big["MinMemoryNode"], big["TimeLimit"]) == ("main", "2", "700M", "00:07:00")
+    assert big["JobName"] == receipts["reconstruct"][0]["job_dir"]
+    small = _scontrol(receipts["ctf"][0]["slurm_job_id"])
+    assert (small["NumCPUs"], small["MinMemoryNode"], small["TimeLimit"]) == ("1", "1G", "00:20:00")
+    assert "nothing to run" in e2e.cli("run", "--project", e2e.root).stdout
+
+
+def test_a_changed_parameter_submits_only_that_job_and_below(e2e):
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root, "--wait")
+    edit(e2e.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    plan = json.loads(e2e.cli("plan", e2e.pipeline, "--project", e2e.root, "--json").stdout)
+    assert [j["action"] for j in plan["jobs"]] == ["keep"] * 4 + ["rerun"] * 2
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    assert "2 jobs succeeded" in e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert e2e.submissions() == 6 + 2
+    receipts = e2e.receipts()
+    assert [len(receipts[j]) for j in JOBS] == [1, 1, 1, 1, 2, 2]
+    ctf_run = (e2e.root / receipts["ctf"][1]["job_dir"] / "run.out").read_text()
+    assert f"--input_processing warp_tiltseries" in ctf_run and "--window 640" in ctf_run
+    note = (e2e.root / receipts["ctf"][1]["job_dir"] / "note.txt").read_text()
+    assert f"--in_mics {receipts['align'][0]['job_dir']}aligned_tilt_series.star" in note  # the kept job's output
+
+
+def test_scancel_turns_into_a_failure_and_a_rerun_starts_there(e2e):
+    e2e.switch(FAKE_HANG="ts_ctf")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root)
+    ctf = e2e.wait_for("ctf", "running", 90)
+    _wait_for_line(e2e.root / ctf["job_dir"] / "run.out", "fake WarpTools ts_ctf: starting")  # inside the hanging tool
+    subprocess.run(["scancel", ctf["slurm"]["id"]], check=True)
+    t0 = time.time()
+    e2e.wait_for("ctf", "failed", 20)
+    assert time.time() - t0 < 15
+    d = e2e.root / ctf["job_dir"]
+    assert "terminated by signal SIGTERM" in json.loads((d / "cryocc_receipt.json").read_text())["reason"]
+    plan = json.loads(e2e.cli("plan", e2e.pipeline, "--project", e2e.root, "--json").stdout)
+    assert [(j["name"], j["action"]) for j in plan["jobs"]][4:] == [("ctf", "rerun"), ("reconstruct", "run")]
+    assert plan["jobs"][4]["reasons"][0]["kind"] == "failed"
+    _wait_schemer_gone(e2e)
+    e2e.switch()  # the fix
+    assert "2 jobs succeeded" in e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert e2e.submissions() == 5 + 2
+
+
+def test_a_job_over_its_time_limit_fails_within_seconds(e2e):
+    edit(e2e.pipeline, "  ctf:         {type: tsCtf}", '  ctf:         {type: tsCtf, resources: {time: "00:01:00"}}')
+    e2e.switch(FAKE_HANG="ts_ctf")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root)
+    ctf = e2e.wait_for("ctf", "running", 90)
+    st = e2e.wait_for("ctf", "failed", 150)
+    assert "terminated" in st["detail"] or "signal" in st["detail"]
+    assert _scontrol(ctf["slurm"]["id"])["JobState"] == "TIMEOUT"
+
+
+def test_abort_stops_the_running_tool(e2e):
+    e2e.switch(FAKE_HANG="ts_aretomo")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root)
+    align = e2e.wait_for("align", "running", 90)
+    time.sleep(2)
+    assert "asked Schemes/cryocc_001/ to stop" in e2e.cli("abort", "--project", e2e.root).stdout
+    e2e.wait_for("align", "aborted", 30)
+    d = e2e.root / align["job_dir"]
+    assert json.loads((d / "cryocc_receipt.json").read_text())["status"] == "aborted"
+    _wait_schemer_gone(e2e)
+    assert not subprocess.run(["pgrep", "-f", "fake.*ts_aretomo|bin/WarpTools ts_aretomo"], capture_output=True).stdout
+
+
+def _wait_for_line(path, text, seconds=60):
+    deadline = time.time() + seconds
+    while not (path.exists() and text in path.read_text()):
+        assert time.time() < deadline, f"{text!r} never appeared in {path}"
+        time.sleep(0.3)
+
+
+def test_a_job_cancelled_while_queued_does_not_hang_the_scheme(e2e, monkeypatch):
+    """No script ran, so no guard: the supervisor's watchdog writes the failure."""
+    monkeypatch.setenv("CRYOCC_WATCHDOG_SECONDS", "1")
+    subprocess.run(["scontrol", "update", "partition=main", "state=down"], check=True)  # jobs queue, none starts
+    try:
+        e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+        e2e.cli("run", "--project", e2e.root)
+        imp = e2e.wait_for("import", "running", 30)
+        assert imp["slurm"]["state"] == "PENDING"
+        subprocess.run(["scancel", imp["slurm"]["id"]], check=True)
+        st = e2e.wait_for("import", "failed", 20)
+        assert (e2e.root / st["job_dir"] / "cryocc_watchdog.txt").exists()
+        _wait_schemer_gone(e2e)
+    finally:
+        subprocess.run(["scontrol", "update", "partition=main", "state=up"], check=True)
+
+
+def _wait_schemer_gone(e2e, seconds=30):
+    deadline = time.time() + seconds
+    while json.loads(e2e.cli("status", "--project", e2e.root, "--json").stdout)["schemer"]:
+        assert time.time() < deadline, "relion_schemer did not stop"
+        time.sleep(0.5)
+
+
+def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
+    e2e.switch(FAKE_SLEEP="ts_aretomo=8")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    record = e2e.cli("run", "--project", e2e.root)
+    e2e.wait_for("align", "running", 90)
+    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)  # the head node lost the schemer (and its supervisor) while align runs in SLURM
+    assert (e2e.root / ".relion_lock_scheme_cryocc_001").exists()  # left behind, as RELION does
+    status = e2e.cli("status", "--project", e2e.root).stdout
+    assert "relion_schemer: not running" in status
+    e2e.switch()
+    out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert "waiting for align" in out or "removed the stale lock" in out
+    assert "continuing with ctf, reconstruct" in out
+    assert "2 jobs succeeded" in out
+    receipts = e2e.receipts()
+    assert all(len(receipts[j]) == 1 for j in JOBS)  # nothing ran twice
+    assert e2e.submissions() == 6
