@@ -232,7 +232,11 @@ def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
     assert (p.root / "Schemes/cryocc_001/scheme.star").exists()
 
 
-def test_apply_refuses_while_a_job_runs(done):
+@pytest.mark.parametrize("slurm", [{"id": "42", "state": "RUNNING"}, None], ids=["in-squeue", "no-slurm-but-scheme-locked"])
+def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
+    import cryocc.compiler.state as state
+
+    monkeypatch.setattr(state, "slurm_job", lambda job_dir: slurm)  # what squeue says (None: cannot ask)
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
     edit(done.root / "default_pipeline.star", "External/job006/ None relion.external Succeeded",
@@ -241,6 +245,15 @@ def test_apply_refuses_while_a_job_runs(done):
     err = done.apply(code=1).stderr
     assert "still running: reconstruct (External/job006/)" in err
     done.apply("--ignore-running")
+
+
+def test_a_job_gone_from_slurm_without_a_sentinel_is_not_running(done, monkeypatch):
+    import cryocc.compiler.state as state
+
+    monkeypatch.setattr(state, "slurm_job", lambda job_dir: {})  # squeue answers: not queued
+    (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
+    (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
+    assert _reasons(done.plan(), "reconstruct")[0]["kind"] == "incomplete"
 
 
 class Crash(BaseException):

@@ -16,7 +16,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
 mkdir -p "$DIR"/{state,spool,log} /etc/slurm /etc/munge /run/munge /var/log/munge /var/lib/munge
-touch "$DIR/started"
+: > "$DIR/started"  # this invocation's own daemons only: stop.sh must not stop what others started
 
 # munge: one key, its own user, started unless it runs
 if [ ! -s /etc/munge/munge.key ]; then
