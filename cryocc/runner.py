@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .compiler.apply import apply_pipeline, scheme_started
+from .compiler.apply import SITE_COPY, apply_pipeline, scheme_started
+from .compiler.render import STATE_DIR
 from .compiler.state import JobState, observe
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
@@ -25,8 +26,7 @@ from .lockfile.lockfile import Lockfile, read_lockfile
 from .schema.models import SiteProfile
 from .star import read_star
 
-RUN_RECORD = ".cryocc/run.json"
-SITE_COPY = ".cryocc/site.yaml"
+RUN_RECORD = f"{STATE_DIR}/run.json"
 FINAL = {"succeeded", "failed", "aborted", "outputs_missing"}
 
 

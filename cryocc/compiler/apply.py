@@ -26,6 +26,7 @@ from .state import JobState, observe
 
 SCHEME_PREFIX = "cryocc_"
 APPLY_LOCK = f"{STATE_DIR}/apply.lock"
+SITE_COPY = f"{STATE_DIR}/site.yaml"  # what cryocc run starts relion_schemer with
 
 
 @dataclass
@@ -192,7 +193,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         _clear_unrecorded(project, scheme, plan.to_run)
         files = {
             f"{STATE_DIR}/pipeline.yaml": compiled.pipeline.path.read_text(),
-            f"{STATE_DIR}/site.yaml": compiled.pipeline.site.doc.path.read_text(),
+            SITE_COPY: compiled.pipeline.site.doc.path.read_text(),
             MDOC_CACHE: json.dumps(compiled.mdoc_cache, indent=1, sort_keys=True) + "\n",
             **render_files(compiled, plan, scheme),
         }

@@ -14,9 +14,10 @@ from ..schema.acquisition import Dataset, MdocInfo, read_mdoc
 from ..schema.load import Pipeline, load_pipeline
 from .data import scan
 from .graph import Wire, order, wire
+from .render import STATE_DIR
 from .resolve import ResolvedJob, resolve
 
-MDOC_CACHE = ".cryocc/mdoc-cache.json"
+MDOC_CACHE = f"{STATE_DIR}/mdoc-cache.json"
 
 
 @dataclass

@@ -144,7 +144,3 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
             out.append(JobPlan(name, old.type, "orphan", [{"kind": "removed"}], st.job_dir if st else old.job_dir))
     return Plan(out)
 
-
-def plan_fresh(order: list[str], types: dict[str, str]) -> Plan:
-    """A project with no history: every job runs."""
-    return Plan([JobPlan(n, types[n], "run", [{"kind": "new"}]) for n in order])

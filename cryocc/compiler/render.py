@@ -18,7 +18,7 @@ from ..schema.models import SiteProfile
 from ..star import block_loop, block_pairs, format_value, parse_star
 from .resolve import ResolvedJob
 
-STATE_DIR = ".cryocc"
+STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
 PARAMS_FORMAT = 1
 
 

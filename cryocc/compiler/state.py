@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..drivers._runtime import ABORTED, FAILURE, RECEIPT, SUCCESS
 from ..lockfile.lockfile import JobLock, Lockfile
 from ..star import read_star
-
-SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
-RECEIPT = "cryocc_receipt.json"
 
 
 @dataclass
