@@ -130,7 +130,8 @@ def apply(
     out.print(f"  Schemes/{s}/<job>/job.star    one per job to run")
     out.print("  .cryocc/jobs/, .cryocc/scripts/  resolved params and SLURM job scripts")
     out.print("  cryocc.lock                      fingerprints of what was applied")
-    out.print(f"Run it from {project}/: relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/")
+    out.print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "
+              f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
 
 
 @app.command()
@@ -181,8 +182,19 @@ def run(
 
     out = console()
     record = runner.run(project, say=out.print)
-    if record and wait:
+    if not (record and wait):
+        return
+    if not out.is_terminal:
         raise typer.Exit(runner.follow(project, record, say=out.print))
+    from rich.live import Live
+
+    from .ui import jobs_live_table
+
+    with Live(jobs_live_table([], record["scheme"]), console=out, refresh_per_second=2, transient=True) as live:
+        code = runner.follow(project, record, say=lambda text: None,
+                             show=lambda states: live.update(jobs_live_table(states, record["scheme"])))
+    runner.follow(project, record, say=out.print)  # the final word, and the log of a failed job
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -175,9 +175,11 @@ def _current_job_dir(project: Path, scheme: str) -> str | None:
     return None
 
 
-def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: float = 2.0) -> int:
-    """Report each job of the running scheme as its state changes, until the schemer ends.
-    0 when every job of the scheme succeeded, 1 otherwise (relion_schemer's own exit code says 0 either way)."""
+def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: float = 2.0,
+           show: Callable[[list[JobState]], None] | None = None) -> int:
+    """Report each job of the running scheme as its state changes, until the schemer ends; show()
+    gets every job's state at each poll (for a live view). 0 when every job of the scheme succeeded,
+    1 otherwise (relion_schemer's own exit code says 0 either way)."""
     project = Path(project)
     scheme = record["scheme"]
     seen: dict[str, str] = {}
@@ -186,6 +188,8 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
         lock = _lock(project)
         jobs = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
         states = observe(project, lock)
+        if show:
+            show([states[n] for n in jobs if n in states])
         for name in jobs:
             st = states.get(name)
             if st is None or st.scheme != scheme or st.status == "scheduled" or seen.get(name) == st.status + st.detail:

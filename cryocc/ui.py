@@ -124,3 +124,15 @@ def print_status(out: Console, doc: dict, project) -> None:
     s = doc.get("schemer")
     out.print(f"relion_schemer: running Schemes/{s['scheme']}/ (pid {s['pid']}, since {s['started']})" if s
               else "relion_schemer: not running (cryocc run starts or resumes it)")
+
+
+def jobs_live_table(states, scheme: str) -> Table:
+    """The live view of `cryocc run --wait`: one row per job of the running scheme."""
+    t = Table(title=f"Schemes/{scheme}/", title_justify="left")
+    for col in ("job", "state", "directory", "SLURM", "time"):
+        t.add_column(col)
+    for st in states:
+        slurm = f"{st.slurm['id']} {st.slurm['state']}" if st.slurm else ""
+        secs = (st.receipt or {}).get("seconds")
+        t.add_row(st.name, st.status, st.job_dir or "-", slurm, f"{secs:.0f} s" if secs is not None else "")
+    return t

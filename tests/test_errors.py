@@ -136,3 +136,11 @@ def test_error_in_site_profile_names_the_site_file(example, cli):
     assert re.search(r"mysite\.yaml:3:\d+: resources\.default\.cpus: expected a valid integer.*found 'many'", err), err
     assert re.search(r"mysite\.yaml:5:\d+: params\.tsCtf\.windw: unknown parameter 'windw'", err), err
     assert "did you mean 'window'" in err
+
+
+def test_wrong_type_in_the_full_catalog(example, cli, tmp_path):
+    pipeline = example("full-catalog")
+    edit(pipeline, "{binning: 2, box_size: 64", "{binning: two, box_size: 64")
+    err = cli("apply", pipeline, "--project", tmp_path / "p", code=1).stderr
+    assert re.match(r"error: \S+full-catalog/pipeline\.yaml:28:60: jobs\.extract\.params\.binning: expected a valid integer.*found 'two'", err), err
+    assert tree(tmp_path / "p") == {}

@@ -323,3 +323,19 @@ def test_status_reports_each_job(done):
         (j, "succeeded", f"External/job00{i}/") for i, j in enumerate(JOBS, 1)]
     assert all(j["seconds"] is not None for j in doc["jobs"])
     assert doc["last_apply"] == {"name": "cryocc_001", "jobs": JOBS}
+
+
+def test_upgrading_the_fingerprint_recipe_reruns_nothing(done, monkeypatch):
+    import cryocc.compiler.resolve as resolve
+    import cryocc.lockfile.fingerprint as fingerprint
+
+    monkeypatch.setattr(fingerprint, "RECIPE_VERSION", fingerprint.RECIPE_VERSION + 1)
+    original = fingerprint.job_parts
+
+    def parts(**kw):
+        p = original(**kw)
+        p["recipe"] = fingerprint.RECIPE_VERSION
+        return p
+
+    monkeypatch.setattr(resolve, "job_parts", parts)
+    assert done.actions() == {j: "keep" for j in JOBS}

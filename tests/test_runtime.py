@@ -1,0 +1,31 @@
+"""The driver runtime's command lines: native, and inside an apptainer image (no container runtime is
+needed to check what would be run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryocc.drivers._runtime import Context
+
+
+def _ctx(tool, gpus=1, scratch="/scratch"):
+    doc = {"tool": tool, "gpus": gpus, "scratch": scratch, "params": {"template": "/refs/t.mrc", "n": 3},
+           "data": {"frames": "/data/frames/*.eer", "mdocs": "/data/mdoc/*.mdoc", "gain": None},
+           "container": {"executable": "apptainer", "binds": ["/groups"], "nv": True, "options": ["--cleanenv", "--no-home"]}}
+    return Context(job_dir=Path("/p/External/job001"), project=Path("/p"), doc=doc, inputs={}, threads=2)
+
+
+def test_native_command_uses_path_or_bin_dir():
+    assert _ctx(None).command("WarpTools", ["ts_ctf"]) == ["WarpTools", "ts_ctf"]
+    assert _ctx({"bin_dir": "/opt/warp/bin"}).command("WarpTools", ["ts_ctf"]) == ["/opt/warp/bin/WarpTools", "ts_ctf"]
+
+
+def test_container_command_binds_project_data_params_and_scratch():
+    argv = _ctx({"image": "/c/warp.sif"}).command("WarpTools", ["ts_ctf", "--window", "512"])
+    assert argv == ["apptainer", "exec", "--nv", "--cleanenv", "--no-home",
+                    "-B", "/p", "-B", "/data/frames", "-B", "/data/mdoc", "-B", "/refs", "-B", "/groups", "-B", "/scratch",
+                    "/c/warp.sif", "WarpTools", "ts_ctf", "--window", "512"]
+
+
+def test_no_gpu_flag_for_cpu_jobs():
+    assert "--nv" not in _ctx({"image": "/c/relion.sif"}, gpus=0).command("relion_tomo_subtomo", [])
