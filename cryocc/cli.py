@@ -113,10 +113,11 @@ def apply(
     """Compile PIPELINE into the project: a scheme holding only the jobs that must run, their job.star files
     and job scripts, and the lockfile. Jobs that already succeeded with the same inputs are kept."""
     from .compiler.apply import apply_pipeline
-    from .ui import console, print_plan
+    from .ui import console, print_acquisition_line, print_plan
 
     out = console()
     result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running)
+    print_acquisition_line(out, result.dataset)
     print_plan(out, result.plan)
     if result.noop:
         if result.scheme:
@@ -126,10 +127,11 @@ def apply(
         return
     s = result.scheme
     out.print(f"\nWrote {len(result.written)} files to {project}/:")
-    out.print(f"  Schemes/{s}/scheme.star       the scheme: {' -> '.join(result.plan.to_run)} -> EXIT")
-    out.print(f"  Schemes/{s}/<job>/job.star    one per job to run")
-    out.print("  .cryocc/jobs/, .cryocc/scripts/  resolved params and SLURM job scripts")
-    out.print("  cryocc.lock                      fingerprints of what was applied")
+    for path, what in ((f"Schemes/{s}/scheme.star", f"the scheme: {' -> '.join(result.plan.to_run)} -> EXIT"),
+                       (f"Schemes/{s}/<job>/job.star", "one per job to run"),
+                       (".cryocc/jobs/, .cryocc/scripts/", "resolved params and SLURM job scripts"),
+                       ("cryocc.lock", "fingerprints of what was applied")):
+        out.print(f"  {path:<34} {what}")
     out.print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "
               f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
 

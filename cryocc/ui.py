@@ -44,6 +44,18 @@ def acquisition_table(c: Compiled) -> Table:
     return t
 
 
+def print_acquisition_line(out: Console, ds) -> None:
+    """One line of what was inferred (validate shows the full table), then the notes."""
+    a = ds.acquisition
+    n_frames = sum(len(ts.frames) for ts in ds.tilt_series)
+    parts = [f"{LABELS[k]} {_fmt(getattr(a, k))} {UNITS.get(k, '')}".rstrip() + f" ({a.sources[k]})"
+             for k in ("pixel_size", "voltage", "dose_per_tilt", "tilt_axis")]
+    out.print(f"Data: {len(ds.tilt_series)} tilt series, {n_frames} frames; " + ", ".join(parts), markup=False)
+    for note in ds.notes:
+        out.print(f"note: {note}", markup=False)
+    out.print()
+
+
 def tilt_series_table(c: Compiled) -> Table:
     groups = Counter()
     for m in c.dataset.mdocs:

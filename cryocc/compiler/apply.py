@@ -19,6 +19,7 @@ from ..errors import ProjectError
 from ..fsio import atomic_write, inside, sha256_bytes
 from ..lockfile.lockfile import JobLock, Lockfile, read_lockfile, write_lockfile
 from ..star import parse_star
+from ..schema.acquisition import Dataset
 from .compile import MDOC_CACHE, Compiled, compile_pipeline
 from .plan import Plan, make_plan
 from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
@@ -32,6 +33,7 @@ SITE_COPY = f"{STATE_DIR}/site.yaml"  # what cryocc run starts relion_schemer wi
 @dataclass
 class ApplyResult:
     plan: Plan
+    dataset: Dataset
     scheme: str | None  # the scheme to run; None when nothing runs
     written: list[str]
     noop: bool
@@ -186,10 +188,10 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             if changed:
                 _before_write("cryocc.lock")
                 write_lockfile(project, lock)
-            return ApplyResult(plan, None, ["cryocc.lock"] if changed else [], noop=True)
+            return ApplyResult(plan, compiled.dataset, None, ["cryocc.lock"] if changed else [], noop=True)
         scheme, already = _pick_scheme(project, old, compiled, plan)
         if already:
-            return ApplyResult(plan, scheme, [], noop=True)
+            return ApplyResult(plan, compiled.dataset, scheme, [], noop=True)
         _clear_unrecorded(project, scheme, plan.to_run)
         files = {
             f"{STATE_DIR}/pipeline.yaml": compiled.pipeline.path.read_text(),
@@ -206,7 +208,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         _before_write("cryocc.lock")
         write_lockfile(project, lock)
         written.append("cryocc.lock")
-        return ApplyResult(plan, scheme, written, noop=False)
+        return ApplyResult(plan, compiled.dataset, scheme, written, noop=False)
 
 
 def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:

@@ -48,11 +48,11 @@ class Pipeline:
         return self.path.resolve().parent
 
 
-def pydantic_errors(exc: ValidationError, doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
+def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
                     label: str = "key") -> list[CryoccError]:
-    """Turn pydantic's errors into located SpecErrors."""
+    """Turn pydantic's errors (ValidationError.errors()) into located SpecErrors."""
     out = []
-    for err in exc.errors():
+    for err in errors:
         loc = prefix + tuple(err["loc"])
         kind = err["type"]
         if kind == "extra_forbidden":
@@ -115,7 +115,7 @@ def load_site(ref: str, pipeline_dir: Path, errors: Collector, where: Location) 
     try:
         profile = SiteProfile.model_validate(raw)
     except ValidationError as exc:
-        for e in pydantic_errors(exc, doc, model=SiteProfile):
+        for e in pydantic_errors(exc.errors(), doc, model=SiteProfile):
             errors.add(e)
         # keep the sections that were fine, so their job params are still checked in this pass
         bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
@@ -157,19 +157,11 @@ def layered_params(job_type: JobType, layers: list[tuple[dict[str, Any], Documen
         for err in exc.errors():
             top = str(err["loc"][0]) if err["loc"] else ""
             doc, key = origin.get(top, layers[-1][1:])
-            sub = ValidationError.from_exception_data(exc.title, [_strip_ctx(err)])
-            for e in pydantic_errors(sub, doc, key, model=job_type.params, label="parameter"):
+            for e in pydantic_errors([err], doc, key, model=job_type.params, label="parameter"):
                 if err["type"] == "extra_forbidden":
                     e.message += f" for job type {job_type.name}"
                 errors.add(e)
     return None
-
-
-def _strip_ctx(err: dict) -> dict:
-    out = {k: err[k] for k in ("type", "loc", "input") if k in err}
-    if "ctx" in err:
-        out["ctx"] = {k: (str(v) if isinstance(v, Exception) else v) for k, v in err["ctx"].items()}
-    return out
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -186,7 +178,7 @@ def load_pipeline(path: Path) -> Pipeline:
     try:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as exc:
-        for e in pydantic_errors(exc, doc, model=PipelineSpec):
+        for e in pydantic_errors(exc.errors(), doc, model=PipelineSpec):
             errors.add(e)
         # keep checking the jobs so one run reports everything
         _check_jobs_raw(raw.get("jobs"), doc, errors)
