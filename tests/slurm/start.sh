@@ -10,10 +10,11 @@ if [ "$(id -u)" != 0 ]; then
   echo "cannot start SLURM: installing and starting its daemons needs root (this is uid $(id -u))"
   exit 3
 fi
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
-  echo "installing slurm-wlm and munge from Debian ..."
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null \
+   || ! command -v pgrep >/dev/null; then
+  echo "installing slurm-wlm, munge and procps from Debian ..."
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge procps >/dev/null
 fi
 mkdir -p "$DIR"/{state,spool,log} /etc/slurm /etc/munge /run/munge /var/log/munge /var/lib/munge
 : > "$DIR/started"  # this invocation's own daemons only: stop.sh must not stop what others started
