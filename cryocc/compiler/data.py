@@ -6,7 +6,7 @@ import glob
 import os
 from pathlib import Path
 
-from ..errors import Collector, CryoccError, DataError, ErrorGroup
+from ..errors import Collector, CryoccError, DataError
 from ..schema.acquisition import Dataset, MdocInfo, infer, read_mdoc
 from ..schema.load import Pipeline
 
@@ -59,6 +59,3 @@ def scan(pipeline: Pipeline, read=read_mdoc) -> Dataset:
     errors.raise_if_any()
     assert dataset is not None
     return dataset
-
-
-__all__ = ["scan", "expand", "ErrorGroup"]

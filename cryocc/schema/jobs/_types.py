@@ -1,6 +1,6 @@
 """Value types shared by the params models."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
@@ -12,4 +12,3 @@ Grid = Annotated[str, StringConstraints(pattern=r"^\d+x\d+x\d+$")]
 Dims = Annotated[str, StringConstraints(pattern=r"^\d+x\d+x\d+$")]
 Symmetry = Annotated[str, StringConstraints(pattern=r"^(C[1-9]\d*|D[2-9]\d*|T|O|I[1-4]?)$")]
 PerDevice = Annotated[int, Field(ge=1, le=8)]
-YesNo = Literal[True, False]
