@@ -144,18 +144,13 @@ def status(
 ) -> None:
     """Each job's state and directory, learned from the project, and what the last apply planned."""
     from .compiler.state import observe
-    from .errors import ProjectError
-    from .lockfile.lockfile import read_lockfile
+    from .runner import applied_lock, live_schemer, tail
     from .ui import console, print_status
 
-    lock = read_lockfile(project)
-    if lock is None:
-        raise ProjectError(f"{project} has no cryocc.lock", hint="run cryocc apply first")
+    lock = applied_lock(project)
     states = observe(project, lock)
     order = lock.pipeline.get("order", [])
     states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
-    from .runner import live_schemer, tail
-
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
                      "seconds": (st.receipt or {}).get("seconds"),

@@ -27,10 +27,10 @@ from .schema.models import SiteProfile
 from .star import read_star
 
 RUN_RECORD = f"{STATE_DIR}/run.json"
-FINAL = {"succeeded", "failed", "aborted", "outputs_missing"}
 
 
-def _lock(project: Path) -> Lockfile:
+def applied_lock(project: Path) -> Lockfile:
+    """The project's lockfile; a ProjectError when nothing was applied yet."""
     lock = read_lockfile(project)
     if lock is None or not lock.schemes:
         raise ProjectError(f"{project} has nothing applied yet", hint="run cryocc apply PIPELINE --project DIR first")
@@ -109,7 +109,7 @@ def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], p
 def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict | None:
     """Start (or resume) the project's work. Returns the started schemer's record, or None when all is done."""
     project = Path(project)
-    lock = _lock(project)
+    lock = applied_lock(project)
     alive = live_schemer(project)
     if alive:
         say(f"relion_schemer already runs Schemes/{alive['scheme']}/ (pid {alive['pid']}); not starting another")
@@ -149,7 +149,7 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
 def abort(project: Path, *, say: Callable[[str], None]) -> None:
     """Ask the scheme and its running job to stop (what relion_schemer --abort does, plus every running job)."""
     project = Path(project)
-    lock = _lock(project)
+    lock = applied_lock(project)
     record = live_schemer(project)
     scheme = record["scheme"] if record else lock.schemes[-1]["name"]
     (project / "Schemes" / scheme / "RELION_JOB_ABORT_NOW").touch()
@@ -185,7 +185,7 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
     seen: dict[str, str] = {}
     while True:
         alive = _pid_alive(record["pid"], scheme)
-        lock = _lock(project)
+        lock = applied_lock(project)
         jobs = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
         states = observe(project, lock)
         if show:

@@ -166,16 +166,22 @@ def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
                 sub.rmdir()
 
 
+def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, Compiled]:
+    """The project's lockfile (None for a new project) and the pipeline compiled against it."""
+    exists = project.is_dir()
+    old = read_lockfile(project) if exists else None
+    return old, compile_pipeline(pipeline, project if exists else None, known_files=old.files if old else None)
+
+
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False) -> ApplyResult:
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
-    seen = read_lockfile(project) if project.is_dir() else None
-    compiled = compile_pipeline(pipeline, project if project.is_dir() else None, known_files=seen.files if seen else None)
+    seen, compiled = _compile_against(pipeline, project)
     project.mkdir(parents=True, exist_ok=True)
     with project_lock(project):
         old = read_lockfile(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
-            compiled = compile_pipeline(pipeline, project, known_files=old.files if old else None)
+            old, compiled = _compile_against(pipeline, project)
         states = observe(project, old)
         plan = make_plan(compiled, old, states, force)
         if plan.running and not ignore_running:
@@ -213,7 +219,6 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
 
 def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
     """The plan apply would carry out, without writing anything."""
-    old = read_lockfile(project) if Path(project).is_dir() else None
-    compiled = compile_pipeline(pipeline, project if Path(project).is_dir() else None, known_files=old.files if old else None)
+    old, compiled = _compile_against(pipeline, Path(project))
     states = observe(project, old)
     return make_plan(compiled, old, states, force), states

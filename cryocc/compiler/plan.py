@@ -15,8 +15,7 @@ from ..lockfile.lockfile import Lockfile
 from .state import JobState
 
 MAX_FILES_LISTED = 20
-STATE_REASONS = {"failed": "failed", "aborted": "aborted", "incomplete": "incomplete",
-                 "outputs_missing": "outputs_missing", "running": "running"}
+STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"}  # a job status that is its own reason
 
 
 @dataclass
@@ -127,7 +126,7 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
             if state is None or state.status == "scheduled":
                 jp.reasons.append({"kind": "new", "detail": "applied, not run yet"})
             elif state.status in STATE_REASONS:
-                jp.reasons.append({"kind": STATE_REASONS[state.status], "detail": state.detail})
+                jp.reasons.append({"kind": state.status, "detail": state.detail})
             never_ran = any(r["kind"] == "new" for r in jp.reasons)
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
                 if plans[upstream].action in ("run", "rerun") and not never_ran:

@@ -167,6 +167,13 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
+def relink(link: Path, target: Path | str) -> None:
+    """Point link at target, replacing what a previous run in this directory left there."""
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target)
+
+
 # --- outputs, receipt, sentinel ---------------------------------------------------------------
 
 def check_outputs(ctx: Context) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from ._metadata import frame_id, read_tilt_series, warp_ctf, write_tilt_series
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, relink
 
 
 def _span(text: str) -> tuple[str, str]:
@@ -21,10 +21,7 @@ def _link_frames(ctx: Context, series) -> str:
         for tilt in ts.tilts:
             movie = Path(tilt["rlnMicrographMovieName"])
             movie = movie if movie.is_absolute() else ctx.project / movie
-            link = frames / movie.name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(movie)
+            relink(frames / movie.name, movie)
             exts.add(movie.suffix.lower())
     if len(exts) != 1:
         raise JobFailed(f"movies of one job must share one extension, found {sorted(exts)}")

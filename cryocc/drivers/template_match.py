@@ -4,7 +4,7 @@ import os
 import shutil
 
 from ._metadata import read_global, read_tilt_series
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, relink
 
 
 def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
@@ -39,9 +39,7 @@ def run(ctx: Context) -> None:
             continue
         tlt, defocus, dose = _write_lists(ctx, series[name])
         volume = results / f"{name}.mrc"
-        if volume.is_symlink() or volume.exists():
-            volume.unlink()
-        volume.symlink_to(ctx.project / row["rlnTomoReconstructedTomogram"])
+        relink(volume, ctx.project / row["rlnTomoReconstructedTomogram"])
         args = ["-t", p["template"], "-d", str(results), "-m", p["mask"], "--voltage", a["voltage"],
                 "--spherical-aberration", a["cs"], "--amplitude-contrast", a["amplitude_contrast"],
                 "--per-tilt-weighting", "--log", "debug", "-g", *gpus, "--angular-search", p["angular_search"]]

@@ -2,7 +2,7 @@
 
 import os
 
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, relink
 
 
 def run(ctx: Context) -> None:
@@ -10,10 +10,7 @@ def run(ctx: Context) -> None:
     mdoc_dir = ctx.path("mdoc")
     mdoc_dir.mkdir(exist_ok=True)
     for ts in ctx.doc["data"]["tilt_series"]:
-        link = mdoc_dir / os.path.basename(ts["mdoc"])
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(ts["mdoc"])
+        relink(mdoc_dir / os.path.basename(ts["mdoc"]), ts["mdoc"])
     frameseries = ctx.input_dir("frame_series") / "warp_frameseries"
     if not frameseries.is_dir():
         raise JobFailed(f"no warp_frameseries/ next to the input {ctx.rel(ctx.input('frame_series'))}")
