@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 from cryocc.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "fake_tools"))  # the fakes' option tables, for tests that check against them
 EXAMPLES = ROOT / "examples"
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 FIXED_MTIME = 1_700_000_000
@@ -21,11 +25,17 @@ def freeze_mtimes(root: Path) -> None:
         os.utime(p, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
 
 
-def copy_examples(dest: Path, name: str) -> Path:
-    """All examples (they share data) copied to dest with fixed mtimes; returns <name>/pipeline.yaml."""
+def copy_examples(dest: Path, name: str, site: str | None = None) -> Path:
+    """All examples (they share data) copied to dest with fixed mtimes; returns <name>/pipeline.yaml.
+    site: another site profile (e.g. workstation: jobs run by bash, no SLURM needed)."""
     shutil.copytree(EXAMPLES, dest)
+    pipeline = dest / name / "pipeline.yaml"
+    if site:
+        text = pipeline.read_text()
+        start = text.index("\nsite: ") + 1
+        pipeline.write_text(text[:start] + f"site: {site}" + text[text.index("\n", start):])
     freeze_mtimes(dest)
-    return dest / name / "pipeline.yaml"
+    return pipeline
 
 
 @pytest.fixture
@@ -35,13 +45,38 @@ def example(tmp_path):
 
 
 FAKE_BIN = Path(__file__).resolve().parent / "fake_tools" / "bin"
+RELION_BUILD = Path(__file__).resolve().parent / "relion" / "build.sh"
+
+
+@functools.cache
+def relion_bin() -> tuple[str | None, str]:
+    """(directory of the real RELION programs, or None and why): on PATH, or built by tests/relion/build.sh."""
+    out = subprocess.run(["bash", str(RELION_BUILD), "--check"], capture_output=True, text=True)
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return (lines[-1], "") if out.returncode == 0 else (None, lines[-1] if lines else f"exit {out.returncode}")
+
+
+@pytest.fixture(scope="session")
+def relion() -> str:
+    """The real RELION 5, or a skip that says why; a failure where CRYOCC_REQUIRE_RELION is set (CI)."""
+    bin_dir, why = relion_bin()
+    if bin_dir is None:
+        if os.environ.get("CRYOCC_REQUIRE_RELION"):
+            pytest.fail(f"the real RELION is required here: {why}")
+        pytest.skip(f"no real RELION: {why}")
+    return bin_dir
 
 
 def tool_env(**switches: str) -> dict[str, str]:
-    """The environment of a job on a node: fake tools and the driver on PATH, plus FAKE_* switches."""
-    driver_dir = Path(shutil.which("cryocc_relion_driver") or sys.executable).parent
+    """The environment of a job: the fake tools (with the fault shim in front of the real RELION
+    programs), the real RELION, the driver on PATH, plus FAKE_* switches."""
+    # the scripts directory of this interpreter, not a shim: pyenv's shims put their own bin directory
+    # first on PATH, where pip's real pytom_*.py scripts would then shadow the fakes
+    driver_dir = Path(sysconfig.get_path("scripts"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
-    env["PATH"] = f"{FAKE_BIN}{os.pathsep}{driver_dir}{os.pathsep}{env.get('PATH', '')}"
+    relion, _ = relion_bin()
+    path = [str(FAKE_BIN), *([relion] if relion else []), str(driver_dir), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(path)
     env.update(switches)
     return env
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import warptools
 
 from conftest import ROOT
 from cryocc.drivers import driver_for
@@ -45,11 +46,16 @@ def test_axis_batch_is_capped_by_the_number_of_tilt_series_not_clamped_to_one():
     assert "--axis_iter" not in warp_args(TsAlignmentParams().model_dump(), 30)
 
 
-def test_eer_grouping_is_negative_frames_per_group():
-    args = settings_args({"pixel_size": 0.8, "eer_grouping": 32}, {"gain": "/g.gain", "gain_operations": "flip_y"}, ".eer")
+def test_eer_grouping_is_negative_frames_per_group_and_the_gain_goes_by_warptools_options():
+    acq = {"pixel_size": 0.8, "eer_grouping": 32, "dose_per_tilt": 3.0}
+    args = [str(a) for a in settings_args(acq, {"gain": "/g.gain", "gain_operations": "flip_y,transpose"}, ".eer")]
     assert args[args.index("--eer_ngroups") + 1] == "-32"
-    assert args[-4:] == ["--gain_reference", "/g.gain", "--gain_operations", "flip_y"]
-    assert "--eer_ngroups" not in settings_args({"pixel_size": 0.8, "eer_grouping": None}, {}, ".tiff")
+    assert args[-4:] == ["--gain_path", "/g.gain", "--gain_flip_y", "--gain_transpose"]
+    # parsed with the option table of WarpTools/Commands/CreateSettings.cs (tests/fake_tools/warptools.py)
+    options = warptools.parse("create_settings", args[1:])
+    assert options is not None
+    assert (options["eer_ngroups"], options["exposure"], options["gain_flip_x"], options["gain_transpose"]) == (-32, 3.0, False, True)
+    assert "--eer_ngroups" not in settings_args({**acq, "eer_grouping": None}, {}, ".tiff")
 
 
 def test_parameters_that_were_accepted_but_never_used_are_gone():

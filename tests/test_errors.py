@@ -140,7 +140,7 @@ def test_error_in_site_profile_names_the_site_file(example, cli):
 
 def test_wrong_type_in_the_full_catalog(example, cli, tmp_path):
     pipeline = example("full-catalog")
-    edit(pipeline, "{binning: 2, box_size: 64", "{binning: two, box_size: 64")
+    edit(pipeline, "{binning: 1, box_size: 32", "{binning: two, box_size: 32")
     err = cli("apply", pipeline, "--project", tmp_path / "p", code=1).stderr
-    assert re.match(r"error: \S+full-catalog/pipeline\.yaml:28:60: jobs\.extract\.params\.binning: expected a valid integer.*found 'two'", err), err
+    assert re.match(r"error: \S+full-catalog/pipeline\.yaml:29:60: jobs\.extract\.params\.binning: expected a valid integer.*found 'two'", err), err
     assert tree(tmp_path / "p") == {}

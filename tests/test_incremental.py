@@ -1,10 +1,12 @@
-"""Coming back to a project: the scenarios of the incremental-apply issue, end to end with the
-real drivers and fake tools, RELION played by tests/relion_sim.py."""
+"""Coming back to a project: the scenarios of the incremental-apply issue, end to end with the real
+relion_schemer (workstation site profile: jobs run by bash, no SLURM), the real drivers and RELION
+import, and the contract fakes of tests/fake_tools."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -13,15 +15,17 @@ from typer.testing import CliRunner
 import cryocc.compiler.apply as apply_mod
 from conftest import copy_examples, edit, tool_env, tree
 from cryocc.cli import app
-from relion_sim import Schemer
 from relion_strict import read_strict
+from schemer import run_scheme
+
+pytestmark = pytest.mark.usefixtures("relion")
 
 JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
 
 
 class Proj:
     def __init__(self, tmp_path, example="quickstart"):
-        self.pipeline = copy_examples(tmp_path / "examples", example)
+        self.pipeline = copy_examples(tmp_path / "examples", example, site="workstation")
         self.root = tmp_path / "project"
         self.runner = CliRunner()
         self.schemes_run: list[str] = []
@@ -53,9 +57,9 @@ class Proj:
         return sorted(p.name for p in (self.root / "Schemes").iterdir())[-1]
 
     def run(self, **switches):
-        scheme = self.latest_scheme()
-        self.schemes_run.append(scheme)
-        return Schemer(self.root, timeout=60, env=tool_env(**switches)).run(scheme)
+        result = run_scheme(self.root, tool_env(**switches))
+        self.schemes_run.append(result.scheme)
+        return result
 
     def job_dir(self, job: str) -> str:
         return json.loads((self.root / "cryocc.lock").read_text())["jobs"][job]["job_dir"] or \
@@ -102,16 +106,16 @@ def test_fresh_project_runs_everything_then_keeps_everything(tmp_path):
 
 def test_one_changed_parameter_reruns_that_job_and_what_is_below(done):
     p = done
-    edit(p.pipeline, "tsimport:    {type: tsImport}", "tsimport:    {type: tsImport, params: {tomo_dimensions: 4096x4096x1500}}")
+    edit(p.pipeline, "{tomo_dimensions: 64x64x32}", "{tomo_dimensions: 64x64x24}")
     plan = p.plan()
     assert {j["name"]: j["action"] for j in plan["jobs"]} == {
         "import": "keep", "motion": "keep", "tsimport": "rerun", "align": "rerun", "ctf": "rerun", "reconstruct": "rerun"}
-    assert _reasons(plan, "tsimport") == [{"kind": "params", "key": "tomo_dimensions", "old": "4096x4096x2048", "new": "4096x4096x1500"}]
+    assert _reasons(plan, "tsimport") == [{"kind": "params", "key": "tomo_dimensions", "old": "64x64x32", "new": "64x64x24"}]
     assert _reasons(plan, "align") == [{"kind": "upstream", "job": "tsimport"}]
     assert _reasons(plan, "ctf") == [{"kind": "upstream", "job": "align"}]
     assert next(j for j in plan["jobs"] if j["name"] == "motion")["job_dir"] == "External/job002/"
     text = p.cli("plan", p.pipeline, "--project", p.root).stdout
-    assert "tomo_dimensions: '4096x4096x2048' -> '4096x4096x1500'" in text
+    assert "tomo_dimensions: '64x64x32' -> '64x64x24'" in text
     p.apply()
     scheme = p.latest_scheme()
     assert scheme == "cryocc_002"
@@ -184,7 +188,7 @@ def test_a_replaced_frame_reruns_the_jobs_that_read_it(done):
     frame.write_bytes(b"new movie")
     plan = done.plan()
     assert {j["name"]: j["action"] for j in plan["jobs"]} == {j: "rerun" for j in JOBS}
-    assert {"kind": "input", "path": str(frame), "change": "size 0 -> 9"} in _reasons(plan, "motion")
+    assert {"kind": "input", "path": str(frame), "change": "size 9216 -> 9"} in _reasons(plan, "motion")
 
 
 @pytest.mark.parametrize("mode, reruns", [("stat", True), ("lenient", False)])
@@ -239,8 +243,8 @@ def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
     monkeypatch.setattr(state, "slurm_job", lambda job_dir: slurm)  # what squeue says (None: cannot ask)
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
-    edit(done.root / "default_pipeline.star", "External/job006/ None relion.external Succeeded",
-         "External/job006/ None relion.external Running")
+    pipeline = done.root / "default_pipeline.star"  # as RELION left it while the job ran
+    pipeline.write_text(re.sub(r"(External/job006/\s+None\s+relion\.external\s+)Succeeded", r"\1Running", pipeline.read_text()))
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     err = done.apply(code=1).stderr
     assert "still running: reconstruct (External/job006/)" in err

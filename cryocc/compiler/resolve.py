@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import SpecError
 from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
 from ..schema.acquisition import Dataset
 from ..schema.jobs import JobType
@@ -59,13 +60,19 @@ def resolve(pipeline: Pipeline, dataset: Dataset, wires: dict[str, tuple[Wire, .
         loaded = pipeline.jobs[name]
         jt = loaded.type
         params = loaded.params.model_dump(mode="json")
+        if jt.derive:
+            try:
+                params = jt.derive(params, acq)
+            except ValueError as exc:
+                raise SpecError(f"job {name}: {exc}", location=pipeline.doc.locate(("jobs", name)), key=f"jobs.{name}.params",
+                                hint=f"give it under jobs.{name}.params, or defaults.params.{jt.name} for every {jt.name} job") from None
         params, files = _file_params(jt, params, pipeline.root)
         root = pipeline.root
         inputs = {input_key(f, root): input_fingerprint(f, "small") for f in files}
         data, data_digest = data_parts if jt.uses_data else (None, None)
         used = {k: acq[k] for k in jt.acquisition}
         result_params = {k: input_key(params[k], root) if params[k] in files else params[k]
-                         for k in jt.result_params(loaded.params)}
+                         for k in jt.result_params(params)}
         upstream = {w.slot: resolved[w.upstream].fingerprint for w in wires[name]}
         parts = job_parts(job_type=jt.name, type_version=jt.version, params=result_params, acquisition=used,
                           inputs=dict(sorted(inputs.items())), data=data_digest, upstream=upstream)

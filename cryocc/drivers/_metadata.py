@@ -102,45 +102,83 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-# --- WarpTools XML ------------------------------------------------------------------------------
+# --- WarpTools XML (warpem/warp v2.0.0dev36; docs/tools.md) -------------------------------------------
 
-def warp_ctf(xml: Path) -> dict[str, float]:
-    """Frame-series CTF: <CTF><Param Name="Defocus" Value=".."/> (µm)."""
+def _xml_root(xml: Path) -> ET.Element:
     try:
-        root = ET.parse(xml).getroot()
+        return ET.parse(xml).getroot()
     except (OSError, ET.ParseError) as exc:
         raise JobFailed(f"cannot read {xml.name}: {exc}") from None
-    params = {p.get("Name"): p.get("Value") for p in root.iter("Param")}
+
+
+def warp_ctf(xml: Path) -> dict[str, float]:
+    """Frame-series CTF: the <CTF> element's Param nodes (WarpLib/Movie/Movie.cs:1124-1126), in µm."""
+    ctf = _xml_root(xml).find("CTF")
+    params = {p.get("Name"): p.get("Value") for p in (ctf if ctf is not None else [])}
     try:
         return {k: float(params[k]) for k in ("Defocus", "DefocusDelta", "DefocusAngle")}
     except (KeyError, TypeError, ValueError):
         raise JobFailed(f"{xml.name} has no complete <CTF> (Defocus, DefocusDelta, DefocusAngle)") from None
 
 
+def relion_defocus(defocus: float, delta: float, angle: float) -> dict[str, float]:
+    """Warp's CTF (µm; DefocusDelta is U - V) as RELION columns (Å), the way Warp's own RELION export
+    writes them (WarpTools/Commands/Tiltseries/ExportParticlesTiltseries.cs:972-976)."""
+    u, v = (defocus + delta / 2) * 1e4, (defocus - delta / 2) * 1e4
+    return {"rlnDefocusU": u, "rlnDefocusV": v, "rlnDefocusAngle": angle, "rlnCtfAstigmatism": u - v}
+
+
 @dataclass
-class WarpTiltSeriesCtf:
-    inverted: bool
+class WarpTiltSeries:
+    """A tilt-series XML (WarpLib/TiltSeries/TiltSeries.cs:2124-2323): per-tilt values are one text
+    node each, joined by newlines, in the order of <MoviePath>; CTF grids are addressed by Z."""
+
+    inverted: bool  # AreAnglesInverted: the defocus handedness is flipped
+    unselected: bool  # UnselectManual: WarpTools failed this tilt series
     movies: list[str]  # frame ids in the XML's tilt order
+    use: list[bool]  # UseTilt
     defocus: dict[int, float]  # by Z
     delta: dict[int, float]
     angle: dict[int, float]
 
 
-def warp_tilt_series_ctf(xml: Path) -> WarpTiltSeriesCtf:
-    """Tilt-series XML: AreAnglesInverted, <MoviePath> tilt list, GridCTF* nodes addressed by Z."""
-    try:
-        root = ET.parse(xml).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise JobFailed(f"cannot read {xml.name}: {exc}") from None
+def _lines(root: ET.Element, tag: str) -> list[str]:
+    """TiltSeries.LoadMeta reads these as InnerXml.Split('\\n') (TiltSeries.cs:1924-1958)."""
+    node = root.find(tag)
+    text = node.text if node is not None else None
+    return [v.replace(" ", "").replace("\r", "").replace("\t", "") for v in text.split("\n")] if text else []
+
+
+def warp_tilt_series(xml: Path) -> WarpTiltSeries:
+    root = _xml_root(xml)
 
     def grid(tag: str) -> dict[int, float]:
         node = root.find(tag)
         return {int(n.get("Z")): float(n.get("Value")) for n in node.iter("Node")} if node is not None else {}
 
-    movies_node = root.find("MoviePath")
-    movies = [frame_id(n.text or "") for n in movies_node.iter("string")] if movies_node is not None else []
-    return WarpTiltSeriesCtf(root.get("AreAnglesInverted", "False").lower() == "true", movies,
-                             grid("GridCTF"), grid("GridCTFDefocusDelta"), grid("GridCTFDefocusAngle"))
+    movies = [frame_id(m) for m in _lines(root, "MoviePath")]
+    use = [v == "True" for v in _lines(root, "UseTilt")] or [True] * len(movies)
+    return WarpTiltSeries(root.get("AreAnglesInverted", "False") == "True", root.get("UnselectManual") == "True",
+                          movies, use, grid("GridCTF"), grid("GridCTFDefocusDelta"), grid("GridCTFDefocusAngle"))
+
+
+def warp_settings(path: Path) -> dict[str, str]:
+    """A .settings file's Import and Tomo parameters (WarpLib/OptionsWarp.cs:171-201)."""
+    root = _xml_root(path)
+    sections = [root.find(name) for name in ("Import", "Tomo")]
+    return {p.get("Name"): p.get("Value") for section in sections if section is not None for p in section}
+
+
+def set_use_tilt(xml: Path, use: list[bool]) -> None:
+    """Rewrite <UseTilt>: WarpTools weights a tilt with False by 0.0001, i.e. leaves it out (TiltSeries.cs:937)."""
+    tree = ET.parse(xml)
+    node = tree.getroot().find("UseTilt")
+    if node is None:
+        node = ET.SubElement(tree.getroot(), "UseTilt")
+    node.text = "\n".join(str(u) for u in use)
+    tmp = xml.with_name(f".{xml.name}.tmp")
+    tree.write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, xml)
 
 
 # --- alignments ---------------------------------------------------------------------------------
@@ -153,30 +191,39 @@ class TiltAlignment:
     ty: float
 
 
-def read_aretomo_aln(path: Path) -> list[TiltAlignment]:
-    """AreTomo .aln: numeric rows (SEC ROT GMAG TX TY SMEAN SFIT SCALE BASE TILT) before '# Local Alignment'."""
-    rows = []
+def read_aretomo_aln(path: Path) -> dict[int, TiltAlignment]:
+    """AreTomo2 .aln rows "SEC ROT GMAG TX TY SMEAN SFIT SCALE BASE TILT" before '# Local Alignment', by
+    their 0-based stack section (MrcUtil/CSaveAlignFile.cpp:89-106); dark sections have no row."""
+    rows = {}
     for line in path.read_text().splitlines():
         if line.startswith("# Local Alignment"):
             break
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         v = [float(x) for x in line.split()]
-        rows.append((int(v[0]), TiltAlignment(tilt=v[9], rot=v[1], tx=v[3], ty=v[4])))
-    return [a for _, a in sorted(rows, key=lambda r: r[0])]
+        rows[int(v[0])] = TiltAlignment(tilt=v[9], rot=v[1], tx=v[3], ty=v[4])
+    return rows
 
 
-def read_imod_xf(xf: Path, tlt: Path) -> list[TiltAlignment]:
-    """IMOD .xf rows [a b c d tx ty] map aligned -> raw; invert for shifts and rotation; tilts from .tlt."""
+def read_imod_xf(xf: Path, tlt: Path, nominal_axis: float) -> dict[int, TiltAlignment]:
+    """IMOD .xf rows "A11 A12 A21 A22 DX DY" (one per stack section) and .tlt angles, converted as
+    RELION converts them (yet_another_imod_wrapper/utils/xf.py, XF.in_plane_rotations and
+    specimen_shifts): rotation atan2(-A21, A11), its sign chosen to be nearer the nominal tilt axis,
+    shifts -(A^-1 (DX, DY))."""
+    lines = [line.split() for line in xf.read_text().splitlines() if line.strip()]
     tilts = [float(x) for x in tlt.read_text().split()]
-    out = []
-    for line, tilt in zip(xf.read_text().splitlines(), tilts):
-        a, b, c, d, tx, ty = (float(x) for x in line.split())
+    if len(lines) != len(tilts):
+        raise JobFailed(f"{xf.name} has {len(lines)} rows but {tlt.name} {len(tilts)} angles")
+    rots, shifts = [], []
+    for parts in lines:
+        a, b, c, d, dx, dy = (float(x) for x in parts)
         det = a * d - b * c
         ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
-        sx, sy = -(ia * tx + ib * ty), -(ic * tx + id_ * ty)
-        out.append(TiltAlignment(tilt=tilt, rot=math.degrees(math.atan2(ic, ia)), tx=sx, ty=sy))
-    return out
+        rots.append(math.degrees(math.atan2(-c, a)))
+        shifts.append((-(ia * dx + ib * dy), -(ic * dx + id_ * dy)))
+    if sum(abs(-nominal_axis - r) for r in rots) < sum(abs(nominal_axis - r) for r in rots):
+        rots = [-r for r in rots]
+    return {i: TiltAlignment(tilt=t, rot=r, tx=sx, ty=sy) for i, (t, r, (sx, sy)) in enumerate(zip(tilts, rots, shifts))}
 
 
 def read_tomostar_movies(path: Path) -> list[str]:

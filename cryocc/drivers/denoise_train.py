@@ -1,7 +1,7 @@
 """denoisetrain: cryoCARE training on even/odd half tomograms."""
 
 import json
-import tarfile
+import os
 
 from ._metadata import read_global
 from ._runtime import Context, JobFailed
@@ -34,10 +34,8 @@ def run(ctx: Context) -> None:
     ctx.path("train_config.json").write_text(json.dumps(config, indent=1) + "\n")
     ctx.run("cryoCARE_extract_train_data.py", ["--conf", "train_config.json"])
     ctx.run("cryoCARE_train.py", ["--conf", "train_config.json"])
-    model = ctx.path("train_data/denoising_model")
-    if not model.is_dir():
-        raise JobFailed("cryoCARE_train.py wrote no train_data/denoising_model/")
-    tmp = ctx.path(".denoising_model.tar.gz")
-    with tarfile.open(tmp, "w:gz") as tar:
-        tar.add(model, arcname="denoising_model")
-    tmp.replace(ctx.path("denoising_model.tar.gz"))
+    # cryoCARE_train.py packs the model itself into <path>/<model_name>.tar.gz (scripts/cryoCARE_train.py:62-63)
+    archive = ctx.path("train_data/denoising_model.tar.gz")
+    if not archive.is_file():
+        raise JobFailed("cryoCARE_train.py wrote no train_data/denoising_model.tar.gz")
+    os.replace(archive, ctx.path("denoising_model.tar.gz"))

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from ._metadata import frame_id, read_tilt_series, warp_ctf, write_tilt_series
+from ._metadata import frame_id, read_tilt_series, relion_defocus, warp_ctf, write_tilt_series
 from ._runtime import Context, JobFailed, relink
 
 
@@ -28,16 +28,21 @@ def _link_frames(ctx: Context, series) -> str:
     return exts.pop()
 
 
+GAIN_FLAGS = {"flip_x": "--gain_flip_x", "flip_y": "--gain_flip_y", "transpose": "--gain_transpose"}
+
+
 def settings_args(a: dict, data: dict, ext: str) -> list:
+    # --exposure: the dose of the whole movie (one tilt), for WarpTools' per-frame dose weighting
     args = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
-            "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings", "--angpix", a["pixel_size"]]
+            "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings", "--angpix", a["pixel_size"],
+            "--exposure", a["dose_per_tilt"]]
     if ext == ".eer":
         # negative: frames per group ("fractions"); dropping the sign once broke CTF on ~30 % of tilts
         args += ["--eer_ngroups", f"-{a['eer_grouping']}"]
     if data.get("gain"):
-        args += ["--gain_reference", data["gain"]]
-        if data.get("gain_operations"):
-            args += ["--gain_operations", data["gain_operations"]]
+        # absolute: create_settings checks it beside the settings file, the workers load it as given
+        args += ["--gain_path", data["gain"]]
+        args += [GAIN_FLAGS[op] for op in (data.get("gain_operations") or "").split(",") if op]
     return args
 
 
@@ -67,11 +72,7 @@ def run(ctx: Context) -> None:
                 tilt["rlnMicrographNameEven"] = ctx.rel(proc / "average" / "even" / f"{fid}.mrc")
                 tilt["rlnMicrographNameOdd"] = ctx.rel(proc / "average" / "odd" / f"{fid}.mrc")
             tilt["rlnCtfImage"] = ctx.rel(proc / "powerspectrum" / f"{fid}.mrc")
-            # Warp: Defocus is the mean, DefocusDelta the half-difference (µm); RELION wants Å
-            tilt["rlnDefocusU"] = (ctf["Defocus"] + ctf["DefocusDelta"]) * 1e4
-            tilt["rlnDefocusV"] = (ctf["Defocus"] - ctf["DefocusDelta"]) * 1e4
-            tilt["rlnDefocusAngle"] = ctf["DefocusAngle"]
-            tilt["rlnCtfAstigmatism"] = 2 * ctf["DefocusDelta"] * 1e4
+            tilt.update(relion_defocus(ctf["Defocus"], ctf["DefocusDelta"], ctf["DefocusAngle"]))
     write_tilt_series(ctx, "fs_motion_and_ctf.star", series)
     if not any(os.scandir(proc / "average")):
         raise JobFailed("WarpTools wrote no averages")

@@ -12,6 +12,8 @@ def run(ctx: Context) -> None:
     if p["binning"] > 1:
         args += ["--bin", p["binning"]]
     if p["snr"] > 0:
-        args += ["--snr", p["snr"]]
+        args += ["--SNR", p["snr"]]  # RELION only warns about an unknown --snr and drops the value
     args += ["--whiten"] * p["whiten"] + ["--no_ctf"] * p["no_ctf"]
     ctx.run("relion_tomo_reconstruct_particle", args, cwd=ctx.project)
+    if not ctx.path("half1.mrc").is_file():
+        ctx.say("note: no half maps (half1.mrc, half2.mrc): the particles have no rlnRandomSubset")

@@ -11,7 +11,8 @@ def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
     files = []
     for folder, values in (
         ("tiltAngleFiles", [t["rlnTomoNominalStageTiltAngle"] for t in ts.tilts]),
-        ("defocusFiles", [f"{float(t['rlnDefocusU']) / 1e4:.4f}" for t in ts.tilts]),  # µm
+        # µm, the mean of U and V: pytom takes one defocus per tilt (entry_points.py:787-797 at 0.10.0)
+        ("defocusFiles", [f"{(float(t['rlnDefocusU']) + float(t['rlnDefocusV'])) / 2e4:.4f}" for t in ts.tilts]),
         ("doseFiles", [t["rlnMicrographPreExposure"] for t in ts.tilts]),
     ):
         d = ctx.path(folder)
@@ -22,14 +23,32 @@ def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
     return tuple(files)  # type: ignore[return-value]
 
 
+def gpu_ordinals() -> list[str]:
+    """-g takes device ordinals as the process sees them (0..n-1 of CUDA_VISIBLE_DEVICES), not the
+    node's device numbers: pytom refuses any index >= the visible device count (io.py:169-191)."""
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",") if d.strip()]
+    return [str(i) for i in range(max(1, len(visible)))]
+
+
+def volume_split(setting: str, n_gpus: int) -> list[str]:
+    """-s x y z; pytom needs the number of pieces to be a multiple of the GPUs (parallel.py:87-95)."""
+    if setting == "auto":
+        dims = [2, 2, 1] if 4 % n_gpus == 0 else [n_gpus, 1, 1]
+    else:
+        dims = [int(v) for v in setting.split("x")]
+    if (dims[0] * dims[1] * dims[2]) % n_gpus:
+        raise JobFailed(f"gpu_split {setting} makes {dims[0] * dims[1] * dims[2]} pieces, which {n_gpus} GPUs cannot share evenly")
+    return [str(v) for v in dims]
+
+
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
     tomograms = read_global(ctx.input("tomograms"))
     series = {ts.name: ts for ts in read_tilt_series(ctx.input("tilt_series"), ctx.project)}
     results = ctx.path("tmResults")
     results.mkdir(exist_ok=True)
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")
-    split = "2x2x1" if p["gpu_split"] == "auto" else p["gpu_split"]
+    gpus = gpu_ordinals()
+    split = volume_split(p["gpu_split"], len(gpus))
     for row in tomograms:
         name = row["rlnTomoName"]
         if name not in series:
@@ -45,7 +64,7 @@ def run(ctx: Context) -> None:
                 "--per-tilt-weighting", "--log", "debug", "-g", *gpus, "--angular-search", p["angular_search"]]
         if p["symmetry"] != "C1":
             args += ["--z-axis-rotational-symmetry", p["symmetry"][1:]]
-        args += ["-s", *split.split("x")]
+        args += ["-s", *split]
         args += ["--spectral-whitening"] * p["spectral_whitening"] + ["--random-phase-correction"] * p["random_phase_correction"]
         args += ["--non-spherical-mask"] * p["non_spherical_mask"]
         if p["bandpass"]:

@@ -1,7 +1,12 @@
-"""tiltFilter: drop tilts by rules on the CTF and tilt metadata; write a report of every verdict."""
+"""tiltFilter: drop tilts by rules on the CTF and tilt metadata; write a report of every verdict.
 
-from ._metadata import read_tilt_series, write_tilt_series
+The dropped tilts leave the RELION tilt series and are switched off in this job's copy of the
+WarpTools workspace (<UseTilt> False in each tilt-series XML), which tsReconstruct reconstructs
+from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:937)."""
+
+from ._metadata import frame_id, read_tilt_series, set_use_tilt, warp_tilt_series, write_tilt_series
 from ._runtime import Context
+from ._staging import stage_workspace
 
 
 def _verdict(tilt: dict, p: dict) -> str:
@@ -33,8 +38,12 @@ def run(ctx: Context) -> None:
         if not whole:
             ts.tilts = good
             kept.append(ts)
-    # where the WarpTools workspace of these tilt series lives, for tsReconstruct
-    ctx.path("warp_tiltseries_source").write_text(ctx.rel(ctx.input_dir("tilt_series")) + "\n")
+    stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in kept], xml=True)
+    for ts in kept:
+        xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
+        good = {frame_id(t["rlnMicrographMovieName"]) for t in ts.tilts}
+        warp = warp_tilt_series(xml)
+        set_use_tilt(xml, [u and m in good for m, u in zip(warp.movies, warp.use)])
     ctx.path("tilt_filter_report.tsv").write_text("\n".join(report) + "\n")
     dropped = sum(1 for line in report[1:] if "\tdrop\t" in line)
     ctx.say(f"tilt filter: kept {len(report) - 1 - dropped} of {len(report) - 1} tilts, {len(kept)} of {len(series)} tilt series")

@@ -1,8 +1,17 @@
-"""aligntiltsWarp: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools."""
+"""aligntiltsWarp: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
 
-import math
+The alignment goes into RELION's columns the way RELION's own tilt-series alignment writes them
+(src/tomography_python_programs/align_tilt_series/aretomo/utils.py and imod/_utils.py): rlnTomoXTilt 0,
+rlnTomoYTilt the refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives
+the aligners its own tilt angles, negated unless ts_import had --dont_invert
+(WarpTools/Commands/Tiltseries/ImportTiltseries.cs:428); that sign is undone here so rlnTomoYTilt
+follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (ts_import's
+--min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's
+own tilt exclusion does, and listed in excluded_tilts.tsv.
+"""
 
-from ._metadata import frame_id, read_aretomo_aln, read_imod_xf, read_tilt_series, read_tomostar_movies, write_tilt_series
+from ._metadata import (frame_id, read_aretomo_aln, read_imod_xf, read_tilt_series, read_tomostar_movies,
+                        warp_tilt_series, write_tilt_series)
 from ._runtime import Context, JobFailed
 from ._staging import stage_workspace
 
@@ -25,38 +34,67 @@ def run(ctx: Context) -> None:
     series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
     stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
     ctx.run("WarpTools", warp_args(p, len(series)))
-    aligned, failed = [], []
+    sign = -1.0 if ctx.acq["invert_tilt_angles"] else 1.0
+    aligned, failed, excluded = [], [], ["tilt_series\tmovie\treason"]
     for ts in series:
-        stack = ctx.path(f"warp_tiltseries/tiltstack/{ts.name}")
-        # WarpTools exits 0 and writes <ts>.xml even when the aligner failed: look for its own files
-        if p["method"] == "aretomo":
-            aln = stack / f"{ts.name}.st.aln"
-            rows = read_aretomo_aln(aln) if aln.is_file() else None
-        else:
-            xf, tlt = stack / f"{ts.name}.xf", stack / f"{ts.name}.tlt"
-            rows = read_imod_xf(xf, tlt) if xf.is_file() and tlt.is_file() else None
-        if not rows:
+        rows = _alignment(ctx, ts.name, p["method"], nominal_axis=float(ts.tilts[0].get("rlnTomoNominalTiltAxisAngle", 0)))
+        if rows is None:
             failed.append(ts.name)
             continue
-        _apply(ctx, ts, rows, p["rescale_angpixs"])
+        excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], sign)
         aligned.append(ts)
     if failed:
         ctx.say(f"warning: alignment failed for {len(failed)} of {len(series)} tilt series, dropped: {', '.join(failed)}")
     if not aligned:
         raise JobFailed("no tilt series could be aligned")
+    ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")
+    if len(excluded) > 1:
+        ctx.say(f"{len(excluded) - 1} tilts left out by WarpTools were removed from the tilt series (excluded_tilts.tsv)")
     write_tilt_series(ctx, "aligned_tilt_series.star", aligned)
 
 
-def _apply(ctx: Context, ts, rows, pixel: float) -> None:
-    """Row i of the alignment is row i of the .tomostar; tilts ts_import dropped keep NaN."""
+def _alignment(ctx: Context, name: str, method: str, nominal_axis: float):
+    """The aligner's rows, or None when it failed: WarpTools exits 0 and writes <ts>.xml even then,
+    so its own files decide, together with the UnselectManual mark WarpTools puts on a failed item."""
+    xml = ctx.path(f"warp_tiltseries/{name}.xml")
+    if xml.is_file() and warp_tilt_series(xml).unselected:
+        return None
+    stack = ctx.path(f"warp_tiltseries/tiltstack/{name}")
+    if method == "aretomo":
+        aln = stack / f"{name}.st.aln"  # AreTomo2 MrcUtil/CSaveAlignFile.cpp:29-44
+        rows = read_aretomo_aln(aln) if aln.is_file() else {}
+    else:
+        xf, tlt = stack / f"{name}.xf", stack / f"{name}.tlt"  # batchruntomo -RootName <ts> (WarpWorker.cs:591)
+        rows = read_imod_xf(xf, tlt, nominal_axis) if xf.is_file() and tlt.is_file() else {}
+    return rows or None
+
+
+def _apply(ctx: Context, ts, rows, pixel: float, sign: float) -> list[str]:
+    """Section i of the aligned stack is the i-th tilt of the .tomostar that WarpTools uses
+    (TiltSeries.StackTilts.cs:33-40); AreTomo2 leaves dark sections out of its rows."""
     order = read_tomostar_movies(ctx.path(f"tomostar/{ts.name}.tomostar"))
-    if len(order) != len(rows):
-        raise JobFailed(f"{ts.name}: {len(rows)} alignment rows for {len(order)} tilts in its .tomostar")
-    by_id = dict(zip(order, rows))
+    xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
+    warp = warp_tilt_series(xml) if xml.is_file() else None
+    use = dict(zip(warp.movies, warp.use)) if warp else {}
+    used = [m for m in order if use.get(m, True)]
+    if max(rows) >= len(used):
+        raise JobFailed(f"{ts.name}: alignment rows for section {max(rows)}, but its stack has {len(used)} tilts")
+    by_id = {used[i]: a for i, a in rows.items()}
+    kept, excluded = [], []
     for tilt in ts.tilts:
-        a = by_id.get(frame_id(tilt["rlnMicrographMovieName"]))
+        movie = frame_id(tilt["rlnMicrographMovieName"])
+        a = by_id.get(movie)
+        if a is None:
+            why = ("left out by the aligner (dark)" if movie in used else "switched off by WarpTools (UseTilt)"
+                   if movie in order else "left out by WarpTools ts_import")
+            excluded.append(f"{ts.name}\t{tilt['rlnMicrographMovieName']}\t{why}")
+            continue
         tilt["rlnTomoXTilt"] = 0.0
-        tilt["rlnTomoYTilt"] = -a.tilt if a else math.nan
-        tilt["rlnTomoZRot"] = a.rot if a else math.nan
-        tilt["rlnTomoXShiftAngst"] = a.tx * pixel if a else math.nan
-        tilt["rlnTomoYShiftAngst"] = a.ty * pixel if a else math.nan
+        tilt["rlnTomoYTilt"] = sign * a.tilt
+        tilt["rlnTomoZRot"] = a.rot
+        tilt["rlnTomoXShiftAngst"] = a.tx * pixel
+        tilt["rlnTomoYShiftAngst"] = a.ty * pixel
+        kept.append(tilt)
+    ts.tilts = kept
+    return excluded
+

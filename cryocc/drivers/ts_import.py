@@ -9,8 +9,10 @@ def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
     mdoc_dir = ctx.path("mdoc")
     mdoc_dir.mkdir(exist_ok=True)
+    names = []
     for ts in ctx.doc["data"]["tilt_series"]:
         relink(mdoc_dir / os.path.basename(ts["mdoc"]), ts["mdoc"])
+        names.append(ts["name"])
     frameseries = ctx.input_dir("frame_series") / "warp_frameseries"
     if not frameseries.is_dir():
         raise JobFailed(f"no warp_frameseries/ next to the input {ctx.rel(ctx.input('frame_series'))}")
@@ -20,6 +22,10 @@ def run(ctx: Context) -> None:
     if not a["invert_tilt_angles"]:
         args.append("--dont_invert")
     ctx.run("WarpTools", args)
+    # WarpTools reports a tilt series it cannot import on stderr, lists it in failed_items.json and exits 0
+    missing = [n for n in names if not ctx.path(f"tomostar/{n}.tomostar").is_file()]
+    if missing:
+        raise JobFailed(f"WarpTools ts_import made no .tomostar for {', '.join(missing)} (its reason is in this job's run.out)")
     ctx.run("WarpTools", ["create_settings", "--folder_data", "tomostar", "--extension", "*.tomostar",
                           "--folder_processing", "warp_tiltseries", "--output", "warp_tiltseries.settings",
                           "--angpix", a["pixel_size"], "--exposure", a["dose_per_tilt"],

@@ -2,39 +2,40 @@
 
 import os
 
-from ._metadata import read_tilt_series, write_global
+from ._metadata import read_tilt_series, warp_settings, warp_tilt_series, write_global
 from ._runtime import Context, JobFailed
 from ._staging import stage_workspace
-
-
-def _workspace(ctx: Context):
-    """The WarpTools folder behind the input: the CTF job's, also when a tilt filter sits between."""
-    source = ctx.input_dir("tilt_series")
-    while not (source / "warp_tiltseries").is_dir():
-        link = source / "warp_tiltseries_source"
-        if not link.is_file():
-            raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/")
-        source = ctx.project / link.read_text().strip()
-    return source
 
 
 def run(ctx: Context) -> None:
     p, px = ctx.params, ctx.acq["pixel_size"]
     series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
-    source = _workspace(ctx)
+    # the WarpTools folder of the job before: tsCtf's, or the tilt filter's with its tilts switched off
+    source = ctx.input_dir("tilt_series")
+    if not (source / "warp_tiltseries").is_dir():
+        raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/ (the input must come from tsCtf or tiltFilter)")
     stage_workspace(ctx, source, [ts.name for ts in series], xml=False)
+    # --halfmap_frames and --deconv are switches: a value after them is ignored and the switch is on
     ctx.run("WarpTools", ["ts_reconstruct", "--settings", "warp_tiltseries.settings",
                           "--input_processing", os.path.relpath(source / "warp_tiltseries", ctx.job_dir),
                           "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"],
-                          "--halfmap_frames", int(p["halfmap_frames"]), "--deconv", int(p["deconv"]),
+                          *["--halfmap_frames"] * p["halfmap_frames"], *["--deconv"] * p["deconv"],
                           "--perdevice", p["perdevice"], "--dont_invert"])
+    settings = warp_settings(ctx.path("warp_tiltseries.settings"))
+    size = [int(float(settings.get(f"Dimensions{axis}", 0))) for axis in "XYZ"]
+    if min(size) <= 0:
+        raise JobFailed("warp_tiltseries.settings has no tomogram dimensions (tsImport's tomo_dimensions)")
     rows = []
     rec = ctx.path("warp_tiltseries/reconstruction")
     for ts in series:
         name = f"{ts.name}_{p['rescale_angpixs']:.2f}Apx.mrc"
         if not (rec / name).is_file():
-            raise JobFailed(f"WarpTools wrote no reconstruction for {ts.name} ({name})")
+            xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
+            why = " (WarpTools marked it failed; the reason is in run.out)" if xml.is_file() and warp_tilt_series(xml).unselected else ""
+            raise JobFailed(f"WarpTools wrote no reconstruction for {ts.name} ({name}){why}")
         row = {**ts.row,
+               # unbinned, as RELION centres particles with them (src/jaz/tomography/tomogram_set.cpp:170-176)
+               "rlnTomoSizeX": size[0], "rlnTomoSizeY": size[1], "rlnTomoSizeZ": size[2],
                "rlnTomoTiltSeriesPixelSize": px,
                "rlnTomoTomogramBinning": round(p["rescale_angpixs"] / px, 6),
                "rlnTomoReconstructedTomogram": ctx.rel(rec / name)}

@@ -2,8 +2,10 @@
 
 One mdoc is one tilt series. Frames are matched through each section's SubFramePath basename
 (Windows paths included). Tilt axis: SerialEM writes it in a title line ("Tilt axis angle =
-85.3"); Tomo5 has no such line and its RotationAngle is used as |RotationAngle|. The system
-cryocc replaces read RotationAngle for SerialEM files too, and so got the axis wrong.
+85.3, binning = 4 ..."); Tomo5 writes a title "TiltAxisAngle = -174.23 ..." that is not the axis
+to use, and the axis is |RotationAngle| of its sections. The system cryocc replaces read
+RotationAngle for SerialEM files too, and so got the axis wrong. WarpTools ts_import tells the two
+title lines apart the same way (ImportTiltseries.cs:182-199).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Iterable
 from ..errors import Collector, DataError, Location
 from .models import AcquisitionOverrides
 
-_AXIS = re.compile(r"Tilt\s*axis\s*angle\s*=\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+_SERIALEM_AXIS = re.compile(r"Tilt axis angle\s*=\s*(-?\d+(?:\.\d+)?)")  # case and spaces as SerialEM writes them
 DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
 EER_DEFAULT_GROUPING = 32
 
@@ -76,6 +78,7 @@ class Acquisition:
     dose_per_tilt: float
     tilt_axis: float
     eer_grouping: int | None
+    image_size: list[int] | None  # [W, H] in pixels of pixel_size: the default tomogram X and Y
     invert_defocus_hand: bool
     invert_tilt_angles: bool
     software: str
@@ -117,9 +120,24 @@ def _basename(sub_frame_path: Any) -> str:
     return str(sub_frame_path).replace("\\", "/").rsplit("/", 1)[-1]
 
 
+def series_name(path: Path) -> str:
+    """The tilt series' name as both tools name it: RELION's import strips every suffix
+    (tomography_python_programs/_utils/file.py:7-10), WarpTools ts_import maps .mrc.mdoc to .mdoc
+    and strips one (ImportTiltseries.cs:165). They agree unless the rest of the name has a dot."""
+    name = path.name[:-len(".mdoc")] if path.name.endswith(".mdoc") else path.stem
+    name = name[:-len(".mrc")] if name.endswith(".mrc") else name
+    if "." in name:
+        raise DataError(f"mdoc name {path.name!r} has a dot before .mdoc: RELION would call the tilt series "
+                        f"{name.split('.')[0]!r} and WarpTools {name!r}", location=Location(str(path)), key="data.mdocs",
+                        hint="rename the mdoc (and keep its movies' names), e.g. replace the dot by an underscore")
+    return name
+
+
 def read_mdoc(path: Path) -> MdocInfo:
     """Parse one mdoc; DataError when it is not a tilt series with one movie per tilt."""
     from mdocfile.data_models import Mdoc  # pandas comes with it: only paid when an mdoc is read
+
+    name = series_name(path)
 
     logging.getLogger("mdocfile").setLevel(logging.ERROR)
     logging.getLogger("mdocfile.data_models").setLevel(logging.ERROR)
@@ -140,15 +158,14 @@ def read_mdoc(path: Path) -> MdocInfo:
     first = tilts_raw[0]
     g = mdoc.global_data
     titles = " ".join(mdoc.titles)
-    axis_match = _AXIS.search(titles)
+    axis_match = _SERIALEM_AXIS.search(titles)
+    software = "SerialEM" if axis_match or "SerialEM:" in titles else "Tomo5"
     if axis_match:
-        software, axis, axis_source = "SerialEM", float(axis_match.group(1)), "mdoc title 'Tilt axis angle'"
-    elif first.RotationAngle is not None:
-        software, axis, axis_source = "Tomo5", abs(float(first.RotationAngle)), "mdoc RotationAngle (Tomo5)"
+        axis, axis_source = float(axis_match.group(1)), "mdoc title 'Tilt axis angle'"
+    elif software == "Tomo5" and first.RotationAngle is not None:
+        axis, axis_source = abs(float(first.RotationAngle)), "mdoc |RotationAngle| (Tomo5)"
     else:
-        software, axis, axis_source = ("SerialEM" if "SerialEM" in titles else "Tomo5"), None, "missing"
-    if "SerialEM" in titles:
-        software = "SerialEM"
+        axis, axis_source = None, "missing"
     tilts = []
     for s in tilts_raw:
         if s.SubFramePath is None:
@@ -161,7 +178,7 @@ def read_mdoc(path: Path) -> MdocInfo:
     size = g.ImageSize or None
     return MdocInfo(
         path=str(path),
-        name=path.stem,
+        name=name,
         software=software,
         pixel_size=g.PixelSpacing or first.PixelSpacing,
         voltage=g.Voltage or first.Voltage,
@@ -249,6 +266,13 @@ def infer(
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = software == "Tomo5", f"default for {software}"
+
+    sizes = {m.image_size for m in mdocs if m.image_size}
+    values["image_size"] = list(next(iter(sizes))) if len(sizes) == 1 else None
+    sources["image_size"] = "mdoc" if len(sizes) == 1 else "missing"
+    if len(sizes) > 1:
+        notes.append("mdocs disagree on ImageSize (" + ", ".join(f"{w}x{h}" for w, h in sorted(sizes)) +
+                     "): give tsImport's tomo_dimensions explicitly")
 
     binned = sorted({m.binning for m in mdocs if m.binning and m.binning > 1})
     if binned and o.pixel_size is None:

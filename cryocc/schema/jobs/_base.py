@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,20 +72,18 @@ class JobType:
     version: int = 1  # bump when the driver's results change for the same params
     is_tomo: bool = True
     gpu: bool = False
+    # params whose default depends on the data: (params, acquisition values) -> params; ValueError if it cannot
+    derive: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
 
     catalog: ClassVar[dict[str, "JobType"]] = {}
 
     def produces(self) -> dict[str, Output]:
         return {o.kind: o for o in self.outputs if o.kind}
 
-    def result_params(self, params: Params) -> dict[str, Any]:
+    def result_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params that change results (the ones a fingerprint covers)."""
-        fields = type(params).model_fields
-        return {
-            k: v
-            for k, v in params.model_dump(mode="json").items()
-            if (fields[k].json_schema_extra or {}).get("affects_results", True)
-        }
+        fields = self.params.model_fields
+        return {k: v for k, v in params.items() if (fields[k].json_schema_extra or {}).get("affects_results", True)}
 
 
 def register(job: JobType) -> JobType:

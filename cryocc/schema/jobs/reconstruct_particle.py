@@ -20,9 +20,8 @@ JOB = register(JobType(
     tool_label="RELION 5 relion_tomo_reconstruct_particle",
     params=ReconstructParticleParams,
     inputs={"particles": InputSlot(("subtomo_set",), "in_mic", "extracted particles")},
-    outputs=(
-        Output("reference_map", "merged.mrc", "the average"),
-        Output(None, "half1.mrc", "half map 1"),
-        Output(None, "half2.mrc", "half map 2"),
-    ),
+    # half1.mrc and half2.mrc come only from particles with rlnRandomSubset
+    # (src/jaz/tomography/programs/reconstruct_particle.cpp:106-107, 518-535): not promised
+    outputs=(Output("reference_map", "merged.mrc", "the average"),),
+    version=2,  # 2: --SNR (RELION ignored --snr)
 ))

@@ -21,5 +21,7 @@ JOB = register(JobType(
         Output("filtered_tilt_series", "filtered_tilt_series.star", "tilt-series STAR without the rejected tilts"),
         Output(None, "tilt_series", "per-tilt-series STAR files, kept tilts only", is_dir=True),
         Output(None, "tilt_filter_report.tsv", "every tilt with its verdict and reason"),
+        Output(None, "warp_tiltseries", "WarpTools tilt-series folder with the dropped tilts switched off", is_dir=True),
     ),
+    version=2,  # 2: dropped tilts switched off in WarpTools' XMLs, so tsReconstruct leaves them out
 ))

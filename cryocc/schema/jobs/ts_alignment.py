@@ -33,6 +33,7 @@ JOB = register(JobType(
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
         Output(None, "warp_tiltseries.settings", "settings copied for downstream jobs"),
     ),
-    acquisition=("pixel_size",),
+    version=2,  # 2: rlnTomoYTilt in RELION's sign, tilts WarpTools left out removed
+    acquisition=("pixel_size", "invert_tilt_angles"),
     gpu=True,
 ))

@@ -8,7 +8,7 @@ class TsCtfParams(Params):
     window: int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
     range_min_max: Span = param("30:6.0", "CTF fit resolution range, low:high", unit="Å")
     defocus_min_max: Span = param("1.1:8", "defocus search range, min:max", unit="µm")
-    defocus_hand: Literal["set_flip", "set_noflip", "auto"] = param("set_flip", "defocus handedness: force flip, force no flip, or decide with ts_defocus_hand --check")
+    defocus_hand: Literal["set_flip", "set_noflip", "auto"] = param("set_flip", "defocus handedness: force flip, force no flip, or let ts_defocus_hand --set_auto decide from the data")
     do_phase: bool = param(False, "fit a phase shift (phase plate data)")
     perdevice: PerDevice = param(1, "tilt series fitted at once per GPU", affects_results=False)
 
@@ -26,6 +26,7 @@ JOB = register(JobType(
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
     ),
+    version=2,  # 2: astigmatism as Warp exports it, auto = --set_auto
     acquisition=("voltage", "cs", "amplitude_contrast"),
     gpu=True,
 ))

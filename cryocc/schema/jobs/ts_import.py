@@ -1,10 +1,25 @@
+from typing import Any
+
 from ._base import InputSlot, Output, Params, JobType, param, register
 from ._types import Dims
+
+DEFAULT_TOMO_DEPTH = 2048  # px
 
 
 class TsImportParams(Params):
     min_intensity: float = param(0.0, "drop tilts darker than this fraction of cos(angle)*max", ge=0, le=1)
-    tomo_dimensions: Dims = param("4096x4096x2048", "unbinned tomogram size XxYxZ", unit="px")
+    tomo_dimensions: Dims | None = param(
+        None, f"unbinned tomogram size XxYxZ (default: the mdocs' ImageSize x {DEFAULT_TOMO_DEPTH})", unit="px")
+
+
+def with_dimensions(params: dict[str, Any], acquisition: dict[str, Any]) -> dict[str, Any]:
+    """The tomogram covers the detector's field of view unless told otherwise: a K3's 5760x4092 is not cropped."""
+    if params["tomo_dimensions"] is not None:
+        return params
+    size = acquisition.get("image_size")
+    if not size:
+        raise ValueError("the mdocs give no single ImageSize to size the tomograms by: set tomo_dimensions, e.g. 4096x4096x2048")
+    return {**params, "tomo_dimensions": f"{size[0]}x{size[1]}x{DEFAULT_TOMO_DEPTH}"}
 
 
 JOB = register(JobType(
@@ -21,4 +36,5 @@ JOB = register(JobType(
     ),
     acquisition=("pixel_size", "dose_per_tilt", "tilt_axis", "invert_tilt_angles"),
     uses_data=True,
+    derive=with_dimensions,
 ))

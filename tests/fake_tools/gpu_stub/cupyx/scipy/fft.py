@@ -1,0 +1,1 @@
+from scipy.fft import irfftn, rfftn  # noqa: F401
