@@ -52,20 +52,41 @@ def test_real_mdocs_that_are_not_tilt_series_are_refused_with_their_line(name, m
     assert err.hint
 
 
-def _tomo5(tmp_path: Path) -> Path:
-    """The real SerialEM file with its title lines removed: what a Tomo5 export looks like to cryocc."""
-    text = (MDOCS / "tilt_series.mdoc").read_text()
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("[T ="))
-    path = tmp_path / "Position_1.mdoc"
-    path.write_text(text.replace("RotationAngle = 175.3", "RotationAngle = -95.4"))
-    return path
+TOMO5 = Path(__file__).resolve().parent / "fixtures" / "tomo5" / "Position_3.mdoc"
 
 
-def test_tomo5_axis_is_abs_rotation_angle(tmp_path):
-    m = read_mdoc(_tomo5(tmp_path))
+def test_tomo5_axis_is_abs_rotation_angle_not_its_title_line():
+    """Tomo5 writes '[T =   TiltAxisAngle = -174.23 ...]', which is not the axis; |RotationAngle| is (item 4)."""
+    m = read_mdoc(TOMO5)
     assert m.software == "Tomo5"
-    assert m.tilt_axis == 95.4
+    assert m.tilt_axis == 84.23
     assert "RotationAngle" in m.tilt_axis_source
+    assert m.name == "Position_3" and m.dose_per_tilt == 3.4 and m.image_size == (4096, 4096)
+    assert m.tilts[1].frame == "Position_3_001[3.00]_fractions.tiff"
+
+
+def test_tomo5_tilt_angles_are_inverted_by_default():
+    m = read_mdoc(TOMO5)
+    errors = Collector()
+    ds = infer([m], _frames(m), AcquisitionOverrides(), errors, Location("p.yaml"))
+    assert not errors
+    assert ds.acquisition.invert_tilt_angles and ds.acquisition.sources["invert_tilt_angles"] == "default for Tomo5"
+
+
+@pytest.mark.parametrize("name, series", [("TS_01.mdoc", "TS_01"), ("TS_01.mrc.mdoc", "TS_01"), ("Position_10_2.mdoc", "Position_10_2")])
+def test_tilt_series_are_named_as_relion_and_warptools_both_name_them(tmp_path, name, series):
+    path = tmp_path / name
+    path.write_text((MDOCS / "tilt_series.mdoc").read_text())
+    assert read_mdoc(path).name == series
+
+
+def test_a_dot_in_an_mdoc_name_is_refused_with_the_two_names(tmp_path):
+    path = tmp_path / "Pos_1.5.mdoc"
+    path.write_text((MDOCS / "tilt_series.mdoc").read_text())
+    with pytest.raises(DataError) as info:
+        read_mdoc(path)
+    assert "RELION would call the tilt series 'Pos_1' and WarpTools 'Pos_1.5'" in info.value.message
+    assert info.value.hint
 
 
 def _frames(m):
@@ -111,3 +132,23 @@ def test_frame_set_mdoc_dose_would_have_been_read(tmp_path):
     assert m.dose_per_tilt == pytest.approx(7.659, abs=1e-3)
     assert m.voltage == 300 and m.pixel_size == 1.2827
     assert m.tilts[0].frame == "s_mmm_00993_33.0_Oct08_07.39.05.tif"
+
+
+def test_the_tomogram_covers_the_detector_by_default(example):
+    """tomo_dimensions comes from the mdocs' ImageSize, so a K3's 5760x4092 is not cropped to 4096 (item 9)."""
+    from cryocc.compiler.compile import compile_pipeline
+
+    pipeline = example("quickstart")
+    pipeline.write_text(pipeline.read_text().replace(", params: {tomo_dimensions: 64x64x32}", ""))
+    assert compile_pipeline(pipeline).jobs["tsimport"].params["tomo_dimensions"] == "924x958x2048"
+
+
+def test_without_a_single_image_size_the_dimensions_must_be_given(example, cli):
+    pipeline = example("quickstart")
+    text = pipeline.read_text().replace(", params: {tomo_dimensions: 64x64x32}", "")
+    pipeline.write_text(text)
+    mdoc = pipeline.parent / "data/mdoc/TS_01.mdoc"
+    mdoc.write_text(mdoc.read_text().replace("ImageSize = 924 958\n", "", 1))
+    err = cli("validate", pipeline, code=1).stderr
+    assert re.search(r"pipeline\.yaml:\d+:\d+: jobs\.tsimport\.params: job tsimport: the mdocs give no single ImageSize", err), err
+    assert "tomo_dimensions" in err

@@ -101,6 +101,15 @@ def test_tool_command_lines(catalog, snapshot):
     assert [[norm(a) for a in c["argv"]] for c in calls] == snapshot
 
 
+def test_every_option_the_drivers_pass_is_in_the_tool_contracts(catalog):
+    """docs/tools.md names the source of every option; an option missing there has no checked source."""
+    doc = (Path(__file__).resolve().parent.parent / "docs/tools.md").read_text()
+    used = {a for line in catalog.log.read_text().splitlines() for a in json.loads(line)["argv"]
+            if re.fullmatch(r"--?[A-Za-z][\w-]*", a)}
+    missing = sorted(a for a in used if not re.search(rf"(?<![\w-]){re.escape(a)}(?![\w-])", doc))
+    assert used and not missing, missing
+
+
 def test_the_real_import_got_patterns_relative_to_the_project(catalog):
     """relion_tomo_import globs with Path().glob, which refuses absolute patterns (issue item 1)."""
     calls = [json.loads(line) for line in catalog.log.read_text().splitlines() if '"relion_python_tomo_import"' in line]

@@ -1,6 +1,6 @@
-"""End to end under a real SLURM cluster (tests/slurm/start.sh): `cryocc run` starts the test
-schemer (tests/fake_tools/bin/relion_schemer, the dispatcher of tests/relion_sim.py), which
-submits the product's own job scripts with sbatch; drivers run the fake tools on the node."""
+"""End to end under a real SLURM cluster (tests/slurm/start.sh): `cryocc run` starts the real
+relion_schemer (tests/relion/build.sh), which submits the product's own job scripts with sbatch;
+drivers run the real RELION import and the contract fakes of tests/fake_tools on the node."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from conftest import FAKE_BIN, copy_examples, edit, tool_env
 from cryocc.cli import app
 from typer.testing import CliRunner
 
-pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster", "relion")]
 JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
 
 
@@ -53,7 +53,9 @@ class E2E:
         return out
 
     def submissions(self) -> int:
-        return sum(f.read_text().count("Executing Job") for f in self.root.glob("Schemes/*/run.out"))
+        """Jobs RELION submitted: one run_submit.script per job directory (the schemer's own log is
+        block-buffered, so its last lines are lost when it is killed)."""
+        return len(list(self.root.glob("External/job*/run_submit.script")))
 
     def wait_for(self, job: str, state: str, seconds: float = 60) -> dict:
         deadline = time.time() + seconds
@@ -67,7 +69,22 @@ class E2E:
 
 @pytest.fixture
 def e2e(tmp_path, monkeypatch):
-    return E2E(tmp_path, monkeypatch)
+    e = E2E(tmp_path, monkeypatch)
+    yield e
+    _stop_everything(e.root)
+
+
+def _stop_everything(project) -> None:
+    """What a test leaves running would hold the one node for the tests after it: its schemer
+    (with the supervisor, in their own session) and its SLURM jobs go."""
+    try:
+        os.killpg(json.loads((project / ".cryocc/run.json").read_text())["pid"], signal.SIGKILL)
+    except (OSError, ValueError, KeyError):
+        pass
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    mine = [line.split()[0] for line in out.splitlines() if len(line.split()) == 2 and line.split()[1] == str(project)]
+    if mine:
+        subprocess.run(["scancel", *mine], check=False)
 
 
 def _scontrol(job_id: str) -> dict[str, str]:
@@ -115,7 +132,7 @@ def test_scancel_turns_into_a_failure_and_a_rerun_starts_there(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)
     ctf = e2e.wait_for("ctf", "running", 90)
-    _wait_for_line(e2e.root / ctf["job_dir"] / "run.out", "fake WarpTools ts_ctf: starting")  # inside the hanging tool
+    _wait_for_line(e2e.root / ctf["job_dir"] / "run.out", "fake ts_ctf: hanging as asked")  # inside the hanging tool
     subprocess.run(["scancel", ctf["slurm"]["id"]], check=True)
     t0 = time.time()
     e2e.wait_for("ctf", "failed", 20)
@@ -139,7 +156,17 @@ def test_a_job_over_its_time_limit_fails_within_seconds(e2e):
     ctf = e2e.wait_for("ctf", "running", 90)
     st = e2e.wait_for("ctf", "failed", 150)
     assert "terminated" in st["detail"] or "signal" in st["detail"]
-    assert _scontrol(ctf["slurm"]["id"])["JobState"] == "TIMEOUT"
+    assert _final_state(ctf["slurm"]["id"]) == "TIMEOUT"
+
+
+def _final_state(job_id: str, seconds: float = 60) -> str:
+    """SLURM passes through COMPLETING on its way to a final state: wait for that one."""
+    deadline = time.time() + seconds
+    while True:
+        state = _scontrol(job_id)["JobState"]
+        if state not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED") or time.time() > deadline:
+            return state
+        time.sleep(0.5)
 
 
 def test_abort_stops_the_running_tool(e2e):

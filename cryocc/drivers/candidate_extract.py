@@ -28,19 +28,23 @@ def _stage(ctx: Context, upstream) -> list:
     return jobs
 
 
+def extract_args(p: dict, job) -> list:
+    """pytom_extract_candidates.py's command line for one job file (src/pytom_tm/entry_points.py:439-605 at 0.10.0)."""
+    args = ["-j", str(job), "-n", p["max_num_particles"], "--particle-diameter", p["particle_diameter_ang"],
+            "--relion5-compat", "--log", "debug"]
+    if p["cutoff_method"] == "NumberOfFalsePositives":
+        args += ["--number-of-false-positives", p["expected_false_positives"]]
+    else:
+        args += ["-c", p["cc_threshold"]]
+    return args + ["--tophat-filter"] * p["tophat_filter"]
+
+
 def run(ctx: Context) -> None:
     p = ctx.params
     source = ctx.input_dir("tm_results")
     jobs = _stage(ctx, source / "tmResults")
     for job in jobs:
-        args = ["-j", str(job), "-n", p["max_num_particles"], "--particle-diameter", p["particle_diameter_ang"],
-                "--relion5-compat", "--log", "debug"]
-        if p["cutoff_method"] == "NumberOfFalsePositives":
-            args += ["--number-of-false-positives", p["expected_false_positives"]]
-        else:
-            args += ["-c", p["cc_threshold"]]
-        args += ["--tophat-filter"] * p["tophat_filter"]
-        ctx.run("pytom_extract_candidates.py", args)
+        ctx.run("pytom_extract_candidates.py", extract_args(p, job))
     rows = []
     for job in jobs:
         star = job.with_name(job.name.replace("_job.json", "_particles.star"))

@@ -19,6 +19,12 @@ def _tiles(ctx: Context, even: str) -> list[int]:
     return [scale(p["ntiles_z"], nz), scale(p["ntiles_y"], ny), scale(p["ntiles_x"], nx)]
 
 
+def predict_config(model: str, even: str, odd: str, tiles: list[int]) -> dict:
+    """cryoCARE_predict.py's config for one tomogram (cryoCARE 0.3.0): the denoised volume goes to
+    denoised/<file name of the even half>."""
+    return {"path": model, "even": even, "odd": odd, "n_tiles": tiles, "output": "denoised", "overwrite": True, "gpu_id": 0}
+
+
 def run(ctx: Context) -> None:
     p = ctx.params
     rows = read_global(ctx.input("tomograms"))
@@ -29,8 +35,7 @@ def run(ctx: Context) -> None:
     result = []
     for i, row in enumerate(r for r in rows if r["rlnTomoName"] in chosen):
         even, odd = row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
-        conf = {"path": model, "even": str(ctx.project / even), "odd": str(ctx.project / odd),
-                "n_tiles": _tiles(ctx, even), "output": "denoised", "overwrite": True, "gpu_id": 0}
+        conf = predict_config(model, str(ctx.project / even), str(ctx.project / odd), _tiles(ctx, even))
         name = f"predict_{i:03d}.json"
         ctx.path(name).write_text(json.dumps(conf, indent=1) + "\n")
         ctx.run("cryoCARE_predict.py", ["--conf", name],

@@ -17,20 +17,24 @@ def halves(ctx: Context, rows: list[dict], select: str) -> list[dict]:
     return chosen
 
 
+def train_config(p: dict, even: list[str], odd: list[str]) -> dict:
+    """One config for cryoCARE_extract_train_data.py and cryoCARE_train.py (cryoCARE 0.3.0 reads both from it)."""
+    n, d = p["number_training_subvolumes"], p["subvolume_dimensions"]
+    return {
+        "even": even, "odd": odd, "patch_shape": [d, d, d], "num_slices": n, "split": 0.9, "tilt_axis": "Y",
+        "n_normalization_samples": min(2000, int(len(even) * n * 0.9)), "path": "train_data",
+        "train_data": "train_data", "model_name": "denoising_model", "epochs": p["epochs"], "steps_per_epoch": 200,
+        "batch_size": 16, "unet_kern_size": 3, "unet_n_depth": 3, "unet_n_first": 16, "learning_rate": 0.0004,
+        "gpu_id": 0, "overwrite": True,
+    }
+
+
 def run(ctx: Context) -> None:
     p = ctx.params
     rows = halves(ctx, read_global(ctx.input("tomograms")), p["tomograms_for_training"])
     even = [str(ctx.project / r["rlnTomoReconstructedTomogramHalf1"]) for r in rows]
     odd = [str(ctx.project / r["rlnTomoReconstructedTomogramHalf2"]) for r in rows]
-    n = p["number_training_subvolumes"]
-    d = p["subvolume_dimensions"]
-    config = {
-        "even": even, "odd": odd, "patch_shape": [d, d, d], "num_slices": n, "split": 0.9, "tilt_axis": "Y",
-        "n_normalization_samples": min(2000, int(len(rows) * n * 0.9)), "path": "train_data",
-        "train_data": "train_data", "model_name": "denoising_model", "epochs": p["epochs"], "steps_per_epoch": 200,
-        "batch_size": 16, "unet_kern_size": 3, "unet_n_depth": 3, "unet_n_first": 16, "learning_rate": 0.0004,
-        "gpu_id": 0, "overwrite": True,
-    }
+    config = train_config(p, even, odd)
     ctx.path("train_config.json").write_text(json.dumps(config, indent=1) + "\n")
     ctx.run("cryoCARE_extract_train_data.py", ["--conf", "train_config.json"])
     ctx.run("cryoCARE_train.py", ["--conf", "train_config.json"])

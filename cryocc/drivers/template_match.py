@@ -41,6 +41,22 @@ def volume_split(setting: str, n_gpus: int) -> list[str]:
     return [str(v) for v in dims]
 
 
+def match_args(p: dict, a: dict, volume, tlt: str, defocus: str, dose: str, gpus: list[str], split: list[str]) -> list:
+    """pytom_match_template.py's command line for one tomogram (src/pytom_tm/entry_points.py:607-977 at 0.10.0)."""
+    args = ["-t", p["template"], "-d", str(volume.parent), "-m", p["mask"], "--voltage", a["voltage"],
+            "--spherical-aberration", a["cs"], "--amplitude-contrast", a["amplitude_contrast"],
+            "--per-tilt-weighting", "--log", "debug", "-g", *gpus, "--angular-search", p["angular_search"]]
+    if p["symmetry"] != "C1":
+        args += ["--z-axis-rotational-symmetry", p["symmetry"][1:]]
+    args += ["-s", *split]
+    args += ["--spectral-whitening"] * p["spectral_whitening"] + ["--random-phase-correction"] * p["random_phase_correction"]
+    args += ["--non-spherical-mask"] * p["non_spherical_mask"]
+    if p["bandpass"]:
+        low, high = p["bandpass"].split(":")
+        args += ["--low-pass", low, "--high-pass", high]
+    return args + ["-v", str(volume), "--tilt-angles", tlt, "--defocus", defocus, "--dose-accumulation", dose]
+
+
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
     tomograms = read_global(ctx.input("tomograms"))
@@ -59,18 +75,7 @@ def run(ctx: Context) -> None:
         tlt, defocus, dose = _write_lists(ctx, series[name])
         volume = results / f"{name}.mrc"
         relink(volume, ctx.project / row["rlnTomoReconstructedTomogram"])
-        args = ["-t", p["template"], "-d", str(results), "-m", p["mask"], "--voltage", a["voltage"],
-                "--spherical-aberration", a["cs"], "--amplitude-contrast", a["amplitude_contrast"],
-                "--per-tilt-weighting", "--log", "debug", "-g", *gpus, "--angular-search", p["angular_search"]]
-        if p["symmetry"] != "C1":
-            args += ["--z-axis-rotational-symmetry", p["symmetry"][1:]]
-        args += ["-s", *split]
-        args += ["--spectral-whitening"] * p["spectral_whitening"] + ["--random-phase-correction"] * p["random_phase_correction"]
-        args += ["--non-spherical-mask"] * p["non_spherical_mask"]
-        if p["bandpass"]:
-            low, high = p["bandpass"].split(":")
-            args += ["--low-pass", low, "--high-pass", high]
-        args += ["-v", str(volume), "--tilt-angles", tlt, "--defocus", defocus, "--dose-accumulation", dose]
+        args = match_args(p, a, volume, tlt, defocus, dose, gpus, split)
         ctx.run("pytom_match_template.py", args, env={"TQDM_DISABLE": "1"})
         for suffix in ("_scores.mrc", "_angles.mrc", "_job.json"):  # exit code 0 is not enough
             if not (results / f"{name}{suffix}").is_file():
