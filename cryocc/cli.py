@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -13,6 +14,9 @@ import typer
 from . import __version__
 from .errors import CryoccError
 
+# pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 app = typer.Typer(
     name="cryocc",
     help="Compile pipeline.yaml into a RELION 5 project run by relion_schemer on SLURM; "
@@ -20,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich's help formatter costs more to import than a plan takes
 )
 
 PipelineArg = typer.Argument(..., help="the pipeline spec, e.g. pipeline.yaml", show_default=False)
@@ -34,14 +39,10 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except CryoccError as exc:
-            from .ui import console
-
             text = exc.render() if len(exc.errors) > 1 else f"error: {exc.render()}"
-            console(stderr=True).print(text, markup=False)
-            if len(exc.errors) > 1:
-                console(stderr=True).print(f"{len(exc.errors)} errors; nothing was written.", markup=False)
-            else:
-                console(stderr=True).print("nothing was written.", markup=False)
+            print(text, file=sys.stderr)
+            many = len(exc.errors) > 1
+            print(f"{len(exc.errors)} errors; nothing was written." if many else "nothing was written.", file=sys.stderr)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -60,27 +61,27 @@ def main_options(
     pass
 
 
-@app.command()
+@app.command(short_help="Check PIPELINE and its data; show what the mdocs say.")
 @user_errors
 def validate(pipeline: Path = PipelineArg) -> None:
     """Check PIPELINE and its data; show what was inferred from the mdocs and how jobs are wired."""
     from .compiler.compile import compile_pipeline
     from .ui import acquisition_table, console, jobs_table, tilt_series_table
 
-    c = compile_pipeline(pipeline)
+    recipe = compile_pipeline(pipeline).recipe
     out = console()
-    out.print(f"{pipeline}: valid ({len(c.jobs)} jobs, site {c.pipeline.site.profile.name})")
-    out.print(acquisition_table(c))
-    out.print(tilt_series_table(c))
-    out.print(jobs_table(c))
-    for note in c.dataset.notes:
+    out.print(f"{pipeline}: valid ({len(recipe.jobs)} jobs, site {recipe.site['name']})")
+    out.print(acquisition_table(recipe))
+    out.print(tilt_series_table(recipe))
+    out.print(jobs_table(recipe))
+    for note in recipe.summary["notes"]:
         out.print(f"note: {note}", markup=False)
 
 
 ForceOpt = typer.Option([], "--force", "-f", metavar="JOB", help="re-run JOB (and so everything downstream of it); repeatable")
 
 
-@app.command()
+@app.command(short_help="Show what apply would keep, run or re-run, and why.")
 @user_errors
 def plan(
     pipeline: Path = PipelineArg,
@@ -91,18 +92,18 @@ def plan(
 ) -> None:
     """Show, job by job, what apply would keep, run or re-run, and why. Writes nothing."""
     from .compiler.apply import plan_pipeline
-    from .ui import console, print_plan
+    from .report import print_plan
 
     the_plan, _ = plan_pipeline(pipeline, project, force=force)
     if as_json:
         print(json.dumps(the_plan.to_json(), indent=1))
     else:
-        print_plan(console(), the_plan)
+        print_plan(the_plan)
     if detailed_exitcode and the_plan.to_run:
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(short_help="Write the scheme, job.star files and lockfile for what must run.")
 @user_errors
 def apply(
     pipeline: Path = PipelineArg,
@@ -113,30 +114,29 @@ def apply(
     """Compile PIPELINE into the project: a scheme holding only the jobs that must run, their job.star files
     and job scripts, and the lockfile. Jobs that already succeeded with the same inputs are kept."""
     from .compiler.apply import apply_pipeline
-    from .ui import console, print_acquisition_line, print_plan
+    from .report import print_acquisition_line, print_plan
 
-    out = console()
     result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running)
-    print_acquisition_line(out, result.dataset)
-    print_plan(out, result.plan)
+    print_acquisition_line(result.summary)
+    print_plan(result.plan)
     if result.noop:
         if result.scheme:
-            out.print(f"Nothing new to write: Schemes/{result.scheme}/ already holds this plan and has not run yet.")
+            print(f"Nothing new to write: Schemes/{result.scheme}/ already holds this plan and has not run yet.")
         else:
-            out.print("Nothing to run: every job is kept." + (" Updated cryocc.lock with what was learned." if result.written else ""))
+            print("Nothing to run: every job is kept." + (" Updated cryocc.lock with what was learned." if result.written else ""))
         return
     s = result.scheme
-    out.print(f"\nWrote {len(result.written)} files to {project}/:")
+    print(f"\nWrote {len(result.written)} files to {project}/:")
     for path, what in ((f"Schemes/{s}/scheme.star", f"the scheme: {' -> '.join(result.plan.to_run)} -> EXIT"),
                        (f"Schemes/{s}/<job>/job.star", "one per job to run"),
                        (".cryocc/jobs/, .cryocc/scripts/", "resolved params and SLURM job scripts"),
                        ("cryocc.lock", "fingerprints of what was applied")):
-        out.print(f"  {path:<34} {what}")
-    out.print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "
-              f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
+        print(f"  {path:<34} {what}")
+    print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "
+          f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
 
 
-@app.command()
+@app.command(short_help="Each job's state and directory in the project.")
 @user_errors
 def status(
     project: Path = ProjectOpt,
@@ -164,7 +164,7 @@ def status(
         print_status(console(), doc, project)
 
 
-@app.command()
+@app.command(short_help="Start or resume relion_schemer on the applied scheme.")
 @user_errors
 def run(
     project: Path = ProjectOpt,
@@ -194,7 +194,7 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Stop the running scheme and its running job.")
 @user_errors
 def abort(project: Path = ProjectOpt) -> None:
     """Ask the running scheme and its running job to stop (the job ends with RELION_JOB_EXIT_ABORTED)."""
@@ -204,7 +204,7 @@ def abort(project: Path = ProjectOpt) -> None:
     runner.abort(project, say=console().print)
 
 
-@app.command()
+@app.command(short_help="Print the JSON Schema of pipeline.yaml.")
 def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")) -> None:
     """Print the JSON Schema of pipeline.yaml (for editor completion and checks)."""
     from .schema.export import schema_text
@@ -218,7 +218,7 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="w
         sys.stdout.write(text)
 
 
-@app.command()
+@app.command(short_help="List the job types: tool, inputs, outputs.")
 def jobs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
     """List the job types: the tool behind each, what it consumes and produces."""
     from .schema.jobs import CATALOG
@@ -241,7 +241,7 @@ def jobs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> No
     console().print(table)
 
 
-@app.command()
+@app.command(short_help="Write a starter pipeline.yaml from the data globs.")
 @user_errors
 def init(
     frames: str = typer.Option(..., help="glob of movie frames, e.g. 'raw/frames/*.eer'"),

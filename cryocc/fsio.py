@@ -10,16 +10,18 @@ from pathlib import Path
 from .errors import ProjectError
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over the target."""
+def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = True) -> None:
+    """Write to a temp file in the same directory, fsync (unless not durable: a cache, which may be
+    lost in a crash but never half-written), then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -47,3 +49,9 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def user_cache(kind: str) -> Path:
+    """cryocc's user-level cache of one kind: under CRYOCC_CACHE, else $XDG_CACHE_HOME/cryocc, else ~/.cache/cryocc."""
+    base = os.environ.get("CRYOCC_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cryocc")
+    return Path(base) / kind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .compiler.data import expand
+from .compiler.listing import list_files
 from .errors import Collector, CryoccError, Location, SpecError
 from .fsio import atomic_write
 from .schema.acquisition import infer, read_mdoc
@@ -34,8 +34,9 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
     if output.exists() and not force:
         raise SpecError(f"{output} exists", hint="pass --force to overwrite it, or --output another file")
     base = output.parent
-    mdoc_paths = expand(mdocs, Path.cwd())
-    frame_paths = expand(frames, Path.cwd())
+    cwd = str(Path.cwd())
+    mdoc_paths = [Path(cwd, k) for k in sorted(list_files(mdocs, cwd))]
+    frame_paths = sorted(list_files(frames, cwd))
     if not mdoc_paths:
         raise SpecError(f"--mdocs matches no file: {mdocs}")
     if not frame_paths:
@@ -53,7 +54,8 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
     notes: list[str] = []
     for _ in range(len(ASSUMED) + 1):
         probe = Collector()
-        ds = infer(infos, {f.name: f for f in frame_paths}, AcquisitionOverrides(**overrides), probe, Location(str(output)))
+        ds = infer(infos, {os.path.basename(f): f for f in frame_paths}, AcquisitionOverrides(**overrides), probe,
+                   Location(str(output)))
         missing = [e.key.split(".")[-1] for e in probe.errors if e.key and e.key.startswith("data.acquisition.")]
         if ds is not None or not missing:
             break

@@ -20,6 +20,12 @@ REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 FIXED_MTIME = 1_700_000_000
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _mdoc_cache(tmp_path_factory):
+    """The user-level mdoc cache, for this session only."""
+    os.environ["CRYOCC_CACHE"] = str(tmp_path_factory.mktemp("cryocc-cache"))
+
+
 def freeze_mtimes(root: Path) -> None:
     for p in root.rglob("*"):
         os.utime(p, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)

@@ -44,3 +44,23 @@ def test_apply_writes_only_inside_the_project(example, cli, tmp_path):
     new = {p for p in tmp_path.rglob("*")} - outside
     assert new and all(tmp_path / "p" in p.parents or p == tmp_path / "p" for p in new)
     assert (tmp_path / "p/.cryocc/pipeline.yaml").read_text() == pipeline.read_text()
+
+
+def test_the_lockfile_names_one_frame_map_and_apply_keeps_no_other(example, cli, tmp_path):
+    import json
+    import os
+
+    from conftest import FIXED_MTIME
+
+    pipeline, project = example(), tmp_path / "p"
+    cli("apply", pipeline, "--project", project)
+    (first,) = (project / ".cryocc/frames").glob("*.tsv")
+    assert json.loads((project / "cryocc.lock").read_text())["frames"] == f".cryocc/frames/{first.name}"
+    lines = first.read_text().splitlines()
+    assert len(lines) == 41 and f"data/frames/TS_01_010_-15.0.mrc\t9216\t{FIXED_MTIME * 10**9}" in lines
+
+    os.utime(pipeline.parent / "data/frames/TS_01_010_-15.0.mrc", ns=(5, 5))
+    cli("apply", pipeline, "--project", project)
+    (second,) = (project / ".cryocc/frames").glob("*.tsv")
+    assert second != first and "data/frames/TS_01_010_-15.0.mrc\t9216\t5" in second.read_text().splitlines()
+    assert json.loads((project / "cryocc.lock").read_text())["frames"] == f".cryocc/frames/{second.name}"

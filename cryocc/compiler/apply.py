@@ -6,9 +6,7 @@ lockfile names) and the next apply converges to the same project as an uninterru
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +14,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ProjectError
-from ..fsio import atomic_write, inside, sha256_bytes
-from ..lockfile.lockfile import JobLock, Lockfile, read_lockfile, write_lockfile
+from ..fsio import atomic_write, inside
+from ..lockfile.lockfile import FRAMES_DIR, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
 from ..star import parse_star
-from ..schema.acquisition import Dataset
-from .compile import MDOC_CACHE, Compiled, compile_pipeline
+from .compile import Compiled, compile_pipeline
 from .plan import Plan, make_plan
 from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
 from .state import JobState, observe
@@ -33,7 +30,7 @@ SITE_COPY = f"{STATE_DIR}/site.yaml"  # what cryocc run starts relion_schemer wi
 @dataclass
 class ApplyResult:
     plan: Plan
-    dataset: Dataset
+    summary: dict  # what the data looked like (Recipe.summary)
     scheme: str | None  # the scheme to run; None when nothing runs
     written: list[str]
     noop: bool
@@ -46,6 +43,8 @@ def _before_write(path: str) -> None:
 @contextmanager
 def project_lock(project: Path) -> Iterator[None]:
     """One apply at a time; the second is told who holds the lock."""
+    import socket
+
     from filelock import FileLock, Timeout
 
     (project / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -86,7 +85,7 @@ def existing_schemes(project: Path) -> list[str]:
 
 def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
     """Project-relative path -> content, in write order; scheme.star last: a scheme is runnable only once whole."""
-    site = compiled.pipeline.site.profile
+    site = compiled.recipe.site
     run, kept = plan.to_run, plan.kept
     files: dict[str, str] = {}
     stars: dict[str, str] = {}
@@ -94,7 +93,7 @@ def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
         job = compiled.jobs[name]
         values = {w.option: scheme_ref(scheme, w.upstream, w.path) if w.upstream in run
                   else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
-        rendered = render_job(job, site, values)
+        rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values)
         files[rendered.params_path] = rendered.params_text
         files[rendered.script_path] = rendered.script_text
         stars[name] = files[f"Schemes/{scheme}/{name}/job.star"] = rendered.job_star
@@ -110,14 +109,21 @@ def _identical(project: Path, files: dict[str, str]) -> bool:
         return False
 
 
+def frame_map(compiled: Compiled) -> tuple[str, str]:
+    """(project-relative path, content) of the map of every frame the tilt series use."""
+    text = frames_text(compiled.files.frames)
+    return frames_file(text), text
+
+
 def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
-                 scheme: str | None, files: dict[str, str]) -> Lockfile:
-    spec = compiled.pipeline
+                 scheme: str | None, files: dict[str, str], frames: str) -> Lockfile:
+    recipe = compiled.recipe
     lock = Lockfile(
-        pipeline={"name": spec.spec.name, "path": str(spec.path.resolve()), "spec_sha256": sha256_bytes(spec.path.read_bytes()),
-                  "site": spec.site.profile.name, "order": compiled.order},
-        frame_check=spec.spec.data.frame_check,
-        files=dict(compiled.files.seen),
+        pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
+                  "site": recipe.site["name"], "order": list(recipe.order)},
+        frame_check=recipe.frame_check,
+        files=dict(sorted(compiled.files.small.items())),
+        frames=frames,
         schemes=list(old.schemes) if old else [],
     )
     old_jobs = old.jobs if old else {}
@@ -131,8 +137,8 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                 entry.state = st.status
             lock.jobs[jp.name] = entry
             continue
-        job = compiled.jobs[jp.name]
-        lock.jobs[jp.name] = JobLock(type=job.type.name, fingerprint=job.fingerprint, parts=job.parts, scheme=scheme,
+        lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
+                                     parts=compiled.parts[jp.name], scheme=scheme,
                                      job_dir=None, state="scheduled", params_file=params_files.get(jp.name))
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
         lock.schemes.append({"name": scheme, "jobs": plan.to_run})
@@ -168,9 +174,8 @@ def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
 
 def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, Compiled]:
     """The project's lockfile (None for a new project) and the pipeline compiled against it."""
-    exists = project.is_dir()
-    old = read_lockfile(project) if exists else None
-    return old, compile_pipeline(pipeline, project if exists else None, known_files=old.files if old else None)
+    old = read_lockfile(project) if project.is_dir() else None
+    return old, compile_pipeline(pipeline, known_files=old.files if old else None)
 
 
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False) -> ApplyResult:
@@ -183,29 +188,32 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
             old, compiled = _compile_against(pipeline, project)
         states = observe(project, old)
-        plan = make_plan(compiled, old, states, force)
+        plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None))
         if plan.running and not ignore_running:
             names = ", ".join(f"{j.name} ({j.job_dir})" for j in plan.running)
             raise ProjectError(f"jobs of this project are still running: {names}",
                                hint="wait for them (cryocc status), or pass --ignore-running if they are not")
+        frames, frames_body = frame_map(compiled)
         if not plan.to_run:
-            lock = new_lockfile(compiled, plan, old, states, None, {})
+            lock = new_lockfile(compiled, plan, old, states, None, {}, frames)
             changed = old is None or lock.to_text() != old.to_text()
             if changed:
+                _write_frame_map(project, frames, frames_body)
                 _before_write("cryocc.lock")
                 write_lockfile(project, lock)
-            return ApplyResult(plan, compiled.dataset, None, ["cryocc.lock"] if changed else [], noop=True)
+                _prune_frame_maps(project, frames)
+            return ApplyResult(plan, compiled.recipe.summary, None, ["cryocc.lock"] if changed else [], noop=True)
         scheme, already = _pick_scheme(project, old, compiled, plan)
         if already:
-            return ApplyResult(plan, compiled.dataset, scheme, [], noop=True)
+            return ApplyResult(plan, compiled.recipe.summary, scheme, [], noop=True)
         _clear_unrecorded(project, scheme, plan.to_run)
         files = {
-            f"{STATE_DIR}/pipeline.yaml": compiled.pipeline.path.read_text(),
-            SITE_COPY: compiled.pipeline.site.doc.path.read_text(),
-            MDOC_CACHE: json.dumps(compiled.mdoc_cache, indent=1, sort_keys=True) + "\n",
+            f"{STATE_DIR}/pipeline.yaml": Path(compiled.recipe.path).read_text(),
+            SITE_COPY: Path(compiled.recipe.site_path).read_text(),
+            **({} if (project / frames).is_file() else {frames: frames_body}),
             **render_files(compiled, plan, scheme),
         }
-        lock = new_lockfile(compiled, plan, old, states, scheme, files)
+        lock = new_lockfile(compiled, plan, old, states, scheme, files, frames)
         written = []
         for rel, text in files.items():
             _before_write(rel)
@@ -214,11 +222,27 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         _before_write("cryocc.lock")
         write_lockfile(project, lock)
         written.append("cryocc.lock")
-        return ApplyResult(plan, compiled.dataset, scheme, written, noop=False)
+        _prune_frame_maps(project, frames)
+        return ApplyResult(plan, compiled.recipe.summary, scheme, written, noop=False)
+
+
+def _write_frame_map(project: Path, rel: str, text: str) -> None:
+    if not (project / rel).is_file():  # named by its content: one that exists is this one
+        _before_write(rel)
+        atomic_write(inside(project, rel), text)
+
+
+def _prune_frame_maps(project: Path, keep: str) -> None:
+    """Frame maps the lockfile no longer names (one per data state, 10^5 lines each): only the
+    lockfile's is ever read."""
+    for path in (project / FRAMES_DIR).glob("*.tsv"):
+        if path != project / keep:
+            path.unlink(missing_ok=True)
 
 
 def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
     """The plan apply would carry out, without writing anything."""
-    old, compiled = _compile_against(pipeline, Path(project))
+    project = Path(project)
+    old, compiled = _compile_against(pipeline, project)
     states = observe(project, old)
-    return make_plan(compiled, old, states, force), states
+    return make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None)), states

@@ -1,74 +1,100 @@
-"""The compile-time front half: spec -> data -> graph -> resolved jobs with fingerprints."""
+"""Compile a pipeline in two stages: spec + mdocs -> Recipe (cached), then Recipe + stat -> fingerprints.
+
+Stage one imports the YAML parser, the spec models and the job catalog; it runs only when the
+recipe cache cannot vouch for its result, so a plan over an unchanged pipeline costs a listing of
+the data and a little hashing.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fsio import sha256_file
 from ..lockfile.files import FileFingerprints
-from ..schema.acquisition import Dataset, MdocInfo, read_mdoc
-from ..schema.load import Pipeline, load_pipeline
-from .data import scan
-from .graph import Wire, order, wire
-from .render import STATE_DIR
-from .resolve import ResolvedJob, resolve
-
-MDOC_CACHE = f"{STATE_DIR}/mdoc-cache.json"
+from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
+from .listing import Listing, list_data
+from .recipe import JobRecipe, Recipe
+from .recipe_cache import RecipeCache
 
 
 @dataclass
 class Compiled:
-    pipeline: Pipeline
-    dataset: Dataset
-    wires: dict[str, tuple[Wire, ...]]
-    order: list[str]
-    jobs: dict[str, ResolvedJob]
+    recipe: Recipe
+    listing: Listing
     files: FileFingerprints
-    mdoc_cache: dict[str, Any]
+    parts: dict[str, dict[str, Any]]  # job -> the parts of its fingerprint
+    fingerprints: dict[str, str]
+
+    @property
+    def jobs(self) -> dict[str, JobRecipe]:
+        return self.recipe.jobs
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return self.recipe.order
 
 
-class CachedMdocReader:
-    """Re-read an mdoc only when its size or mtime changed since the last apply."""
-
-    def __init__(self, cache: dict[str, Any]) -> None:
-        self.old = cache
-        self.new: dict[str, Any] = {}
-
-    def __call__(self, path: Path) -> MdocInfo:
-        st = os.stat(path)
-        key = str(path)
-        old = self.old.get(key)
-        if old and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
-            self.new[key] = old
-            return MdocInfo.from_json(old["info"])
-        info = read_mdoc(path)
-        self.new[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(path), "info": info.to_json()}
-        return info
-
-
-def load_mdoc_cache(project: Path | None) -> dict[str, Any]:
-    if project is None:
-        return {}
-    try:
-        return json.loads((project / MDOC_CACHE).read_text())
-    except (OSError, ValueError):
-        return {}
+def compile_pipeline(path: Path, known_files: dict[str, Any] | None = None) -> Compiled:
+    """known_files: the lockfile's small files, whose hashes need not be computed again."""
+    cache = RecipeCache(path)
+    recipe = cache.load()
+    listing = None
+    if recipe is not None:
+        listing = list_data(recipe.root, recipe.data["frames"], recipe.data["mdocs"])
+        if not cache.matches(listing):
+            recipe = None
+    if recipe is None:
+        recipe, listing, mdoc_hashes = prepare(path, listing)
+        cache.store(recipe, listing, mdoc_hashes)
+    files = FileFingerprints(recipe.frame_check, known_files, cache.hashes)
+    compiled = fingerprint(recipe, listing, files, cache.digests)
+    cache.remember(files.small)
+    cache.save()
+    return compiled
 
 
-def compile_pipeline(path: Path, project: Path | None = None, known_files: dict[str, Any] | None = None) -> Compiled:
+def prepare(path: Path, listing: Listing | None = None) -> tuple[Recipe, Listing, dict[str, tuple[int, int, str]]]:
+    """Stage one: load and validate the spec, read the mdocs, infer, wire and resolve the jobs.
+    listing: the data as just listed for this same spec, if it was."""
+    from ..schema.load import load_pipeline
+    from .data import scan
+    from .graph import order, wire
+    from .mdoc_cache import MdocCache
+    from .resolve import resolve
+
     pipeline = load_pipeline(path)
-    reader = CachedMdocReader(load_mdoc_cache(project))
-    dataset = scan(pipeline, read=reader)
+    mdocs = MdocCache()
+    dataset, listing = scan(pipeline, read=mdocs.read, listing=listing)
+    mdocs.save()
     wires = wire(pipeline)
-    run_order = order(pipeline, wires)
-    # mdoc content hashes come from the reader's cache, so an unchanged mdoc is never read twice
-    known = dict(known_files or {})
-    for p, e in reader.new.items():
-        known[p] = {"size": e["size"], "mtime_ns": e["mtime_ns"], "sha256": e["sha256"]}
-    files = FileFingerprints(pipeline.spec.data.frame_check, known)
-    jobs = resolve(pipeline, dataset, wires, run_order, files)
-    return Compiled(pipeline, dataset, wires, run_order, jobs, files, reader.new)
+    return resolve(pipeline, dataset, listing, wires, order(pipeline, wires)), listing, mdocs.hashes
+
+
+def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str] | None = None) -> Compiled:
+    """Stage two, in run order so each fingerprint includes its upstream fingerprints."""
+    data = _data_digest(recipe, listing, files, {} if memo is None else memo) if any(j.reads_data for j in recipe.jobs.values()) else None
+    parts: dict[str, dict[str, Any]] = {}
+    fingerprints: dict[str, str] = {}
+    for name in recipe.order:
+        job = recipe.jobs[name]
+        parts[name] = job_parts(
+            job_type=job.type, type_version=job.type_version, params=job.result_params, acquisition=job.acquisition,
+            inputs={key: files.small_file(key, path) for key, path in job.files.items()},
+            data=data if job.reads_data else None, upstream={w.slot: fingerprints[w.upstream] for w in job.wires})
+        fingerprints[name] = job_fingerprint(parts[name])
+    return Compiled(recipe, listing, files, parts, fingerprints)
+
+
+def _data_digest(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str]) -> str:
+    """Over the fingerprints of every mdoc, frame and gain file the data-reading jobs read. Formatting
+    10^5 frame fingerprints costs more than listing them, so the digest is memoised under a hash of
+    the same inputs, packed."""
+    small = {ts.mdoc: files.small_file(ts.mdoc, listing.path(ts.mdoc), listing.mdocs[ts.mdoc]) for ts in recipe.tilt_series}
+    if recipe.gain:
+        small[recipe.gain] = files.small_file(recipe.gain, recipe.data["gain"])
+    files.use_frames(listing.frames, [f for ts in recipe.tilt_series for f in ts.frames])
+    quick = digest([files.mode, small, files.frames_stat_digest()])
+    if quick not in memo:
+        memo[quick] = digest({**small, **files.frame_fingerprints()})
+    return memo[quick]

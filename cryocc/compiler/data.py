@@ -1,61 +1,55 @@
-"""Find the data a pipeline points at and infer the acquisition from it."""
+"""Find the data a pipeline points at and infer the acquisition from it (stage one)."""
 
 from __future__ import annotations
 
-import glob
 import os
-from pathlib import Path
+from collections.abc import Callable
 
 from ..errors import Collector, CryoccError, DataError
-from ..schema.acquisition import Dataset, MdocInfo, infer, read_mdoc
+from ..schema.acquisition import Dataset, MdocInfo, infer
 from ..schema.load import Pipeline
+from .listing import Listing, Stat, absolute, list_data
 
 
-def absolute(pattern: str, root: Path) -> str:
-    """A glob or path relative to the pipeline's directory, made absolute and normalised."""
-    return os.path.normpath(pattern if os.path.isabs(pattern) else os.path.join(root, pattern))
-
-
-def expand(pattern: str, root: Path) -> list[Path]:
-    return sorted(Path(p) for p in glob.glob(absolute(pattern, root), recursive=True) if Path(p).is_file())
-
-
-def frame_index(frames: list[Path], errors: Collector, pipeline: Pipeline) -> dict[str, Path]:
-    index: dict[str, Path] = {}
-    for f in frames:
-        other = index.setdefault(f.name, f)
-        if other != f:
-            errors.add(DataError(f"two frames are named {f.name}: {other} and {f}",
+def frame_index(frames: dict[str, Stat], errors: Collector, pipeline: Pipeline) -> dict[str, str]:
+    """Frame file name -> key: mdocs name their movies by file name alone."""
+    index: dict[str, str] = {}
+    for key in frames:
+        name = key.rpartition("/")[2]
+        other = index.setdefault(name, key)
+        if other != key:
+            errors.add(DataError(f"two frames are named {name}: {other} and {key}",
                                  location=pipeline.doc.locate(("data", "frames"), value=True), key="data.frames",
                                  hint="frames are matched to mdocs by file name, which must be unique"))
     return index
 
 
-def scan(pipeline: Pipeline, read=read_mdoc) -> Dataset:
-    """Glob the frames and mdocs, read every mdoc, infer the acquisition. All errors at once."""
-    data, doc, root = pipeline.spec.data, pipeline.doc, pipeline.root
+def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing: Listing | None = None) -> tuple[Dataset, Listing]:
+    """List the frames and mdocs (unless given), read every mdoc (read(key, path, stat)), infer the
+    acquisition. All errors at once."""
+    data, doc = pipeline.spec.data, pipeline.doc
+    root = str(pipeline.root)
     errors = Collector()
-    mdoc_paths = expand(data.mdocs, root)
-    frames = expand(data.frames, root)
-    if not mdoc_paths:
+    listing = listing if listing is not None else list_data(root, data.frames, data.mdocs)
+    if not listing.mdocs:
         errors.add(DataError(f"data.mdocs matches no file: {data.mdocs}", location=doc.locate(("data", "mdocs"), value=True),
                              key="data.mdocs", hint=f"globs are relative to {root}"))
-    if not frames:
+    if not listing.frames:
         errors.add(DataError(f"data.frames matches no file: {data.frames}", location=doc.locate(("data", "frames"), value=True),
                              key="data.frames", hint=f"globs are relative to {root}"))
-    if data.gain and not (root / data.gain).is_file():
+    if data.gain and not os.path.isfile(absolute(data.gain, root)):
         errors.add(DataError(f"gain reference not found: {data.gain}", location=doc.locate(("data", "gain"), value=True),
                              key="data.gain"))
     mdocs: list[MdocInfo] = []
-    for p in mdoc_paths:
+    for key in sorted(listing.mdocs):
         try:
-            mdocs.append(read(p))
+            mdocs.append(read(key, listing.path(key), listing.mdocs[key]))
         except CryoccError as exc:
             errors.add(exc)
-    index = frame_index(frames, errors, pipeline)
+    index = frame_index(listing.frames, errors, pipeline)
     if errors and not mdocs:
         errors.raise_if_any()
     dataset = infer(mdocs, index, data.acquisition, errors, doc.locate(("data",)))
     errors.raise_if_any()
     assert dataset is not None
-    return dataset
+    return dataset, listing

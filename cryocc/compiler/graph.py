@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import Collector, SpecError, did_you_mean
-from ..schema.jobs import CATALOG
+from ..schema.jobs import CATALOG, RELION_INPUT_FLAGS
 from ..schema.load import Pipeline
-
-
-@dataclass(frozen=True)
-class Wire:
-    slot: str
-    option: str  # RELION input option, e.g. in_mic
-    upstream: str  # job name
-    kind: str
-    path: str  # file in the upstream job directory
+from .recipe import Wire
 
 
 def _producers(kinds: tuple[str, ...]) -> str:
@@ -64,7 +54,7 @@ def wire(pipeline: Pipeline) -> dict[str, tuple[Wire, ...]]:
                             hint=f"add a job of type {_producers(spec.kinds)} before it, or name one with inputs: {{{slot}: <job>}}"))
                     continue
                 upstream = found
-            out.append(Wire(slot, spec.option, upstream, kind, pipeline.jobs[upstream].type.produces()[kind].path))
+            out.append(Wire(slot, spec.option, RELION_INPUT_FLAGS[spec.option], upstream, kind, pipeline.jobs[upstream].type.produces()[kind].path))
         wires[name] = tuple(out)
     errors.raise_if_any()
     return wires

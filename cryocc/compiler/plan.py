@@ -7,6 +7,7 @@ their parts, so a plan can say which key changed from what to what."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,28 @@ class Plan:
         return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary()}
 
 
+class FileMap(Mapping[str, dict[str, Any]]):
+    """Small files at hand, frames loaded only when a change has to be explained (10^5 of them)."""
+
+    def __init__(self, small: dict[str, dict[str, Any]], frames: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self.small, self._load, self._frames = small, frames, None
+
+    def _all_frames(self) -> dict[str, dict[str, Any]]:
+        if self._frames is None:
+            self._frames = {k: {"size": s, "mtime_ns": m} for k, (s, m) in self._load().items()}
+        return self._frames
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self.small[key] if key in self.small else self._all_frames()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.small
+        yield from (k for k in self._all_frames() if k not in self.small)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def _file_change(old: dict | None, new: dict | None) -> str:
     if old is None:
         return "added"
@@ -99,28 +122,28 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, fil
     return reasons
 
 
-def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = ()) -> Plan:
+def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = (),
+              old_frames: Callable[[], dict[str, tuple[int, int]]] = dict) -> Plan:
+    """old_frames: loads the frame map the lockfile names (only called to explain a data change)."""
     for name in force:
         if name not in compiled.jobs:
             raise SpecError(f"--force {name}: no such job in the pipeline", hint=did_you_mean(name, compiled.jobs))
     old_jobs = lock.jobs if lock else {}
-    files_old = lock.files if lock else {}
-    files_new = compiled.files.seen
-
-    def fp(entry):
-        return compiled.files.fingerprint(entry) if entry else None
+    files_old = FileMap(lock.files if lock else {}, old_frames)
+    files_new = FileMap(compiled.files.small, lambda: compiled.files.frames)
+    fp = compiled.files.fingerprint
 
     plans: dict[str, JobPlan] = {}
     for name in compiled.order:
         job = compiled.jobs[name]
-        jp = JobPlan(name, job.type.name, "run")
+        jp = JobPlan(name, job.type, "run")
         old = old_jobs.get(name)
         state = states.get(name)
         if old is None:
             jp.reasons.append({"kind": "new"})
         else:
             jp.job_dir = state.job_dir if state else None
-            jp.reasons += param_reasons(old.parts, job.parts, files_old, files_new, fp)
+            jp.reasons += param_reasons(old.parts, compiled.parts[name], files_old, files_new, fp)
             if name in force:
                 jp.reasons.append({"kind": "forced"})
             if state is None or state.status == "scheduled":

@@ -13,10 +13,8 @@ from .. import __version__
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
-from ..schema.jobs import RELION_INPUT_FLAGS
-from ..schema.models import SiteProfile
 from ..star import block_loop, block_pairs, format_value, parse_star
-from .resolve import ResolvedJob
+from .recipe import JobRecipe
 
 STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
 PARAMS_FORMAT = 1
@@ -52,49 +50,50 @@ def _jinja():
     return env
 
 
-def params_document(job: ResolvedJob, site: SiteProfile) -> dict[str, Any]:
+def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any]) -> dict[str, Any]:
     """Everything the driver needs at run time, besides what RELION puts on its command line."""
     return {
         "format": PARAMS_FORMAT,
         "cryocc": __version__,
         "job": job.name,
-        "type": job.type.name,
-        "stem": job.type.stem,
-        "type_version": job.type.version,
-        "fingerprint": job.fingerprint,
+        "type": job.type,
+        "stem": job.stem,
+        "type_version": job.type_version,
+        "fingerprint": fingerprint,
         "params": job.params,
         "acquisition": job.acquisition,
-        "data": job.data,
-        "inputs": {w.slot: {"upstream": w.upstream, "kind": w.kind, "option": w.option,
-                            "flag": RELION_INPUT_FLAGS[w.option], "file": w.path} for w in job.wires},
-        "outputs": [{"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in job.type.outputs],
-        "tool": job.tool.model_dump(mode="json") if job.tool else None,
-        "container": site.container.model_dump(mode="json"),
-        "scratch": site.scratch,
-        "threads": job.resources.cpus,
-        "gpus": job.resources.gpus,
+        "data": data if job.reads_data else None,
+        "inputs": {w.slot: {"upstream": w.upstream, "kind": w.kind, "option": w.option, "flag": w.flag, "file": w.path}
+                   for w in job.wires},
+        "outputs": list(job.outputs),
+        "tool": job.tool,
+        "container": site["container"],
+        "scratch": site["scratch"],
+        "threads": job.resources["cpus"],
+        "gpus": job.resources["gpus"],
     }
 
 
-def render_script(job: ResolvedJob, site: SiteProfile) -> str:
-    env = sorted(site.job_script.env.items())
+def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
+    env = sorted(site["job_script"]["env"].items())
     return _jinja().get_template("job_script.sh.j2").render(
-        job=job.name, type=job.type.name, site=site.name, r=job.resources, setup=site.job_script.setup, env=env)
+        job=job.name, type=job.type, site=site["name"], r=job.resources, setup=site["job_script"]["setup"], env=env)
 
 
-def render_job(job: ResolvedJob, site: SiteProfile, input_values: dict[str, str]) -> RenderedJob:
+def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
+               input_values: dict[str, str]) -> RenderedJob:
     """input_values: RELION option -> value (a Schemes/ reference or a literal kept-job path)."""
-    params_text = json.dumps(params_document(job, site), indent=1, sort_keys=True) + "\n"
+    params_text = json.dumps(params_document(job, fingerprint, data, site), indent=1, sort_keys=True) + "\n"
     params_path = f"{STATE_DIR}/jobs/{job.name}/{sha256_bytes(params_text.encode())[:16]}.json"
     script_text = render_script(job, site)
     script_path = f"{STATE_DIR}/scripts/{job.name}.{sha256_bytes(script_text.encode())[:16]}.sh"
-    header, options = job_template(job.type.stem)
+    header, options = job_template(job.stem)
     overlay = {
-        "fn_exe": f"{site.driver} --job {params_path}",
-        "nr_threads": str(job.resources.cpus),
+        "fn_exe": f"{site['driver']} --job {params_path}",
+        "nr_threads": str(job.resources["cpus"]),
         "do_queue": "Yes",
-        "queuename": job.resources.partition or "default",
-        "qsub": site.submit,
+        "queuename": job.resources["partition"] or "default",
+        "qsub": site["submit"],
         "qsubscript": script_path,
         "min_dedicated": "1",
         "other_args": "",
@@ -102,7 +101,7 @@ def render_job(job: ResolvedJob, site: SiteProfile, input_values: dict[str, str]
     }
     unknown = set(overlay) - set(options)
     if unknown:
-        raise RuntimeError(f"templates/jobs/{job.type.stem}.star lacks options {sorted(unknown)}")
+        raise RuntimeError(f"templates/jobs/{job.stem}.star lacks options {sorted(unknown)}")
     options = {**options, **overlay}
     for key, value in options.items():
         try:

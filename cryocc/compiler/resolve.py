@@ -1,61 +1,42 @@
-"""Per job: merged params, acquisition values it uses, wiring, resources, tool: a ResolvedJob."""
+"""Stage one: the validated spec and the data set, resolved into a Recipe of plain values."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
+from ..fsio import sha256_bytes
 from ..schema.acquisition import Dataset
 from ..schema.jobs import JobType
-from ..schema.load import Pipeline
-from ..schema.models import Resources, Tool
-from .data import absolute
-from .graph import Wire
-
-
-@dataclass(frozen=True)
-class ResolvedJob:
-    name: str
-    type: JobType
-    params: dict[str, Any]  # JSON values; file params made absolute
-    acquisition: dict[str, Any]
-    wires: tuple[Wire, ...]
-    resources: Resources
-    tool: Tool | None
-    data: dict[str, Any] | None  # frames, mdocs, gain, tilt series: for jobs that read the data
-    inputs: dict[str, str]  # input file named by a param -> fingerprint
-    parts: dict[str, Any] = field(compare=False)
-    fingerprint: str = ""
+from ..schema.load import Pipeline, site_candidates
+from .listing import Listing, absolute
+from .recipe import JobRecipe, Recipe, Series, Wire
 
 
 def input_key(path: str, root: Path) -> str:
-    """How an input file is named in fingerprints: relative to the pipeline's directory, as the
-    spec's globs are, so data moved together with its pipeline keeps its fingerprints."""
+    """How an input file is keyed: relative to the pipeline's directory, like the data listing's keys,
+    so data moved together with its pipeline keeps its fingerprints."""
     return os.path.relpath(path, root)
 
 
-def _file_params(job: JobType, params: dict[str, Any], root: Path) -> tuple[dict[str, Any], list[str]]:
-    out, files = dict(params), []
+def _file_params(job: JobType, params: dict[str, Any], root: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Params naming files made absolute (for the drivers); returns them and key -> absolute path."""
+    out, files = dict(params), {}
     for name, f in job.params.model_fields.items():
         if f.annotation is Path or str(f.annotation) in ("pathlib.Path", "<class 'pathlib.Path'>"):
-            p = Path(params[name])
-            out[name] = str(p if p.is_absolute() else (root / p).resolve())
-            files.append(out[name])
+            out[name] = absolute(params[name], root)
+            files[input_key(out[name], root)] = out[name]
     return out, files
 
 
-def resolve(pipeline: Pipeline, dataset: Dataset, wires: dict[str, tuple[Wire, ...]], order: list[str],
-            input_fingerprint) -> dict[str, ResolvedJob]:
-    """Resolve jobs in run order, so each fingerprint can include its upstream fingerprints.
-
-    input_fingerprint(path, kind) -> str fingerprints one input file (kind: 'small' or 'frame')."""
+def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[str, tuple[Wire, ...]],
+            order: list[str]) -> Recipe:
     acq = dataset.acquisition.values()
-    data_parts = _data_inputs(pipeline, dataset, input_fingerprint)
-    resolved: dict[str, ResolvedJob] = {}
+    site = pipeline.site.profile
+    jobs: dict[str, JobRecipe] = {}
     for name in order:
         loaded = pipeline.jobs[name]
         jt = loaded.type
@@ -67,42 +48,61 @@ def resolve(pipeline: Pipeline, dataset: Dataset, wires: dict[str, tuple[Wire, .
                 raise SpecError(f"job {name}: {exc}", location=pipeline.doc.locate(("jobs", name)), key=f"jobs.{name}.params",
                                 hint=f"give it under jobs.{name}.params, or defaults.params.{jt.name} for every {jt.name} job") from None
         params, files = _file_params(jt, params, pipeline.root)
-        root = pipeline.root
-        inputs = {input_key(f, root): input_fingerprint(f, "small") for f in files}
-        data, data_digest = data_parts if jt.uses_data else (None, None)
-        used = {k: acq[k] for k in jt.acquisition}
-        result_params = {k: input_key(params[k], root) if params[k] in files else params[k]
-                         for k in jt.result_params(params)}
-        upstream = {w.slot: resolved[w.upstream].fingerprint for w in wires[name]}
-        parts = job_parts(job_type=jt.name, type_version=jt.version, params=result_params, acquisition=used,
-                          inputs=dict(sorted(inputs.items())), data=data_digest, upstream=upstream)
-        resolved[name] = ResolvedJob(
-            name=name, type=jt, params=params, acquisition=used, wires=wires[name], resources=loaded.resources,
-            tool=pipeline.site.profile.tools.get(jt.tool), data=data, inputs=dict(sorted(inputs.items())),
-            parts=parts, fingerprint=job_fingerprint(parts),
+        keys = {path: key for key, path in files.items()}
+        tool = site.tools.get(jt.tool)
+        jobs[name] = JobRecipe(
+            name=name, type=jt.name, stem=jt.stem, type_version=jt.version, params=params,
+            result_params={k: keys.get(params[k], params[k]) for k in jt.result_params(params)},
+            acquisition={k: acq[k] for k in jt.acquisition}, files=dict(sorted(files.items())), reads_data=jt.uses_data,
+            wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),
+            resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
         )
-    return resolved
-
-
-def _data_inputs(pipeline: Pipeline, dataset: Dataset, input_fingerprint) -> tuple[dict[str, Any], str]:
     spec = pipeline.spec.data
     root = pipeline.root
     gain = absolute(spec.gain, root) if spec.gain else None
-    data = {
-        "frames": absolute(spec.frames, root),
-        "mdocs": absolute(spec.mdocs, root),
-        "gain": gain,
-        "gain_operations": spec.gain_operations,
-        "tilt_series": [
-            {"name": ts.name, "mdoc": ts.mdoc, "frames": list(ts.frames), "angles": list(ts.angles)}
-            for ts in dataset.tilt_series
-        ],
+    return Recipe(
+        name=pipeline.spec.name, path=str(pipeline.path.resolve()), spec_sha256=sha256_bytes(pipeline.path.read_bytes()),
+        root=str(root), site=site.model_dump(mode="json"), site_path=str(pipeline.site.doc.path.resolve()),
+        sources=sources(pipeline),
+        frame_check=spec.frame_check, order=tuple(order), jobs=jobs,
+        data={  # the globs, the gain, each tilt series' name and mdoc: the tools find the frames themselves
+            "frames": absolute(spec.frames, root),
+            "mdocs": absolute(spec.mdocs, root),
+            "gain": gain,
+            "gain_operations": spec.gain_operations,
+            "tilt_series": [{"name": ts.name, "mdoc": listing.path(ts.mdoc)} for ts in dataset.tilt_series],
+        },
+        gain=input_key(gain, root) if gain else None,
+        tilt_series=tuple(Series(ts.name, ts.mdoc, ts.frames) for ts in dataset.tilt_series),
+        summary=summary(dataset),
+    )
+
+
+def sources(pipeline: Pipeline) -> dict[str, str | None]:
+    """pipeline.yaml, its site profile, and the places a profile of that name would take precedence from."""
+    out: dict[str, str | None] = {str(pipeline.path.resolve()): sha256_bytes(pipeline.path.read_bytes())}
+    site = pipeline.site.doc.path.resolve()
+    for candidate in site_candidates(pipeline.spec.site, pipeline.path.parent):
+        candidate = candidate.resolve()
+        if candidate == site:
+            out[str(site)] = sha256_bytes(site.read_bytes())
+            break
+        out[str(candidate)] = None
+    return out
+
+
+def summary(dataset: Dataset) -> dict[str, Any]:
+    """What validate and apply tell the user about the data, as plain values."""
+    acq = dataset.acquisition
+    groups: Counter = Counter()
+    for m in dataset.mdocs:
+        groups[(len(m.angles), f"{min(m.angles):.1f} .. {max(m.angles):.1f}" if m.angles else "-",
+                m.pixel_size, m.voltage, m.dose_per_tilt, m.tilt_axis)] += 1
+    return {
+        "acquisition": acq.values(),
+        "sources": acq.sources,
+        "tilt_series": len(dataset.tilt_series),
+        "frames": sum(len(ts.frames) for ts in dataset.tilt_series),
+        "notes": list(dataset.notes),
+        "groups": [[*key, n] for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))],
     }
-    inputs: dict[str, str] = {}
-    for ts in dataset.tilt_series:
-        inputs[input_key(ts.mdoc, root)] = input_fingerprint(ts.mdoc, "small")
-        for f in ts.frames:
-            inputs[input_key(f, root)] = input_fingerprint(f, "frame")
-    if gain:
-        inputs[input_key(gain, root)] = input_fingerprint(gain, "small")
-    return data, digest(inputs)

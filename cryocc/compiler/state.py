@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..drivers._runtime import ABORTED, FAILURE, RECEIPT, SUCCESS
+from ..drivers.sentinels import ABORTED, FAILURE, RECEIPT, SUCCESS
 from ..lockfile.lockfile import JobLock, Lockfile
 from ..star import read_star
 

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
-ABORT_NOW = "RELION_JOB_ABORT_NOW"
-RECEIPT = "cryocc_receipt.json"
+from .sentinels import ABORT_NOW, ABORTED, FAILURE, RECEIPT, SUCCESS
+
 RECEIPT_FORMAT = 1
 POLL_SECONDS = 0.2
 KILL_GRACE_SECONDS = 5.0

@@ -1,19 +1,22 @@
 """cryocc.lock: one JSON document per project, written atomically and last by apply.
 
-Format (version 1), keys sorted, one space indent:
-  lockfile      1
+Format (version 2), keys sorted, one space indent:
+  lockfile      2
   cryocc        version that wrote it
   recipe        fingerprint recipe version (lockfile.fingerprint.RECIPE_VERSION)
-  pipeline      {name, spec_sha256, site}
+  pipeline      {name, path, spec_sha256, site, order}
   frame_check   stat | lenient
-  files         path -> {size, mtime_ns[, sha256]}   every input file, for "which file changed"
+  files         key -> {size, mtime_ns, sha256}   every small input file (mdocs, gain, templates)
+  frames        .cryocc/frames/<hash>.tsv: "key<TAB>size<TAB>mtime_ns" of every frame a tilt series uses,
+                read only to say which frame changed (10^5 lines on large projects)
   jobs          name -> {type, fingerprint, parts, scheme, job_dir, state, params_file}
   schemes       [{name, jobs}]   every scheme apply wrote, oldest first
-Per-item (per tilt series) fingerprints can be added under jobs.<name>.items later.
+Keys are paths relative to the pipeline's directory. Format 1 (frames inline under files) is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,30 @@ from ..fsio import atomic_write
 from .fingerprint import RECIPE_VERSION
 
 LOCKFILE = "cryocc.lock"
-FORMAT = 1
+FORMAT = 2
+FRAMES_DIR = ".cryocc/frames"
+
+
+def frames_text(frames: dict[str, tuple[int, int]]) -> str:
+    return "".join(f"{k}\t{s}\t{m}\n" for k, (s, m) in sorted(frames.items()))
+
+
+def frames_file(text: str) -> str:
+    """The map's project-relative path, named by its content."""
+    return f"{FRAMES_DIR}/{hashlib.sha256(text.encode()).hexdigest()[:20]}.tsv"
+
+
+def read_frames(project: Path, rel: str | None) -> dict[str, tuple[int, int]]:
+    if not rel:
+        return {}
+    try:
+        out = {}
+        for line in (project / rel).read_text().splitlines():
+            key, size, mtime = line.rsplit("\t", 2)
+            out[key] = (int(size), int(mtime))
+        return out
+    except (OSError, ValueError):
+        return {}  # gone or damaged: the plan can then only say that the frames changed
 
 
 @dataclass
@@ -47,6 +73,7 @@ class Lockfile:
     pipeline: dict[str, Any] = field(default_factory=dict)
     frame_check: str = "stat"
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    frames: str | None = None
     jobs: dict[str, JobLock] = field(default_factory=dict)
     schemes: list[dict[str, Any]] = field(default_factory=list)
     recipe: int = RECIPE_VERSION
@@ -60,6 +87,7 @@ class Lockfile:
             "pipeline": self.pipeline,
             "frame_check": self.frame_check,
             "files": {},
+            "frames": self.frames,
             "jobs": {k: v.to_json() for k, v in self.jobs.items()},
             "schemes": self.schemes,
         }
@@ -73,11 +101,11 @@ class Lockfile:
     def from_text(cls, text: str, path: str = LOCKFILE) -> "Lockfile":
         try:
             doc = json.loads(text)
-            if doc.get("lockfile") != FORMAT:
-                raise ProjectError(f"{path}: lockfile format {doc.get('lockfile')} is not {FORMAT}",
-                                   hint="was it written by a newer cryocc? upgrade cryocc")
+            if doc.get("lockfile") not in (1, FORMAT):
+                raise ProjectError(f"{path}: lockfile format {doc.get('lockfile')} is newer than {FORMAT}",
+                                   hint="it was written by a newer cryocc: upgrade cryocc")
             return cls(
-                pipeline=doc["pipeline"], frame_check=doc["frame_check"], files=doc["files"],
+                pipeline=doc["pipeline"], frame_check=doc["frame_check"], files=doc["files"], frames=doc.get("frames"),
                 jobs={k: JobLock(**v) for k, v in doc["jobs"].items()}, schemes=doc["schemes"],
                 recipe=doc["recipe"], cryocc=doc["cryocc"],
             )

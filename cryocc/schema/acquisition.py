@@ -10,14 +10,14 @@ title lines apart the same way (ImportTiltseries.cs:182-199).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from ..errors import Collector, DataError, Location
+from .mdoc import MdocFile, parse
 from .models import AcquisitionOverrides
 
 _SERIALEM_AXIS = re.compile(r"Tilt axis angle\s*=\s*(-?\d+(?:\.\d+)?)")  # case and spaces as SerialEM writes them
@@ -25,20 +25,17 @@ DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
 EER_DEFAULT_GROUPING = 32
 
 
-@dataclass(frozen=True)
-class Tilt:
+class Tilt(NamedTuple):
     z: int
     angle: float
     frame: str  # basename of SubFramePath
-    dose: float | None
-    prior_dose: float | None
 
 
 @dataclass(frozen=True)
 class MdocInfo:
-    """What one mdoc says, in plain values (cacheable as JSON)."""
+    """What one mdoc says, in plain values; its tilts in ZValue order, as columns (10^5 tilts a project)."""
 
-    path: str
+    path: str  # absolute, for messages and the drivers
     name: str
     software: str  # SerialEM | Tomo5
     pixel_size: float | None
@@ -48,24 +45,32 @@ class MdocInfo:
     tilt_axis_source: str
     image_size: tuple[int, int] | None
     binning: float | None
-    tilts: tuple[Tilt, ...]
+    z: tuple[int, ...]
+    angles: tuple[float, ...]
+    frames: tuple[str, ...]  # basenames of SubFramePath
+    key: str = field(default="", compare=False)  # as the data listing names it (relative to the pipeline)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def tilts(self) -> tuple[Tilt, ...]:
+        return tuple(map(Tilt, self.z, self.angles, self.frames))
+
+    def to_cache(self) -> list[Any]:
+        """Compact: the values that do not follow from the file's name and place."""
+        return [self.software, self.pixel_size, self.voltage, self.dose_per_tilt, self.tilt_axis, self.tilt_axis_source,
+                self.image_size, self.binning, self.z, self.angles, self.frames]
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "MdocInfo":
-        d = dict(d)
-        d["tilts"] = tuple(Tilt(**t) for t in d["tilts"])
-        d["image_size"] = tuple(d["image_size"]) if d["image_size"] else None
-        return cls(**d)
+    def from_cache(cls, values: list[Any], path: str, name: str, key: str) -> "MdocInfo":
+        software, px, kv, dose, axis, source, size, binning, z, angles, frames = values
+        return cls(path, name, software, px, kv, dose, axis, source, tuple(size) if size else None, binning,
+                   tuple(z), tuple(angles), tuple(frames), key)
 
 
 @dataclass(frozen=True)
 class TiltSeries:
     name: str
-    mdoc: str
-    frames: tuple[str, ...]  # absolute frame paths, in ZValue order
+    mdoc: str  # the mdoc's listing key
+    frames: tuple[str, ...]  # the frames' listing keys, in ZValue order
     angles: tuple[float, ...]
 
 
@@ -133,61 +138,70 @@ def series_name(path: Path) -> str:
     return name
 
 
-def read_mdoc(path: Path) -> MdocInfo:
-    """Parse one mdoc; DataError when it is not a tilt series with one movie per tilt."""
-    from mdocfile.data_models import Mdoc  # pandas comes with it: only paid when an mdoc is read
-
+def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
+    """Parse one mdoc (data: its bytes, if already read); DataError when it is not a tilt series
+    with one movie per tilt."""
     name = series_name(path)
-
-    logging.getLogger("mdocfile").setLevel(logging.ERROR)
-    logging.getLogger("mdocfile.data_models").setLevel(logging.ERROR)
     try:
-        mdoc = Mdoc.from_file(path)
-    except Exception as exc:  # mdocfile raises bare pydantic/value errors on malformed files
-        raise _err(path, f"not a readable mdoc file: {str(exc).splitlines()[0]}") from None
-    sections = mdoc.section_data
-    if mdoc.global_data.Montage or any(s.MontSection is not None for s in sections):
-        raise _err(path, "is a montage, not a tilt series", pattern=r"(Montage\s*=|\[MontSection)",
-                   hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
-    if any(s.FrameSet is not None for s in sections):
-        raise _err(path, "is a frame-set mdoc (one movie for a whole series), not one movie per tilt",
-                   pattern=r"\[FrameSet", hint="cryocc processes tilt series recorded as one movie per tilt; leave this file out of data.mdocs")
-    tilts_raw = sorted((s for s in sections if s.ZValue is not None), key=lambda s: s.ZValue)
-    if not tilts_raw:
-        raise _err(path, "has no [ZValue = n] sections: not a tilt series")
-    first = tilts_raw[0]
-    g = mdoc.global_data
+        text = (path.read_bytes() if data is None else data).decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise _err(path, f"is not a text mdoc file (byte {exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise _err(path, f"cannot be read: {exc.strerror}") from None
+    mdoc = parse(text, str(path))
+    return mdoc_info(mdoc, path, name, key)
+
+
+def mdoc_info(mdoc: MdocFile, path: Path, name: str, key: str = "") -> MdocInfo:
+    montage = next((s for s in mdoc.sections if s.kind == "MontSection"), None)
+    flagged = bool(mdoc.number(None, "Montage"))
+    if montage or flagged:
+        line = mdoc.header["Montage"][1] if flagged else montage.line
+        raise mdoc.error(f"{path.name} is a montage, not a tilt series", line,
+                         hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
+    frame_set = next((s for s in mdoc.sections if s.kind == "FrameSet"), None)
+    if frame_set:
+        raise mdoc.error(f"{path.name} is a frame-set mdoc (one movie for a whole series), not one movie per tilt",
+                         frame_set.line, hint="cryocc processes tilt series recorded as one movie per tilt; "
+                                              "leave this file out of data.mdocs")
+    sections = sorted(mdoc.sections, key=lambda s: s.index)
+    if not sections:
+        raise _err(path, f"{path.name} has no [ZValue = n] sections: not a tilt series")
+    first = sections[0]
     titles = " ".join(mdoc.titles)
     axis_match = _SERIALEM_AXIS.search(titles)
     software = "SerialEM" if axis_match or "SerialEM:" in titles else "Tomo5"
+    rotation = mdoc.number(first, "RotationAngle")
     if axis_match:
         axis, axis_source = float(axis_match.group(1)), "mdoc title 'Tilt axis angle'"
-    elif software == "Tomo5" and first.RotationAngle is not None:
-        axis, axis_source = abs(float(first.RotationAngle)), "mdoc |RotationAngle| (Tomo5)"
+    elif software == "Tomo5" and rotation is not None:
+        axis, axis_source = abs(rotation), "mdoc |RotationAngle| (Tomo5)"
     else:
         axis, axis_source = None, "missing"
     tilts = []
-    for s in tilts_raw:
-        if s.SubFramePath is None:
-            raise _err(path, f"section [ZValue = {s.ZValue}] has no SubFramePath: cannot find its movie",
-                       pattern=rf"\[ZValue\s*=\s*{s.ZValue}\]", key="SubFramePath",
-                       hint="cryocc needs the movie frames; was frame saving on?")
-        tilts.append(Tilt(int(s.ZValue), float(s.TiltAngle or 0.0), _basename(s.SubFramePath),
-                          s.ExposureDose, s.PriorRecordDose))
-    dose = first.ExposureDose if first.ExposureDose else None
-    size = g.ImageSize or None
+    for s in sections:
+        frame = s.text("SubFramePath")
+        if not frame:
+            raise mdoc.error(f"section [ZValue = {s.index}] has no SubFramePath: cannot find its movie", s.line,
+                             key="SubFramePath", hint="cryocc needs the movie frames; was frame saving on?")
+        tilts.append(Tilt(s.index, mdoc.number(s, "TiltAngle") or 0.0, _basename(frame)))
+    dose = mdoc.number(first, "ExposureDose")
+    size = (mdoc.header.get("ImageSize") or ("", 0))[0].split()
     return MdocInfo(
         path=str(path),
         name=name,
         software=software,
-        pixel_size=g.PixelSpacing or first.PixelSpacing,
-        voltage=g.Voltage or first.Voltage,
+        pixel_size=mdoc.number(None, "PixelSpacing") or mdoc.number(first, "PixelSpacing"),
+        voltage=mdoc.number(None, "Voltage") or mdoc.number(first, "Voltage"),
         dose_per_tilt=round(dose, 3) if dose else None,
         tilt_axis=axis,
         tilt_axis_source=axis_source,
-        image_size=tuple(int(v) for v in size) if size else None,
-        binning=first.Binning,
-        tilts=tuple(tilts),
+        image_size=(int(size[0]), int(size[1])) if len(size) == 2 and all(v.isdigit() for v in size) else None,
+        binning=mdoc.number(first, "Binning"),
+        z=tuple(t.z for t in tilts),
+        angles=tuple(t.angle for t in tilts),
+        frames=tuple(t.frame for t in tilts),
+        key=key,
     )
 
 
@@ -210,7 +224,7 @@ def _describe(groups: dict[float, list[str]], unit: str) -> str:
 
 def infer(
     mdocs: list[MdocInfo],
-    frames: dict[str, Path],
+    frames: dict[str, str],
     overrides: AcquisitionOverrides,
     errors: Collector,
     spec_location: Location,
@@ -282,25 +296,23 @@ def infer(
     series = []
     missing = 0
     for m in mdocs:
-        paths = []
-        for t in m.tilts:
-            frame = frames.get(t.frame)
-            if frame is None:
-                missing += 1
-                if missing <= 10:
-                    p = Path(m.path)
-                    errors.add(DataError(
-                        f"frame '{t.frame}' of [ZValue = {t.z}] is not among the frames matched by data.frames",
-                        location=Location(m.path, _line_of(p, rf"SubFramePath\s*=.*{re.escape(t.frame)}$"), 1),
-                        key="SubFramePath", hint="check data.frames, or whether this movie was copied",
-                    ))
-                continue
-            paths.append(str(frame))
-        series.append(TiltSeries(m.name, m.path, tuple(paths), tuple(t.angle for t in m.tilts)))
+        keys = [frames.get(name) for name in m.frames]
+        if None in keys:
+            for z, name, key in zip(m.z, m.frames, keys):
+                if key is None:
+                    missing += 1
+                    if missing <= 10:
+                        errors.add(DataError(
+                            f"frame '{name}' of [ZValue = {z}] is not among the frames matched by data.frames",
+                            location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(name)}$"), 1),
+                            key="SubFramePath", hint="check data.frames, or whether this movie was copied",
+                        ))
+            keys = [k for k in keys if k is not None]
+        series.append(TiltSeries(m.name, m.key or m.path, tuple(keys), m.angles))
     if missing > 10:
         errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames"))
 
-    exts = Counter(Path(f).suffix.lower() for f in frames)
+    exts = Counter(name[name.rfind("."):].lower() for name in frames if "." in name)
     ext = exts.most_common(1)[0][0] if exts else ""
     if o.eer_grouping is not None:
         values["eer_grouping"], sources["eer_grouping"] = o.eer_grouping, "override"

@@ -88,15 +88,15 @@ def site_search_path(pipeline_dir: Path) -> list[Path]:
     return [pipeline_dir / "config" / "sites", data_dir("config") / "sites"]
 
 
-def find_site(ref: str, pipeline_dir: Path) -> Path | None:
+def site_candidates(ref: str, pipeline_dir: Path) -> list[Path]:
+    """Where a site profile reference may be, first match wins: a path, or a name on the search path."""
     if "/" in ref or ref.endswith((".yaml", ".yml")):
-        p = (pipeline_dir / ref).expanduser()
-        return p if p.is_file() else None
-    for d in site_search_path(pipeline_dir):
-        p = d / f"{ref}.yaml"
-        if p.is_file():
-            return p
-    return None
+        return [(pipeline_dir / ref).expanduser()]
+    return [d / f"{ref}.yaml" for d in site_search_path(pipeline_dir)]
+
+
+def find_site(ref: str, pipeline_dir: Path) -> Path | None:
+    return next((p for p in site_candidates(ref, pipeline_dir) if p.is_file()), None)
 
 
 def load_site(ref: str, pipeline_dir: Path, errors: Collector, where: Location) -> Site | None:

@@ -1,0 +1,77 @@
+"""What a pipeline compiles to before a single frame is stat'ed: plain JSON data, no models.
+
+`prepare` (stage one) turns pipeline.yaml, its site profile and the mdocs into a Recipe; `fingerprint`
+(stage two) adds the stat of every file the jobs read. Everything after stage one works on the
+recipe, so a recipe cached between runs (recipe_cache.py) lets plan and validate skip the YAML
+parser, the spec models and the mdocs altogether.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Wire:
+    slot: str
+    option: str  # RELION input option, e.g. in_mic
+    flag: str  # how RELION passes that option to fn_exe, e.g. --in_mics
+    upstream: str  # job name
+    kind: str
+    path: str  # file in the upstream job directory
+
+
+@dataclass(frozen=True)
+class JobRecipe:
+    name: str
+    type: str
+    stem: str  # templates/jobs/<stem>.star, drivers/<stem>.py
+    type_version: int
+    params: dict[str, Any]  # JSON values; file params absolute
+    result_params: dict[str, Any]  # the params a fingerprint covers; file params by key
+    acquisition: dict[str, Any]  # the acquisition values the job uses
+    files: dict[str, str]  # key (relative to the pipeline) -> absolute path of each file a param names
+    reads_data: bool  # reads the frames, mdocs and gain of data: itself
+    wires: tuple[Wire, ...]
+    outputs: tuple[dict[str, Any], ...]  # {path, kind, is_dir}
+    resources: dict[str, Any]  # cpus, mem, time, gpus, partition, constraint, sbatch
+    tool: dict[str, Any] | None  # image, bin_dir, env
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    mdoc: str  # listing key
+    frames: tuple[str, ...]  # listing keys, in ZValue order
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: str  # pipeline.yaml, absolute
+    spec_sha256: str
+    root: str  # the pipeline's directory: keys are relative to it
+    site: dict[str, Any]  # the site profile, validated and dumped
+    site_path: str
+    sources: dict[str, str | None]  # every file stage one read (or looked for) besides the data: path -> sha256, None if absent
+    frame_check: str
+    order: tuple[str, ...]
+    jobs: dict[str, JobRecipe]
+    data: dict[str, Any]  # what data-reading jobs get: globs, gain, gain operations, tilt series names and mdocs
+    gain: str | None  # the gain reference's key
+    tilt_series: tuple[Series, ...]
+    summary: dict[str, Any]  # what validate and apply show: acquisition, counts, notes, tilt-series groups
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc["jobs"] = {n: asdict(j) for n, j in self.jobs.items()}
+        doc["tilt_series"] = [[s.name, s.mdoc, s.frames] for s in self.tilt_series]  # 10^5 frames: compact
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "Recipe":
+        jobs = {n: JobRecipe(**{**j, "wires": tuple(Wire(**w) for w in j["wires"]), "outputs": tuple(j["outputs"])})
+                for n, j in doc["jobs"].items()}
+        series = tuple(Series(name, mdoc, tuple(frames)) for name, mdoc, frames in doc["tilt_series"])
+        return cls(**{**doc, "order": tuple(doc["order"]), "jobs": jobs, "tilt_series": series})

@@ -1,0 +1,123 @@
+"""A pipeline's recipe kept between runs, so that plan and validate skip stage one: the YAML parser,
+the spec models and the mdocs, which cost more than listing 10^5 frames.
+
+One JSON file per pipeline (by its real path) in the user cache. The recipe stands while cryocc's
+code is the same (its version and the stat of its modules), every file stage one read has the same
+bytes and no site profile appeared where it would take precedence, the same mdocs are listed with
+the same content (a touched mdoc costs one hash, once) and the same frames by name. Any doubt, and
+stage one runs again. The file also remembers the hashes of the small files, so a validate without
+a lockfile hashes no template twice, and the last data digests (compile._data_digest). A cache that
+cannot be read or written is simply not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..fsio import atomic_write, sha256_file, user_cache
+from .listing import Listing
+from .recipe import Recipe
+
+FORMAT = 1
+DIGESTS_KEPT = 8  # memoised data digests: the current data and a few states back (an undo, a frame touched)
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def code_id() -> str:
+    """cryocc's version and the size and mtime of each of its modules: an edited checkout invalidates."""
+    entries = [__version__]
+    for d, subdirs, names in os.walk(_PACKAGE):
+        subdirs[:] = sorted(s for s in subdirs if s != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(d, name))
+                entries.append(f"{os.path.relpath(d, _PACKAGE)}/{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def names_digest(keys) -> str:
+    """The listed names in listing order: a directory's order is stable while it is unchanged, and a
+    directory reordered with the same files only costs a stage one. No sort of 10^5 names."""
+    return hashlib.sha256(marshal.dumps(list(keys), 2)).hexdigest()
+
+
+def _same_file(path: str, sha: str | None) -> bool:
+    if sha is None:
+        return not os.path.isfile(path)
+    try:
+        return sha256_file(path) == sha
+    except OSError:
+        return False
+
+
+class RecipeCache:
+    def __init__(self, pipeline: Path) -> None:
+        self.file = user_cache("recipes") / (hashlib.sha256(os.path.realpath(pipeline).encode()).hexdigest()[:20] + ".json")
+        self.doc: dict[str, Any] = {}
+        self.digests: dict[str, str] = {}  # quick hash of the data's stat -> data digest (compile._data_digest)
+        self.changed = False
+
+    @property
+    def hashes(self) -> dict[str, tuple[int, int, str]]:
+        """key -> (size, mtime_ns, sha256) of each mdoc and small file the cache vouches for."""
+        return {k: tuple(v) for k, v in {**self.doc.get("files", {}), **self.doc.get("mdocs", {})}.items()}
+
+    def load(self) -> Recipe | None:
+        """The cached recipe if cryocc and every source file are as they were (the data is checked by `matches`)."""
+        try:
+            doc = json.loads(self.file.read_text())
+            if doc.get("format") != FORMAT or doc.get("code") != code_id():
+                return None
+            recipe = Recipe.from_json(doc["recipe"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not all(_same_file(path, sha) for path, sha in recipe.sources.items()):
+            return None
+        self.doc = doc
+        self.digests = dict(doc.get("digests", {}))
+        return recipe
+
+    def matches(self, listing: Listing) -> bool:
+        """The same mdocs (by content) and the same frames (by name) as when the recipe was made."""
+        mdocs = self.doc["mdocs"]
+        if mdocs.keys() != listing.mdocs.keys() or self.doc["frames"] != names_digest(listing.frames):
+            return False
+        for key, (size, mtime) in listing.mdocs.items():
+            old = mdocs[key]
+            if (old[0], old[1]) != (size, mtime):
+                if old[0] != size or sha256_file(listing.path(key)) != old[2]:
+                    return False
+                old[1] = mtime  # touched, not changed
+                self.changed = True
+        return True
+
+    def store(self, recipe: Recipe, listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> None:
+        self.doc = {"format": FORMAT, "code": code_id(), "recipe": recipe.to_json(),
+                    "mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs)},
+                    "frames": names_digest(listing.frames), "files": {}}
+        self.digests = {}
+        self.changed = True
+
+    def remember(self, small: dict[str, dict[str, Any]]) -> None:
+        """The hashes of the small files (not mdocs) this compile computed or confirmed."""
+        files = {k: [e["size"], e["mtime_ns"], e["sha256"]] for k, e in small.items() if k not in self.doc["mdocs"]}
+        if files != self.doc["files"]:
+            self.doc["files"] = files
+            self.changed = True
+
+    def save(self) -> None:
+        digests = dict(list(self.digests.items())[-DIGESTS_KEPT:])
+        if digests != self.doc.get("digests"):
+            self.doc["digests"] = digests
+            self.changed = True
+        if self.changed:
+            try:
+                atomic_write(self.file, json.dumps(self.doc, separators=(",", ":")), durable=False)
+            except OSError:
+                pass  # an optimisation only

@@ -1,0 +1,6 @@
+"""What a job directory holds once its driver is done: one of RELION's sentinels, and cryocc's receipt.
+Shared by the drivers, which write them, and the compiler, which reads them back."""
+
+SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+RECEIPT = "cryocc_receipt.json"

@@ -1,0 +1,167 @@
+"""The recipe cache: stage one (spec, site profile, mdocs) is skipped exactly when nothing it read changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import cryocc.compiler.compile as compile_module
+import cryocc.compiler.recipe_cache as recipe_cache
+from cryocc.compiler.compile import compile_pipeline, fingerprint
+from cryocc.errors import DataError
+from cryocc.lockfile.files import FileFingerprints
+from cryocc.resources import data_dir
+
+
+@pytest.fixture
+def stage_one(monkeypatch):
+    """Counts the runs of stage one."""
+    calls = []
+    real = compile_module.prepare
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compile_module, "prepare", counted)
+    return calls
+
+
+def _mdoc(pipeline):
+    return pipeline.parent / "data/mdoc/TS_01.mdoc"
+
+
+def test_an_unchanged_pipeline_skips_stage_one_with_the_same_result(example, stage_one):
+    pipeline = example()
+    first = compile_pipeline(pipeline)
+    second = compile_pipeline(pipeline)
+    assert len(stage_one) == 1
+    assert second.recipe == first.recipe
+    assert second.fingerprints == first.fingerprints and second.parts == first.parts
+
+
+def test_the_memoised_data_digest_is_the_digest(example):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    cached = compile_pipeline(pipeline)  # its data digest comes from the memo
+    fresh = fingerprint(cached.recipe, cached.listing, FileFingerprints(cached.recipe.frame_check), memo={})
+    assert fresh.fingerprints == cached.fingerprints
+
+
+def test_a_touched_frame_misses_the_memo_and_changes_the_fingerprint(example, stage_one):
+    pipeline = example()
+    before = compile_pipeline(pipeline)
+    frame = pipeline.parent / "data/frames/TS_01_010_-15.0.mrc"
+    os.utime(frame, ns=(1, 1))
+    after = compile_pipeline(pipeline)
+    assert len(stage_one) == 1  # the recipe stands: same frames by name
+    assert after.parts["motion"]["data"] != before.parts["motion"]["data"]
+    assert after.parts["tsimport"]["data"] != before.parts["tsimport"]["data"]
+
+
+@pytest.mark.parametrize("change", ["param", "comment"])
+def test_an_edited_pipeline_runs_stage_one(example, stage_one, change):
+    pipeline = example()
+    before = compile_pipeline(pipeline)
+    text = pipeline.read_text()
+    pipeline.write_text(text.replace("rescale_angpixs: 10", "rescale_angpixs: 12") if change == "param" else text + "# note\n")
+    after = compile_pipeline(pipeline)
+    assert len(stage_one) == 2
+    assert (after.jobs["reconstruct"].params["rescale_angpixs"] == 12) == (change == "param")
+    assert (after.fingerprints == before.fingerprints) == (change == "comment")
+
+
+def test_an_edited_site_profile_runs_stage_one(example, stage_one):
+    pipeline = example()
+    sites = pipeline.parent / "config/sites"
+    sites.mkdir(parents=True)
+    shutil.copy(data_dir("config") / "sites/local.yaml", sites / "mine.yaml")
+    pipeline.write_text(pipeline.read_text().replace("site: local", "site: mine"))
+    compile_pipeline(pipeline)
+    (sites / "mine.yaml").write_text((sites / "mine.yaml").read_text().replace("name: local", "name: mine-too"))
+    assert compile_pipeline(pipeline).recipe.site["name"] == "mine-too"
+    assert len(stage_one) == 2
+
+
+def test_a_site_profile_that_appears_ahead_on_the_search_path_is_used(example, stage_one):
+    pipeline = example()
+    assert compile_pipeline(pipeline).recipe.site["name"] == "local"
+    shadow = pipeline.parent / "config/sites/local.yaml"
+    shadow.parent.mkdir(parents=True)
+    shadow.write_text((data_dir("config") / "sites/local.yaml").read_text().replace("name: local", "name: shadow"))
+    assert compile_pipeline(pipeline).recipe.site["name"] == "shadow"
+    assert len(stage_one) == 2
+
+
+def test_a_changed_mdoc_runs_stage_one(example, stage_one):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    mdoc = _mdoc(pipeline)
+    mdoc.write_text(mdoc.read_text().replace("PixelSpacing = 5.4", "PixelSpacing = 5.5"))  # same size
+    assert compile_pipeline(pipeline).recipe.summary["acquisition"]["pixel_size"] == 5.5
+    assert len(stage_one) == 2
+
+
+def test_a_touched_mdoc_costs_a_hash_not_stage_one(example, stage_one):
+    pipeline = example()
+    before = compile_pipeline(pipeline)
+    os.utime(_mdoc(pipeline), ns=(5, 5))
+    after = compile_pipeline(pipeline)
+    again = compile_pipeline(pipeline)
+    assert len(stage_one) == 1
+    assert after.fingerprints == before.fingerprints == again.fingerprints
+    cache = json.loads(recipe_cache.RecipeCache(pipeline).file.read_text())
+    assert cache["mdocs"]["data/mdoc/TS_01.mdoc"][1] == 5  # the new mtime remembered: hashed once
+
+
+def test_a_new_frame_runs_stage_one_and_a_missing_one_is_an_error(example, stage_one):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    frames = pipeline.parent / "data/frames"
+    (frames / "extra.mrc").write_bytes(b"")
+    compile_pipeline(pipeline)
+    assert len(stage_one) == 2
+    (frames / "TS_01_010_-15.0.mrc").unlink()
+    with pytest.raises(DataError, match="TS_01_010_-15.0.mrc"):
+        compile_pipeline(pipeline)
+    assert len(stage_one) == 3
+
+
+def test_new_cryocc_code_runs_stage_one(example, stage_one, monkeypatch):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    monkeypatch.setattr(recipe_cache, "code_id", lambda: "another build")
+    compile_pipeline(pipeline)
+    assert len(stage_one) == 2
+
+
+def test_a_corrupt_or_unwritable_cache_is_not_used(example, stage_one, monkeypatch, tmp_path):
+    pipeline = example()
+    expected = compile_pipeline(pipeline).fingerprints
+    recipe_cache.RecipeCache(pipeline).file.write_text('{"format": 1, "code": "')
+    assert compile_pipeline(pipeline).fingerprints == expected
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory would be")
+    monkeypatch.setenv("CRYOCC_CACHE", str(blocked))
+    assert compile_pipeline(pipeline).fingerprints == expected
+    assert len(stage_one) == 3
+
+
+def test_a_plan_served_by_the_cache_imports_no_yaml_parser_models_or_rich(example, tmp_path):
+    """Start-up is most of a small plan: what it imports is behaviour, checked by importing for real."""
+    pipeline = example()
+    project = tmp_path / "project"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-X", "importtime", "-m", "cryocc.cli", "plan", str(pipeline), "--project", str(project)]
+    subprocess.run(command, env=env, check=True, capture_output=True)  # fills the cache
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "Plan: 6 to run" in out.stdout
+    assert "cryocc.compiler.apply" in imported  # the probe sees our own modules
+    heavy = {m for m in imported if m.split(".")[0] in ("pydantic", "pydantic_core", "ruamel", "rich", "jinja2", "pandas")}
+    assert heavy == set()
