@@ -66,16 +66,9 @@ def main_options(
 def validate(pipeline: Path = PipelineArg) -> None:
     """Check PIPELINE and its data; show what was inferred from the mdocs and how jobs are wired."""
     from .compiler.compile import compile_pipeline
-    from .ui import acquisition_table, console, jobs_table, tilt_series_table
+    from .report import print_validated
 
-    recipe = compile_pipeline(pipeline).recipe
-    out = console()
-    out.print(f"{pipeline}: valid ({len(recipe.jobs)} jobs, site {recipe.site['name']})")
-    out.print(acquisition_table(recipe))
-    out.print(tilt_series_table(recipe))
-    out.print(jobs_table(recipe))
-    for note in recipe.summary["notes"]:
-        out.print(f"note: {note}", markup=False)
+    print_validated(compile_pipeline(pipeline).recipe, str(pipeline))
 
 
 ForceOpt = typer.Option([], "--force", "-f", metavar="JOB", help="re-run JOB (and so everything downstream of it); repeatable")

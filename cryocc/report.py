@@ -1,5 +1,5 @@
-"""Plain text for plan and apply (to out, else stdout), coloured on a terminal: these run before every change, and rich
-costs more to import than a plan over 300 tilt series takes."""
+"""Plain text for validate, plan and apply (to out, else stdout), coloured on a terminal: these run
+before every change, and rich costs more to import than a plan over 300 tilt series takes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from .compiler.plan import Plan
+from .compiler.recipe import Recipe
 
 UNITS = {"pixel_size": "Å/px", "voltage": "kV", "cs": "mm", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
 LABELS = {
@@ -69,3 +70,34 @@ def print_acquisition_line(summary: dict, out: TextIO | None = None) -> None:
     for note in summary["notes"]:
         print(f"note: {note}", file=out)
     print(file=out)
+
+
+def table(title: str, headers: list[str], rows: list[list[str]], right: tuple[int, ...] = ()) -> str:
+    """A titled table of aligned columns; columns listed in right are right-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([title, line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
+
+
+def print_validated(recipe: Recipe, pipeline: str, out: TextIO | None = None) -> None:
+    """What validate found: the acquisition and where each value came from, the tilt series as the
+    mdocs describe them, and the jobs as wired."""
+    s, acq = recipe.summary, recipe.summary["acquisition"]
+    print(f"{pipeline}: valid ({len(recipe.jobs)} jobs, site {recipe.site['name']})\n", file=out)
+    print(table(f"Acquisition ({s['tilt_series']} tilt series, {s['frames']} frames, {acq['software']})", ["value", "", "source"],
+                [[label, f"{fmt(acq[key])} {UNITS.get(key, '')}".rstrip(), s["sources"].get(key, "")] for key, label in LABELS.items()],
+                right=(1,)), file=out)
+    print(table("Tilt series per acquisition (as the mdocs say)", ["tilts", "angles °", "pixel Å", "kV", "dose", "axis °", "count"],
+                [list(map(fmt, row)) for row in s["groups"]], right=tuple(range(7))), file=out)
+    rows = []
+    for name in recipe.order:
+        job, r = recipe.jobs[name], recipe.jobs[name].resources
+        resources = f"{r['cpus']} cpu {r['mem']} {r['time']}" + (f" {r['gpus']} gpu" if r["gpus"] else "") + \
+            (f" {r['partition']}" if r["partition"] else "")
+        rows.append([name, job.type, ", ".join(f"{w.slot} <- {w.upstream}" for w in job.wires) or "data", resources])
+    print(table("Jobs in run order", ["job", "type", "inputs", "resources"], rows), file=out)
+    for note in s["notes"]:
+        print(f"note: {note}", file=out)

@@ -1,52 +1,15 @@
-"""What the CLI prints as rich tables: validate, status, jobs and the live view of run (plan and apply print
-plain text: report.py)."""
+"""What the CLI prints as rich tables: status, jobs and the live view of run (validate, plan and apply
+print plain text: report.py)."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
-from .compiler.recipe import Recipe
-from .report import LABELS, UNITS, fmt
 
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def acquisition_table(recipe: Recipe) -> Table:
-    s = recipe.summary
-    acq = s["acquisition"]
-    t = Table(title=f"Acquisition ({s['tilt_series']} tilt series, {s['frames']} frames, {acq['software']})", title_justify="left")
-    t.add_column("value")
-    t.add_column("", justify="right")
-    t.add_column("source")
-    for key, label in LABELS.items():
-        t.add_row(label, f"{fmt(acq[key])} {UNITS.get(key, '')}".rstrip(), s["sources"].get(key, ""))
-    return t
-
-
-def tilt_series_table(recipe: Recipe) -> Table:
-    t = Table(title="Tilt series per acquisition (as the mdocs say)", title_justify="left")
-    for col in ("tilts", "angles °", "pixel Å", "kV", "dose", "axis °", "count"):
-        t.add_column(col, justify="right")
-    for row in recipe.summary["groups"]:
-        t.add_row(*map(fmt, row))
-    return t
-
-
-def jobs_table(recipe: Recipe) -> Table:
-    t = Table(title="Jobs in run order", title_justify="left")
-    for col in ("job", "type", "inputs", "resources"):
-        t.add_column(col)
-    for name in recipe.order:
-        j = recipe.jobs[name]
-        ins = ", ".join(f"{w.slot} <- {w.upstream}" for w in j.wires) or "data"
-        r = j.resources
-        res = f"{r['cpus']} cpu {r['mem']} {r['time']}" + (f" {r['gpus']} gpu" if r["gpus"] else "") + \
-            (f" {r['partition']}" if r["partition"] else "")
-        t.add_row(name, j.type, ins, res)
-    return t
 
 
 def print_status(out: Console, doc: dict, project) -> None:

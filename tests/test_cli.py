@@ -64,3 +64,14 @@ def test_the_lockfile_names_one_frame_map_and_apply_keeps_no_other(example, cli,
     (second,) = (project / ".cryocc/frames").glob("*.tsv")
     assert second != first and "data/frames/TS_01_010_-15.0.mrc\t9216\t5" in second.read_text().splitlines()
     assert json.loads((project / "cryocc.lock").read_text())["frames"] == f".cryocc/frames/{second.name}"
+
+
+def test_validate_shows_each_inferred_value_with_its_source_and_the_wiring(example, cli):
+    import re
+
+    out = cli("validate", example()).stdout
+    assert re.search(r"^pixel size +5\.4 Å/px +mdoc$", out, re.M), out
+    assert re.search(r"^voltage +300 kV +override$", out, re.M)
+    assert re.search(r"^tilt axis +85\.3 ° +mdoc$", out, re.M)
+    assert re.search(r"^ +41 +-60\.0 \.\. 60\.0 +5\.4 +- +- +85\.3 +1$", out, re.M)  # one tilt series as its mdoc says
+    assert re.search(r"^align +aligntiltsWarp +tilt_series <- motion, settings <- tsimport +1 cpu", out, re.M)

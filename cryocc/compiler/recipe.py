@@ -8,12 +8,13 @@ parser, the spec models and the mdocs altogether.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
+
+# Immutable records as NamedTuples: plan imports this module on every run, and a frozen dataclass
+# costs several times more to define.
 
 
-@dataclass(frozen=True)
-class Wire:
+class Wire(NamedTuple):
     slot: str
     option: str  # RELION input option, e.g. in_mic
     flag: str  # how RELION passes that option to fn_exe, e.g. --in_mics
@@ -22,8 +23,7 @@ class Wire:
     path: str  # file in the upstream job directory
 
 
-@dataclass(frozen=True)
-class JobRecipe:
+class JobRecipe(NamedTuple):
     name: str
     type: str
     stem: str  # templates/jobs/<stem>.star, drivers/<stem>.py
@@ -39,15 +39,13 @@ class JobRecipe:
     tool: dict[str, Any] | None  # image, bin_dir, env
 
 
-@dataclass(frozen=True)
-class Series:
+class Series(NamedTuple):
     name: str
     mdoc: str  # listing key
     frames: tuple[str, ...]  # listing keys, in ZValue order
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(NamedTuple):
     name: str
     path: str  # pipeline.yaml, absolute
     spec_sha256: str
@@ -64,10 +62,9 @@ class Recipe:
     summary: dict[str, Any]  # what validate and apply show: acquisition, counts, notes, tilt-series groups
 
     def to_json(self) -> dict[str, Any]:
-        doc = {f.name: getattr(self, f.name) for f in fields(self)}
-        doc["jobs"] = {n: asdict(j) for n, j in self.jobs.items()}
-        doc["tilt_series"] = [[s.name, s.mdoc, s.frames] for s in self.tilt_series]  # 10^5 frames: compact
-        return doc
+        """Records become JSON objects, except the tilt series (10^5 frames): [name, mdoc, frames]."""
+        jobs = {n: {**j._asdict(), "wires": [w._asdict() for w in j.wires]} for n, j in self.jobs.items()}
+        return {**self._asdict(), "jobs": jobs, "tilt_series": [list(s) for s in self.tilt_series]}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Recipe":
