@@ -66,7 +66,8 @@ def mark_succeeded(project: Path) -> None:
                 (target / "x").write_text("x")
             else:
                 target.write_text("data_\n")
-            outputs.append({"path": out["path"], "size": 6 if not out["is_dir"] else 1, "is_dir": out["is_dir"]})
+            outputs.append({"path": out["path"], "size": 1, "is_dir": True, "files": {"x": 1}} if out["is_dir"]
+                           else {"path": out["path"], "size": 6, "is_dir": False})
         (d / "cryocc_receipt.json").write_text(json.dumps({
             "fingerprint": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["fingerprint"], "status": "succeeded",
             "outputs": outputs}))

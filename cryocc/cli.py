@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from . import __version__
 from .errors import CryoccError
@@ -17,17 +19,45 @@ from .errors import CryoccError
 # pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+UsageError = typer.BadParameter.__bases__[0]  # click's, whichever click typer carries
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1():
+    try:
+        yield
+    except UsageError as exc:
+        exc.exit_code = 1
+        raise
+
+
+class Commands(typer.core.TyperGroup):
+    """Usage errors (an unknown option, a missing argument) exit 1 like every other user error:
+    2 is what plan --detailed-exitcode says when changes are pending."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_exit_1():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=Commands,
     name="cryocc",
     help="Compile pipeline.yaml into a RELION 5 project run by relion_schemer on SLURM; "
          "keep what already succeeded when you come back.",
     no_args_is_help=True,
+    epilog="Exit status: 0 done; 1 an error (a bad spec, data, project or command line), with nothing "
+           "written; 2 only from plan --detailed-exitcode: something would run.",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rich's help formatter costs more to import than a plan takes
 )
 
-PipelineArg = typer.Argument(..., help="the pipeline spec, e.g. pipeline.yaml", show_default=False)
+PipelineArg = typer.Argument(..., metavar="PIPELINE", help="the pipeline spec, e.g. pipeline.yaml", show_default=False)
 ProjectOpt = typer.Option(..., "--project", "-p", help="the RELION project directory", show_default=False)
 
 

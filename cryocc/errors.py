@@ -89,7 +89,9 @@ class Collector:
         self.errors: list[CryoccError] = []
 
     def add(self, error: CryoccError) -> None:
-        self.errors.extend(error.errors)
+        """Each distinct error once (a shared layer, e.g. defaults.params, is checked for every job)."""
+        seen = {e.render() for e in self.errors}
+        self.errors.extend(e for e in error.errors if e.render() not in seen)
 
     def __bool__(self) -> bool:
         return bool(self.errors)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .compiler.listing import list_files
-from .errors import Collector, CryoccError, Location, SpecError
+from .errors import Collector, CryoccError, Location, SpecError, did_you_mean
 from .fsio import atomic_write
 from .schema.acquisition import infer, read_mdoc
-from .schema.models import AcquisitionOverrides
+from .schema.load import find_site, known_sites
+from .schema.models import SAFE_NAME, AcquisitionOverrides
 
 STANDARD_CHAIN = [
     ("import", "importmovies"),
@@ -24,6 +26,11 @@ ASSUMED = {"pixel_size": 1.35, "voltage": 300.0, "dose_per_tilt": 3.0, "tilt_axi
 UNITS = {"pixel_size": "Å/px", "voltage": "kV", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
 
 
+def _quoted(text: str) -> str:
+    """A YAML single-quoted scalar: a quote inside is doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _relative(pattern: str, base: Path) -> str:
     if os.path.isabs(pattern):
         return pattern
@@ -33,6 +40,13 @@ def _relative(pattern: str, base: Path) -> str:
 def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str, force: bool) -> str:
     if output.exists() and not force:
         raise SpecError(f"{output} exists", hint="pass --force to overwrite it, or --output another file")
+    if not re.fullmatch(SAFE_NAME, name):
+        raise SpecError(f"--name {name!r} is not a safe name", hint="start with a letter; use only letters, digits, _ and - (at most 64)")
+    if find_site(site, output.parent) is None:
+        raise SpecError(f"--site {site}: no such site profile", hint=did_you_mean(site, known_sites(output.parent)))
+    for option, glob in (("--frames", frames), ("--mdocs", mdocs)):
+        if any(ord(c) < 32 for c in glob):
+            raise SpecError(f"{option} holds a control character: {glob!r}")
     base = output.parent
     cwd = str(Path.cwd())
     mdoc_paths = [Path(cwd, k) for k in sorted(list_files(mdocs, cwd))]
@@ -79,8 +93,8 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         f"site: {site}",
         "",
         "data:",
-        f"  frames: '{_relative(frames, base)}'",
-        f"  mdocs: '{_relative(mdocs, base)}'",
+        f"  frames: {_quoted(_relative(frames, base))}",
+        f"  mdocs: {_quoted(_relative(mdocs, base))}",
     ]
     if notes:
         lines.append("  acquisition:                # values here win over the mdocs")

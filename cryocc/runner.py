@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .compiler.apply import SITE_COPY, apply_pipeline, scheme_started
+from .compiler.apply import apply_pipeline, scheme_started
 from .compiler.render import STATE_DIR
 from .compiler.state import JobState, observe
 from .errors import ProjectError
@@ -37,10 +37,12 @@ def applied_lock(project: Path) -> Lockfile:
     return lock
 
 
-def _site(project: Path) -> SiteProfile:
-    from ruamel.yaml import YAML
+def _site(project: Path, scheme: str) -> SiteProfile:
+    """The site profile the scheme was compiled from (older lockfiles name none: their one copy, .cryocc/site.yaml)."""
+    from .schema.loader import load_yaml
 
-    return SiteProfile.model_validate(YAML(typ="safe").load((project / SITE_COPY).read_text()))
+    record = next((s for s in applied_lock(project).schemes if s["name"] == scheme), {})
+    return SiteProfile.model_validate(load_yaml(project / record.get("site", ".cryocc/site.yaml")).data)
 
 
 def schemer_command(site: SiteProfile, scheme: str, project: Path) -> list[str]:
@@ -78,7 +80,7 @@ def _other_schemers(scheme: str) -> bool:
 
 
 def start(project: Path, scheme: str) -> dict:
-    site = _site(project)
+    site = _site(project, scheme)
     cmd = schemer_command(site, scheme, project)
     if not shutil.which(cmd[0]):
         raise ProjectError(f"{cmd[0]}: command not found", hint="check relion.command (and image) in the site profile, and PATH")

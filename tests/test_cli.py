@@ -4,6 +4,7 @@ import pytest
 
 from cryocc import __version__
 from cryocc.cli import app
+from conftest import edit
 
 
 def test_version(cli):
@@ -43,7 +44,10 @@ def test_apply_writes_only_inside_the_project(example, cli, tmp_path):
     cli("apply", pipeline, "--project", tmp_path / "p")
     new = {p for p in tmp_path.rglob("*")} - outside
     assert new and all(tmp_path / "p" in p.parents or p == tmp_path / "p" for p in new)
-    assert (tmp_path / "p/.cryocc/pipeline.yaml").read_text() == pipeline.read_text()
+    import json
+
+    scheme = json.loads((tmp_path / "p/cryocc.lock").read_text())["schemes"][-1]
+    assert (tmp_path / "p" / scheme["pipeline"]).read_text() == pipeline.read_text()
 
 
 def test_the_lockfile_names_one_frame_map_and_apply_keeps_no_other(example, cli, tmp_path):
@@ -75,3 +79,28 @@ def test_validate_shows_each_inferred_value_with_its_source_and_the_wiring(examp
     assert re.search(r"^tilt axis +85\.3 ° +mdoc$", out, re.M)
     assert re.search(r"^ +41 +-60\.0 \.\. 60\.0 +5\.4 +- +- +85\.3 +1$", out, re.M)  # one tilt series as its mdoc says
     assert re.search(r"^align +aligntiltsWarp +tilt_series <- motion, settings <- tsimport +1 cpu", out, re.M)
+
+
+@pytest.mark.parametrize("args", [["plan", "--bogus"], ["plan", "pipeline.yaml"], ["--bogus"], ["nosuch"], ["apply"]])
+def test_a_bad_command_line_exits_1_not_2(args, cli):
+    """2 means "changes pending" (plan --detailed-exitcode); scripts must tell the two apart."""
+    assert "Usage:" in cli(*args, code=1).stderr
+
+
+def test_detailed_exitcode_is_2_only_when_something_would_run(example, cli, tmp_path):
+    pipeline = example()
+    cli("plan", pipeline, "--project", tmp_path / "p", "--detailed-exitcode", code=2)
+
+
+def test_apply_removes_the_temp_files_a_killed_apply_left(example, cli, tmp_path):
+    pipeline, project = example(), tmp_path / "p"
+    cli("apply", pipeline, "--project", project)
+    stale = [project / ".cryocc.lock.k2j4h5g6.tmp", project / ".cryocc/jobs/ctf/.0123abcd.json.a1b2c3d4.tmp",
+             project / "Schemes/cryocc_001/.scheme.star.zzzzzzzz.tmp"]
+    for path in stale:
+        path.write_text("half")
+    keep = project / "Schemes/cryocc_001/my-notes.tmp"  # not ours: a user's file
+    keep.write_text("mine")
+    edit(pipeline, "rescale_angpixs: 10", "rescale_angpixs: 12")
+    cli("apply", pipeline, "--project", project)
+    assert not any(p.exists() for p in stale) and keep.read_text() == "mine"

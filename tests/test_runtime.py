@@ -29,3 +29,25 @@ def test_container_command_binds_project_data_params_and_scratch():
 
 def test_no_gpu_flag_for_cpu_jobs():
     assert "--nv" not in _ctx({"image": "/c/relion.sif"}, gpus=0).command("relion_tomo_subtomo", [])
+
+
+def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_there(tmp_path):
+    from cryocc.compiler.state import _outputs_missing
+    from cryocc.drivers._runtime import check_outputs
+
+    job = tmp_path / "External/job007"
+    (job / "reconstruction/sub").mkdir(parents=True)
+    (job / "reconstruction/TS_01.mrc").write_bytes(b"x" * 10)
+    (job / "reconstruction/sub/TS_02.mrc").write_bytes(b"y" * 20)
+    (job / "tomograms.star").write_text("data_\n")
+    ctx = Context(job_dir=job, project=tmp_path, doc={"outputs": [{"path": "reconstruction", "is_dir": True},
+                                                                   {"path": "tomograms.star", "is_dir": False}]}, inputs={}, threads=1)
+    outputs = check_outputs(ctx)
+    assert outputs[0] == {"path": "reconstruction", "is_dir": True, "size": 30,
+                          "files": {"TS_01.mrc": 10, "sub/TS_02.mrc": 20}}
+    receipt = {"outputs": outputs}
+    assert _outputs_missing(tmp_path, "External/job007", receipt) == []
+    (job / "reconstruction/sub/TS_02.mrc").unlink()  # the folder is not empty, but a tomogram is gone
+    assert _outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/sub/TS_02.mrc"]
+    (job / "reconstruction/TS_01.mrc").write_bytes(b"x")
+    assert _outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/TS_01.mrc and 1 more (changed)"]

@@ -7,6 +7,7 @@ lockfile names) and the next apply converges to the same project as an uninterru
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ProjectError
-from ..fsio import atomic_write, inside
+from ..fsio import atomic_write, inside, sha256_bytes
 from ..lockfile.lockfile import FRAMES_DIR, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
 from ..star import parse_star
 from .compile import Compiled, compile_pipeline
@@ -24,7 +25,17 @@ from .state import JobState, observe
 
 SCHEME_PREFIX = "cryocc_"
 APPLY_LOCK = f"{STATE_DIR}/apply.lock"
-SITE_COPY = f"{STATE_DIR}/site.yaml"  # what cryocc run starts relion_schemer with
+SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
+
+
+def spec_copies(compiled: Compiled) -> dict[str, str]:
+    """{"pipeline": path, "site": path} -> (project-relative path, text), content-addressed so that
+    writing them never changes what an earlier scheme names."""
+    out = {}
+    for what, source in (("pipeline", compiled.recipe.path), ("site", compiled.recipe.site_path)):
+        text = Path(source).read_text()
+        out[what] = (f"{SPECS_DIR}/{what}-{sha256_bytes(text.encode())[:16]}.yaml", text)
+    return out
 
 
 @dataclass
@@ -116,7 +127,8 @@ def frame_map(compiled: Compiled) -> tuple[str, str]:
 
 
 def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
-                 scheme: str | None, files: dict[str, str], frames: str) -> Lockfile:
+                 scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
+    """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
     recipe = compiled.recipe
     lock = Lockfile(
         pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
@@ -141,7 +153,7 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                                      parts=compiled.parts[jp.name], scheme=scheme,
                                      job_dir=None, state="scheduled", params_file=params_files.get(jp.name))
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
-        lock.schemes.append({"name": scheme, "jobs": plan.to_run})
+        lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
     return lock
 
 
@@ -198,6 +210,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             lock = new_lockfile(compiled, plan, old, states, None, {}, frames)
             changed = old is None or lock.to_text() != old.to_text()
             if changed:
+                _remove_stale_temps(project)
                 _write_frame_map(project, frames, frames_body)
                 _before_write("cryocc.lock")
                 write_lockfile(project, lock)
@@ -206,14 +219,15 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         scheme, already = _pick_scheme(project, old, compiled, plan)
         if already:
             return ApplyResult(plan, compiled.recipe.summary, scheme, [], noop=True)
+        _remove_stale_temps(project)
         _clear_unrecorded(project, scheme, plan.to_run)
+        copies = spec_copies(compiled)
         files = {
-            f"{STATE_DIR}/pipeline.yaml": Path(compiled.recipe.path).read_text(),
-            SITE_COPY: Path(compiled.recipe.site_path).read_text(),
+            **{path: text for path, text in copies.values() if not (project / path).is_file()},
             **({} if (project / frames).is_file() else {frames: frames_body}),
             **render_files(compiled, plan, scheme),
         }
-        lock = new_lockfile(compiled, plan, old, states, scheme, files, frames)
+        lock = new_lockfile(compiled, plan, old, states, scheme, files, frames, {k: path for k, (path, _) in copies.items()})
         written = []
         for rel, text in files.items():
             _before_write(rel)
@@ -230,6 +244,19 @@ def _write_frame_map(project: Path, rel: str, text: str) -> None:
     if not (project / rel).is_file():  # named by its content: one that exists is this one
         _before_write(rel)
         atomic_write(inside(project, rel), text)
+
+
+STALE_TEMP = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # what atomic_write leaves when killed mid-write
+
+
+def _remove_stale_temps(project: Path) -> None:
+    """Temp files an apply killed mid-write left behind, where apply writes (under the project lock,
+    so none of them is being written)."""
+    places = [(project, False), (project / STATE_DIR, True)] + [(d, True) for d in (project / "Schemes").glob(f"{SCHEME_PREFIX}*")]
+    for top, deep in places:
+        for path in (top.rglob(".*.tmp") if deep else top.glob(".*.tmp")):
+            if STALE_TEMP.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
 
 
 def _prune_frame_maps(project: Path, keep: str) -> None:

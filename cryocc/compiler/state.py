@@ -79,12 +79,18 @@ def slurm_job(job_dir: str) -> dict[str, str] | None:
 
 
 def _outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
-    """Promised outputs gone or changed since the receipt: files by size, folders by being non-empty."""
+    """Promised outputs gone or changed since the receipt, by stat: files by size, folders file by
+    file (a receipt of format 1 lists no files: its folders by being non-empty)."""
     missing = []
     for out in receipt.get("outputs") or []:
         p = root / job_dir / out["path"]
         try:
-            if out.get("is_dir"):
+            if out.get("is_dir") and "files" in out:
+                changed = [name for name, size in out["files"].items() if _size(p / name) != size]
+                if changed:
+                    missing.append(f"{out['path']}/{changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
+                                   + (" (changed)" if _size(p / changed[0]) is not None else ""))
+            elif out.get("is_dir"):
                 with os.scandir(p) as it:
                     if next(it, None) is None:
                         missing.append(out["path"] + "/")
@@ -93,6 +99,13 @@ def _outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
         except OSError:
             missing.append(out["path"] + ("/" if out.get("is_dir") else ""))
     return missing
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def observe_job(project: Project, name: str, lock: JobLock) -> JobState:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from .sentinels import ABORT_NOW, ABORTED, FAILURE, RECEIPT, SUCCESS
 
-RECEIPT_FORMAT = 1
+RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 POLL_SECONDS = 0.2
 KILL_GRACE_SECONDS = 5.0
 INPUT_FLAGS = {"--in_movies": "in_mov", "--in_mics": "in_mic", "--in_parts": "in_part",
@@ -176,17 +176,20 @@ def relink(link: Path, target: Path | str) -> None:
 # --- outputs, receipt, sentinel ---------------------------------------------------------------
 
 def check_outputs(ctx: Context) -> list[dict[str, Any]]:
-    """Every promised output exists and is non-empty; returns them with their sizes."""
+    """Every promised output exists and is non-empty; returns them with their sizes, and a folder
+    with every file in it (so that keeping the job can check each one, by stat)."""
     found, missing = [], []
     for out in ctx.doc["outputs"]:
         p = ctx.path(out["path"])
+        entry: dict[str, Any] = {"path": out["path"], "is_dir": out["is_dir"]}
         if out["is_dir"]:
-            ok = p.is_dir() and any(p.iterdir())
-            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if ok else 0
+            files = {str(f.relative_to(p)): f.stat().st_size for f in sorted(p.rglob("*")) if f.is_file()} if p.is_dir() else {}
+            ok = bool(files)
+            entry.update(size=sum(files.values()), files=files)
         else:
             ok = p.is_file() and p.stat().st_size > 0
-            size = p.stat().st_size if ok else 0
-        (found if ok else missing).append({"path": out["path"], "size": size, "is_dir": out["is_dir"]})
+            entry["size"] = p.stat().st_size if ok else 0
+        (found if ok else missing).append(entry)
     if missing:
         names = ", ".join(m["path"] + ("/" if m["is_dir"] else "") for m in missing)
         raise JobFailed(f"the tool finished but promised outputs are missing or empty: {names}")

@@ -295,8 +295,17 @@ def infer(
 
     series = []
     missing = 0
+    claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
     for m in mdocs:
         keys = [frames.get(name) for name in m.frames]
+        for key in keys:
+            other = claimed.setdefault(key, m.name) if key is not None else m.name
+            if other != m.name:
+                errors.add(DataError(
+                    f"{m.name}.mdoc names frame {key.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
+                    f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(key.rpartition('/')[2])}$"), 1),
+                    key="SubFramePath", hint="is one mdoc a copy of the other? keep one of them in data.mdocs"))
+                break
         if None in keys:
             for z, name, key in zip(m.z, m.frames, keys):
                 if key is None:

@@ -53,7 +53,7 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
     """Turn pydantic's errors (ValidationError.errors()) into located SpecErrors."""
     out = []
     for err in errors:
-        loc = prefix + tuple(err["loc"])
+        loc = prefix + tuple(part for part in err["loc"] if part != "[key]")  # a dict key's own error: at the key
         kind = err["type"]
         if kind == "extra_forbidden":
             fields = _fields_at(model, err["loc"][:-1]) if model else []
@@ -63,7 +63,7 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
             out.append(SpecError(f"required {label} is missing", location=doc.locate(loc[:-1]), key=dotted(loc)))
         else:
             found = err.get("input")
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if msg.startswith("Input should"):
                 msg = "expected" + msg[len("Input should"):].replace(" be ", " ", 1) if msg.startswith("Input should be") else msg
             if isinstance(found, (str, int, float, bool)) or found is None:
@@ -95,6 +95,10 @@ def site_candidates(ref: str, pipeline_dir: Path) -> list[Path]:
     return [d / f"{ref}.yaml" for d in site_search_path(pipeline_dir)]
 
 
+def known_sites(pipeline_dir: Path) -> list[str]:
+    return sorted({p.stem for d in site_search_path(pipeline_dir) if d.is_dir() for p in d.glob("*.yaml")})
+
+
 def find_site(ref: str, pipeline_dir: Path) -> Path | None:
     return next((p for p in site_candidates(ref, pipeline_dir) if p.is_file()), None)
 
@@ -102,9 +106,8 @@ def find_site(ref: str, pipeline_dir: Path) -> Path | None:
 def load_site(ref: str, pipeline_dir: Path, errors: Collector, where: Location) -> Site | None:
     path = find_site(ref, pipeline_dir)
     if path is None:
-        known = sorted({p.stem for d in site_search_path(pipeline_dir) if d.is_dir() for p in d.glob("*.yaml")})
         errors.add(SpecError(f"site profile '{ref}' does not exist", location=where, key="site",
-                             hint=did_you_mean(ref, known) or "give a name under config/sites/ or a path to a YAML file"))
+                             hint=did_you_mean(ref, known_sites(pipeline_dir)) or "give a name under config/sites/ or a path to a YAML file"))
         return None
     try:
         doc = load_yaml(path)
@@ -144,10 +147,13 @@ def merge_resources(*layers: Resources | None) -> Resources:
 
 def layered_params(job_type: JobType, layers: list[tuple[dict[str, Any], Document, Key]],
                    errors: Collector) -> Params | None:
-    """job-type defaults < site profile < pipeline defaults < the job's own values."""
+    """job-type defaults < site profile < pipeline defaults < the job's own values. Each layer is
+    checked on its own too: a wrong value stays an error where it is written, even where a later
+    layer overrides it."""
     merged: dict[str, Any] = {}
     origin: dict[str, tuple[Document, Key]] = {}
     for values, doc, key in layers:
+        _check_layer(job_type, values, doc, key, errors)
         for k, v in values.items():
             merged[k] = v
             origin[k] = (doc, key)
@@ -157,11 +163,25 @@ def layered_params(job_type: JobType, layers: list[tuple[dict[str, Any], Documen
         for err in exc.errors():
             top = str(err["loc"][0]) if err["loc"] else ""
             doc, key = origin.get(top, layers[-1][1:])
-            for e in pydantic_errors([err], doc, key, model=job_type.params, label="parameter"):
-                if err["type"] == "extra_forbidden":
-                    e.message += f" for job type {job_type.name}"
-                errors.add(e)
+            _add_param_errors(job_type, [err], doc, key, errors)
     return None
+
+
+def _check_layer(job_type: JobType, values: dict[str, Any], doc: Document, key: Key, errors: Collector) -> None:
+    if not values:
+        return
+    try:
+        job_type.params.model_validate(values)
+    except ValidationError as exc:
+        _add_param_errors(job_type, [e for e in exc.errors() if e["type"] != "missing"], doc, key, errors)
+
+
+def _add_param_errors(job_type: JobType, errs: list[dict], doc: Document, key: Key, errors: Collector) -> None:
+    for err in errs:
+        for e in pydantic_errors([err], doc, key, model=job_type.params, label="parameter"):
+            if err["type"] == "extra_forbidden":
+                e.message += f" for job type {job_type.name}"
+            errors.add(e)
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -201,7 +221,7 @@ def _check_jobs_raw(jobs: Any, doc: Document, errors: Collector) -> None:
 
 
 def _check_name(name: str, doc: Document, errors: Collector) -> bool:
-    if not re.match(SAFE_NAME, name) or name in RESERVED_NAMES:
+    if not re.fullmatch(SAFE_NAME, name) or name in RESERVED_NAMES:
         errors.add(SpecError(
             f"job name '{name}' is not a safe name", location=doc.locate(("jobs", name)), key=f"jobs.{name}",
             hint="start with a letter; use only letters, digits, _ and - (at most 64); EXIT is reserved",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,65 @@ def dotted(key: Key) -> str:
     return out
 
 
+MAX_BYTES = 1 << 20  # a spec or site profile is a few KB
+MAX_DEPTH = 32  # nesting levels: a spec has five
+MAX_VALUES = 100_000  # keys, items and scalars after aliases are expanded: a spec has a few hundred
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a byte offset."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, refusing what is not a small text file, with its position."""
+    what = "a YAML file"
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SpecError(f"{path.stat().st_size / 1e6:.1f} MB: too large for {what}",
+                            location=Location(str(path)), hint="a pipeline or site profile is a few KB; is this the right file?")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"file not found: {path}", hint="check the path, relative to where you run cryocc") from None
+    except IsADirectoryError:
+        raise SpecError(f"a directory, not {what}", location=Location(str(path))) from None
+    except OSError as exc:
+        raise SpecError(f"cannot be read: {exc.strerror}", location=Location(str(path)),
+                        hint="check its permissions" if isinstance(exc, PermissionError) else None) from None
+    if b"\0" in data:
+        raise SpecError("a NUL byte: not a text file", location=Location(str(path), *_position(data, data.index(b"\0"))),
+                        hint="was the file damaged, or is it another kind of file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"byte 0x{data[exc.start]:02x} is not UTF-8", location=Location(str(path), *_position(data, exc.start)),
+                        hint="save the file as UTF-8") from None
+
+
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the YAML parser recurses into it."""
+    depth = 0
+    for m in re.finditer(r"[\[\]{}]|^( *)(?=\S)", text, re.M):
+        c = m.group(0)
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+        levels = depth + (len(m.group(1)) // 2 if m.group(1) is not None else 0)
+        if levels > MAX_DEPTH:
+            line = text.count("\n", 0, m.start()) + 1
+            raise SpecError(f"nested more than {MAX_DEPTH} levels deep", location=Location(str(path), line, m.start() - text.rfind("\n", 0, m.start())),
+                            hint="a pipeline or site profile is nested five levels deep")
+
+
 def load_yaml(path: Path) -> Document:
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"file not found: {path}", hint="check the path, relative to where you run cryocc") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {path}: {exc}") from None
+    text = read_text(path)
+    _check_depth(text, path)
     yaml = YAML(typ="rt")
     try:
         raw = yaml.load(text)
@@ -71,8 +120,16 @@ def load_yaml(path: Path) -> Document:
             location=Location(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None),
             hint=hint,
         ) from None
+    except YAMLError as exc:  # e.g. a control character the reader refuses
+        offset = getattr(exc, "position", None)
+        where = Location(str(path), *_position(text.encode(), len(text[:offset].encode()))) if isinstance(offset, int) else Location(str(path))
+        raise SpecError(f"YAML error: {getattr(exc, 'reason', None) or exc}", location=where,
+                        hint="remove control characters; YAML allows printable text, tabs and newlines") from None
+    except RecursionError:
+        raise SpecError("nested too deeply for the YAML parser", location=Location(str(path)),
+                        hint="a pipeline or site profile is nested five levels deep") from None
     doc = Document(path=path, data=None)
-    doc.data = _plain(raw, (), doc)
+    doc.data = _plain(raw, (), doc, [MAX_VALUES])
     return doc
 
 
@@ -83,9 +140,15 @@ def _duplicate_name(exc: Exception) -> str | None:
     return m.group(1) if m else None
 
 
-def _plain(node: Any, key: Key, doc: Document) -> Any:
+def _plain(node: Any, key: Key, doc: Document, budget: list[int]) -> Any:
+    """Plain values and the position of every key. budget: values left before aliases are taken to
+    expand without bound (a few hundred bytes of nested aliases make 10^9 values)."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise SpecError(f"more than {MAX_VALUES} values once aliases are expanded", location=doc.locate(key), key=dotted(key) or None,
+                        hint="a pipeline or site profile holds a few hundred; are aliases (*name) nested in each other?")
     if isinstance(node, CommentedMap):
         out = {}
         for k, v in node.items():
@@ -95,7 +158,7 @@ def _plain(node: Any, key: Key, doc: Document) -> Any:
                 doc.values[sub] = tuple(node.lc.value(k))
             except (KeyError, TypeError):
                 pass
-            out[str(k)] = _plain(v, sub, doc)
+            out[str(k)] = _plain(v, sub, doc, budget)
         return out
     if isinstance(node, CommentedSeq):
         out_list = []
@@ -105,7 +168,7 @@ def _plain(node: Any, key: Key, doc: Document) -> Any:
                 doc.keys[sub] = doc.values[sub] = tuple(node.lc.item(i))
             except (KeyError, TypeError):
                 pass
-            out_list.append(_plain(v, sub, doc))
+            out_list.append(_plain(v, sub, doc, budget))
         return out_list
     if isinstance(node, bool) or node is None:
         return node
