@@ -14,7 +14,7 @@ import typer
 import typer.core
 
 from . import __version__
-from .errors import CryoccError
+from .errors import CryoccError, os_failure
 
 # pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -68,14 +68,18 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except OSError as exc:  # a disk, a permission or a file system met on the way
+            _report(os_failure(exc), "cryocc.lock is unchanged: the project is as the last complete apply left it.")
         except CryoccError as exc:
-            text = exc.render() if len(exc.errors) > 1 else f"error: {exc.render()}"
-            print(text, file=sys.stderr)
-            many = len(exc.errors) > 1
-            print(f"{len(exc.errors)} errors; nothing was written." if many else "nothing was written.", file=sys.stderr)
-            raise typer.Exit(1) from None
+            _report(exc, f"{len(exc.errors)} errors; nothing was written." if len(exc.errors) > 1 else "nothing was written.")
 
     return wrapper
+
+
+def _report(exc: CryoccError, closing: str) -> None:
+    print(exc.render() if len(exc.errors) > 1 else f"error: {exc.render()}", file=sys.stderr)
+    print(closing, file=sys.stderr)
+    raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:
@@ -228,6 +232,7 @@ def abort(project: Path = ProjectOpt) -> None:
 
 
 @app.command(short_help="Print the JSON Schema of pipeline.yaml.")
+@user_errors
 def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")) -> None:
     """Print the JSON Schema of pipeline.yaml (for editor completion and checks)."""
     from .schema.export import schema_text

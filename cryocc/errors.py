@@ -66,6 +66,33 @@ class ProjectError(CryoccError):
     """The project directory is in a state cryocc cannot work with (locked, running, foreign)."""
 
 
+class SystemFailure(CryoccError):
+    """The file system refused (disk full, permissions, a directory where a file belongs). Writes are
+    atomic and the lockfile comes last, so the project is still as the last complete apply left it."""
+
+
+_OS_HINTS = {
+    "ENOSPC": "the disk or its inode table is full: free space (df -h; df -i) and run the command again",
+    "EDQUOT": "your disk quota is used up: free space and run the command again",
+    "EACCES": "check the permissions of the file and its directory (ls -ld); in a shared project, ask its owner to make it group-writable",
+    "EPERM": "check the permissions of the file and its directory (ls -ld)",
+    "EROFS": "that file system is mounted read-only: put the project on a writable one",
+    "EISDIR": "a directory is where a file belongs: move it away",
+    "ENOTDIR": "a file is where a directory belongs: move it away",
+    "ENAMETOOLONG": "shorten the path",
+    "ELOOP": "a symlink loop: fix or remove the link",
+}
+
+
+def os_failure(exc: OSError) -> SystemFailure:
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    where = Location(exc.filename) if exc.filename else None
+    return SystemFailure(exc.strerror or str(exc), location=where,
+                         hint=_OS_HINTS.get(name, "check the path, its permissions and the file system (df -h)"))
+
+
 class ErrorGroup(CryoccError):
     """Several errors found in one pass, reported together."""
 

@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 from .errors import ProjectError
 
 
-def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = True) -> None:
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it (not cached: a caller may change it)
+    os.umask(mask)
+    return mask
+
+
+def _shared(directory: Path) -> bool:
+    """A setgid directory: a facility's group project, where colleagues must be able to write too."""
+    return bool(os.stat(directory).st_mode & stat.S_ISGID)
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p with the umask; group-writable inside a setgid directory."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        if _shared(d.parent):
+            os.chmod(d, os.stat(d).st_mode | 0o070)
+
+
+def atomic_write(path: Path, data: str | bytes, *, durable: bool = True) -> None:
     """Write to a temp file in the same directory, fsync (unless not durable: a cache, which may be
-    lost in a crash but never half-written), then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    lost in a crash but never half-written), then rename over the target. The file gets the mode a
+    plain open() would (the umask), group-writable inside a setgid directory: mkstemp's 0600 would
+    lock colleagues out of a shared project."""
+    make_dirs(path.parent)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -22,11 +48,12 @@ def atomic_write(path: Path, data: str | bytes, *, mode: int | None = None, dura
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, (0o666 & ~_umask()) | (0o060 if _shared(path.parent) else 0))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write names no file: name the target
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -37,6 +64,33 @@ def inside(root: Path, relative: str | Path) -> Path:
     if target != root and root not in target.parents:
         raise ProjectError(f"refusing to write outside the project: {relative}")
     return target
+
+
+def project_root(project: Path) -> Path:
+    """The project directory's real path; refuses what cannot be one (a file, a dangling symlink)."""
+    if os.path.islink(project) and not project.exists():
+        raise ProjectError(f"--project {project} is a symlink to {os.readlink(project)}, which does not exist",
+                           hint="create the directory it points to, or give the real project directory")
+    if project.exists() and not project.is_dir():
+        raise ProjectError(f"--project {project} is not a directory", hint="give a directory (it is created if missing)")
+    return project.resolve()
+
+
+def refuse_escapes(root: Path, tops: list[str]) -> None:
+    """Before a first write: no symlink at or under the project-relative paths tops (where cryocc
+    writes and deletes) may lead outside root. Writes then cannot leave the project, and a refusal
+    has touched nothing."""
+    seen: set[Path] = set()  # real directories walked (a link may lead back up)
+    stack = [root / top for top in tops]
+    while stack:
+        path = stack.pop()
+        real = path.resolve()
+        if os.path.islink(path) and real != root and root not in real.parents:
+            raise ProjectError(f"refusing to write outside the project: {path.relative_to(root)} is a symlink to {real}",
+                               hint="cryocc writes only inside the project: replace the link by a directory or file of the project")
+        if real not in seen and path.is_dir():
+            seen.add(real)
+            stack.extend(path.iterdir())
 
 
 def sha256_bytes(data: bytes) -> str:

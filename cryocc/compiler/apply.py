@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ProjectError
-from ..fsio import atomic_write, inside, sha256_bytes
-from ..lockfile.lockfile import FRAMES_DIR, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
+from ..fsio import atomic_write, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
+from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
 from ..star import parse_star
 from .compile import Compiled, compile_pipeline
 from .plan import Plan, make_plan
@@ -58,7 +58,7 @@ def project_lock(project: Path) -> Iterator[None]:
 
     from filelock import FileLock, Timeout
 
-    (project / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    make_dirs(project / STATE_DIR)
     owner = project / STATE_DIR / "apply.owner"
     lock = FileLock(str(project / APPLY_LOCK), timeout=0)
     try:
@@ -194,7 +194,8 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
     seen, compiled = _compile_against(pipeline, project)
-    project.mkdir(parents=True, exist_ok=True)
+    _confine(project, compiled)
+    make_dirs(project)
     with project_lock(project):
         old = read_lockfile(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
@@ -238,6 +239,21 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
         written.append("cryocc.lock")
         _prune_frame_maps(project, frames)
         return ApplyResult(plan, compiled.recipe.summary, scheme, written, noop=False)
+
+
+def _confine(project: Path, compiled: Compiled) -> None:
+    """Refuse, before anything is written, a project whose writes could leave it or land among the data."""
+    root = project_root(project)
+    listing = compiled.listing
+    heads = {k.rpartition("/")[0] for files in (listing.frames, listing.mdocs) for k in files}  # keys, not paths: 10^5 frames
+    data_dirs = {listing.path(h or ".") for h in heads}
+    if compiled.recipe.data.get("gain"):
+        data_dirs.add(os.path.dirname(compiled.recipe.data["gain"]))
+    for d in sorted({Path(d).resolve() for d in data_dirs}):
+        if root == d or d in root.parents:
+            raise ProjectError(f"--project {project} is {'the' if root == d else 'inside the'} data directory {d}",
+                               hint="put the project beside the data, not in it: cryocc and RELION write thousands of files there")
+    refuse_escapes(root, [STATE_DIR, "Schemes", LOCKFILE])
 
 
 def _write_frame_map(project: Path, rel: str, text: str) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import SpecError
+from ..errors import Collector, Location, SpecError
 from ..fsio import sha256_bytes
 from ..schema.acquisition import Dataset
 from ..schema.jobs import JobType
 from ..schema.load import Pipeline, site_candidates
+from ..schema.loader import dotted
 from .listing import Listing, absolute
 from .recipe import JobRecipe, Recipe, Series, Wire
 
@@ -22,14 +23,32 @@ def input_key(path: str, root: Path) -> str:
     return os.path.relpath(path, root)
 
 
-def _file_params(job: JobType, params: dict[str, Any], root: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Params naming files made absolute (for the drivers); returns them and key -> absolute path."""
+def _file_params(job: JobType, params: dict[str, Any], root: Path, where: Callable[[str], tuple[Location, str]],
+                 errors: Collector) -> tuple[dict[str, Any], dict[str, str]]:
+    """Params naming files made absolute (for the drivers), each an existing regular file; returns
+    them and key -> absolute path. where: the location and key that set a param."""
     out, files = dict(params), {}
     for name, f in job.params.model_fields.items():
         if f.annotation is Path or str(f.annotation) in ("pathlib.Path", "<class 'pathlib.Path'>"):
             out[name] = absolute(params[name], root)
             files[input_key(out[name], root)] = out[name]
+            problem = "is a directory, not a file" if os.path.isdir(out[name]) else None if os.path.isfile(out[name]) else "does not exist"
+            if problem:
+                location, key = where(name)
+                errors.add(SpecError(f"{params[name]} {problem} ({out[name]})", location=location, key=key,
+                                     hint="give the path of the file, relative to pipeline.yaml"))
     return out, files
+
+
+def _origin(pipeline: Pipeline, job: str, type_name: str) -> Callable[[str], tuple[Location, str]]:
+    """Where a job's param was set: its own params, the pipeline's defaults, the site profile."""
+    def where(param: str) -> tuple[Location, str]:
+        for doc, key in ((pipeline.doc, ("jobs", job, "params", param)), (pipeline.doc, ("defaults", "params", type_name, param)),
+                         (pipeline.site.doc, ("params", type_name, param))):
+            if key in doc.keys:
+                return doc.locate(key, value=True), dotted(key)
+        return pipeline.doc.locate(("jobs", job)), f"jobs.{job}.params.{param}"
+    return where
 
 
 def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[str, tuple[Wire, ...]],
@@ -37,6 +56,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
     acq = dataset.acquisition.values()
     site = pipeline.site.profile
     jobs: dict[str, JobRecipe] = {}
+    errors = Collector()
     for name in order:
         loaded = pipeline.jobs[name]
         jt = loaded.type
@@ -47,7 +67,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             except ValueError as exc:
                 raise SpecError(f"job {name}: {exc}", location=pipeline.doc.locate(("jobs", name)), key=f"jobs.{name}.params",
                                 hint=f"give it under jobs.{name}.params, or defaults.params.{jt.name} for every {jt.name} job") from None
-        params, files = _file_params(jt, params, pipeline.root)
+        params, files = _file_params(jt, params, pipeline.root, _origin(pipeline, name, jt.name), errors)
         keys = {path: key for key, path in files.items()}
         tool = site.tools.get(jt.tool)
         jobs[name] = JobRecipe(
@@ -57,6 +77,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),
             resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
         )
+    errors.raise_if_any()
     spec = pipeline.spec.data
     root = pipeline.root
     gain = absolute(spec.gain, root) if spec.gain else None
