@@ -137,13 +137,15 @@ def apply(
     project: Path = ProjectOpt,
     force: list[str] = ForceOpt,
     ignore_running: bool = typer.Option(False, "--ignore-running", help="apply even though jobs of the project look running"),
+    lock_timeout: float = typer.Option(0, "--lock-timeout", metavar="SECONDS", min=0,
+                                       help="wait up to SECONDS for another apply's project lock (default: refuse at once)"),
 ) -> None:
     """Compile PIPELINE into the project: a scheme holding only the jobs that must run, their job.star files
     and job scripts, and the lockfile. Jobs that already succeeded with the same inputs are kept."""
     from .compiler.apply import apply_pipeline
     from .report import print_acquisition_line, print_plan
 
-    result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running)
+    result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running, lock_timeout=lock_timeout)
     print_acquisition_line(result.summary)
     print_plan(result.plan)
     if result.noop:

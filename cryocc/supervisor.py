@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .compiler.state import ABORTED, FAILURE, SUCCESS, Project, slurm_job
+from .compiler.state import ABORTED, FAILURE, SUCCESS, Project
 
 NOTE = "cryocc_watchdog.txt"
 
@@ -30,7 +30,7 @@ def orphaned_jobs(project: Path, scheme: str) -> list[str]:
         d = project / job_dir
         if any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED)) or p.pipeline_status(job_dir) != "Running":
             continue
-        if slurm_job(job_dir) == {}:  # None: SLURM could not be asked; never guess
+        if p.slurm(job_dir) == {}:  # None: SLURM could not be asked; never guess
             out.append(job_dir)
     return out
 

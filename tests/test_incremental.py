@@ -240,7 +240,7 @@ def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
 def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
     import cryocc.compiler.state as state
 
-    monkeypatch.setattr(state, "slurm_job", lambda job_dir: slurm)  # what squeue says (None: cannot ask)
+    monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: slurm)  # what squeue says (None: cannot ask)
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
     pipeline = done.root / "default_pipeline.star"  # as RELION left it while the job ran
@@ -254,7 +254,7 @@ def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
 def test_a_job_gone_from_slurm_without_a_sentinel_is_not_running(done, monkeypatch):
     import cryocc.compiler.state as state
 
-    monkeypatch.setattr(state, "slurm_job", lambda job_dir: {})  # squeue answers: not queued
+    monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {})  # squeue answers: not queued
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
     assert _reasons(done.plan(), "reconstruct")[0]["kind"] == "incomplete"

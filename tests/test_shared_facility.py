@@ -106,3 +106,76 @@ def test_a_template_that_is_a_directory_or_missing_is_located(example, cli, tmp_
     assert "pipeline.yaml:27:" in err and "jobs.tm_ribo.params.template: refs/ribo_10A.mrc is a directory, not a file" in err, err
     assert "jobs.tm_ribo.params.mask: refs/ribo_mask.mrc does not exist" in err, err
     assert "2 errors; nothing was written." in err and not (tmp_path / "p").exists()
+
+
+def _fake_squeue(tmp_path: Path, monkeypatch, lines: list[str]) -> None:
+    """squeue on PATH that answers like the real one, for this user only (--me) and in the format asked."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)  # a second call answers anew
+    (bin_dir / "squeue").write_text("#!/bin/bash\n"
+                                    '[[ " $* " == *" --me "* && " $* " == *" -o %i\t%T\t%Z\t%j "* ]] || { echo "bad args: $*" >&2; exit 1; }\n'
+                                    "cat <<'END'\n" + "".join(line + "\n" for line in lines) + "END\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_a_slurm_job_is_ours_by_name_and_working_directory(tmp_path, monkeypatch):
+    from cryocc.compiler.state import Project
+
+    project = tmp_path / "p"
+    (project / "External/job006").mkdir(parents=True)
+    _fake_squeue(tmp_path, monkeypatch, [f"11\tPENDING\t{tmp_path}/other\tExternal/job006/",  # another project's job006
+                                         f"12\tRUNNING\t{project}\tExternal/job005/",
+                                         f"13\tPENDING\t{project}\tExternal/job006/"])
+    assert Project(project).slurm("External/job006/") == {"id": "13", "state": "PENDING"}
+    assert Project(project).slurm("External/job007/") == {}
+
+
+def test_a_slurm_job_is_ours_by_the_id_its_script_recorded(tmp_path, monkeypatch):
+    from cryocc.compiler.state import Project
+    from cryocc.drivers.sentinels import SLURM_ID
+
+    project = tmp_path / "p"
+    (project / "External/job006").mkdir(parents=True)
+    (project / "External/job006" / SLURM_ID).write_text("21\n")
+    _fake_squeue(tmp_path, monkeypatch, [f"20\tRUNNING\t{project}\tExternal/job006/"])  # not the one that ran our script
+    assert Project(project).slurm("External/job006/") == {}
+    _fake_squeue(tmp_path, monkeypatch, [f"21\tRUNNING\t{project}\tExternal/job006/"])
+    assert Project(project).slurm("External/job006/") == {"id": "21", "state": "RUNNING"}
+
+
+def test_the_job_script_records_its_slurm_id(example, cli, tmp_path):
+    cli("apply", example(), "--project", tmp_path / "p")
+    script = next((tmp_path / "p/.cryocc/scripts").glob("ctf.*.sh")).read_text()
+    job = tmp_path / "p/External/job005"
+    job.mkdir(parents=True)
+    body = script.replace("XXXnameXXX", "External/job005/").replace("XXXcommandXXX", "true")
+    body = body.replace("XXXoutfileXXX", str(job / "run.out")).replace("XXXerrfileXXX", str(job / "run.err"))
+    env = {**os.environ, "SLURM_JOB_ID": "4242"}
+    subprocess.run(["bash", "-c", body], cwd=tmp_path / "p", env=env, check=True)
+    assert (job / "cryocc_slurm_job").read_text() == "4242\n"
+
+
+def test_apply_waits_for_a_held_lock_with_lock_timeout(example, cli, tmp_path):
+    import threading
+
+    from cryocc.compiler.apply import project_lock
+
+    pipeline, project = example(), tmp_path / "p"
+    project.mkdir()
+    held, release = threading.Event(), threading.Event()
+
+    def colleague():
+        with project_lock(project):
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=colleague)
+    t.start()
+    held.wait(5)
+    err = cli("apply", pipeline, "--project", project, "--lock-timeout", "0.3", code=1).stderr
+    assert "is locked by cryocc apply, pid" in err and "(waited 0.3 s)" in err and "--lock-timeout" in err, err
+    threading.Timer(0.5, release.set).start()
+    cli("apply", pipeline, "--project", project, "--lock-timeout", "20")  # gets it once the colleague is done
+    t.join()
+    assert (project / "cryocc.lock").exists()

@@ -232,3 +232,26 @@ def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
     receipts = e2e.receipts()
     assert all(len(receipts[j]) == 1 for j in JOBS)  # nothing ran twice
     assert e2e.submissions() == 6
+
+
+def test_another_projects_job_of_the_same_name_is_not_taken_for_ours(e2e, monkeypatch, tmp_path):
+    """Every RELION project names its jobs External/jobNNN/: a colleague's queued External/job001/
+    must neither look like ours in status nor keep the watchdog from noticing that ours is gone."""
+    monkeypatch.setenv("CRYOCC_WATCHDOG_SECONDS", "1")
+    other = tmp_path / "their-project"
+    other.mkdir()
+    subprocess.run(["scontrol", "update", "partition=main", "state=down"], check=True)  # jobs queue, none starts
+    try:
+        theirs = subprocess.run(["sbatch", "--parsable", "-p", "main", "-J", "External/job001/", "-D", str(other),
+                                 "-o", "/dev/null", "--wrap", "sleep 300"], capture_output=True, text=True, check=True).stdout.strip()
+        e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+        e2e.cli("run", "--project", e2e.root)
+        imp = e2e.wait_for("import", "running", 30)
+        assert imp["slurm"]["id"] != theirs
+        subprocess.run(["scancel", imp["slurm"]["id"]], check=True)
+        st = e2e.wait_for("import", "failed", 20)  # theirs is still queued under the same name
+        assert (e2e.root / st["job_dir"] / "cryocc_watchdog.txt").exists()
+        _wait_schemer_gone(e2e)
+    finally:
+        subprocess.run(["scancel", theirs], check=False)
+        subprocess.run(["scontrol", "update", "partition=main", "state=up"], check=True)

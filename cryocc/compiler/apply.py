@@ -52,21 +52,23 @@ def _before_write(path: str) -> None:
 
 
 @contextmanager
-def project_lock(project: Path) -> Iterator[None]:
-    """One apply at a time; the second is told who holds the lock."""
+def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
+    """One apply at a time; the second waits up to timeout seconds, then is told who holds the lock."""
     import socket
 
     from filelock import FileLock, Timeout
 
     make_dirs(project / STATE_DIR)
     owner = project / STATE_DIR / "apply.owner"
-    lock = FileLock(str(project / APPLY_LOCK), timeout=0)
+    lock = FileLock(str(project / APPLY_LOCK), timeout=timeout)
     try:
         lock.acquire()
     except Timeout:
         who = owner.read_text().strip() if owner.exists() else "another cryocc process"
-        raise ProjectError(f"project {project} is locked by {who}",
-                           hint="wait for that apply to finish; the lock is released when its process ends") from None
+        waited = f" (waited {timeout:g} s)" if timeout else ""
+        raise ProjectError(f"project {project} is locked by {who}{waited}",
+                           hint="wait for that apply to finish, or pass --lock-timeout SECONDS to wait for it; "
+                                "the lock is released when its process ends") from None
     try:
         atomic_write(owner, f"cryocc apply, pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         yield
@@ -190,13 +192,14 @@ def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, Co
     return old, compile_pipeline(pipeline, known_files=old.files if old else None)
 
 
-def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False) -> ApplyResult:
+def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False,
+                   lock_timeout: float = 0) -> ApplyResult:
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
     seen, compiled = _compile_against(pipeline, project)
     _confine(project, compiled)
     make_dirs(project)
-    with project_lock(project):
+    with project_lock(project, lock_timeout):
         old = read_lockfile(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
             old, compiled = _compile_against(pipeline, project)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import ABORTED, FAILURE, RECEIPT, SUCCESS
+from ..drivers.sentinels import ABORTED, FAILURE, RECEIPT, SLURM_ID, SUCCESS
 from ..lockfile.lockfile import JobLock, Lockfile
 from ..star import read_star
 
@@ -35,6 +35,8 @@ class Project:
         self.root = Path(root)
         self._schemes: dict[str, dict] = {}
         self._pipeline: dict[str, str] | None = None
+        self._queue: list[tuple[str, str, str, str]] | None | bool = False  # False: not asked yet
+        self._real = os.path.realpath(root)
 
     def scheme(self, name: str) -> dict:
         if name not in self._schemes:
@@ -52,6 +54,25 @@ class Project:
     def scheme_locked(self, scheme: str) -> bool:
         return (self.root / f".relion_lock_scheme_{scheme}").exists()
 
+    def slurm(self, job_dir: str) -> dict[str, str] | None:
+        """The SLURM job RELION submitted for job_dir, if still queued or running ({} if not; None when
+        SLURM cannot be asked). Every RELION project names its jobs External/jobNNN/, so a job is ours
+        by the id its script recorded as it started, or else (still queued) by its name and its
+        working directory (RELION submits from the project directory)."""
+        if self._queue is False:
+            self._queue = squeue()
+        if self._queue is None:
+            return None
+        try:
+            job_id = (self.root / job_dir / SLURM_ID).read_text().strip()
+        except OSError:
+            job_id = ""
+        for jid, state, workdir, name in self._queue:
+            ours = jid == job_id if job_id else name == job_dir and os.path.realpath(workdir) == self._real
+            if ours:
+                return {"id": jid, "state": state}
+        return {}
+
     def pipeline_status(self, job_dir: str) -> str | None:
         if self._pipeline is None:
             path = self.root / "default_pipeline.star"
@@ -60,22 +81,17 @@ class Project:
         return self._pipeline.get(job_dir)
 
 
-def slurm_job(job_dir: str) -> dict[str, str] | None:
-    """The SLURM job RELION submitted for job_dir (its name is the job directory), if still queued or running.
-    None when SLURM cannot be asked."""
+def squeue() -> list[tuple[str, str, str, str]] | None:
+    """This user's SLURM jobs as (id, state, working directory, name); None when SLURM cannot be asked."""
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-n", job_dir, "-o", "%i %T"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["squeue", "-h", "--me", "-o", "%i\t%T\t%Z\t%j"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
-    line = out.stdout.strip().splitlines()
-    if not line:
-        return {}
-    job_id, state = line[-1].split()[:2]
-    return {"id": job_id, "state": state}
+    return [tuple(line.split("\t", 3)) for line in out.stdout.splitlines() if line.count("\t") >= 3]  # type: ignore[misc]
 
 
 def _outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
@@ -134,7 +150,7 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     if (d / ABORTED).exists():
         state.status = "aborted"
         return state
-    slurm = slurm_job(job_dir)
+    slurm = project.slurm(job_dir)
     if slurm:
         state.status, state.slurm, state.detail = "running", slurm, f"SLURM job {slurm['id']} {slurm['state']}"
     elif slurm is None and scheme and project.scheme_locked(scheme) and project.pipeline_status(job_dir) == "Running":
