@@ -99,5 +99,6 @@ def test_a_value_that_is_not_a_number_is_refused_at_its_line(tmp_path):
 def test_a_file_that_is_not_text_is_refused(tmp_path):
     path = tmp_path / "TS_10.mdoc"
     path.write_bytes(b"PixelSpacing = 1\n\xff\xfe binary")
-    with pytest.raises(DataError, match="is not a text mdoc file"):
+    with pytest.raises(DataError, match="byte 0xff is not UTF-8: not a text mdoc file") as info:
         read_mdoc(path)
+    assert info.value.location.line == 2 and info.value.hint

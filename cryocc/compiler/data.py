@@ -39,7 +39,7 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
                              key="data.frames", hint=f"globs are relative to {root}"))
     if data.gain and not os.path.isfile(absolute(data.gain, root)):
         errors.add(DataError(f"gain reference not found: {data.gain}", location=doc.locate(("data", "gain"), value=True),
-                             key="data.gain"))
+                             key="data.gain", hint=f"paths are relative to {root}"))
     mdocs: list[MdocInfo] = []
     for key in sorted(listing.mdocs):
         try:

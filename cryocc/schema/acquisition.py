@@ -142,12 +142,19 @@ def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
     """Parse one mdoc (data: its bytes, if already read); DataError when it is not a tilt series
     with one movie per tilt."""
     name = series_name(path)
+    damaged = "was it damaged in a copy, or is it another kind of file? leave it out of data.mdocs until it is mended"
     try:
-        text = (path.read_bytes() if data is None else data).decode("utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise _err(path, f"is not a text mdoc file (byte {exc.start} is not UTF-8)") from None
+        raw = path.read_bytes() if data is None else data
     except OSError as exc:
-        raise _err(path, f"cannot be read: {exc.strerror}") from None
+        raise _err(path, f"cannot be read: {exc.strerror}", hint="check its permissions (ls -l)") from None
+    if b"\0" in raw:
+        at = raw.index(b"\0")
+        raise DataError("a NUL byte: not a text mdoc file", location=Location(str(path), raw.count(b"\n", 0, at) + 1, 1), hint=damaged)
+    try:
+        text = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"byte 0x{raw[exc.start]:02x} is not UTF-8: not a text mdoc file",
+                        location=Location(str(path), raw.count(b"\n", 0, exc.start) + 1, 1), hint=damaged) from None
     mdoc = parse(text, str(path))
     return mdoc_info(mdoc, path, name, key)
 
@@ -166,7 +173,8 @@ def mdoc_info(mdoc: MdocFile, path: Path, name: str, key: str = "") -> MdocInfo:
                                               "leave this file out of data.mdocs")
     sections = sorted(mdoc.sections, key=lambda s: s.index)
     if not sections:
-        raise _err(path, f"{path.name} has no [ZValue = n] sections: not a tilt series")
+        raise _err(path, f"{path.name} has no [ZValue = n] sections: not a tilt series",
+                   hint="an mdoc of a tilt series has one [ZValue = n] section per tilt; is the file cut off, or another kind of mdoc?")
     first = sections[0]
     titles = " ".join(mdoc.titles)
     axis_match = _SERIALEM_AXIS.search(titles)

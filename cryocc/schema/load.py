@@ -58,9 +58,10 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
         if kind == "extra_forbidden":
             fields = _fields_at(model, err["loc"][:-1]) if model else []
             out.append(SpecError(f"unknown {label} '{loc[-1]}'", location=doc.locate(loc), key=dotted(loc),
-                                 hint=did_you_mean(str(loc[-1]), fields)))
+                                 hint=did_you_mean(str(loc[-1]), fields) or "cryocc schema lists the valid keys"))
         elif kind == "missing":
-            out.append(SpecError(f"required {label} is missing", location=doc.locate(loc[:-1]), key=dotted(loc)))
+            out.append(SpecError(f"required {label} is missing", location=doc.locate(loc[:-1]), key=dotted(loc),
+                                 hint=f"add {loc[-1]}: " + (_description(model, err["loc"]) or "see cryocc schema")))
         else:
             found = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
@@ -68,8 +69,36 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
                 msg = "expected" + msg[len("Input should"):].replace(" be ", " ", 1) if msg.startswith("Input should be") else msg
             if isinstance(found, (str, int, float, bool)) or found is None:
                 msg += f", found {found!r}"
-            out.append(SpecError(msg, location=doc.locate(loc, value=True), key=dotted(loc)))
+            described = _description(model, err["loc"])
+            out.append(SpecError(msg, location=doc.locate(loc, value=True), key=dotted(loc),
+                                 hint=f"{loc[-1]}: {described}" if described else "see cryocc schema for what this key takes"))
     return out
+
+
+def _description(model: type[BaseModel] | None, loc: tuple) -> str | None:
+    """The description of the field at loc (the text editors show on hover), as a hint."""
+    field = None
+    for part in loc:
+        if model is None:
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:  # a dict's key (resources.<type>) or a list index: the model goes on below it
+            continue
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else _inner_model(ann)
+    return field.description if field is not None else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside Optional[...] / dict[str, ...], if any."""
+    from typing import get_args
+
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        if (inner := _inner_model(arg)) is not None:
+            return inner
+    return None
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
@@ -77,8 +106,10 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
         if model is None:
             return []
         field = model.model_fields.get(str(part))
-        ann = field.annotation if field else None
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if field is None:  # a dict's key or a list index: the model goes on below it
+            continue
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else _inner_model(ann)
     return list(model.model_fields) if model else []
 
 

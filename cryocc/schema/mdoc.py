@@ -50,7 +50,8 @@ class MdocFile:
         try:
             return float(text.split()[0])
         except (ValueError, IndexError):
-            raise self.error(f"{key} = {text!r} is not a number", line, key=key) from None
+            raise self.error(f"{key} = {text!r} is not a number", line, key=key,
+                             hint="SerialEM and Tomo5 write numbers here: was the file edited by hand or damaged?") from None
 
 
 def parse(text: str, path: str) -> MdocFile:

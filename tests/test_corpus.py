@@ -1,0 +1,232 @@
+"""A corpus of bad inputs, one per line of CASES: each must give exit 1, no traceback, a message
+naming the file and line (where the file has lines) with a hint, and leave an applied project byte
+for byte as it was. A property test mutates a valid spec and site profile at random and checks that
+no mutation ever produces a traceback."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import pytest
+
+from conftest import REAL, ROOT, copy_examples, tree
+
+MDOC = "data/mdoc/TS_01.mdoc"
+SITE = "mysite.yaml"
+
+
+class Case(NamedTuple):
+    target: str  # pipeline | site | mdoc: the file edited (and expected in the message)
+    old: str  # text replaced; "" appends new
+    new: str | bytes | Callable[[Path], None]  # or a function of the pipeline's directory
+    fragment: str  # a regex the message must match
+    line: int | None = -1  # the line the message names; -1: the line the edit landed on; None: any line or none
+    file: str | None = None  # the file the message names, when not the one edited
+
+
+def _copy_mdoc(name: str, old: str = "", new: str = "") -> Callable[[Path], None]:
+    """A second tilt series: the real mdoc under another name (frames renamed unless same=True), edited."""
+    def make(root: Path) -> None:
+        text = (root / MDOC).read_text().replace("TS_01_", f"{name}_")
+        (root / f"data/mdoc/{name}.mdoc").write_text(text.replace(old, new) if old else text)
+        for f in (root / "data/frames").glob("TS_01_*"):
+            (root / "data/frames" / f.name.replace("TS_01_", f"{name}_")).touch()
+    return make
+
+
+def _same_frames(root: Path) -> None:
+    shutil.copy(root / MDOC, root / "data/mdoc/TS_01_copy.mdoc")
+
+
+def _montage(root: Path) -> None:
+    shutil.copy(REAL / "teamtomo-mdocfile/montage_section.mdoc", root / "data/mdoc/grid.mdoc")
+
+
+CASES: dict[str, Case] = {
+    # --- pipeline.yaml as YAML ---
+    "yaml_syntax": Case("pipeline", "name: quickstart", "name: [quickstart", r"YAML syntax error", None),
+    "tab_indent": Case("pipeline", "  frames: data", "\tframes: data", r"YAML syntax error", 9),
+    "duplicate_job": Case("pipeline", "  ctf:         {type: tsCtf}\n", "  ctf:         {type: tsCtf}\n  ctf:         {type: tsCtf}\n",
+                          r"duplicate key 'ctf'", 24),
+    "duplicate_top_key": Case("pipeline", "name: quickstart\n", "name: quickstart\nname: again\n", r"duplicate key 'name'", 6),
+    "nul_byte": Case("pipeline", "name: quickstart", b"name: quick\0start", r"a NUL byte: not a text file", 5),
+    "not_utf8": Case("pipeline", "name: quickstart", b"name: quick\xffstart", r"byte 0xff is not UTF-8", 5),
+    "control_char": Case("pipeline", "name: quickstart", "name: quick\x07start", r"control character|YAML error", None),
+    "deep_nesting": Case("pipeline", "", "x: " + "[" * 60 + "]" * 60 + "\n", r"nested more than 32 levels", 25),
+    "deep_block_nesting": Case("pipeline", "", "".join("  " * i + f"k{i}:\n" for i in range(40)) + "  " * 40 + "v: 1\n",
+                               r"nested more than 32 levels", None),
+    "alias_bomb": Case("pipeline", "", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)),
+        r"more than 100000 values once aliases are expanded", None),
+    "too_large": Case("pipeline", "", "#" + "x" * 2_000_000 + "\n", r"MB: too large for a YAML file", None),
+    "top_level_list": Case("pipeline", "cryocc: 1\n", "- cryocc: 1\n", r"YAML syntax error|mapping|expected", None),
+    "unknown_top_key": Case("pipeline", "name: quickstart\n", "name: quickstart\nnmae: x\n", r"unknown key 'nmae'", 6),
+    "spec_version": Case("pipeline", "cryocc: 1", "cryocc: 2", r"cryocc", 4),
+    "name_unsafe": Case("pipeline", "name: quickstart", 'name: "quick start"', r"name", 5),
+    "name_newline": Case("pipeline", "name: quickstart", 'name: "quick\\nstart"', r"name", 5),
+    "no_data": Case("pipeline", "data:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n", "dat:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
+                    r"unknown key 'dat'|required", None),
+    "no_jobs": Case("pipeline", "jobs:\n", "jobs: {}\nunused:\n", r"jobs|unknown key", None),
+    # --- jobs ---
+    "unknown_job_type": Case("pipeline", "{type: tsCtf}", "{type: tsCTF}", r"unknown job type 'tsCTF'", 23),
+    "unknown_param": Case("pipeline", "sample_thickness_nm: 150", "sample_thicknes_nm: 150", r"unknown parameter 'sample_thicknes_nm'", 22),
+    "wrong_type": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: two}", r"found 'two'", 24),
+    "out_of_range": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: 5000", r"less than or equal to 1000", 22),
+    "unknown_upstream": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilt_series: alignn}}", r"no job named 'alignn'", 23),
+    "input_not_produced": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilt_series: import}}",
+                               r"produces nothing that input 'tilt_series' consumes", 23),
+    "unknown_input_slot": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilts: align}}", r"tilts", 23),
+    "cycle": Case("pipeline", "", "  dt: {type: denoisetrain, inputs: {tomograms: dp}}\n"
+                  "  dp: {type: denoisepredict, inputs: {tomograms: reconstruct, model: dt}}\n", r"dependency cycle: dt -> dp -> dt", 25),
+    "name_dots": Case("pipeline", "  ctf:  ", "  ../x:  ", r"job name '\.\./x' is not a safe name", 23),
+    "name_space": Case("pipeline", "  ctf:  ", "  my ctf:  ", r"job name 'my ctf' is not a safe name", 23),
+    "name_slash": Case("pipeline", "  ctf:  ", "  a/b:  ", r"job name 'a/b' is not a safe name", 23),
+    "name_exit": Case("pipeline", "  ctf:  ", "  EXIT:  ", r"job name 'EXIT' is not a safe name", 23),
+    "name_newline_key": Case("pipeline", "  ctf:  ", '  "c\\ntf":  ', r"is not a safe name", 23),
+    "name_too_long": Case("pipeline", "  ctf:  ", "  " + "c" * 65 + ":  ", r"is not a safe name", 23),
+    "name_digit": Case("pipeline", "  ctf:  ", "  1ctf:  ", r"job name '1ctf' is not a safe name", 23),
+    "job_not_mapping": Case("pipeline", "{type: tsCtf}", "tsCtf", r"ctf", 23),
+    "job_without_type": Case("pipeline", "{type: tsCtf}", "{params: {}}", r"type", 23),
+    "job_unknown_key": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, parms: {}}", r"unknown key 'parms'", 23),
+    # --- resources, as sbatch reads them ---
+    "time_99_99": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "99:99"}', r"seconds must be below 60", 16),
+    "time_01_99_00": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "01:99:00"}', r"minutes must be below 60", 16),
+    "time_zero": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "0"}', r"zero means no limit", 16),
+    "time_25_hours": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "1-25:00:00"}', r"hours must be below 24", 16),
+    "time_words": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "two hours"}', r"expected a SLURM wall time", 16),
+    "mem_words": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: lots}", r"expected SLURM memory", 24),
+    "mem_zero": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: 0G}", r"expected SLURM memory", 24),
+    "mem_negative": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: -1G}", r"expected SLURM memory", 24),
+    "mem_unit": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: 2GB}", r"expected SLURM memory", 24),
+    "cpus_zero": Case("pipeline", "resources: {mem: 2G}", "resources: {cpus: 0}", r"greater than or equal to 1", 24),
+    "cpus_words": Case("pipeline", "resources: {mem: 2G}", "resources: {cpus: many}", r"found 'many'", 24),
+    "gpus_negative": Case("pipeline", "resources: {mem: 2G}", "resources: {gpus: -1}", r"greater than or equal to 0", 24),
+    "gpus_many": Case("pipeline", "resources: {mem: 2G}", "resources: {gpus: 99}", r"less than or equal to 16", 24),
+    "partition_newline": Case("pipeline", "resources: {mem: 2G}", 'resources: {partition: "gpu\\ntouch X"}', r"control character", 24),
+    "partition_subst": Case("pipeline", "resources: {mem: 2G}", 'resources: {partition: "$(touch X)"}', r"partition names", 24),
+    "constraint_newline": Case("pipeline", "resources: {mem: 2G}", 'resources: {constraint: "a100\\ntouch X #"}', r"control character", 24),
+    "constraint_backtick": Case("pipeline", "resources: {mem: 2G}", 'resources: {constraint: "`touch X`"}', r"SLURM constraint", 24),
+    "sbatch_newline": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["--qos=high\\ntouch X"]}', r"control character", 24),
+    "sbatch_semicolon": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["--qos=high;touch X"]}', r"one sbatch option", 24),
+    "sbatch_not_option": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["qos=high"]}', r"one sbatch option", 24),
+    "resource_unknown": Case("pipeline", "resources: {mem: 2G}", "resources: {memory: 2G}", r"unknown key 'memory'", 24),
+    # --- defaults: checked where written, even when a job overrides them ---
+    "default_overridden_but_bad": Case("pipeline", 'resources: {time: "00:20:00"}',
+                                       'resources: {time: "00:20:00"}\n  params: {tsReconstruct: {rescale_angpixs: two}}',
+                                       r"defaults\.params\.tsReconstruct\.rescale_angpixs: .*found 'two'", 17),
+    "default_unknown_type": Case("pipeline", 'resources: {time: "00:20:00"}',
+                                 'resources: {time: "00:20:00"}\n  params: {tsCTF: {window: 512}}', r"tsCTF", 17),
+    "default_bad_time": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "00:60:00"}', r"minutes must be below 60", 16),
+    "default_bad_resource_overridden": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "00:20:00", mem: 2X}',
+                                            r"defaults\.resources\.mem: expected SLURM memory", 16),
+    # --- data ---
+    "frames_match_nothing": Case("pipeline", "data/frames/*.mrc", "data/frames/*.eer", r"matches no file", 9),
+    "mdocs_match_nothing": Case("pipeline", "data/mdoc/*.mdoc", "data/mdocs/*.mdoc", r"matches no file", 10),
+    "gain_missing": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  gain: data/gain.gain\n", r"gain", 11),
+    "gain_operations": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  gain_operations: rotate\n",
+                            r"gain_operations", 11),
+    "frame_check": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  frame_check: never\n", r"frame_check", 11),
+    "acquisition_unknown": Case("pipeline", "    voltage: 300", "    voltag: 300", r"unknown key 'voltag'", 12),
+    "acquisition_negative": Case("pipeline", "    dose_per_tilt: 3.0", "    dose_per_tilt: -3.0", r"greater than", 13),
+    "frames_control_char": Case("pipeline", "data/frames/*.mrc", '"data/frames/\\n*.mrc"', r"control character", 9),
+    "missing_dose": Case("pipeline", "    dose_per_tilt: 3.0            # and ExposureDose = 0 in every section\n", "",
+                         r"no dose per tilt", 8),
+    # --- mdocs ---
+    "mdoc_cut_in_header": Case("mdoc", "[ZValue = 5]", lambda root: (root / MDOC).write_text(
+        (root / MDOC).read_text().split("[ZValue = 5]")[0] + "[ZVal"), r"is not a section header", None),
+    "mdoc_cut_in_line": Case("mdoc", "", lambda root: (root / MDOC).write_text((root / MDOC).read_text().split("TiltAngle = 3.00113")[0] + "TiltAng"),
+                             r"is not a 'key = value' line", None),
+    "mdoc_duplicate_zvalue": Case("mdoc", "[ZValue = 2]", "[ZValue = 1]", r"\[ZValue = 1\] appears twice", -1),
+    "mdoc_tilt_not_number": Case("mdoc", "TiltAngle = 3.00113", "TiltAngle = three", r"is not a number", -1),
+    "mdoc_nul": Case("mdoc", "TiltAngle = 3.00113", b"TiltAngle = 3.0\x0013", r"a NUL byte: not a text mdoc file"),
+    "mdoc_not_utf8": Case("mdoc", "TiltAngle = 3.00113", b"TiltAngle = 3.0\xff13", r"byte 0xff is not UTF-8"),
+    "mdoc_copied": Case("mdoc", "", _same_frames, r"two tilt series cannot share a movie", 29, "TS_01_copy.mdoc"),
+    "mdoc_pixel_size_disagree": Case("pipeline", "", _copy_mdoc("TS_02", "PixelSpacing = 5.4", "PixelSpacing = 2.7"),
+                                     r"disagree on pixel size", 8),
+    "mdoc_missing_frame": Case("mdoc", "", lambda root: (root / "data/frames/TS_01_007_-12.0.mrc").unlink(),
+                               r"frame 'TS_01_007_-12\.0\.mrc' of \[ZValue = 7\] is not among the frames", 190),
+    "mdoc_montage": Case("mdoc", "", _montage, r"montage, not a tilt series", 5, "grid.mdoc"),
+    # --- the site profile ---
+    "site_missing": Case("pipeline", f"site: {SITE}", "site: locall", r"site profile 'locall' does not exist", 6),
+    "site_unknown_key": Case("site", "submit: sbatch", "submitt: sbatch", r"unknown key 'submitt'", 6),
+    "site_env_key_shell": Case("site", "", "job_script:\n  env: {\"X=1;touch X;Y\": v}\n", r"environment variable name", 14),
+    "site_env_key_digit": Case("site", "", "job_script:\n  env: {1X: v}\n", r"environment variable name", 14),
+    "site_env_value_newline": Case("site", "", "job_script:\n  env: {X: \"a\\ntouch X\"}\n", r"control character", 14),
+    "site_setup_dollar": Case("site", "", "job_script:\n  setup: [\"module load $(touch X)\"]\n", r"plain words", 14),
+    "site_setup_semicolon": Case("site", "", "job_script:\n  setup: [\"module load relion; touch X\"]\n", r"plain words", 14),
+    "site_driver_shell": Case("site", "driver: cryocc_relion_driver", "driver: cryocc_relion_driver;touch X", r"expected words", 7),
+    "site_submit_pipe": Case("site", "submit: sbatch", "submit: sbatch | tee x", r"expected words", 6),
+    "site_relion_command": Case("site", "command: relion_schemer", "command: relion_schemer --x", r"expected an executable", 9),
+    "site_cpus_words": Case("site", "{cpus: 1,", "{cpus: many,", r"found 'many'", 12),
+    "site_time_bad": Case("site", 'time: "00:30:00"', 'time: "00:30:99"', r"seconds must be below 60", 12),
+    "site_param_unknown": Case("site", "", "params:\n  tsCtf: {windw: 512}\n", r"unknown parameter 'windw'", 14),
+    "site_nul": Case("site", "submit: sbatch", b"submit: sb\0atch", r"a NUL byte", 6),
+    "site_not_utf8": Case("site", "submit: sbatch", b"submit: sb\xe9atch", r"is not UTF-8", 6),
+    "site_name_unsafe": Case("site", "name: local", "name: ../local", r"name", 4),
+    "site_yaml_syntax": Case("site", "tools: {}", "tools: {", r"YAML syntax error", None),
+    "site_alias_bomb": Case("site", "", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)),
+        r"more than 100000 values", None),
+}
+
+
+def _setup(tmp_path: Path, cli) -> tuple[Path, Path]:
+    """The quickstart on its own copy of the local site profile, applied once."""
+    pipeline = copy_examples(tmp_path / "examples", "quickstart")
+    shutil.copy(ROOT / "config/sites/local.yaml", pipeline.parent / SITE)
+    pipeline.write_text(pipeline.read_text().replace("site: local ", f"site: {SITE} ", 1))
+    project = tmp_path / "project"
+    cli("apply", pipeline, "--project", project)
+    return pipeline, project
+
+
+def _break(case: Case, pipeline: Path) -> tuple[Path, int | None]:
+    """Apply the case's edit; returns the file it names and the line the edit landed on."""
+    root = pipeline.parent
+    path = {"pipeline": pipeline, "site": root / SITE, "mdoc": root / MDOC}[case.target]
+    if callable(case.new):
+        case.new(root)
+        return path, None
+    data = path.read_bytes()
+    new = case.new if isinstance(case.new, bytes) else case.new.encode()
+    if case.old:
+        assert case.old.encode() in data, f"{case.old!r} not in {path}"
+        at = data.index(case.old.encode())
+        data = data[:at] + new + data[at + len(case.old.encode()):]
+    else:
+        at = len(data)
+        data = data + new
+    path.write_bytes(data)
+    return path, data.count(b"\n", 0, at) + 1
+
+
+def test_the_corpus_is_large_and_covers_every_input():
+    assert len(CASES) >= 80
+    assert {c.target for c in CASES.values()} == {"pipeline", "site", "mdoc"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_bad_input_is_located_explained_and_changes_nothing(name, cli, tmp_path):
+    case = CASES[name]
+    pipeline, project = _setup(tmp_path, cli)
+    before = tree(project)
+    path, landed = _break(case, pipeline)
+    line = landed if case.line == -1 else case.line
+    for command in (["validate", pipeline], ["plan", pipeline, "--project", project], ["apply", pipeline, "--project", project]):
+        result = cli(*command, code=None)
+        err = result.stderr
+        assert result.exit_code == 1, f"{command[0]}: exit {result.exit_code}\n{result.stdout}\n{err}"
+        assert "Traceback" not in err, err
+        first = err.splitlines()[0]
+        m = re.match(r"error: (\S+?)(?::(\d+)(?::(\d+))?)?: ", first)
+        assert m and m.group(1).endswith("/" + (case.file or path.name)), err
+        if line is not None:
+            assert m.group(2) and int(m.group(2)) == line, err
+        assert re.search(case.fragment, err), err
+        assert "\n  hint: " in err, err
+    assert tree(project) == before
