@@ -62,7 +62,7 @@ CASES: dict[str, Case] = {
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
         f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)),
         r"more than 100000 values once aliases are expanded", None),
-    "too_large": Case("pipeline", "", "#" + "x" * 2_000_000 + "\n", r"MB: too large for a YAML file", None),
+    "too_large": Case("pipeline", "", "#" + "x" * 10_000_000 + "\n", r"MB: too large for a YAML file", None),
     "top_level_list": Case("pipeline", "cryocc: 1\n", "- cryocc: 1\n", r"YAML syntax error|mapping|expected", None),
     "unknown_top_key": Case("pipeline", "name: quickstart\n", "name: quickstart\nnmae: x\n", r"unknown key 'nmae'", 6),
     "spec_version": Case("pipeline", "cryocc: 1", "cryocc: 2", r"cryocc", 4),
@@ -230,3 +230,96 @@ def test_a_bad_input_is_located_explained_and_changes_nothing(name, cli, tmp_pat
         assert re.search(case.fragment, err), err
         assert "\n  hint: " in err, err
     assert tree(project) == before
+
+
+# --- property: no mutation of a valid spec or site profile ever gives a traceback ---------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                    st.text(max_size=20), st.sampled_from(["", "../x", "$(touch X)", "a\nb", "\0", "01:99:00", "-1G", "*", "~"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                      max_leaves=6)
+
+
+def _paths(doc, prefix=()):
+    """Every key path in a JSON-like document."""
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, prefix + (i,))
+
+
+def _mutate(doc, path, how, value):
+    import copy
+
+    doc = copy.deepcopy(doc)
+    if not path:
+        return value if how == "replace" else doc
+    parent = doc
+    for part in path[:-1]:
+        parent = parent[part]
+    if how == "delete":
+        del parent[path[-1]]
+    elif how == "replace":
+        parent[path[-1]] = value
+    elif isinstance(parent, dict):  # add a sibling key
+        parent[str(value)[:12] or "k"] = value
+    return doc
+
+
+@pytest.fixture(scope="module")
+def valid(tmp_path_factory):
+    from ruamel.yaml import YAML
+
+    root = tmp_path_factory.mktemp("property")
+    pipeline = copy_examples(root / "examples", "quickstart")
+    site = YAML(typ="safe").load((ROOT / "config/sites/local.yaml").read_text())
+    spec = YAML(typ="safe").load(pipeline.read_text())
+    spec["site"] = SITE
+    return pipeline, spec, site
+
+
+def _no_traceback(pipeline: Path, *texts: tuple[str, bytes]) -> None:
+    from typer.testing import CliRunner
+
+    from cryocc.cli import app
+
+    for name, data in texts:
+        (pipeline.parent / name).write_bytes(data)
+    result = CliRunner().invoke(app, ["validate", str(pipeline)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 1) and "Traceback" not in result.stderr
+    if result.exit_code == 1:
+        assert result.stderr.startswith("error: "), result.stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(which=st.sampled_from(["spec", "site"]), pick=st.integers(0, 10**6), how=st.sampled_from(["replace", "delete", "add"]),
+       value=VALUES)
+def test_no_mutation_of_a_valid_spec_or_site_gives_a_traceback(valid, which, pick, how, value):
+    import json
+
+    pipeline, spec, site = valid
+    target = spec if which == "spec" else site
+    paths = list(_paths(target))
+    mutated = _mutate(target, paths[pick % len(paths)], how, value)
+    spec_doc, site_doc = (mutated, site) if which == "spec" else (spec, mutated)
+    _no_traceback(pipeline, ("pipeline.yaml", json.dumps(spec_doc, default=str).encode()),  # JSON is YAML
+                  (SITE, json.dumps(site_doc, default=str).encode()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(which=st.sampled_from(["pipeline.yaml", SITE]), at=st.integers(0, 10**6), cut=st.integers(0, 8), junk=st.binary(max_size=8))
+def test_no_byte_level_damage_gives_a_traceback(valid, which, at, cut, junk):
+    """Bytes inserted, cut or replaced anywhere in the files as users write them."""
+    pipeline, _, _ = valid
+    texts = {"pipeline.yaml": (ROOT / "examples/quickstart/pipeline.yaml").read_text().replace("site: local ", f"site: {SITE} ", 1).encode(),
+             SITE: (ROOT / "config/sites/local.yaml").read_bytes()}
+    data = texts[which]
+    i = at % (len(data) + 1)
+    texts[which] = data[:i] + junk + data[i + cut:]
+    _no_traceback(pipeline, *texts.items())

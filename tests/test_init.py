@@ -28,3 +28,18 @@ def test_init_refuses_to_overwrite(cli, tmp_path, monkeypatch):
     result = cli("init", "--frames", f"{data}/frames/*.mrc", "--mdocs", f"{data}/mdoc/*.mdoc", code=1)
     assert "exists" in result.stderr and "--force" in result.stderr
     assert (tmp_path / "pipeline.yaml").read_text() == "keep me\n"
+
+
+def test_init_refuses_a_site_that_does_not_exist_and_writes_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = EXAMPLES / "quickstart" / "data"
+    err = cli("init", "--frames", f"{data}/frames/*.mrc", "--mdocs", f"{data}/mdoc/*.mdoc", "--site", "nosuchsite", code=1).stderr
+    assert "--site nosuchsite: no such site profile" in err and "hint: " in err
+    assert not (tmp_path / "pipeline.yaml").exists()
+
+
+def test_init_refuses_an_unsafe_name(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = EXAMPLES / "quickstart" / "data"
+    err = cli("init", "--frames", f"{data}/frames/*.mrc", "--mdocs", f"{data}/mdoc/*.mdoc", "--name", "a\nb", code=1).stderr
+    assert "is not a safe name" in err and not (tmp_path / "pipeline.yaml").exists()
