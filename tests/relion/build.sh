@@ -39,7 +39,8 @@ fi
 SRC=$(cd "$SRC" && pwd)
 
 # the key: every source file's content and path, and what else decides the build
-key=$( (cd "$SRC" && find . -type f ! -path './.git/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+# (build/ and *.egg-info are what a pip install into the source leaves, not source: an older build.sh did that)
+key=$( (cd "$SRC" && find . -type f ! -path './.git/*' ! -path './build/*' ! -path '*.egg-info/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
         echo "${CMAKE_FLAGS[*]} ${TARGETS[*]}"; python3 --version) | sha256sum | cut -c1-16)
 CACHE=${CRYOCC_RELION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cryocc/relion}/$key
 if [ "$CHECK" = 1 ]; then
@@ -74,8 +75,12 @@ fi
 if [ ! -x "$CACHE/venv/bin/relion_tomo_import" ]; then
   log "installing RELION's Python programs into $CACHE/venv"
   python3 -m venv "$CACHE/venv"
-  SETUPTOOLS_SCM_PRETEND_VERSION=5.0.1 "$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check "$SRC" \
+  # from a copy: setuptools writes build/ and relion.egg-info into the tree it installs from, and the
+  # source is shared (and read-only, which root does not notice)
+  rm -rf "$CACHE/pysrc" && cp -r "$SRC" "$CACHE/pysrc"
+  SETUPTOOLS_SCM_PRETEND_VERSION=5.0.1 "$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check "$CACHE/pysrc" \
     >"$CACHE/pip.log" 2>&1 || { tail -20 "$CACHE/pip.log"; exit 1; }
+  rm -rf "$CACHE/pysrc"
 fi
 
 log "building ${TARGETS[*]} from $SRC (once per machine; 10-40 minutes on 2 cores)"
