@@ -27,6 +27,11 @@ class Case(NamedTuple):
     file: str | None = None  # the file the message names, when not the one edited
 
 
+# nine levels of ten aliases each: under a KB of YAML, 10^9 values once expanded
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+
+
 def _copy_mdoc(name: str, old: str = "", new: str = "") -> Callable[[Path], None]:
     """A second tilt series: the real mdoc under another name (frames renamed unless same=True), edited."""
     def make(root: Path) -> None:
@@ -58,9 +63,7 @@ CASES: dict[str, Case] = {
     "deep_nesting": Case("pipeline", "", "x: " + "[" * 60 + "]" * 60 + "\n", r"nested more than 32 levels", 25),
     "deep_block_nesting": Case("pipeline", "", "".join("  " * i + f"k{i}:\n" for i in range(40)) + "  " * 40 + "v: 1\n",
                                r"nested more than 32 levels", None),
-    "alias_bomb": Case("pipeline", "", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
-        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)),
+    "alias_bomb": Case("pipeline", "", ALIAS_BOMB,
         r"more than 100000 values once aliases are expanded", None),
     "too_large": Case("pipeline", "", "#" + "x" * 10_000_000 + "\n", r"MB: too large for a YAML file", None),
     "top_level_list": Case("pipeline", "cryocc: 1\n", "- cryocc: 1\n", r"YAML syntax error|mapping|expected", None),
@@ -168,9 +171,7 @@ CASES: dict[str, Case] = {
     "site_not_utf8": Case("site", "submit: sbatch", b"submit: sb\xe9atch", r"is not UTF-8", 6),
     "site_name_unsafe": Case("site", "name: local", "name: ../local", r"name", 4),
     "site_yaml_syntax": Case("site", "tools: {}", "tools: {", r"YAML syntax error", None),
-    "site_alias_bomb": Case("site", "", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
-        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)),
+    "site_alias_bomb": Case("site", "", ALIAS_BOMB,
         r"more than 100000 values", None),
 }
 

@@ -246,8 +246,10 @@ def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
     pipeline = done.root / "default_pipeline.star"  # as RELION left it while the job ran
     pipeline.write_text(re.sub(r"(External/job006/\s+None\s+relion\.external\s+)Succeeded", r"\1Running", pipeline.read_text()))
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    before = tree(done.root)
     err = done.apply(code=1).stderr
     assert "still running: reconstruct (External/job006/)" in err
+    assert tree(done.root) == before  # the refusal wrote nothing, not even the lock's owner note
     done.apply("--ignore-running")
 
 
@@ -326,7 +328,10 @@ def test_status_reports_each_job(done):
     assert [(j["name"], j["state"], j["job_dir"]) for j in doc["jobs"]] == [
         (j, "succeeded", f"External/job00{i}/") for i, j in enumerate(JOBS, 1)]
     assert all(j["seconds"] is not None for j in doc["jobs"])
-    assert doc["last_apply"] == {"name": "cryocc_001", "jobs": JOBS}
+    last = doc["last_apply"]
+    assert (last["name"], last["jobs"]) == ("cryocc_001", JOBS)
+    assert (done.root / last["pipeline"]).read_text() == done.pipeline.read_text()  # what the scheme was compiled from
+    assert (done.root / last["site"]).read_text().startswith("# Site profile")
 
 
 def test_upgrading_the_fingerprint_recipe_reruns_nothing(done, monkeypatch):
