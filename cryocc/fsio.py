@@ -62,7 +62,8 @@ def inside(root: Path, relative: str | Path) -> Path:
     root = root.resolve()
     target = (root / relative).resolve()
     if target != root and root not in target.parents:
-        raise ProjectError(f"refusing to write outside the project: {relative}")
+        raise ProjectError(f"refusing to write outside the project: {relative}",
+                           hint="a symlink under the project leads out of it: replace it by a directory of the project")
     return target
 
 

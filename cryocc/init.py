@@ -46,15 +46,15 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         raise SpecError(f"--site {site}: no such site profile", hint=did_you_mean(site, known_sites(output.parent)))
     for option, glob in (("--frames", frames), ("--mdocs", mdocs)):
         if any(ord(c) < 32 for c in glob):
-            raise SpecError(f"{option} holds a control character: {glob!r}")
+            raise SpecError(f"{option} holds a control character: {glob!r}", hint="give the glob on one line, in quotes")
     base = output.parent
     cwd = str(Path.cwd())
     mdoc_paths = [Path(cwd, k) for k in sorted(list_files(mdocs, cwd))]
     frame_paths = sorted(list_files(frames, cwd))
     if not mdoc_paths:
-        raise SpecError(f"--mdocs matches no file: {mdocs}")
+        raise SpecError(f"--mdocs matches no file: {mdocs}", hint="globs are relative to where you run cryocc; quote them")
     if not frame_paths:
-        raise SpecError(f"--frames matches no file: {frames}")
+        raise SpecError(f"--frames matches no file: {frames}", hint="globs are relative to where you run cryocc; quote them")
     errors = Collector()
     infos = []
     for p in mdoc_paths:

@@ -327,7 +327,8 @@ def infer(
             keys = [k for k in keys if k is not None]
         series.append(TiltSeries(m.name, m.key or m.path, tuple(keys), m.angles))
     if missing > 10:
-        errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames"))
+        errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames",
+                             hint="are the movies still being copied, or does data.frames point at another session?"))
 
     exts = Counter(name[name.rfind("."):].lower() for name in frames if "." in name)
     ext = exts.most_common(1)[0][0] if exts else ""
