@@ -59,6 +59,19 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         print(f"{verdict}  {j.type:<19} {j.job_dir or '-':<17} {'; '.join(reason(r) for r in j.reasons)}".rstrip(), file=out)
     s = plan.summary()
     print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.", file=out)
+    for line in data_lines(plan.waiting, plan.excluded):
+        print(line, file=out)
+
+
+def data_lines(waiting: list[list[Any]], excluded: dict[str, str]) -> list[str]:
+    """The tilt series left out, and why: still waiting for frames, or excluded by the spec."""
+    lines = []
+    if waiting:
+        lines.append(f"Waiting: {len(waiting)} tilt series whose frames are not all there yet (left out until they are): "
+                     + ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting))
+    if excluded:
+        lines.append("Excluded (data.exclude): " + ", ".join(f"{name} ({why})" if why else name for name, why in excluded.items()))
+    return lines
 
 
 def print_acquisition_line(summary: dict, out: TextIO | None = None) -> None:
@@ -69,6 +82,8 @@ def print_acquisition_line(summary: dict, out: TextIO | None = None) -> None:
     print(f"Data: {summary['tilt_series']} tilt series, {summary['frames']} frames; " + ", ".join(parts), file=out)
     for note in summary["notes"]:
         print(f"note: {note}", file=out)
+    for line in data_lines(summary.get("waiting", []), summary.get("excluded", {})):
+        print(line, file=out)
     print(file=out)
 
 
@@ -101,3 +116,5 @@ def print_validated(recipe: Recipe, pipeline: str, out: TextIO | None = None) ->
     print(table("Jobs in run order", ["job", "type", "inputs", "resources"], rows), file=out)
     for note in s["notes"]:
         print(f"note: {note}", file=out)
+    for line in data_lines(s.get("waiting", []), s.get("excluded", {})):
+        print(line, file=out)

@@ -42,6 +42,11 @@ def _copy_mdoc(name: str, old: str = "", new: str = "") -> Callable[[Path], None
     return make
 
 
+def _edit(path: Path, old: str, new: str) -> None:
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
 def _same_frames(root: Path) -> None:
     shutil.copy(root / MDOC, root / "data/mdoc/TS_01_copy.mdoc")
 
@@ -150,8 +155,21 @@ CASES: dict[str, Case] = {
     "mdoc_copied": Case("mdoc", "", _same_frames, r"two tilt series cannot share a movie", 29, "TS_01_copy.mdoc"),
     "mdoc_pixel_size_disagree": Case("pipeline", "", _copy_mdoc("TS_02", "PixelSpacing = 5.4", "PixelSpacing = 2.7"),
                                      r"disagree on pixel size", 8),
-    "mdoc_missing_frame": Case("mdoc", "", lambda root: (root / "data/frames/TS_01_007_-12.0.mrc").unlink(),
+    "mdoc_missing_frame": Case("mdoc", "", lambda root: ((root / "data/frames/TS_01_007_-12.0.mrc").unlink(),
+                                                         _edit(root / "pipeline.yaml", "  mdocs: data/mdoc/*.mdoc\n",
+                                                               "  mdocs: data/mdoc/*.mdoc\n  incomplete: error\n")),
                                r"frame 'TS_01_007_-12\.0\.mrc' of \[ZValue = 7\] is not among the frames", 190),
+    "no_tilt_series_complete": Case("pipeline", "", lambda root: (root / "data/frames/TS_01_007_-12.0.mrc").unlink(),
+                                    r"no tilt series has all its frames yet: TS_01 \(40 of 41 frames\)", 8),
+    "exclude_unknown": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  exclude: {TS_1: bad ice}\n",
+                            r"data\.exclude names TS_1, but no mdoc of data\.mdocs is TS_1\.mdoc", 11),
+    "exclude_everything": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  exclude: {TS_01: bad ice}\n",
+                               r"data\.exclude leaves out every tilt series \(1\)", 11),
+    "incomplete_policy": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  incomplete: wait\n",
+                              r"incomplete", 11),
+    "glob_list_empty": Case("pipeline", "  frames: data/frames/*.mrc", "  frames: []", r"at least 1", 9),
+    "glob_in_list_matches_nothing": Case("pipeline", "  frames: data/frames/*.mrc", "  frames: [data/frames/*.mrc, session2/frames/*.mrc]",
+                                         r"data\.frames matches no file: session2/frames/\*\.mrc", 9),
     "mdoc_montage": Case("mdoc", "", _montage, r"montage, not a tilt series", 5, "grid.mdoc"),
     # --- the site profile ---
     "site_missing": Case("pipeline", f"site: {SITE}", "site: locall", r"site profile 'locall' does not exist", 6),

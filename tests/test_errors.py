@@ -61,7 +61,9 @@ CASES = {
                                     edit(p.parent / MDOC, "PixelSpacing = 5.4\n", "PixelSpacing = 5.4\nVoltage = 300\n"),
                                     _second_mdoc(p, "Voltage = 300", "Voltage = 200")),
                          "pipeline.yaml", 8, "data.mdocs", r"disagree on voltage: 200 kV .*300 kV", r"data\.acquisition\.voltage"),
-    "missing_frame": (lambda p: (p.parent / "data/frames/TS_01_007_-12.0.mrc").unlink(), "TS_01.mdoc", 190, "SubFramePath",
+    "missing_frame": (lambda p: ((p.parent / "data/frames/TS_01_007_-12.0.mrc").unlink(),  # refused, not waited for
+                                 edit(p, "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  incomplete: error\n")),
+                      "TS_01.mdoc", 190, "SubFramePath",
                       r"frame 'TS_01_007_-12\.0\.mrc' of \[ZValue = 7\] is not among the frames", r"data\.frames"),
     "missing_dose": (lambda p: edit(p, "    dose_per_tilt: 3.0            # and ExposureDose = 0 in every section\n", ""),
                      "pipeline.yaml", 8, "data.acquisition.dose_per_tilt", r"no dose per tilt", r"set data\.acquisition\.dose_per_tilt"),

@@ -132,9 +132,10 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                  scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
     """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
     recipe = compiled.recipe
+    left_out = {k: recipe.summary[k] for k in ("excluded", "waiting") if recipe.summary.get(k)}  # tilt series, and why
     lock = Lockfile(
         pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
-                  "site": recipe.site["name"], "order": list(recipe.order)},
+                  "site": recipe.site["name"], "order": list(recipe.order), **left_out},
         frame_check=recipe.frame_check,
         files=dict(sorted(compiled.files.small.items())),
         frames=frames,

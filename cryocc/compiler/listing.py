@@ -75,5 +75,13 @@ def _by_glob(pattern: str, root: str) -> dict[str, Stat]:
     return out
 
 
-def list_data(root: str, frames: str, mdocs: str) -> Listing:
-    return Listing(root, list_files(frames, root), list_files(mdocs, root))
+def list_globs(patterns: list[str], root: str) -> dict[str, Stat]:
+    out: dict[str, Stat] = {}
+    for pattern in patterns:
+        out.update(list_files(pattern, root))
+    return out
+
+
+def list_data(root: str, frames: list[str], mdocs: list[str]) -> Listing:
+    """The files of every frame glob and every mdoc glob (a glob per session, say)."""
+    return Listing(root, list_globs(frames, root), list_globs(mdocs, root))

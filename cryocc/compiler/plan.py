@@ -34,6 +34,8 @@ class JobPlan:
 @dataclass
 class Plan:
     jobs: list[JobPlan]
+    waiting: list[list[Any]] = field(default_factory=list)  # tilt series left out until their frames are there
+    excluded: dict[str, str] = field(default_factory=dict)  # tilt series left out by data.exclude, and why
 
     @property
     def to_run(self) -> list[str]:
@@ -54,7 +56,9 @@ class Plan:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary()}
+        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(),
+                "data": {"waiting": [{"name": n, "frames": there, "of": total} for n, there, total in self.waiting],
+                         "excluded": self.excluded}}
 
 
 class FileMap(Mapping[str, dict[str, Any]]):
@@ -164,5 +168,6 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
         if name not in plans:
             st = states.get(name)
             out.append(JobPlan(name, old.type, "orphan", [{"kind": "removed"}], st.job_dir if st else old.job_dir))
-    return Plan(out)
+    data = compiled.recipe.summary
+    return Plan(out, data.get("waiting", []), data.get("excluded", {}))
 

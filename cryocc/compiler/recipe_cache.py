@@ -86,10 +86,15 @@ class RecipeCache:
     def matches(self, listing: Listing) -> bool:
         """The same mdocs (by content) and the same frames (by name) as when the recipe was made."""
         mdocs = self.doc["mdocs"]
-        if mdocs.keys() != listing.mdocs.keys() or self.doc["frames"] != names_digest(listing.frames):
+        unread = self.doc.get("unread", [])  # excluded by the spec: listed, never read
+        if len(listing.mdocs) != len(mdocs) + len(unread) or self.doc["frames"] != names_digest(listing.frames):
             return False
-        for key, (size, mtime) in listing.mdocs.items():
-            old = mdocs[key]
+        if not all(key in listing.mdocs for key in unread):
+            return False
+        for key, old in mdocs.items():
+            if key not in listing.mdocs:
+                return False
+            size, mtime = listing.mdocs[key]
             if (old[0], old[1]) != (size, mtime):
                 if old[0] != size or sha256_file(listing.path(key)) != old[2]:
                     return False
@@ -99,7 +104,8 @@ class RecipeCache:
 
     def store(self, recipe: Recipe, listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> None:
         self.doc = {"format": FORMAT, "code": code_id(), "recipe": recipe.to_json(),
-                    "mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs)},
+                    "mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs) if k in mdoc_hashes},
+                    "unread": sorted(k for k in listing.mdocs if k not in mdoc_hashes),
                     "frames": names_digest(listing.frames), "files": {}}
         self.digests = {}
         self.changed = True

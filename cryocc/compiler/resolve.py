@@ -87,8 +87,8 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
         sources=sources(pipeline),
         frame_check=spec.frame_check, order=tuple(order), jobs=jobs,
         data={  # the globs, the gain, each tilt series' name and mdoc: the tools find the frames themselves
-            "frames": absolute(spec.frames, root),
-            "mdocs": absolute(spec.mdocs, root),
+            "frames": [absolute(g, root) for g in spec.frame_globs],
+            "mdocs": [absolute(g, root) for g in spec.mdoc_globs],
             "gain": gain,
             "gain_operations": spec.gain_operations,
             "tilt_series": [{"name": ts.name, "mdoc": listing.path(ts.mdoc)} for ts in dataset.tilt_series],
@@ -125,5 +125,7 @@ def summary(dataset: Dataset) -> dict[str, Any]:
         "tilt_series": len(dataset.tilt_series),
         "frames": sum(len(ts.frames) for ts in dataset.tilt_series),
         "notes": list(dataset.notes),
+        "waiting": [list(w) for w in dataset.waiting],  # [name, frames there, frames in its mdoc]
+        "excluded": dict(dataset.excluded),
         "groups": [[*key, n] for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))],
     }

@@ -109,8 +109,10 @@ class Context:
         return [c["executable"], "exec", *nv, *c.get("options", []), *bind_args, image, exe, *args]
 
     def _data_dirs(self) -> list[str]:
+        """The directories to bind: each data glob's fixed part (a glob per session), the gain's, the params' files'."""
         data = self.doc.get("data") or {}
-        dirs = [os.path.dirname(data[k]) for k in ("frames", "mdocs", "gain") if data.get(k)]
+        globs = [g for k in ("frames", "mdocs") for g in ([data[k]] if isinstance(data.get(k), str) else data.get(k) or [])]
+        dirs = [_fixed_dir(g) for g in globs] + ([os.path.dirname(data["gain"])] if data.get("gain") else [])
         dirs += [os.path.dirname(v) for v in self.params.values() if isinstance(v, str) and os.path.isabs(v)]
         return dirs
 
@@ -171,6 +173,15 @@ def relink(link: Path, target: Path | str) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(target)
+
+
+def _fixed_dir(pattern: str) -> str:
+    """The directory a glob searches below: its leading components without wildcards."""
+    import glob
+
+    parts = pattern.split(os.sep)
+    first_magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts) - 1)
+    return os.sep.join(parts[:first_magic]) or os.sep
 
 
 # --- outputs, receipt, sentinel ---------------------------------------------------------------

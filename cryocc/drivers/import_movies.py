@@ -1,16 +1,32 @@
 """importmovies: RELION 5's tilt-series import from movies and mdocs."""
 
+import glob
 import os
 
 from ._metadata import read_global
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, relink
+
+
+def _stage(ctx: Context, data: dict) -> tuple[str, str]:
+    """Symlinks in the job directory to exactly the tilt series to import (not those excluded or
+    still waiting for frames) and to the frames of every session's glob; returns the two patterns,
+    relative to the project: relion_tomo_import globs with Path().glob(pattern), which refuses
+    absolute patterns (import_tilt_series/serialem.py:84-85), and takes one pattern of each."""
+    staged = ctx.path("cryocc_inputs")
+    for sub in ("mdoc", "frames"):
+        (staged / sub).mkdir(parents=True, exist_ok=True)
+    for ts in data["tilt_series"]:
+        relink(staged / "mdoc" / os.path.basename(ts["mdoc"]), ts["mdoc"])
+    globs = [data["frames"]] if isinstance(data["frames"], str) else data["frames"]
+    for frame in (f for pattern in globs for f in glob.iglob(pattern, recursive=True)):
+        relink(staged / "frames" / os.path.basename(frame), frame)
+    rel = ctx.rel(staged)
+    return f"{rel}/frames/*", f"{rel}/mdoc/*.mdoc"
 
 
 def run(ctx: Context) -> None:
     data, a = ctx.doc["data"], ctx.acq
-    # relion_tomo_import globs with Path().glob(pattern), which refuses absolute patterns: relative
-    # to the project, where RELION runs jobs (import_tilt_series/serialem.py:84-85)
-    frames, mdocs = (os.path.relpath(data[k], ctx.project) for k in ("frames", "mdocs"))
+    frames, mdocs = _stage(ctx, data)
     # no --pipeline_control: the driver, not the tool, decides the job's sentinel
     ctx.run("relion_python_tomo_import", [
         "SerialEM",

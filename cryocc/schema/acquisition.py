@@ -102,6 +102,8 @@ class Dataset:
     tilt_series: tuple[TiltSeries, ...]
     mdocs: tuple[MdocInfo, ...]
     notes: tuple[str, ...] = ()  # things the user should know (shown by validate)
+    waiting: tuple[tuple[str, int, int], ...] = ()  # (name, frames there, frames in its mdoc): still being collected
+    excluded: dict[str, str] = field(default_factory=dict)  # name -> why (data.exclude)
 
 
 # --- one mdoc --------------------------------------------------------------------------------
@@ -236,8 +238,10 @@ def infer(
     overrides: AcquisitionOverrides,
     errors: Collector,
     spec_location: Location,
+    skip_incomplete: bool = False,
 ) -> Dataset | None:
-    """Combine all mdocs with the overrides. Reports every problem to errors; None if any."""
+    """Combine all mdocs with the overrides. Reports every problem to errors; None if any.
+    skip_incomplete: a tilt series with frames missing is left out and listed as waiting, not an error."""
     o = overrides
     sources: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -302,6 +306,7 @@ def infer(
                      "if the frames are saved unbinned, set data.acquisition.pixel_size")
 
     series = []
+    waiting: list[tuple[str, int, int]] = []
     missing = 0
     claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
     for m in mdocs:
@@ -314,6 +319,9 @@ def infer(
                     f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(key.rpartition('/')[2])}$"), 1),
                     key="SubFramePath", hint="is one mdoc a copy of the other? keep one of them in data.mdocs"))
                 break
+        if None in keys and skip_incomplete:  # frames still being copied: wait for them
+            waiting.append((m.name, len(keys) - keys.count(None), len(keys)))
+            continue
         if None in keys:
             for z, name, key in zip(m.z, m.frames, keys):
                 if key is None:
@@ -329,6 +337,11 @@ def infer(
     if missing > 10:
         errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames",
                              hint="are the movies still being copied, or does data.frames point at another session?"))
+    if waiting and not series:
+        shown = ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting[:5])
+        errors.add(DataError(f"no tilt series has all its frames yet: {shown}{' ...' if len(waiting) > 5 else ''}",
+                             location=spec_location, key="data.frames",
+                             hint="wait for the frames to be copied, or check that data.frames matches them"))
 
     exts = Counter(name[name.rfind("."):].lower() for name in frames if "." in name)
     ext = exts.most_common(1)[0][0] if exts else ""
@@ -346,4 +359,4 @@ def infer(
     if errors:
         return None
     acq = Acquisition(software=software, frame_extension=ext, sources=sources, **values)
-    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(notes))
+    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(notes), tuple(sorted(waiting)))

@@ -119,9 +119,17 @@ class AcquisitionOverrides(Strict):
     invert_tilt_angles: bool | None = Field(None, description="invert tilt angles at tilt-series import (default: no for SerialEM, yes for Tomo5)")
 
 
+Globs = OneLine | Annotated[list[OneLine], Field(min_length=1)]
+
+
 class Data(Strict):
-    frames: OneLine = Field(description="glob of movie frames, relative to pipeline.yaml (e.g. raw/frames/*.eer)")
-    mdocs: OneLine = Field(description="glob of SerialEM/Tomo5 mdoc files, one per tilt series")
+    frames: Globs = Field(description="glob of movie frames, relative to pipeline.yaml (e.g. raw/frames/*.eer), "
+                                      "or a list of globs, one per session")
+    mdocs: Globs = Field(description="glob of SerialEM/Tomo5 mdoc files, one per tilt series, or a list of globs")
+    exclude: dict[OneLine, OneLine] = Field(default_factory=dict, description="tilt series to leave out: name -> why (kept in the lockfile)")
+    incomplete: Literal["skip", "error"] = Field(
+        "skip", description="a tilt series whose frames are not all there yet (still being collected or copied): "
+                            "skip = leave it out and list it as waiting, error = refuse")
     gain: OneLine | None = Field(None, description="gain reference file")
     gain_operations: str | None = Field(
         None, pattern=r"^(flip_x|flip_y|transpose)(,(flip_x|flip_y|transpose))*$",
@@ -131,6 +139,14 @@ class Data(Strict):
     frame_check: Literal["stat", "lenient"] = Field(
         "stat", description="how frames are fingerprinted: stat = path+size+mtime, lenient = path+size (for file systems whose times drift)"
     )
+
+    @property
+    def frame_globs(self) -> list[str]:
+        return [self.frames] if isinstance(self.frames, str) else list(self.frames)
+
+    @property
+    def mdoc_globs(self) -> list[str]:
+        return [self.mdocs] if isinstance(self.mdocs, str) else list(self.mdocs)
 
 
 class JobSpec(Strict):

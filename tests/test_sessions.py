@@ -1,0 +1,117 @@
+"""Data that arrives in sessions: a glob per session, tilt series left out by name (with a reason
+kept in the lockfile), and tilt series whose frames are still being copied: left out, listed as
+waiting, and taken in by the next plan once their frames are all there. The last scenario runs the
+real relion_schemer and the real relion_tomo_import (the import driver stages exactly the tilt
+series to import)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import edit, tool_env
+from schemer import run_scheme
+from test_incremental import Proj
+
+SESSION2 = "session2"
+
+
+def _session2(root: Path, name: str = "TS_02", frames: int = 41) -> list[Path]:
+    """A second session beside the first: the real mdoc renamed, and the first `frames` of its movies."""
+    (root / SESSION2 / "mdoc").mkdir(parents=True, exist_ok=True)
+    (root / SESSION2 / "frames").mkdir(exist_ok=True)
+    text = (root / "data/mdoc/TS_01.mdoc").read_text().replace("TS_01_", f"{name}_")
+    (root / SESSION2 / "mdoc" / f"{name}.mdoc").write_text(text)
+    movies = sorted((root / "data/frames").glob("TS_01_*"))
+    out = []
+    for f in movies[:frames]:
+        dest = root / SESSION2 / "frames" / f.name.replace("TS_01_", f"{name}_")
+        shutil.copy(f, dest)
+        out.append(dest)
+    return out
+
+
+def _two_sessions(pipeline: Path) -> None:
+    edit(pipeline, "  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
+         f"  frames: [data/frames/*.mrc, {SESSION2}/frames/*.mrc]\n  mdocs: [data/mdoc/*.mdoc, {SESSION2}/mdoc/*.mdoc]\n")
+
+
+def _import_series(p: Proj) -> list[str]:
+    lock = json.loads((p.root / "cryocc.lock").read_text())
+    doc = json.loads((p.root / lock["jobs"]["import"]["params_file"]).read_text())
+    return [ts["name"] for ts in doc["data"]["tilt_series"]]
+
+
+@pytest.fixture
+def proj(tmp_path):
+    return Proj(tmp_path)
+
+
+def test_a_glob_per_session_takes_in_both(proj):
+    _session2(proj.pipeline.parent)
+    _two_sessions(proj.pipeline)
+    assert "Data: 2 tilt series, 82 frames" in proj.apply().stdout
+    assert _import_series(proj) == ["TS_01", "TS_02"]
+
+
+def test_a_half_copied_tilt_series_waits_and_is_taken_in_once_complete(proj):
+    root = proj.pipeline.parent
+    missing = _session2(root)[20:]
+    for f in missing:
+        f.unlink()  # still being copied from the microscope
+    _two_sessions(proj.pipeline)
+    out = proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
+    assert "Waiting: 1 tilt series whose frames are not all there yet (left out until they are): TS_02 (20 of 41 frames)" in out
+    assert proj.plan()["data"]["waiting"] == [{"name": "TS_02", "frames": 20, "of": 41}]
+    proj.apply()
+    assert _import_series(proj) == ["TS_01"]
+    assert json.loads((proj.root / "cryocc.lock").read_text())["pipeline"]["waiting"] == [["TS_02", 20, 41]]
+    _session2(root)  # the copy finished
+    assert proj.plan()["data"]["waiting"] == []
+    proj.apply()
+    assert _import_series(proj) == ["TS_01", "TS_02"]
+
+
+def test_incomplete_error_refuses_instead(proj):
+    for f in _session2(proj.pipeline.parent)[30:]:
+        f.unlink()
+    _two_sessions(proj.pipeline)
+    edit(proj.pipeline, "  mdocs: [", "  incomplete: error\n  mdocs: [")
+    err = proj.cli("validate", proj.pipeline, code=1).stderr
+    assert "TS_02.mdoc" in err and "is not among the frames matched by data.frames" in err
+
+
+def test_an_excluded_tilt_series_is_left_out_with_its_reason(proj):
+    _session2(proj.pipeline.parent)
+    _two_sessions(proj.pipeline)
+    edit(proj.pipeline, "  mdocs: [", "  exclude: {TS_02: cracked ice}\n  mdocs: [")
+    out = proj.apply().stdout
+    assert "Data: 1 tilt series, 41 frames" in out and "Excluded (data.exclude): TS_02 (cracked ice)" in out
+    assert _import_series(proj) == ["TS_01"]
+    assert json.loads((proj.root / "cryocc.lock").read_text())["pipeline"]["excluded"] == {"TS_02": "cracked ice"}
+    assert "Excluded (data.exclude): TS_02 (cracked ice)" in proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
+
+
+def test_the_real_import_takes_exactly_the_tilt_series_not_left_out(proj):
+    """Two sessions, one tilt series excluded, one waiting: relion_tomo_import sees only TS_01 and TS_03
+    (it would import every mdoc its pattern matches), and the chain runs to the end on them."""
+    root = proj.pipeline.parent
+    _session2(root, "TS_02")
+    _session2(root, "TS_03")
+    for f in _session2(root, "TS_04")[10:]:
+        f.unlink()
+    _two_sessions(proj.pipeline)
+    edit(proj.pipeline, "  mdocs: [", "  exclude: {TS_02: no signal}\n  mdocs: [")
+    proj.apply()
+    result = run_scheme(proj.root, tool_env())
+    assert result.statuses == {j: "Succeeded" for j in ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]}, result.output
+    import starfile
+
+    dirs = {name: d for name, d, _ in result.jobs}
+    star = starfile.read(proj.root / dirs["import"] / "tilt_series.star", always_dict=True)
+    assert sorted(star["global"]["rlnTomoName"]) == ["TS_01", "TS_03"]
+    tomograms = starfile.read(proj.root / dirs["reconstruct"] / "tomograms.star", always_dict=True)["global"]
+    assert sorted(tomograms["rlnTomoName"]) == ["TS_01", "TS_03"]
