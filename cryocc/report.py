@@ -40,6 +40,10 @@ def reason(r: dict) -> str:
         return f"input {r['path']}: {r.get('change', 'changed')}"
     if kind == "upstream":
         return f"upstream {r['job']} runs"
+    if kind == "items_failed":
+        items = r["items"]
+        return f"without {len(items)} failed tilt series (on_item_failure: continue): " + \
+            ", ".join(f"{n} ({why})" if why else n for n, why in sorted(items.items()))
     text = {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
             "incomplete": "started, no sentinel, not running", "outputs_missing": "outputs missing",
             "forced": "forced", "removed": "no longer in pipeline.yaml", "running": "running now"}.get(kind, kind)

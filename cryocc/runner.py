@@ -204,7 +204,9 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
     final = {n: states[n].status for n in jobs if n in states}
     bad = {n: s for n, s in final.items() if s != "succeeded"}
     if not bad:
-        say(f"Schemes/{scheme}/ finished: {len(final)} jobs succeeded")
+        partial = [states[n] for n in final if states[n].failed_items]
+        say(f"Schemes/{scheme}/ finished: {len(final)} jobs succeeded"
+            + "".join(f"; {st.name} {st.detail}" for st in partial))
         return 0
     name, status = next(iter(bad.items()))
     st = states[name]
@@ -218,7 +220,7 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
 def _describe(st: JobState) -> str:
     where = f" in {st.job_dir}" if st.job_dir else ""
     if st.status == "succeeded":
-        return f"{st.name}: succeeded{where} ({(st.receipt or {}).get('seconds', 0):.0f} s)"
+        return f"{st.name}: succeeded{where} ({(st.receipt or {}).get('seconds', 0):.0f} s)" + (f", {st.detail}" if st.detail else "")
     if st.status == "running":
         return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "")
     return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")

@@ -312,14 +312,15 @@ def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, 
 def test_plan_json_shape(done):
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     doc = done.plan()
-    assert set(doc) == {"jobs", "summary"}
+    assert set(doc) == {"jobs", "summary", "data"}
+    assert doc["data"] == {"waiting": [], "excluded": {}}
     assert set(doc["summary"]) == {"keep", "run", "rerun", "orphan"}
     for job in doc["jobs"]:
         assert set(job) == {"name", "type", "action", "reasons", "job_dir"}
         assert job["action"] in ("keep", "run", "rerun", "orphan")
         for r in job["reasons"]:
             assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete",
-                                 "outputs_missing", "forced", "removed", "running"}
+                                 "outputs_missing", "forced", "removed", "running", "items_failed"}
     assert _reasons(doc, "reconstruct") == [{"kind": "params", "key": "rescale_angpixs", "old": 10.0, "new": 11.0}]
 
 

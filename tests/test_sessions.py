@@ -115,3 +115,54 @@ def test_the_real_import_takes_exactly_the_tilt_series_not_left_out(proj):
     assert sorted(star["global"]["rlnTomoName"]) == ["TS_01", "TS_03"]
     tomograms = starfile.read(proj.root / dirs["reconstruct"] / "tomograms.star", always_dict=True)["global"]
     assert sorted(tomograms["rlnTomoName"]) == ["TS_01", "TS_03"]
+
+
+# --- no hidden partial failure -------------------------------------------------------------
+
+def _two_series(proj: Proj) -> None:
+    _session2(proj.pipeline.parent)
+    _two_sessions(proj.pipeline)
+
+
+def _receipt(proj: Proj, result, job: str) -> dict:
+    d = dict((name, d) for name, d, _ in result.jobs)[job]
+    return json.loads((proj.root / d / "cryocc_receipt.json").read_text())
+
+
+def test_a_tilt_series_that_fails_alignment_fails_the_job_and_is_named(proj):
+    _two_series(proj)
+    proj.apply()
+    result = run_scheme(proj.root, tool_env(FAKE_ALIGN_FAIL="TS_02"))
+    assert result.statuses == {"import": "Succeeded", "motion": "Succeeded", "tsimport": "Succeeded", "align": "Failed"}
+    assert "1 of 2 tilt series failed: TS_02 (aretomo alignment failed)" in result.output
+    receipt = _receipt(proj, result, "align")
+    assert receipt["status"] == "failed_partial"
+    assert receipt["items"] == {"TS_01": {"outcome": "succeeded", "reason": ""},
+                                "TS_02": {"outcome": "failed", "reason": "aretomo alignment failed"}}
+    status = json.loads(proj.cli("status", "--project", proj.root, "--json").stdout)
+    align = next(j for j in status["jobs"] if j["name"] == "align")
+    assert align["state"] == "failed" and "TS_02" in align["detail"]
+    plan = proj.plan()
+    reasons = next(j["reasons"] for j in plan["jobs"] if j["name"] == "align")
+    assert reasons[0]["kind"] == "failed" and "TS_02 (aretomo alignment failed)" in reasons[0]["detail"]
+    proj.apply()  # fixed (the fault switch is gone): the job and what follows run again
+    again = run_scheme(proj.root, tool_env())
+    assert set(again.statuses.values()) == {"Succeeded"} and _receipt(proj, again, "align")["status"] == "succeeded"
+
+
+def test_on_item_failure_continue_goes_on_without_it_and_says_so(proj):
+    import starfile
+
+    _two_series(proj)
+    edit(proj.pipeline, 'resources: {time: "00:20:00"}', 'resources: {time: "00:20:00"}\n  on_item_failure: continue')
+    proj.apply()
+    result = run_scheme(proj.root, tool_env(FAKE_ALIGN_FAIL="TS_02"))
+    assert set(result.statuses.values()) == {"Succeeded"}, result.output
+    assert "align continued without 1 failed tilt series: TS_02" in result.output
+    rec = dict((name, d) for name, d, _ in result.jobs)["reconstruct"]
+    assert list(starfile.read(proj.root / rec / "tomograms.star", always_dict=True)["global"]["rlnTomoName"]) == ["TS_01"]
+    plan = proj.plan()
+    align = next(j for j in plan["jobs"] if j["name"] == "align")
+    assert align["action"] == "keep" and align["reasons"] == [{"kind": "items_failed", "items": {"TS_02": "aretomo alignment failed"}}]
+    out = proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
+    assert "without 1 failed tilt series (on_item_failure: continue): TS_02 (aretomo alignment failed)" in out

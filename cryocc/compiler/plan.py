@@ -160,6 +160,8 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                     jp.reasons.append({"kind": "upstream", "job": upstream})
             if not jp.reasons:
                 jp.action = "keep"
+                if state is not None and state.failed_items:  # kept, but not for every tilt series: say so
+                    jp.reasons.append({"kind": "items_failed", "items": state.failed_items})
             elif state is not None and state.job_dir:
                 jp.action = "rerun"
         plans[name] = jp

@@ -37,6 +37,7 @@ class JobRecipe(NamedTuple):
     outputs: tuple[dict[str, Any], ...]  # {path, kind, is_dir}
     resources: dict[str, Any]  # cpus, mem, time, gpus, partition, constraint, sbatch
     tool: dict[str, Any] | None  # image, bin_dir, env
+    on_item_failure: str = "stop"  # stop | continue: what a failure on some tilt series makes of the job
 
 
 class Series(NamedTuple):

@@ -69,6 +69,7 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
         "tool": job.tool,
         "container": site["container"],
         "scratch": site["scratch"],
+        "on_item_failure": job.on_item_failure,
         "threads": job.resources["cpus"],
         "gpus": job.resources["gpus"],
     }

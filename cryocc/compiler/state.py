@@ -26,6 +26,7 @@ class JobState:
     receipt: dict[str, Any] | None = None
     detail: str = ""
     slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
+    failed_items: dict[str, str] = field(default_factory=dict)  # tilt series the job succeeded without, and why
 
 
 class Project:
@@ -143,6 +144,10 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
             state.status, state.detail = "outputs_missing", ", ".join(missing)
         else:
             state.status = "succeeded"
+            failed = {n: i.get("reason", "") for n, i in (receipt.get("items") or {}).items() if i.get("outcome") == "failed"}
+            if failed:  # on_item_failure: continue
+                state.failed_items = failed
+                state.detail = f"continued without {len(failed)} failed tilt series: " + ", ".join(sorted(failed))
         return state
     if (d / FAILURE).exists():
         state.status, state.detail = "failed", (receipt or {}).get("reason") or ""

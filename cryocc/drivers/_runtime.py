@@ -40,6 +40,15 @@ class JobFailed(Exception):
     """The job cannot succeed; the message is the one-line reason in the log and the receipt."""
 
 
+class PartialFailure(JobFailed):
+    """The tool failed on some tilt series and the policy is to stop."""
+
+
+def items_failed(failed: dict[str, str], total: int) -> str:
+    """One line naming the failed tilt series and why: '2 of 30 tilt series failed: TS_03 (why), TS_11 (why)'."""
+    return f"{len(failed)} of {total} tilt series failed: " + ", ".join(f"{n} ({why})" if why else n for n, why in sorted(failed.items()))
+
+
 class Aborted(Exception):
     """RELION_JOB_ABORT_NOW appeared."""
 
@@ -57,6 +66,15 @@ class Context:
     threads: int
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=30))
     tools_run: list[list[str]] = field(default_factory=list)
+    items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason}
+
+    def item(self, name: str, outcome: str, reason: str = "") -> None:
+        """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
+        filtered (left out by a rule the user set). Every item goes into the receipt."""
+        self.items[name] = {"outcome": outcome, "reason": reason}
+
+    def failed_items(self) -> dict[str, str]:
+        return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == "failed"}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -226,6 +244,7 @@ def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[
         "ended": _iso(time.time()),
         "seconds": round(time.time() - started, 3),
         "outputs": outputs,
+        "items": dict(sorted(ctx.items.items())),
         "cryocc": ctx.doc.get("cryocc"),
     }
     tmp = ctx.path(RECEIPT + ".tmp")
@@ -292,13 +311,21 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
             run_job = driver_for(doc["stem"])
         run_job(ctx)
         ctx.check_abort()
+        failed = ctx.failed_items()
+        if failed and doc.get("on_item_failure", "stop") == "stop":
+            raise PartialFailure(f"{items_failed(failed, len(ctx.items))}; on_item_failure: stop "
+                                 "(fix them and run again, leave them out with data.exclude, or set on_item_failure: continue)")
         outputs = check_outputs(ctx)
         write_receipt(ctx, "succeeded", started, outputs, None)
         write_sentinel(job_dir, SUCCESS)
+        if failed:
+            ctx.say(f"cryocc driver: warning: {items_failed(failed, len(ctx.items))}; continued without them (on_item_failure: continue)")
         ctx.say("cryocc driver: succeeded")
         return 0
     except Aborted as exc:
         return _end(ctx, job_dir, ABORTED, "aborted", started, str(exc), 2)
+    except PartialFailure as exc:
+        return _end(ctx, job_dir, FAILURE, "failed_partial", started, str(exc), 1)
     except JobFailed as exc:
         return _end(ctx, job_dir, FAILURE, "failed", started, str(exc), 1)
     except BaseException as exc:  # any bug or surprise still ends with a sentinel

@@ -40,13 +40,13 @@ def run(ctx: Context) -> None:
         rows = _alignment(ctx, ts.name, p["method"], nominal_axis=float(ts.tilts[0].get("rlnTomoNominalTiltAxisAngle", 0)))
         if rows is None:
             failed.append(ts.name)
+            ctx.item(ts.name, "failed", f"{p['method']} alignment failed")
             continue
         excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], sign)
         aligned.append(ts)
-    if failed:
-        ctx.say(f"warning: alignment failed for {len(failed)} of {len(series)} tilt series, dropped: {', '.join(failed)}")
+        ctx.item(ts.name, "succeeded")
     if not aligned:
-        raise JobFailed("no tilt series could be aligned")
+        raise JobFailed("no tilt series could be aligned: " + ", ".join(failed))
     ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")
     if len(excluded) > 1:
         ctx.say(f"{len(excluded) - 1} tilts left out by WarpTools were removed from the tilt series (excluded_tilts.tsv)")

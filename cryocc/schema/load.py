@@ -32,6 +32,7 @@ class LoadedJob:
     params: Params
     resources: Resources
     inputs: dict[str, str]
+    on_item_failure: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -295,5 +296,6 @@ def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Col
         resources = merge_resources(BUILTIN_RESOURCES, site_res.get("default"), site_res.get(job.type),
                                     spec.defaults.resources, job.resources)
         if params is not None and ok:
-            jobs[name] = LoadedJob(name, job_type, params, resources, dict(job.inputs))
+            jobs[name] = LoadedJob(name, job_type, params, resources, dict(job.inputs),
+                                   job.on_item_failure or spec.defaults.on_item_failure)
     return jobs

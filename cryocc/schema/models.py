@@ -149,8 +149,14 @@ class Data(Strict):
         return [self.mdocs] if isinstance(self.mdocs, str) else list(self.mdocs)
 
 
+ItemFailure = Literal["stop", "continue"]
+ITEM_FAILURE_HELP = ("when the tool fails on some tilt series: stop = the job fails and names them; "
+                     "continue = the job succeeds without them and names them")
+
+
 class JobSpec(Strict):
     type: str = Field(description="job type from the catalog (cryocc jobs lists them)")
+    on_item_failure: ItemFailure | None = Field(None, description=ITEM_FAILURE_HELP + " (unset: defaults.on_item_failure)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters of the job type")
     inputs: dict[str, str] = Field(default_factory=dict, description="input slot -> upstream job name (default: wired by kind)")
     resources: Resources = Field(default_factory=Resources)
@@ -158,6 +164,7 @@ class JobSpec(Strict):
 
 class Defaults(Strict):
     resources: Resources = Field(default_factory=Resources, description="resources for every job of this pipeline")
+    on_item_failure: ItemFailure = Field("stop", description=ITEM_FAILURE_HELP)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job type -> params for every job of that type")
 
 
