@@ -223,6 +223,20 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command(short_help="Print a job's log; --follow keeps printing until it ends.")
+@user_errors
+def logs(
+    job: str = typer.Argument(..., metavar="JOB", help="the job's name in pipeline.yaml", show_default=False),
+    project: Path = ProjectOpt,
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
+) -> None:
+    """Print JOB's run.out, then its run.err if there is anything in it; the job directory is found
+    through the lockfile and the project, so you need not know it."""
+    from . import runner
+
+    runner.logs(project, job, follow=follow, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+
+
 @app.command(short_help="Stop the running scheme and its running job.")
 @user_errors
 def abort(project: Path = ProjectOpt) -> None:
@@ -248,11 +262,25 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="w
         sys.stdout.write(text)
 
 
-@app.command(short_help="List the job types: tool, inputs, outputs.")
-def jobs(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """List the job types: the tool behind each, what it consumes and produces."""
+@app.command(short_help="List the job types, or every parameter of one.")
+@user_errors
+def jobs(
+    job_type: Optional[str] = typer.Argument(None, metavar="[TYPE]", help="a job type: show its parameters", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """List the job types: the tool behind each, what it consumes and produces. With TYPE: every
+    parameter of that type, with its type, unit, default, allowed values and description."""
     from .schema.jobs import CATALOG
     from .ui import console
+
+    if job_type is not None:
+        from .errors import SpecError, did_you_mean
+        from .schema.describe import describe, describe_text
+
+        if job_type not in CATALOG:
+            raise SpecError(f"no job type '{job_type}'", hint=did_you_mean(job_type, CATALOG) or "cryocc jobs lists them")
+        print(json.dumps(describe(CATALOG[job_type]), indent=1) if as_json else describe_text(CATALOG[job_type]))
+        return
 
     rows = [{"type": t.name, "tool": t.tool_label, "summary": t.summary,
              "consumes": {s: list(i.kinds) for s, i in t.inputs.items()},

@@ -20,6 +20,7 @@ from typing import Callable
 from .compiler.apply import apply_pipeline, scheme_started
 from .compiler.render import STATE_DIR
 from .compiler.state import JobState, observe
+from .drivers.sentinels import ABORTED, FAILURE, SUCCESS
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
@@ -224,6 +225,39 @@ def _describe(st: JobState) -> str:
     if st.status == "running":
         return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "")
     return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")
+
+
+def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None], poll: float = 0.5) -> None:
+    """A job's run.out (and then its run.err, if not empty), found through the lockfile; with follow,
+    what the job writes until it ends (a sentinel appears)."""
+    from .compiler.state import Project, observe_job
+    from .errors import did_you_mean
+
+    lock = applied_lock(project)
+    if job not in lock.jobs:
+        raise ProjectError(f"no job '{job}' in {project}/cryocc.lock", hint=did_you_mean(job, lock.jobs) or "cryocc status lists the jobs")
+    st = observe_job(Project(project), job, lock.jobs[job])
+    if not st.job_dir:
+        raise ProjectError(f"{job} has no job directory yet ({st.detail})", hint="it gets one when relion_schemer starts it: cryocc run")
+    d = project / st.job_dir
+    pos = 0
+    while True:
+        ended = any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
+        try:
+            with open(d / "run.out", "rb") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            write(chunk.decode(errors="replace"))
+            pos += len(chunk)
+        if ended or not follow:
+            break
+        time.sleep(poll)
+    err = d / "run.err"
+    if err.is_file() and err.stat().st_size:
+        write(f"--- {st.job_dir}run.err ---\n" + err.read_text(errors="replace"))
 
 
 def tail(path: Path, n: int) -> list[str]:

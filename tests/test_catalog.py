@@ -70,3 +70,28 @@ def test_template_matching_takes_only_cn_symmetry():
     tm(template="t.mrc", mask="m.mrc", symmetry="C6")
     with pytest.raises(ValidationError):
         tm(template="t.mrc", mask="m.mrc", symmetry="D2")
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_jobs_type_shows_every_parameter_with_the_schemas_text(name, cli):
+    """The terminal and an editor's hover read the same description, unit and bounds."""
+    import json
+
+    schema = CATALOG[name].params.model_json_schema()["properties"]
+    doc = json.loads(cli("jobs", name, "--json").stdout)
+    assert [p["name"] for p in doc["params"]] == list(schema)
+    for p in doc["params"]:
+        prop = schema[p["name"]]
+        assert prop["description"].startswith(p["description"]) and p["description"]
+        assert p["unit"] == prop.get("unit")
+        assert p["changes_results"] == prop.get("affects_results", True)
+    text = cli("jobs", name).stdout
+    assert all(p["name"] in text and p["description"] in text for p in doc["params"])
+
+
+def test_jobs_type_shows_bounds_and_units(cli):
+    text = cli("jobs", "aligntiltsWarp").stdout
+    assert re.search(r"^sample_thickness_nm +float +nm +180 +>= 50, <= 1000 +sample thickness \(AreTomo --alignz\)$", text, re.M), text
+    assert re.search(r"^perdevice \* +int", text, re.M)  # not part of the fingerprint
+    assert "required" in cli("jobs", "templatematching").stdout
+    assert "did you mean 'tsCtf'" in cli("jobs", "tsCTF", code=1).stderr

@@ -349,3 +349,38 @@ def test_upgrading_the_fingerprint_recipe_reruns_nothing(done, monkeypatch):
 
     monkeypatch.setattr(compile_module, "job_parts", parts)
     assert done.actions() == {j: "keep" for j in JOBS}
+
+
+def test_logs_prints_a_jobs_log_found_through_the_lockfile(done):
+    d = done.root / done.job_dir("ctf")
+    out = done.cli("logs", "ctf", "--project", done.root).stdout
+    assert out == (d / "run.out").read_text() and "cryocc driver: succeeded" in out
+    (d / "run.err").write_text("a warning\n")
+    assert done.cli("logs", "ctf", "--project", done.root).stdout.endswith(f"--- {done.job_dir('ctf')}run.err ---\na warning\n")
+    err = done.cli("logs", "ctff", "--project", done.root, code=1).stderr
+    assert "no job 'ctff'" in err and "did you mean 'ctf'" in err
+
+
+def test_logs_follow_prints_until_the_job_ends(done):
+    import threading
+
+    from cryocc import runner
+
+    d = done.root / done.job_dir("reconstruct")
+    (d / "RELION_JOB_EXIT_SUCCESS").unlink()  # as if still running
+    seen: list[str] = []
+    t = threading.Thread(target=runner.logs, args=(done.root, "reconstruct"), kwargs={"follow": True, "write": seen.append, "poll": 0.05})
+    t.start()
+    with open(d / "run.out", "a") as fh:
+        fh.write("a line written while followed\n")
+    assert t.is_alive()
+    (d / "RELION_JOB_EXIT_SUCCESS").touch()
+    t.join(10)
+    assert not t.is_alive() and "".join(seen).endswith("a line written while followed\n")
+
+
+def test_logs_of_a_job_not_started_says_so(tmp_path):
+    p = Proj(tmp_path)
+    p.apply()
+    err = p.cli("logs", "ctf", "--project", p.root, code=1).stderr
+    assert "ctf has no job directory yet (applied, not run yet)" in err and "hint: " in err
