@@ -40,6 +40,9 @@ def reason(r: dict) -> str:
         return f"input {r['path']}: {r.get('change', 'changed')}"
     if kind == "upstream":
         return f"upstream {r['job']} runs"
+    if kind == "reuse":
+        when = (r.get("ended") or "")[:16].replace("T", " ")
+        return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
     if kind == "items_failed":
         items = r["items"]
         return f"without {len(items)} failed tilt series (on_item_failure: continue): " + \
@@ -65,6 +68,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.", file=out)
     for line in data_lines(plan.waiting, plan.excluded):
         print(line, file=out)
+    for note in plan.notes:
+        print(f"note: {note}", file=out)
 
 
 def data_lines(waiting: list[list[Any]], excluded: dict[str, str]) -> list[str]:

@@ -312,7 +312,7 @@ def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, 
 def test_plan_json_shape(done):
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     doc = done.plan()
-    assert set(doc) == {"jobs", "summary", "data"}
+    assert set(doc) == {"jobs", "summary", "data", "notes"}
     assert doc["data"] == {"waiting": [], "excluded": {}}
     assert set(doc["summary"]) == {"keep", "run", "rerun", "orphan"}
     for job in doc["jobs"]:
@@ -320,7 +320,7 @@ def test_plan_json_shape(done):
         assert job["action"] in ("keep", "run", "rerun", "orphan")
         for r in job["reasons"]:
             assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete",
-                                 "outputs_missing", "forced", "removed", "running", "items_failed"}
+                                 "outputs_missing", "forced", "removed", "running", "items_failed", "reuse"}
     assert _reasons(doc, "reconstruct") == [{"kind": "params", "key": "rescale_angpixs", "old": 10.0, "new": 11.0}]
 
 
@@ -384,3 +384,68 @@ def test_logs_of_a_job_not_started_says_so(tmp_path):
     p.apply()
     err = p.cli("logs", "ctf", "--project", p.root, code=1).stderr
     assert "ctf has no job directory yet (applied, not run yet)" in err and "hint: " in err
+
+
+# --- every result the project holds is found again by its fingerprint ------------------------
+
+def _reuse(plan: dict, job: str) -> str | None:
+    r = _reasons(plan, job)
+    return r[0]["job_dir"] if r and r[0]["kind"] == "reuse" else None
+
+
+def test_a_reverted_parameter_reuses_the_earlier_result(done):
+    edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    done.apply()
+    assert done.run().statuses["reconstruct"] == "Succeeded"
+    assert done.job_dir("reconstruct") == "External/job007/"
+    edit(done.pipeline, "{rescale_angpixs: 11}", "{rescale_angpixs: 10}")  # back to what job006 was made with
+    plan = done.plan()
+    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "orphan": 0}
+    assert _reuse(plan, "reconstruct") == "External/job006/"
+    out = done.cli("plan", done.pipeline, "--project", done.root).stdout
+    assert re.search(r"= keep +reconstruct +tsReconstruct +External/job006/ +reuse External/job006/ \(same fingerprint, job reconstruct, finished 20", out), out
+    assert "Nothing to run" in done.apply().stdout
+    assert done.job_dir("reconstruct") == "External/job006/"
+    assert done.actions() == {j: "keep" for j in JOBS} and not _reasons(done.plan(), "reconstruct")
+
+
+def test_a_renamed_job_keeps_its_result(done):
+    edit(done.pipeline, "  ctf:         {type: tsCtf}", "  tsctf:       {type: tsCtf}")
+    plan = done.plan()
+    actions = {j["name"]: j["action"] for j in plan["jobs"]}
+    assert actions == {"import": "keep", "motion": "keep", "tsimport": "keep", "align": "keep", "tsctf": "keep",
+                       "reconstruct": "keep", "ctf": "orphan"}
+    assert _reuse(plan, "tsctf") == "External/job005/"
+    done.apply()
+    assert done.job_dir("tsctf") == "External/job005/"
+
+
+@pytest.mark.parametrize("how", ["deleted", "damaged"])
+def test_a_lost_lockfile_is_rebuilt_from_the_receipts(how, done):
+    lock = done.root / "cryocc.lock"
+    if how == "deleted":
+        lock.unlink()
+    else:
+        lock.write_text(lock.read_text()[:300])  # a truncated copy
+    plan = done.plan()
+    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "orphan": 0}
+    assert [_reuse(plan, j) for j in JOBS] == [f"External/job00{i}/" for i in range(1, 7)]
+    assert plan["notes"] and "rebuilt from the receipts in External/" in plan["notes"][0]
+    assert ("is damaged" in plan["notes"][0]) == (how == "damaged")
+    done.apply()
+    assert json.loads(lock.read_text())["jobs"]["ctf"]["job_dir"] == "External/job005/"
+    assert done.actions() == {j: "keep" for j in JOBS} and done.plan()["notes"] == []
+    if how == "damaged":
+        assert len(list((done.root / ".cryocc/damaged").iterdir())) == 1
+
+
+def test_the_results_index_spares_reading_receipts(done):
+    from cryocc.compiler.results import Results
+
+    first = Results(done.root)
+    assert first.find("nothing has this fingerprint") == [] and first.read == 6  # no index yet: every receipt
+    edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    done.apply()  # writes the index
+    again = Results(done.root)
+    assert [d for d, _ in again.find(json.loads((done.root / "External/job006/cryocc_receipt.json").read_text())["fingerprint"])] \
+        == ["External/job006/"] and again.read == 0

@@ -16,10 +16,11 @@ from typing import Iterator
 
 from ..errors import ProjectError
 from ..fsio import atomic_write, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
-from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
+from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, DamagedLockfile, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
 from ..star import parse_star
 from .compile import Compiled, compile_pipeline
 from .plan import Plan, make_plan
+from .results import Results
 from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
 from .state import JobState, observe
 
@@ -144,6 +145,12 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
     old_jobs = old.jobs if old else {}
     params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
     for jp in plan.jobs:
+        reuse = next((r for r in jp.reasons if r["kind"] == "reuse"), None)
+        if reuse:  # an earlier result with this fingerprint, wherever it is
+            lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
+                                         parts=compiled.parts[jp.name], scheme=None, job_dir=reuse["job_dir"],
+                                         state="succeeded", params_file=reuse.get("params_file"))
+            continue
         if jp.action in ("keep", "orphan"):
             entry = JobLock(**old_jobs[jp.name].to_json())
             st = states.get(jp.name)
@@ -187,10 +194,34 @@ def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
                 sub.rmdir()
 
 
+def _read_lock(project: Path) -> tuple[Lockfile | None, str | None]:
+    """The lockfile (None for a new project, or one whose lockfile is lost or damaged: the plan then
+    finds the results through the receipts), and a note when it had to do without one."""
+    if not project.is_dir():
+        return None, None
+    try:
+        lock = read_lockfile(project)
+    except DamagedLockfile as exc:
+        return None, f"{exc.message}: rebuilt from the receipts in External/ (apply keeps the damaged copy in {DAMAGED_DIR}/)"
+    if lock is None and (project / "External").is_dir():
+        return None, "no cryocc.lock: rebuilt from the receipts in External/"
+    return lock, None
+
+
 def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, Compiled]:
     """The project's lockfile (None for a new project) and the pipeline compiled against it."""
-    old = read_lockfile(project) if project.is_dir() else None
+    old, _ = _read_lock(project)
     return old, compile_pipeline(pipeline, known_files=old.files if old else None)
+
+
+def _plan(compiled: Compiled, project: Path, force: list[str]) -> tuple[Plan, dict[str, JobState], Lockfile | None, Results]:
+    old, note = _read_lock(project)
+    states = observe(project, old)
+    results = Results(project)
+    plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None), results=results)
+    if note:
+        plan.notes.append(note)
+    return plan, states, old, results
 
 
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False,
@@ -201,11 +232,10 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
     _confine(project, compiled)
     make_dirs(project)
     with project_lock(project, lock_timeout):
-        old = read_lockfile(project)
+        old, _ = _read_lock(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
             old, compiled = _compile_against(pipeline, project)
-        states = observe(project, old)
-        plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None))
+        plan, states, old, results = _plan(compiled, project, force)
         if plan.running and not ignore_running:
             names = ", ".join(f"{j.name} ({j.job_dir})" for j in plan.running)
             raise ProjectError(f"jobs of this project are still running: {names}",
@@ -217,6 +247,8 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             if changed:
                 _remove_stale_temps(project)
                 _write_frame_map(project, frames, frames_body)
+                _keep_damaged_lockfile(project)
+                results.save()
                 _before_write("cryocc.lock")
                 write_lockfile(project, lock)
                 _prune_frame_maps(project, frames)
@@ -238,6 +270,8 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             _before_write(rel)
             atomic_write(inside(project, rel), text)
             written.append(rel)
+        _keep_damaged_lockfile(project)
+        results.save()
         _before_write("cryocc.lock")
         write_lockfile(project, lock)
         written.append("cryocc.lock")
@@ -290,6 +324,18 @@ def _prune_frame_maps(project: Path, keep: str) -> None:
 def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
     """The plan apply would carry out, without writing anything."""
     project = Path(project)
-    old, compiled = _compile_against(pipeline, project)
-    states = observe(project, old)
-    return make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None)), states
+    _, compiled = _compile_against(pipeline, project)
+    plan, states, _, _ = _plan(compiled, project, force)
+    return plan, states
+
+
+DAMAGED_DIR = f"{STATE_DIR}/damaged"
+
+
+def _keep_damaged_lockfile(project: Path) -> None:
+    """Before a rebuilt lockfile replaces a damaged one: a copy, named by its content."""
+    try:
+        read_lockfile(project)
+    except DamagedLockfile:
+        data = (project / LOCKFILE).read_bytes()
+        atomic_write(inside(project, f"{DAMAGED_DIR}/cryocc.lock.{sha256_bytes(data)[:16]}"), data)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
-from .state import JobState
+from .state import JobState, _outputs_missing
 
 MAX_FILES_LISTED = 20
 STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"}  # a job status that is its own reason
@@ -36,6 +36,7 @@ class Plan:
     jobs: list[JobPlan]
     waiting: list[list[Any]] = field(default_factory=list)  # tilt series left out until their frames are there
     excluded: dict[str, str] = field(default_factory=dict)  # tilt series left out by data.exclude, and why
+    notes: list[str] = field(default_factory=list)  # what the user should know about this plan
 
     @property
     def to_run(self) -> list[str]:
@@ -56,7 +57,7 @@ class Plan:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(),
+        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(), "notes": self.notes,
                 "data": {"waiting": [{"name": n, "frames": there, "of": total} for n, there, total in self.waiting],
                          "excluded": self.excluded}}
 
@@ -126,9 +127,20 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, fil
     return reasons
 
 
+def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
+    """The newest job directory that succeeded with this fingerprint and whose outputs are intact."""
+    for job_dir, entry in results.find(fingerprint):
+        receipt = results.receipt(job_dir)
+        if receipt and receipt.get("fingerprint") == fingerprint and not _outputs_missing(results.root, job_dir, receipt):
+            return job_dir, entry
+    return None
+
+
 def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = (),
-              old_frames: Callable[[], dict[str, tuple[int, int]]] = dict) -> Plan:
-    """old_frames: loads the frame map the lockfile names (only called to explain a data change)."""
+              old_frames: Callable[[], dict[str, tuple[int, int]]] = dict, results=None) -> Plan:
+    """old_frames: loads the frame map the lockfile names (only called to explain a data change).
+    results: the project's results by fingerprint (compiler.results.Results): a job that would run
+    is kept instead when a job directory already holds its result."""
     for name in force:
         if name not in compiled.jobs:
             raise SpecError(f"--force {name}: no such job in the pipeline", hint=did_you_mean(name, compiled.jobs))
@@ -164,6 +176,15 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                     jp.reasons.append({"kind": "items_failed", "items": state.failed_items})
             elif state is not None and state.job_dir:
                 jp.action = "rerun"
+        upstream_runs = any(plans[w.upstream].action in ("run", "rerun") for w in job.wires)
+        blocked = name in force or upstream_runs or any(r["kind"] == "running" for r in jp.reasons)
+        if jp.action != "keep" and results is not None and not blocked:
+            hit = _reusable(results, compiled.fingerprints[name])
+            if hit:
+                job_dir, entry = hit
+                jp.action, jp.job_dir = "keep", job_dir
+                jp.reasons = [{"kind": "reuse", "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
+                               "params_file": entry.get("params_file")}]
         plans[name] = jp
     out = list(plans.values())
     for name, old in old_jobs.items():

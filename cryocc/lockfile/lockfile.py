@@ -110,8 +110,13 @@ class Lockfile:
                 recipe=doc["recipe"], cryocc=doc["cryocc"],
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ProjectError(f"{path} is damaged: {exc}",
-                               hint="restore it from a backup; cryocc never deletes job directories, so nothing is lost") from None
+            raise DamagedLockfile(f"{path} is damaged: {exc}",
+                                  hint="plan and apply rebuild it from the job directories' receipts; "
+                                       "cryocc never deletes job directories, so nothing is lost") from None
+
+
+class DamagedLockfile(ProjectError):
+    """cryocc.lock cannot be read (a bad merge, a truncated copy): rebuilt from the receipts."""
 
 
 def read_lockfile(project: Path) -> Lockfile | None:

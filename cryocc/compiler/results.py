@@ -1,0 +1,81 @@
+"""Every result the project holds, by fingerprint: each job directory whose driver left a receipt.
+
+A job directory with RELION_JOB_EXIT_SUCCESS and a receipt is a cache entry keyed by its
+fingerprint, wherever the lockfile points: a reverted parameter, a renamed job or a lost lockfile
+then find their earlier results again. apply keeps an index in .cryocc/results.json; plan reads it,
+lists External/ once and reads only the receipts of job directories the index does not know as
+finished, so a plan never reads every receipt of a project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..drivers.sentinels import RECEIPT, SUCCESS
+from ..fsio import atomic_write
+from .render import STATE_DIR
+
+INDEX = f"{STATE_DIR}/results.json"
+FORMAT = 1
+
+
+class Results:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.entries: dict[str, dict[str, Any]] = {}  # job_dir -> what its receipt says (only finished ones are final)
+        self.read = 0  # receipts read by this look (the index vouched for the rest)
+        self._indexed: dict[str, dict[str, Any]] | None = None  # None: not looked yet (a plan that keeps all never looks)
+
+    def _look(self) -> None:
+        if self._indexed is not None:
+            return
+        try:
+            doc = json.loads((self.root / INDEX).read_text())
+            if doc.get("format") == FORMAT:
+                self.entries = doc["jobs"]
+        except (OSError, ValueError, KeyError):
+            pass
+        self._indexed = dict(self.entries)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            with os.scandir(self.root / "External") as it:
+                dirs = sorted(f"External/{e.name}/" for e in it if e.name.startswith("job") and e.is_dir())
+        except OSError:
+            dirs = []
+        for job_dir in dirs:
+            known = self.entries.get(job_dir)
+            if known and known.get("status") == "succeeded":
+                continue
+            try:
+                receipt = json.loads((self.root / job_dir / RECEIPT).read_text())
+            except (OSError, ValueError):
+                continue
+            self.read += 1
+            self.entries[job_dir] = {k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file")}
+        for gone in set(self.entries) - set(dirs):
+            del self.entries[gone]
+
+    def find(self, fingerprint: str) -> list[tuple[str, dict[str, Any]]]:
+        """Job directories that succeeded with this fingerprint and still say so (their sentinel is
+        there), newest first. Whether their outputs are intact is the caller's check."""
+        self._look()
+        hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == "succeeded"]
+        return sorted((h for h in hits if (self.root / h[0] / SUCCESS).exists()), key=lambda h: h[1].get("ended") or "", reverse=True)
+
+    def receipt(self, job_dir: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / job_dir / RECEIPT).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save(self) -> None:
+        """Write the index where it changed (apply only: plan writes nothing)."""
+        self._look()
+        if self.entries != self._indexed:
+            atomic_write(self.root / INDEX, json.dumps({"format": FORMAT, "jobs": self.entries}, indent=0, sort_keys=True) + "\n")
+            self._indexed = dict(self.entries)
