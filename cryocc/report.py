@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from .compiler.estimate import summary_line
 from .compiler.plan import Plan
 from .compiler.recipe import Recipe
 
@@ -67,6 +68,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     s = plan.summary()
     print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.", file=out)
     for line in data_lines(plan.waiting, plan.excluded):
+        print(line, file=out)
+    if plan.estimate and (line := summary_line(plan.estimate)):
         print(line, file=out)
     for note in plan.notes:
         print(f"note: {note}", file=out)

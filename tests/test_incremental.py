@@ -312,7 +312,7 @@ def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, 
 def test_plan_json_shape(done):
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     doc = done.plan()
-    assert set(doc) == {"jobs", "summary", "data", "notes"}
+    assert set(doc) == {"jobs", "summary", "data", "notes", "estimate"}
     assert doc["data"] == {"waiting": [], "excluded": {}}
     assert set(doc["summary"]) == {"keep", "run", "rerun", "orphan"}
     for job in doc["jobs"]:
@@ -449,3 +449,25 @@ def test_the_results_index_spares_reading_receipts(done):
     again = Results(done.root)
     assert [d for d, _ in again.find(json.loads((done.root / "External/job006/cryocc_receipt.json").read_text())["fingerprint"])] \
         == ["External/job006/"] and again.read == 0
+
+
+def test_the_plan_estimates_what_it_will_cost(tmp_path):
+    from cryocc.compiler.estimate import DEFAULT_COST
+
+    p = Proj(tmp_path)
+    fresh = p.plan()["estimate"]
+    fixed, per_series = DEFAULT_COST["tsReconstruct"]
+    assert fresh["jobs"]["reconstruct"] == {"seconds": fixed + per_series * 1, "gpu_hours": 0.0, "source": "default for the type"}
+    assert fresh["seconds"] == sum(j["seconds"] for j in fresh["jobs"].values()) and set(fresh["jobs"]) == set(JOBS)
+    assert "Estimate: ~ " in p.cli("plan", p.pipeline, "--project", p.root).stdout
+    p.apply()
+    p.run()
+    took = json.loads((p.root / p.job_dir("reconstruct") / "cryocc_receipt.json").read_text())["seconds"]
+    edit(p.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
+    est = p.plan()["estimate"]
+    assert set(est["jobs"]) == {"reconstruct"}
+    assert est["jobs"]["reconstruct"] == {"seconds": round(took), "gpu_hours": 0.0, "source": "median of 1 earlier run"}
+    out = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert "wall, one job after another (from this project's history)" in out
+    edit(p.pipeline, "{rescale_angpixs: 11}", "{rescale_angpixs: 10}")
+    assert p.plan()["estimate"] == {"jobs": {}, "seconds": 0, "gpu_hours": 0, "gpus": 0}  # nothing runs: reused

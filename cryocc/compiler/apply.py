@@ -20,6 +20,7 @@ from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, DamagedLockfile, JobLock, 
 from ..star import parse_star
 from .compile import Compiled, compile_pipeline
 from .plan import Plan, make_plan
+from .estimate import estimate
 from .results import Results
 from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
 from .state import JobState, observe
@@ -221,6 +222,7 @@ def _plan(compiled: Compiled, project: Path, force: list[str]) -> tuple[Plan, di
     plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None), results=results)
     if note:
         plan.notes.append(note)
+    plan.estimate = estimate(plan, compiled, results)
     return plan, states, old, results
 
 

@@ -37,6 +37,7 @@ class Plan:
     waiting: list[list[Any]] = field(default_factory=list)  # tilt series left out until their frames are there
     excluded: dict[str, str] = field(default_factory=dict)  # tilt series left out by data.exclude, and why
     notes: list[str] = field(default_factory=list)  # what the user should know about this plan
+    estimate: dict[str, Any] = field(default_factory=dict)  # what running it will cost (compiler.estimate)
 
     @property
     def to_run(self) -> list[str]:
@@ -57,7 +58,7 @@ class Plan:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(), "notes": self.notes,
+        return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(), "notes": self.notes, "estimate": self.estimate,
                 "data": {"waiting": [{"name": n, "frames": there, "of": total} for n, there, total in self.waiting],
                          "excluded": self.excluded}}
 

@@ -19,7 +19,7 @@ from ..fsio import atomic_write
 from .render import STATE_DIR
 
 INDEX = f"{STATE_DIR}/results.json"
-FORMAT = 1
+FORMAT = 2  # 2: seconds
 
 
 class Results:
@@ -56,7 +56,7 @@ class Results:
             except (OSError, ValueError):
                 continue
             self.read += 1
-            self.entries[job_dir] = {k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file")}
+            self.entries[job_dir] = {k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file", "seconds")}
         for gone in set(self.entries) - set(dirs):
             del self.entries[gone]
 
@@ -66,6 +66,15 @@ class Results:
         self._look()
         hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == "succeeded"]
         return sorted((h for h in hits if (self.root / h[0] / SUCCESS).exists()), key=lambda h: h[1].get("ended") or "", reverse=True)
+
+    def seconds_by_type(self) -> dict[str, list[float]]:
+        """How long each job type took in this project, every successful run of it."""
+        self._look()
+        out: dict[str, list[float]] = {}
+        for entry in self.entries.values():
+            if entry.get("status") == "succeeded" and entry.get("seconds") is not None:
+                out.setdefault(entry["type"], []).append(entry["seconds"])
+        return out
 
     def receipt(self, job_dir: str) -> dict[str, Any] | None:
         try:

@@ -1,0 +1,55 @@
+"""What a plan will cost: per job to run, its wall time (from this project's own history of that job
+type, else a per-type default scaled by the tilt series) and its GPU-hours (wall time x the GPUs it
+asks for). The scheme runs its jobs one after another, so the plan's wall time is their sum."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+# Before a project has run a job type: (seconds per job, seconds per tilt series of 41 tilts),
+# typical for a 4k camera and one GPU. Rough, and said to be: the history replaces it.
+DEFAULT_COST = {
+    "importmovies": (30, 1), "fsMotionAndCtf": (60, 90), "tsImport": (30, 1), "aligntiltsWarp": (60, 60),
+    "tsCtf": (60, 30), "tiltFilter": (10, 0.5), "tsReconstruct": (60, 60), "denoisetrain": (3600, 0),
+    "denoisepredict": (60, 120), "templatematching": (120, 900), "tmextractcand": (30, 5),
+    "subtomoExtraction": (120, 30), "reconstructParticle": (600, 0), "class3d": (7200, 0),
+}
+
+
+def estimate(plan, compiled, results) -> dict[str, Any]:
+    """{"jobs": {name: {seconds, gpu_hours, source}}, "seconds", "gpu_hours", "gpus"} for the jobs the plan runs."""
+    n_series = len(compiled.recipe.tilt_series)
+    history = results.seconds_by_type() if results is not None and plan.to_run else {}  # a plan that keeps all looks at none
+    jobs: dict[str, dict[str, Any]] = {}
+    for name in plan.to_run:
+        job = compiled.jobs[name]
+        past = history.get(job.type)
+        if past:
+            seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
+        else:
+            fixed, per_series = DEFAULT_COST.get(job.type, (600, 60))
+            seconds, source = fixed + per_series * n_series, "default for the type"
+        gpus = job.resources.get("gpus") or 0
+        jobs[name] = {"seconds": round(seconds), "gpu_hours": round(seconds * gpus / 3600, 2), "source": source}
+    total = sum(j["seconds"] for j in jobs.values())
+    return {"jobs": jobs, "seconds": total, "gpu_hours": round(sum(j["gpu_hours"] for j in jobs.values()), 2),
+            "gpus": max((compiled.jobs[n].resources.get("gpus") or 0 for n in jobs), default=0)}
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summary_line(est: dict[str, Any]) -> str | None:
+    if not est["jobs"]:
+        return None
+    gpu = f"{est['gpu_hours']:g} GPU-h, " if est["gpu_hours"] else ""
+    defaults = sum(1 for j in est["jobs"].values() if j["source"] == "default for the type")
+    basis = "from this project's history" if not defaults else \
+        f"{defaults} of {len(est['jobs'])} jobs from per-type defaults (no history yet)"
+    return f"Estimate: ~ {gpu}{duration(est['seconds'])} wall, one job after another ({basis})."
