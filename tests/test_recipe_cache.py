@@ -165,3 +165,15 @@ def test_a_plan_served_by_the_cache_imports_no_yaml_parser_models_or_rich(exampl
     assert "cryocc.compiler.apply" in imported  # the probe sees our own modules
     heavy = {m for m in imported if m.split(".")[0] in ("pydantic", "pydantic_core", "ruamel", "rich", "jinja2", "pandas")}
     assert heavy == set()
+
+
+def test_a_glob_that_no_longer_matches_is_located_when_the_cache_listed_it(example, stage_one):
+    """The cache lists the data with the recipe's absolute globs; the error still points at the spec's."""
+    pipeline = example()
+    compile_pipeline(pipeline)
+    for f in (pipeline.parent / "data/mdoc").glob("*.mdoc"):
+        f.unlink()
+    with pytest.raises(DataError) as info:
+        compile_pipeline(pipeline)
+    assert info.value.errors[0].message == "data.mdocs matches no file: data/mdoc/*.mdoc"
+    assert info.value.errors[0].location.line == 10

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import Collector, CryoccError, DataError, did_you_mean
 from ..schema.acquisition import Dataset, MdocInfo, infer, series_name
 from ..schema.load import Pipeline
-from .listing import Listing, Stat, absolute, list_data, list_files
+from .listing import Listing, Stat, absolute, list_data
 
 
 def frame_index(frames: dict[str, Stat], errors: Collector, pipeline: Pipeline) -> dict[str, str]:
@@ -39,9 +39,10 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
     root = str(pipeline.root)
     errors = Collector()
     listing = listing if listing is not None else list_data(root, data.frame_globs, data.mdoc_globs)
+    unmatched = {absolute(u, root) for u in listing.unmatched}  # listed as written here, or absolute by the cache
     for what, globs in (("frames", data.frames), ("mdocs", data.mdocs)):
         for sub, pattern in zip(_glob_keys(globs), getattr(data, f"{what[:-1]}_globs")):
-            if not list_files(pattern, root):
+            if absolute(pattern, root) in unmatched:
                 key = ("data", what, *sub)
                 errors.add(DataError(f"data.{what} matches no file: {pattern}", location=doc.locate(key, value=True),
                                      key=".".join(map(str, key)), hint=f"globs are relative to {root}"))

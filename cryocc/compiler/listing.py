@@ -25,6 +25,7 @@ class Listing:
     root: str  # the pipeline's directory, absolute
     frames: dict[str, Stat]
     mdocs: dict[str, Stat]
+    unmatched: tuple[str, ...] = ()  # the globs that matched no file
 
     def path(self, key: str) -> str:
         return os.path.normpath(os.path.join(self.root, key))
@@ -75,13 +76,18 @@ def _by_glob(pattern: str, root: str) -> dict[str, Stat]:
     return out
 
 
-def list_globs(patterns: list[str], root: str) -> dict[str, Stat]:
+def list_globs(patterns: list[str], root: str, unmatched: list[str]) -> dict[str, Stat]:
+    """The files of every glob; the globs that match none are added to unmatched."""
     out: dict[str, Stat] = {}
     for pattern in patterns:
-        out.update(list_files(pattern, root))
+        found = list_files(pattern, root)
+        if not found:
+            unmatched.append(pattern)
+        out.update(found)
     return out
 
 
 def list_data(root: str, frames: list[str], mdocs: list[str]) -> Listing:
     """The files of every frame glob and every mdoc glob (a glob per session, say)."""
-    return Listing(root, list_globs(frames, root), list_globs(mdocs, root))
+    unmatched: list[str] = []
+    return Listing(root, list_globs(frames, root, unmatched), list_globs(mdocs, root, unmatched), tuple(unmatched))
