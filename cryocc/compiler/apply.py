@@ -209,35 +209,36 @@ def _read_lock(project: Path) -> tuple[Lockfile | None, str | None]:
     return lock, None
 
 
-def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, Compiled]:
-    """The project's lockfile (None for a new project) and the pipeline compiled against it."""
-    old, _ = _read_lock(project)
-    return old, compile_pipeline(pipeline, known_files=old.files if old else None)
-
-
-def _plan(compiled: Compiled, project: Path, force: list[str]) -> tuple[Plan, dict[str, JobState], Lockfile | None, Results]:
+def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, str | None, Compiled]:
+    """The project's lockfile (None for a new project), a note if it had to do without one, and the
+    pipeline compiled against it."""
     old, note = _read_lock(project)
+    return old, note, compile_pipeline(pipeline, known_files=old.files if old else None)
+
+
+def _plan(compiled: Compiled, project: Path, force: list[str], old: Lockfile | None,
+          note: str | None) -> tuple[Plan, dict[str, JobState], Results]:
     states = observe(project, old)
     results = Results(project)
     plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None), results=results)
     if note:
         plan.notes.append(note)
     plan.estimate = estimate(plan, compiled, results)
-    return plan, states, old, results
+    return plan, states, results
 
 
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False,
                    lock_timeout: float = 0) -> ApplyResult:
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
-    seen, compiled = _compile_against(pipeline, project)
+    seen, note, compiled = _compile_against(pipeline, project)
     _confine(project, compiled)
     make_dirs(project)
     with project_lock(project, lock_timeout):
-        old, _ = _read_lock(project)
+        old, note = _read_lock(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
-            old, compiled = _compile_against(pipeline, project)
-        plan, states, old, results = _plan(compiled, project, force)
+            old, note, compiled = _compile_against(pipeline, project)
+        plan, states, results = _plan(compiled, project, force, old, note)
         if plan.running and not ignore_running:
             names = ", ".join(f"{j.name} ({j.job_dir})" for j in plan.running)
             raise ProjectError(f"jobs of this project are still running: {names}",
@@ -326,8 +327,8 @@ def _prune_frame_maps(project: Path, keep: str) -> None:
 def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
     """The plan apply would carry out, without writing anything."""
     project = Path(project)
-    _, compiled = _compile_against(pipeline, project)
-    plan, states, _, _ = _plan(compiled, project, force)
+    old, note, compiled = _compile_against(pipeline, project)
+    plan, states, _ = _plan(compiled, project, force, old, note)
     return plan, states
 
 
