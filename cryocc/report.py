@@ -46,8 +46,7 @@ def reason(r: dict) -> str:
         return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
     if kind == "items_failed":
         items = r["items"]
-        return f"without {len(items)} failed tilt series (on_item_failure: continue): " + \
-            ", ".join(f"{n} ({why})" if why else n for n, why in sorted(items.items()))
+        return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
     text = {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
             "incomplete": "started, no sentinel, not running", "outputs_missing": "outputs missing",
             "forced": "forced", "removed": "no longer in pipeline.yaml", "running": "running now"}.get(kind, kind)
@@ -82,8 +81,13 @@ def data_lines(waiting: list[list[Any]], excluded: dict[str, str]) -> list[str]:
         lines.append(f"Waiting: {len(waiting)} tilt series whose frames are not all there yet (left out until they are): "
                      + ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting))
     if excluded:
-        lines.append("Excluded (data.exclude): " + ", ".join(f"{name} ({why})" if why else name for name, why in excluded.items()))
+        lines.append("Excluded (data.exclude): " + _named(excluded.items()))
     return lines
+
+
+def _named(items) -> str:
+    """Tilt series with why: 'TS_02 (cracked ice), TS_07'."""
+    return ", ".join(f"{name} ({why})" if why else name for name, why in items)
 
 
 def print_acquisition_line(summary: dict, out: TextIO | None = None) -> None:

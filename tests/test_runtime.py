@@ -32,7 +32,7 @@ def test_no_gpu_flag_for_cpu_jobs():
 
 
 def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_there(tmp_path):
-    from cryocc.compiler.state import _outputs_missing
+    from cryocc.compiler.state import outputs_missing
     from cryocc.drivers._runtime import check_outputs
 
     job = tmp_path / "External/job007"
@@ -46,8 +46,8 @@ def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_th
     assert outputs[0] == {"path": "reconstruction", "is_dir": True, "size": 30,
                           "files": {"TS_01.mrc": 10, "sub/TS_02.mrc": 20}}
     receipt = {"outputs": outputs}
-    assert _outputs_missing(tmp_path, "External/job007", receipt) == []
+    assert outputs_missing(tmp_path, "External/job007", receipt) == []
     (job / "reconstruction/sub/TS_02.mrc").unlink()  # the folder is not empty, but a tomogram is gone
-    assert _outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/sub/TS_02.mrc"]
+    assert outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/sub/TS_02.mrc"]
     (job / "reconstruction/TS_01.mrc").write_bytes(b"x")
-    assert _outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/TS_01.mrc and 1 more (changed)"]
+    assert outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/TS_01.mrc and 1 more (changed)"]

@@ -231,7 +231,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
                    lock_timeout: float = 0) -> ApplyResult:
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
-    seen, note, compiled = _compile_against(pipeline, project)
+    seen, _, compiled = _compile_against(pipeline, project)
     _confine(project, compiled)
     make_dirs(project)
     with project_lock(project, lock_timeout):
@@ -250,10 +250,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             if changed:
                 _remove_stale_temps(project)
                 _write_frame_map(project, frames, frames_body)
-                _keep_damaged_lockfile(project)
-                results.save()
-                _before_write("cryocc.lock")
-                write_lockfile(project, lock)
+                _write_lock(project, lock, old, results)
                 _prune_frame_maps(project, frames)
             return ApplyResult(plan, compiled.recipe.summary, None, ["cryocc.lock"] if changed else [], noop=True)
         scheme, already = _pick_scheme(project, old, compiled, plan)
@@ -273,10 +270,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), igno
             _before_write(rel)
             atomic_write(inside(project, rel), text)
             written.append(rel)
-        _keep_damaged_lockfile(project)
-        results.save()
-        _before_write("cryocc.lock")
-        write_lockfile(project, lock)
+        _write_lock(project, lock, old, results)
         written.append("cryocc.lock")
         _prune_frame_maps(project, frames)
         return ApplyResult(plan, compiled.recipe.summary, scheme, written, noop=False)
@@ -335,10 +329,12 @@ def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tu
 DAMAGED_DIR = f"{STATE_DIR}/damaged"
 
 
-def _keep_damaged_lockfile(project: Path) -> None:
-    """Before a rebuilt lockfile replaces a damaged one: a copy, named by its content."""
-    try:
-        read_lockfile(project)
-    except DamagedLockfile:
+def _write_lock(project: Path, lock: Lockfile, old: Lockfile | None, results: Results) -> None:
+    """The last writes of an apply: the results index, then the lockfile. A lockfile that is there
+    but could not be read (old is None) is damaged: it is kept, named by its content, first."""
+    if old is None and (project / LOCKFILE).is_file():
         data = (project / LOCKFILE).read_bytes()
         atomic_write(inside(project, f"{DAMAGED_DIR}/cryocc.lock.{sha256_bytes(data)[:16]}"), data)
+    results.save()
+    _before_write("cryocc.lock")
+    write_lockfile(project, lock)

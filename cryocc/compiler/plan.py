@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
-from .state import JobState, _outputs_missing
+from .state import JobState, outputs_missing, read_receipt
 
 MAX_FILES_LISTED = 20
 STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"}  # a job status that is its own reason
@@ -131,8 +131,8 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, fil
 def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
     """The newest job directory that succeeded with this fingerprint and whose outputs are intact."""
     for job_dir, entry in results.find(fingerprint):
-        receipt = results.receipt(job_dir)
-        if receipt and receipt.get("fingerprint") == fingerprint and not _outputs_missing(results.root, job_dir, receipt):
+        receipt = read_receipt(results.root, job_dir)
+        if receipt and receipt.get("fingerprint") == fingerprint and not outputs_missing(results.root, job_dir, receipt):
             return job_dir, entry
     return None
 

@@ -87,13 +87,9 @@ class RecipeCache:
         """The same mdocs (by content) and the same frames (by name) as when the recipe was made."""
         mdocs = self.doc["mdocs"]
         unread = self.doc.get("unread", [])  # excluded by the spec: listed, never read
-        if len(listing.mdocs) != len(mdocs) + len(unread) or self.doc["frames"] != names_digest(listing.frames):
-            return False
-        if not all(key in listing.mdocs for key in unread):
+        if listing.mdocs.keys() != {*mdocs, *unread} or self.doc["frames"] != names_digest(listing.frames):
             return False
         for key, old in mdocs.items():
-            if key not in listing.mdocs:
-                return False
             size, mtime = listing.mdocs[key]
             if (old[0], old[1]) != (size, mtime):
                 if old[0] != size or sha256_file(listing.path(key)) != old[2]:

@@ -32,11 +32,12 @@ def _file_params(job: JobType, params: dict[str, Any], root: Path, where: Callab
         if f.annotation is Path or str(f.annotation) in ("pathlib.Path", "<class 'pathlib.Path'>"):
             out[name] = absolute(params[name], root)
             files[input_key(out[name], root)] = out[name]
-            problem = "is a directory, not a file" if os.path.isdir(out[name]) else None if os.path.isfile(out[name]) else "does not exist"
-            if problem:
-                location, key = where(name)
-                errors.add(SpecError(f"{params[name]} {problem} ({out[name]})", location=location, key=key,
-                                     hint="give the path of the file, relative to pipeline.yaml"))
+            if os.path.isfile(out[name]):
+                continue
+            problem = "is a directory, not a file" if os.path.isdir(out[name]) else "does not exist"
+            location, key = where(name)
+            errors.add(SpecError(f"{params[name]} {problem} ({out[name]})", location=location, key=key,
+                                 hint="give the path of the file, relative to pipeline.yaml"))
     return out, files
 
 

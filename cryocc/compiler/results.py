@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import RECEIPT, SUCCESS
+from ..drivers.sentinels import SUCCESS
 from ..fsio import atomic_write
 from .render import STATE_DIR
+from .state import read_receipt
 
 INDEX = f"{STATE_DIR}/results.json"
 FORMAT = 2  # 2: seconds
@@ -51,9 +52,8 @@ class Results:
             known = self.entries.get(job_dir)
             if known and known.get("status") == "succeeded":
                 continue
-            try:
-                receipt = json.loads((self.root / job_dir / RECEIPT).read_text())
-            except (OSError, ValueError):
+            receipt = read_receipt(self.root, job_dir)
+            if receipt is None:
                 continue
             self.read += 1
             self.entries[job_dir] = {k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file", "seconds")}
@@ -75,12 +75,6 @@ class Results:
             if entry.get("status") == "succeeded" and entry.get("seconds") is not None:
                 out.setdefault(entry["type"], []).append(entry["seconds"])
         return out
-
-    def receipt(self, job_dir: str) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.root / job_dir / RECEIPT).read_text())
-        except (OSError, ValueError):
-            return None
 
     def save(self) -> None:
         """Write the index where it changed (apply only: plan writes nothing)."""

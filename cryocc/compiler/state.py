@@ -95,7 +95,15 @@ def squeue() -> list[tuple[str, str, str, str]] | None:
     return [tuple(line.split("\t", 3)) for line in out.stdout.splitlines() if line.count("\t") >= 3]  # type: ignore[misc]
 
 
-def _outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
+def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
+    """The driver's receipt in a job directory, or None when there is none (yet) or it is unreadable."""
+    try:
+        return json.loads((root / job_dir / RECEIPT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
     """Promised outputs gone or changed since the receipt, by stat: files by size, folders file by
     file (a receipt of format 1 lists no files: its folders by being non-empty)."""
     missing = []
@@ -131,16 +139,12 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     if job_dir is None:
         return JobState(name, "scheduled", None, scheme, detail="applied, not run yet")
     d = project.root / job_dir
-    receipt = None
-    try:
-        receipt = json.loads((d / RECEIPT).read_text())
-    except (OSError, ValueError):
-        pass
+    receipt = read_receipt(project.root, job_dir)
     state = JobState(name, "", job_dir, scheme, receipt)
     if (d / SUCCESS).exists():
         if not receipt or receipt.get("fingerprint") != lock.fingerprint:
             state.status, state.detail = "incomplete", "its receipt is missing or from other parameters"
-        elif missing := _outputs_missing(project.root, job_dir, receipt):
+        elif missing := outputs_missing(project.root, job_dir, receipt):
             state.status, state.detail = "outputs_missing", ", ".join(missing)
         else:
             state.status = "succeeded"

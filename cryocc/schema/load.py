@@ -76,17 +76,23 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
     return out
 
 
-def _description(model: type[BaseModel] | None, loc: tuple) -> str | None:
-    """The description of the field at loc (the text editors show on hover), as a hint."""
+def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[Any, type[BaseModel] | None]:
+    """(the field at loc, or None; the model below it): dict keys and list indices are passed over."""
     field = None
     for part in loc:
         if model is None:
-            return None
+            return None, None
         field = model.model_fields.get(str(part))
         if field is None:  # a dict's key (resources.<type>) or a list index: the model goes on below it
             continue
         ann = field.annotation
         model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else _inner_model(ann)
+    return field, model
+
+
+def _description(model: type[BaseModel] | None, loc: tuple) -> str | None:
+    """The description of the field at loc (the text editors show on hover), as a hint."""
+    field, _ = _walk(model, loc)
     return field.description if field is not None else None
 
 
@@ -103,15 +109,8 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
-    for part in loc:
-        if model is None:
-            return []
-        field = model.model_fields.get(str(part))
-        if field is None:  # a dict's key or a list index: the model goes on below it
-            continue
-        ann = field.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else _inner_model(ann)
-    return list(model.model_fields) if model else []
+    _, below = _walk(model, loc)
+    return list(below.model_fields) if below else []
 
 
 # --- site profiles ---------------------------------------------------------------------------

@@ -74,16 +74,17 @@ def _matching(pattern: str, what: str) -> tuple[AfterValidator, WithJsonSchema]:
 
 
 _WORD = r"[A-Za-z0-9_./:@%+=,-]+"
+_WORDS = _WORD + r"( " + _WORD + r")*"  # a command of plain words, single spaces between
 OneLine = Annotated[str, AfterValidator(_one_line), WithJsonSchema({"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f]*$"})]
 Partition = Annotated[str, *_matching(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*", "expected SLURM partition names: letters, digits, . _ -, comma-separated")]
 Constraint = Annotated[str, *_matching(r"[A-Za-z0-9_.,:|&*()\[\]!-]+", "expected a SLURM constraint: features joined by & | , ( ) [ ] *")]
 SbatchArg = Annotated[str, *_matching(r"--[A-Za-z][A-Za-z0-9-]*(=" + _WORD + r")?",
                                      "expected one sbatch option, --name or --name=value, without spaces, quotes or shell characters")]
 EnvName = Annotated[str, *_matching(r"[A-Za-z_][A-Za-z0-9_]*", "expected an environment variable name: letters, digits and _, not starting with a digit")]
-Command = Annotated[str, *_matching(_WORD + r"( " + _WORD + r")*",
+Command = Annotated[str, *_matching(_WORDS,
                                    "expected words of letters, digits and . / _ : @ % + = , - separated by single spaces (no quotes or shell characters)")]
 Executable = Annotated[str, *_matching(_WORD, "expected an executable: letters, digits and . / _ : @ % + = , -")]
-SetupLine = Annotated[str, *_matching(_WORD + r"( " + _WORD + r")*",
+SetupLine = Annotated[str, *_matching(_WORDS,
                                      "expected a command of plain words (module load relion/5.0, source /opt/env.sh): no quotes, "
                                      "$, ;, |, & or redirections; set variables under job_script.env")]
 Env = dict[EnvName, OneLine]
