@@ -51,5 +51,5 @@ def summary_line(est: dict[str, Any]) -> str | None:
     gpu = f"{est['gpu_hours']:g} GPU-h, " if est["gpu_hours"] else ""
     defaults = sum(1 for j in est["jobs"].values() if j["source"] == "default for the type")
     basis = "from this project's history" if not defaults else \
-        f"{defaults} of {len(est['jobs'])} jobs from per-type defaults (no history yet)"
+        f"per-type defaults for {defaults} of {len(est['jobs'])} jobs, which have no history here yet"
     return f"Estimate: ~ {gpu}{duration(est['seconds'])} wall, one job after another ({basis})."
