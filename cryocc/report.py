@@ -17,8 +17,11 @@ LABELS = {
     "dose_per_tilt": "dose per tilt", "tilt_axis": "tilt axis", "eer_grouping": "EER grouping",
     "invert_defocus_hand": "invert defocus hand", "invert_tilt_angles": "invert tilt angles",
 }
-SYMBOL = {"keep": "=", "run": "+", "rerun": "~", "orphan": "?"}
-COLOUR = {"keep": "2", "run": "32", "rerun": "33", "orphan": "35"}  # ANSI SGR: dim, green, yellow, magenta
+SYMBOL = {"keep": "=", "run": "+", "rerun": "~", "extend": "~", "orphan": "?"}
+COLOUR = {"keep": "2", "run": "32", "rerun": "33", "extend": "36", "orphan": "35"}  # ANSI SGR: dim, green, yellow, cyan, magenta
+ITEM_KINDS = (("changed", "changed"), ("failed", "failed"), ("unfinished", "unfinished"),
+              ("upstream", "re-run upstream"), ("removed", "gone from the data"))
+NAMES_SHOWN = 5
 
 
 def fmt(value: Any) -> str:
@@ -44,6 +47,10 @@ def reason(r: dict) -> str:
     if kind == "reuse":
         when = (r.get("ended") or "")[:16].replace("T", " ")
         return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
+    if kind == "items":
+        return _items_line(r)
+    if kind == "pools":
+        return f"every tilt series again: {detail}"
     if kind == "items_failed":
         items = r["items"]
         return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
@@ -53,6 +60,18 @@ def reason(r: dict) -> str:
     if kind == "new" and detail:
         return detail
     return f"{text}: {detail}" if detail and kind not in ("incomplete",) else text
+
+
+def _items_line(r: dict) -> str:
+    """'+5 new, 1 changed (TS_07 mdoc), 2 failed (TS_03, TS_11), 292 kept'."""
+    parts = [f"+{len(r['new'])} new"] if r.get("new") else []
+    for key, label in ITEM_KINDS:
+        if r.get(key):
+            names = sorted(r[key].items())
+            shown = ", ".join(f"{n} {d}" if key == "changed" and d else n for n, d in names[:NAMES_SHOWN])
+            more = f", {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+            parts.append(f"{len(names)} {label} ({shown}{more})")
+    return ", ".join(parts + [f"{r['kept']} kept"])
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
@@ -65,7 +84,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
             verdict = f"\033[{COLOUR[j.action]}m{verdict}\033[0m"
         print(f"{verdict}  {j.type:<19} {j.job_dir or '-':<17} {'; '.join(reason(r) for r in j.reasons)}".rstrip(), file=out)
     s = plan.summary()
-    print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {s['keep']} to keep, {s['orphan']} orphaned.", file=out)
+    extend = f"{s['extend']} to extend, " if s["extend"] else ""
+    print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {extend}{s['keep']} to keep, {s['orphan']} orphaned.", file=out)
     for line in data_lines(plan.waiting, plan.excluded):
         print(line, file=out)
     if plan.estimate and (line := summary_line(plan.estimate)):

@@ -7,6 +7,7 @@ series to import)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -137,17 +138,35 @@ def test_a_tilt_series_that_fails_alignment_fails_the_job_and_is_named(proj):
     assert "1 of 2 tilt series failed: TS_02 (aretomo alignment failed)" in result.output
     receipt = _receipt(proj, result, "align")
     assert receipt["status"] == "failed_partial"
-    assert receipt["items"] == {"TS_01": {"outcome": "succeeded", "reason": ""},
-                                "TS_02": {"outcome": "failed", "reason": "aretomo alignment failed"}}
+    items = json.loads((proj.root / "cryocc.lock").read_text())["jobs"]["align"]["items"]
+    assert receipt["items"] == {"TS_01": {"outcome": "succeeded", "reason": "", "fingerprint": items["TS_01"].split()[0]},
+                                "TS_02": {"outcome": "failed", "reason": "aretomo alignment failed",
+                                          "fingerprint": items["TS_02"].split()[0]}}
     status = json.loads(proj.cli("status", "--project", proj.root, "--json").stdout)
     align = next(j for j in status["jobs"] if j["name"] == "align")
     assert align["state"] == "failed" and "TS_02" in align["detail"]
-    plan = proj.plan()
-    reasons = next(j["reasons"] for j in plan["jobs"] if j["name"] == "align")
-    assert reasons[0]["kind"] == "failed" and "TS_02 (aretomo alignment failed)" in reasons[0]["detail"]
-    proj.apply()  # fixed (the fault switch is gone): the job and what follows run again
+    plan = {j["name"]: j for j in proj.plan()["jobs"]}
+    align_dir = _receipt(proj, result, "align")["job_dir"]
+    assert plan["align"]["action"] == "extend" and plan["align"]["job_dir"] == align_dir
+    assert plan["align"]["reasons"][0] == {"kind": "items", "kept": 1, "failed": {"TS_02": "aretomo alignment failed"}}
+    assert plan["align"]["reasons"][1]["kind"] == "failed" and "TS_02 (aretomo alignment failed)" in plan["align"]["reasons"][1]["detail"]
+    assert plan["align"]["items"] == {"todo": ["TS_02"], "keep": 1, "failed": {"TS_02": "aretomo alignment failed"}}
+    out = proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
+    assert re.search(r"~ extend +align +aligntiltsWarp +External/job004/ +1 failed \(TS_02\), 1 kept", out), out
+    proj.apply()  # fixed (the fault switch is gone): alignment runs again for TS_02 alone, in its directory
     again = run_scheme(proj.root, tool_env())
-    assert set(again.statuses.values()) == {"Succeeded"} and _receipt(proj, again, "align")["status"] == "succeeded"
+    assert set(again.statuses.values()) == {"Succeeded"}
+    receipt = _receipt(proj, again, "align")
+    assert receipt["job_dir"] == align_dir and receipt["status"] == "succeeded"
+    assert (proj.root / align_dir / "cryocc_todo.txt").read_text() == "tomostar/TS_02.tomostar\n"
+    assert {n: i["outcome"] for n, i in receipt["items"].items()} == {"TS_01": "succeeded", "TS_02": "succeeded"}
+    assert _names(proj.root / align_dir / "aligned_tilt_series.star") == ["TS_01", "TS_02"]
+
+
+def _names(star: Path) -> list[str]:
+    import starfile
+
+    return list(starfile.read(star, always_dict=True)["global"]["rlnTomoName"])
 
 
 def test_on_item_failure_continue_goes_on_without_it_and_says_so(proj):

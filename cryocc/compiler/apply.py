@@ -90,7 +90,9 @@ def scheme_started(project: Path, scheme: str) -> bool:
     jobs = blocks.get("scheme_jobs") or []
     first = jobs[0]["rlnSchemeJobNameOriginal"] if jobs else None
     general = blocks.get("scheme_general") or {}
-    return any(r.get("rlnSchemeJobHasStarted") == "1" for r in jobs) or general.get("rlnSchemeCurrentNodeName") != first
+    # a continued job's row says started from the beginning (it names its directory): only new rows tell
+    return any(r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobMode") == "new" for r in jobs) or \
+        general.get("rlnSchemeCurrentNodeName") != first
 
 
 def existing_schemes(project: Path) -> list[str]:
@@ -102,18 +104,22 @@ def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
     """Project-relative path -> content, in write order; scheme.star last: a scheme is runnable only once whole."""
     site = compiled.recipe.site
     run, kept = plan.to_run, plan.kept
+    plans = {j.name: j for j in plan.jobs}
     files: dict[str, str] = {}
     stars: dict[str, str] = {}
     for name in run:
         job = compiled.jobs[name]
         values = {w.option: scheme_ref(scheme, w.upstream, w.path) if w.upstream in run
                   else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
-        rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values)
+        items = plans[name].items
+        rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values,
+                              items and {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep})
         files[rendered.params_path] = rendered.params_text
         files[rendered.script_path] = rendered.script_text
         stars[name] = files[f"Schemes/{scheme}/{name}/job.star"] = rendered.job_star
     check_scheme_refs(scheme, run, stars)
-    files[f"Schemes/{scheme}/scheme.star"] = render_scheme(scheme, run)
+    continued = {j.name: j.job_dir for j in plan.jobs if j.action == "extend"}
+    files[f"Schemes/{scheme}/scheme.star"] = render_scheme(scheme, run, continued)
     return files
 
 
@@ -146,11 +152,12 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
     old_jobs = old.jobs if old else {}
     params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
     for jp in plan.jobs:
+        recipe_fp = compiled.recipe_fingerprints.get(jp.name)
         reuse = next((r for r in jp.reasons if r["kind"] == "reuse"), None)
         if reuse:  # an earlier result with this fingerprint, wherever it is
             lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
                                          parts=compiled.parts[jp.name], scheme=None, job_dir=reuse["job_dir"],
-                                         state="succeeded", params_file=reuse.get("params_file"))
+                                         state="succeeded", params_file=reuse.get("params_file"), recipe_fingerprint=recipe_fp)
             continue
         if jp.action in ("keep", "orphan"):
             entry = JobLock(**old_jobs[jp.name].to_json())
@@ -158,11 +165,22 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
             if st is not None:  # what was learned from the project since the last apply
                 entry.job_dir = st.job_dir or entry.job_dir
                 entry.state = st.status
+                if st.job_dir:
+                    entry.continues = None
+                if recipe_fp and st.receipt and st.receipt.get("items"):
+                    entry.items = {t: f"{r.get('fingerprint', '-')} {r['outcome']}" for t, r in st.receipt["items"].items()}
+            if jp.action == "keep" and recipe_fp:
+                entry.recipe_fingerprint = recipe_fp
             lock.jobs[jp.name] = entry
             continue
+        items = jp.items
         lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
                                      parts=compiled.parts[jp.name], scheme=scheme,
-                                     job_dir=None, state="scheduled", params_file=params_files.get(jp.name))
+                                     job_dir=None, state="scheduled", params_file=params_files.get(jp.name),
+                                     recipe_fingerprint=recipe_fp,
+                                     items=items and {t: f"{fp} {'kept' if t in items.keep else 'scheduled'}"
+                                                      for t, fp in sorted(items.fingerprints.items())},
+                                     continues=jp.job_dir if jp.action == "extend" else None)
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
         lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
     return lock

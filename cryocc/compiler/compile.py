@@ -7,7 +7,9 @@ the data and a little hashing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import marshal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,22 @@ class Compiled:
     files: FileFingerprints
     parts: dict[str, dict[str, Any]]  # job -> the parts of its fingerprint
     fingerprints: dict[str, str]
+    # job -> a fingerprint of how it works, without the data: the same for every tilt series, so a
+    # change to it re-runs them all (per-tilt-series jobs only)
+    recipe_fingerprints: dict[str, str] = field(default_factory=dict)
+    _series: dict[str, str] | None = None
+
+    def series_fingerprints(self) -> dict[str, str]:
+        """Tilt series -> a hash of what it is made of (its mdoc, its frames' stats, the gain), computed
+        when a plan or an apply has to look at tilt series one by one."""
+        if self._series is None:
+            self._series = series_fingerprints(self.recipe, self.listing, self.files)
+        return self._series
+
+    def items(self, name: str) -> dict[str, str]:
+        """Tilt series -> the fingerprint of this job's result for it (per-tilt-series jobs)."""
+        recipe = self.recipe_fingerprints[name]
+        return {ts: item_fingerprint(recipe, fp) for ts, fp in self.series_fingerprints().items()}
 
     @property
     def jobs(self) -> dict[str, JobRecipe]:
@@ -83,7 +101,41 @@ def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo:
             inputs={key: files.small_file(key, path) for key, path in job.files.items()},
             data=data if job.reads_data else None, upstream={w.slot: fingerprints[w.upstream] for w in job.wires})
         fingerprints[name] = job_fingerprint(parts[name])
-    return Compiled(recipe, listing, files, parts, fingerprints)
+    return Compiled(recipe, listing, files, parts, fingerprints, recipe_fingerprints(recipe, parts, fingerprints))
+
+
+def recipe_fingerprints(recipe: Recipe, parts: dict[str, dict[str, Any]], fingerprints: dict[str, str]) -> dict[str, str]:
+    """A per-tilt-series job's fingerprint without the data: its own parts, and upstream the recipe
+    fingerprint of a per-tilt-series job or the whole fingerprint of one that pools tilt series (whose
+    one result depends on all of them)."""
+    out: dict[str, str] = {}
+    for name in recipe.order:
+        job = recipe.jobs[name]
+        if not job.per_item:
+            continue
+        upstream = {w.slot: out[w.upstream] if w.upstream in out else fingerprints[w.upstream] for w in job.wires}
+        out[name] = digest({**parts[name], "data": None, "upstream": upstream})
+    return out
+
+
+def series_fingerprints(recipe: Recipe, listing: Listing, files: FileFingerprints) -> dict[str, str]:
+    """One hash per tilt series, over its mdoc's content hash, its frames' keys and stats (sizes only
+    when frame_check is lenient) and the gain's hash, serialised in one C call each."""
+    gain = files.small_file(recipe.gain, recipe.data["gain"]) if recipe.gain else None
+    lenient = files.mode == "lenient"
+    frames = listing.frames
+    out = {}
+    for ts in recipe.tilt_series:
+        stats = [frames[k][0] for k in ts.frames] if lenient else [frames[k] for k in ts.frames]
+        blob = marshal.dumps((files.mode, files.small_file(ts.mdoc, listing.path(ts.mdoc), listing.mdocs[ts.mdoc]), gain, ts.frames, stats), 2)
+        out[ts.name] = hashlib.sha256(blob).hexdigest()
+    return out
+
+
+def item_fingerprint(recipe_fingerprint: str, series_fingerprint: str) -> str:
+    """What one tilt series' result in one job depends on; 16 hex digits, as the lockfile keeps one per
+    job and tilt series."""
+    return hashlib.sha256(f"{recipe_fingerprint}:{series_fingerprint}".encode()).hexdigest()[:16]
 
 
 def _data_digest(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str]) -> str:

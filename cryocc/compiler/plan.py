@@ -16,6 +16,7 @@ from ..lockfile.lockfile import Lockfile
 from .state import JobState, outputs_missing, read_receipt
 
 MAX_FILES_LISTED = 20
+RUNS = ("run", "rerun", "extend")
 STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"}  # a job status that is its own reason
 
 
@@ -23,12 +24,30 @@ STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"
 class JobPlan:
     name: str
     type: str
-    action: str  # keep | run | rerun | orphan
+    action: str  # keep | run | rerun | extend | orphan
     reasons: list[dict[str, Any]] = field(default_factory=list)
-    job_dir: str | None = None
+    job_dir: str | None = None  # for extend: the directory it runs in again
+    items: "Items | None" = None  # per-tilt-series jobs that run: what becomes of each tilt series
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
+        out = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
+        if self.items is not None:
+            out["items"] = self.items.to_json()
+        return out
+
+
+@dataclass
+class Items:
+    """A per-tilt-series job's tilt series, as a plan sees them."""
+
+    fingerprints: dict[str, str]  # every tilt series this job may see -> its item fingerprint
+    todo: list[str]  # what it will (re)process
+    keep: list[str]  # what it keeps from its earlier run (extend only)
+    after: set[str]  # what it will hand on downstream, if all goes well
+    why: dict[str, Any] = field(default_factory=dict)  # new, changed, failed, upstream, removed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"todo": self.todo, "keep": len(self.keep), **self.why}
 
 
 @dataclass
@@ -41,7 +60,7 @@ class Plan:
 
     @property
     def to_run(self) -> list[str]:
-        return [j.name for j in self.jobs if j.action in ("run", "rerun")]
+        return [j.name for j in self.jobs if j.action in RUNS]
 
     @property
     def kept(self) -> dict[str, str]:
@@ -52,7 +71,7 @@ class Plan:
         return [j for j in self.jobs if any(r["kind"] == "running" for r in j.reasons)]
 
     def summary(self) -> dict[str, int]:
-        out = {"keep": 0, "run": 0, "rerun": 0, "orphan": 0}
+        out = {"keep": 0, "run": 0, "rerun": 0, "extend": 0, "orphan": 0}
         for j in self.jobs:
             out[j.action] += 1
         return out
@@ -137,6 +156,67 @@ def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+KEPT_OUTCOMES = ("succeeded", "filtered")  # filtered: left out by a rule the user set, kept as such
+
+
+def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
+    """The tilt series a job will see: all of them for a job that reads the data, else those every
+    per-tilt-series job upstream hands on."""
+    upstream = [plans[w.upstream].items for w in job.wires if plans[w.upstream].items is not None]
+    if job.reads_data or not upstream:
+        return {ts.name for ts in compiled.recipe.tilt_series}
+    return set.intersection(*(u.after for u in upstream))
+
+
+def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
+                files_old: "FileMap") -> None:
+    """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
+    extension of its last job directory when its recipe is unchanged and that directory's receipt
+    vouches for some of the tilt series; a kept job hands on the tilt series its receipt lists."""
+    present = _present(job, compiled, plans)
+    records = (state.receipt or {}).get("items") or {} if state and jp.job_dir in (state.job_dir, state.continues) else {}
+    if jp.action == "keep":
+        done = {t for t, r in records.items() if r.get("outcome") == "succeeded"}
+        jp.items = Items({}, [], [], done & present if records else present)
+        return
+    fingerprints = {t: fp for t, fp in compiled.items(jp.name).items() if t in present}
+    todo_upstream = set().union(*(plans[w.upstream].items.todo for w in job.wires if plans[w.upstream].items is not None))
+    extendable = (not forced and old is not None and state is not None and state.status in ("succeeded", "failed", "scheduled")
+                  and (state.job_dir or state.continues) and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name])
+    keep = sorted(t for t, fp in fingerprints.items() if extendable and t not in todo_upstream
+                  and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
+    todo = sorted(set(fingerprints) - set(keep))
+    after = {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo)
+    jp.items = Items(fingerprints, todo, keep, after)
+    if not keep:
+        return
+    why: dict[str, Any] = {}
+    for t in todo:
+        rec = records.get(t)
+        kind = ("new" if rec is None else "failed" if rec.get("outcome") == "failed"
+                else "changed" if rec.get("fingerprint") != fingerprints[t]
+                else "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream")
+        why.setdefault(kind, {})[t] = _item_detail(kind, t, rec, compiled, files_old)
+    removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
+    if removed:
+        why["removed"] = {t: "" for t in removed}
+    jp.items.why = why
+    jp.action, jp.job_dir = "extend", state.job_dir or state.continues
+    # the data's files are explained tilt series by tilt series instead
+    jp.reasons = [{"kind": "items", "kept": len(keep), **why}] + [r for r in jp.reasons if r["kind"] != "input"]
+
+
+def _item_detail(kind: str, name: str, rec: dict | None, compiled, files_old: "FileMap") -> str:
+    """failed: the driver's reason; changed: what of the tilt series changed (its mdoc or its frames)."""
+    if kind == "failed":
+        return (rec or {}).get("reason") or ""
+    if kind != "changed":
+        return ""
+    mdoc = next((ts.mdoc for ts in compiled.recipe.tilt_series if ts.name == name), None)
+    before, now = (files_old.small.get(mdoc) or {}).get("sha256"), (compiled.files.small.get(mdoc) or {}).get("sha256")
+    return "mdoc" if before and before != now else "frames"
+
+
 def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = (),
               old_frames: Callable[[], dict[str, tuple[int, int]]] = dict, results=None) -> Plan:
     """old_frames: loads the frame map the lockfile names (only called to explain a data change).
@@ -169,7 +249,7 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                 jp.reasons.append({"kind": state.status, "detail": state.detail})
             never_ran = any(r["kind"] == "new" for r in jp.reasons)
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
-                if plans[upstream].action in ("run", "rerun") and not never_ran:
+                if plans[upstream].action in RUNS and not never_ran:
                     jp.reasons.append({"kind": "upstream", "job": upstream})
             if not jp.reasons:
                 jp.action = "keep"
@@ -177,7 +257,7 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                     jp.reasons.append({"kind": "items_failed", "items": state.failed_items})
             elif state is not None and state.job_dir:
                 jp.action = "rerun"
-        upstream_runs = any(plans[w.upstream].action in ("run", "rerun") for w in job.wires)
+        upstream_runs = any(plans[w.upstream].action in RUNS for w in job.wires)
         blocked = name in force or upstream_runs or any(r["kind"] == "running" for r in jp.reasons)
         if jp.action != "keep" and results is not None and not blocked:
             hit = _reusable(results, compiled.fingerprints[name])
@@ -186,6 +266,10 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                 jp.action, jp.job_dir = "keep", job_dir
                 jp.reasons = [{"kind": "reuse", "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
                                "params_file": entry.get("params_file")}]
+        if job.per_item:
+            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old)
+        elif job.pools and jp.action == "rerun" and any(r["kind"] in ("input", "upstream") for r in jp.reasons):
+            jp.reasons.append({"kind": "pools", "detail": job.pools})
         plans[name] = jp
     out = list(plans.values())
     for name, old in old_jobs.items():

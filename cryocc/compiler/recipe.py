@@ -38,6 +38,9 @@ class JobRecipe(NamedTuple):
     resources: dict[str, Any]  # cpus, mem, time, gpus, partition, constraint, sbatch
     tool: dict[str, Any] | None  # image, bin_dir, env
     on_item_failure: str = "stop"  # stop | continue: what a failure on some tilt series makes of the job
+    per_item: bool = False  # works tilt series by tilt series: can be extended with some, keeping the rest
+    items_star: str | None = None  # its combined result, a row per tilt series (merged when extended)
+    pools: str | None = None  # why these params make it pool the tilt series (it then re-runs them all)
 
 
 class Series(NamedTuple):

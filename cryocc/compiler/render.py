@@ -50,8 +50,10 @@ def _jinja():
     return env
 
 
-def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any]) -> dict[str, Any]:
-    """Everything the driver needs at run time, besides what RELION puts on its command line."""
+def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
+                    items: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the driver needs at run time, besides what RELION puts on its command line.
+    items (per-tilt-series jobs): {fingerprints: {tilt series: item fingerprint}, todo: [...], keep: [...]}."""
     return {
         "format": PARAMS_FORMAT,
         "cryocc": __version__,
@@ -70,6 +72,8 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
         "container": site["container"],
         "scratch": site["scratch"],
         "on_item_failure": job.on_item_failure,
+        "items": items,
+        "items_star": job.items_star,
         "threads": job.resources["cpus"],
         "gpus": job.resources["gpus"],
     }
@@ -82,9 +86,9 @@ def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
-               input_values: dict[str, str]) -> RenderedJob:
+               input_values: dict[str, str], items: dict[str, Any] | None = None) -> RenderedJob:
     """input_values: RELION option -> value (a Schemes/ reference or a literal kept-job path)."""
-    params_text = json.dumps(params_document(job, fingerprint, data, site), indent=1, sort_keys=True) + "\n"
+    params_text = json.dumps(params_document(job, fingerprint, data, site, items), indent=1, sort_keys=True) + "\n"
     params_path = f"{STATE_DIR}/jobs/{job.name}/{sha256_bytes(params_text.encode())[:16]}.json"
     script_text = render_script(job, site)
     script_path = f"{STATE_DIR}/scripts/{job.name}.{sha256_bytes(script_text.encode())[:16]}.sh"
@@ -118,15 +122,19 @@ def scheme_ref(scheme: str, job: str, path: str) -> str:
     return f"Schemes/{scheme}/{job}/{path}"
 
 
-def render_scheme(scheme: str, jobs: list[str]) -> str:
-    """A linear scheme: the jobs in order, then EXIT. The start edge comes first (RELION's start rule)."""
+def render_scheme(scheme: str, jobs: list[str], continued: dict[str, str] | None = None) -> str:
+    """A linear scheme: the jobs in order, then EXIT. The start edge comes first (RELION's start rule).
+    continued: job -> the job directory it runs in again (an extension): RELION's continue of a started
+    job, which the schemer looks up in default_pipeline.star (relion-observed.md §4.6)."""
+    continued = continued or {}
     nodes = jobs + ["EXIT"]
     general = block_pairs("scheme_general", {"rlnSchemeName": f"Schemes/{scheme}/", "rlnSchemeCurrentNodeName": jobs[0]})
     operators = block_loop("scheme_operators", ["rlnSchemeOperatorName", "rlnSchemeOperatorType", "rlnSchemeOperatorOutput",
                                                 "rlnSchemeOperatorInput1", "rlnSchemeOperatorInput2"],
                            [["EXIT", "exit", "undefined", "undefined", "undefined"]])
     job_rows = block_loop("scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode",
-                                          "rlnSchemeJobHasStarted"], [[j, j, "new", False] for j in jobs])
+                                          "rlnSchemeJobHasStarted"],
+                           [[j, continued[j], "continue", True] if j in continued else [j, j, "new", False] for j in jobs])
     edges = block_loop("scheme_edges", ["rlnSchemeEdgeInputNodeName", "rlnSchemeEdgeOutputNodeName", "rlnSchemeEdgeIsFork",
                                         "rlnSchemeEdgeOutputNodeNameIfTrue", "rlnSchemeEdgeBooleanVariable"],
                        [[a, b, False, "undefined", "undefined"] for a, b in zip(nodes, nodes[1:])])

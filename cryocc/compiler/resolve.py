@@ -77,7 +77,8 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             acquisition={k: acq[k] for k in jt.acquisition}, files=dict(sorted(files.items())), reads_data=jt.uses_data,
             wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),
             resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
-            on_item_failure=loaded.on_item_failure,
+            on_item_failure=loaded.on_item_failure, per_item=jt.per_item(params),
+            items_star=jt.items_star, pools=jt.pools(params) if jt.pools else None,
         )
     errors.raise_if_any()
     spec = pipeline.spec.data

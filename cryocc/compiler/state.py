@@ -27,6 +27,7 @@ class JobState:
     detail: str = ""
     slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
     failed_items: dict[str, str] = field(default_factory=dict)  # tilt series the job succeeded without, and why
+    continues: str | None = None  # an extension not run yet: the job directory it will run in again
 
 
 class Project:
@@ -133,8 +134,21 @@ def _size(path: Path) -> int | None:
         return None
 
 
+def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:
+    """Whether relion_schemer has run a continued job again: it writes the job's job.star into the job
+    directory as it starts it (relion-schemes.md §4.3 d.2), after apply wrote the scheme's."""
+    try:
+        return os.stat(project.root / job_dir / "job.star").st_mtime_ns > \
+            os.stat(project.root / "Schemes" / scheme / name / "job.star").st_mtime_ns
+    except OSError:
+        return False
+
+
 def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     scheme = lock.scheme
+    if lock.continues and not lock.job_dir and scheme and not _reached(project, scheme, name, lock.continues):
+        return JobState(name, "scheduled", None, scheme, read_receipt(project.root, lock.continues),
+                        detail="applied, not run yet", continues=lock.continues)
     job_dir = lock.job_dir or (project.scheme_job_dir(scheme, name) if scheme else None)
     if job_dir is None:
         return JobState(name, "scheduled", None, scheme, detail="applied, not run yet")

@@ -66,8 +66,6 @@ def _text(v) -> str:
 
 def write_tilt_series(ctx: Context, filename: str, series: list[TiltSeries]) -> None:
     """<job>/<filename> (data_global) and <job>/tilt_series/<ts>.star, paths relative to the project."""
-    if not series:
-        raise JobFailed(f"no tilt series left to write to {filename}")
     ts_dir = ctx.path("tilt_series")
     ts_dir.mkdir(exist_ok=True)
     rows = []
@@ -81,8 +79,20 @@ def write_tilt_series(ctx: Context, filename: str, series: list[TiltSeries]) -> 
 
 
 def write_global(ctx: Context, filename: str, rows: list[dict]) -> None:
+    """A data_global table; the job's combined one (items_star) also holds the rows an extension keeps."""
+    rows = combined(ctx, filename, rows)
+    if not rows:
+        raise JobFailed(f"no tilt series left to write to {filename}")
     cols = _columns(rows)
     write_text_atomic(ctx.path(filename), block_loop("global", cols, [[_text(r.get(c, "")) for c in cols] for r in rows]))
+
+
+def combined(ctx: Context, filename: str, rows: list[dict]) -> list[dict]:
+    """This run's rows and, for an extension, the kept ones: each tilt series once, by name."""
+    if filename != ctx.doc.get("items_star") or not ctx.kept_rows:
+        return rows
+    new = {r["rlnTomoName"] for r in rows}
+    return sorted([r for r in ctx.kept_rows if r["rlnTomoName"] not in new] + rows, key=lambda r: r["rlnTomoName"])
 
 
 def write_pairs(ctx: Context, filename: str, block: str, pairs: dict[str, str]) -> None:

@@ -66,12 +66,25 @@ class Context:
     threads: int
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=30))
     tools_run: list[list[str]] = field(default_factory=list)
-    items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason}
+    items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
+    kept_rows: list[dict[str, str]] = field(default_factory=list)  # an extension: the items_star rows it keeps
+    seen: set[str] = field(default_factory=set)  # the tilt series to process that the input holds
 
     def item(self, name: str, outcome: str, reason: str = "") -> None:
         """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
-        filtered (left out by a rule the user set). Every item goes into the receipt."""
-        self.items[name] = {"outcome": outcome, "reason": reason}
+        filtered (left out by a rule the user set). Every item goes into the receipt, with the
+        fingerprint the plan gave it, which is what lets a later plan keep it."""
+        record = {"outcome": outcome, "reason": reason}
+        fingerprint = ((self.doc.get("items") or {}).get("fingerprints") or {}).get(name)
+        self.items[name] = {**record, "fingerprint": fingerprint} if fingerprint else record
+
+    def to_process(self, series: list) -> list:
+        """The tilt series (records with .name, or dicts with "name") of the input that this run is to
+        process: all of them, or for an extension only the new, changed and failed ones."""
+        todo = (self.doc.get("items") or {}).get("todo")
+        chosen = [s for s in series if todo is None or _name(s) in todo]
+        self.seen |= {_name(s) for s in chosen}
+        return chosen
 
     def failed_items(self) -> dict[str, str]:
         return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == "failed"}
@@ -170,6 +183,17 @@ class Context:
             sys.stdout.write(line)
             sys.stdout.flush()
             self.tail.append(line.rstrip("\n"))
+
+
+def _name(series: Any) -> str:
+    return series["name"] if isinstance(series, dict) else series.name
+
+
+def input_list(ctx: Context, filename: str, paths: list[str]) -> str:
+    """A WarpTools --input_data list: a .txt of one path per line, relative to the job directory the
+    tool runs in (warp:WarpTools/Commands/BaseOptions.cs:113-119, 173)."""
+    ctx.path(filename).write_text("".join(p + "\n" for p in paths))
+    return filename
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -305,12 +329,17 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
         for slot, path in inputs.items():
             if not path.exists():
                 raise JobFailed(f"input '{slot}' does not exist: {ctx.rel(path)}")
+        from . import _items
+
+        _items.start(ctx, started)
         if run_job is None:
             from . import driver_for
 
             run_job = driver_for(doc["stem"])
-        run_job(ctx)
+        if not _items.nothing_to_do(ctx):
+            run_job(ctx)
         ctx.check_abort()
+        _items.end(ctx)
         failed = ctx.failed_items()
         if failed and doc.get("on_item_failure", "stop") == "stop":
             raise PartialFailure(f"{items_failed(failed, len(ctx.items))}; on_item_failure: stop "

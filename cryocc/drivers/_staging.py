@@ -2,23 +2,25 @@
 
 WarpTools writes into --input_processing when --output_processing is missing, and running the
 handedness step and CTF against different folders silently dropped the flip: each job works on
-its own copies."""
+its own copies. Only the tilt series to process are copied, and the tool is given exactly those
+with --input_data: an extension's folders also hold the tilt series it keeps, which downstream
+jobs copy from it."""
 
+import re
 import shutil
 from pathlib import Path
 
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, input_list
 
 
-def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) -> None:
+def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) -> list[str]:
+    """Returns the WarpTools arguments that restrict it to these tilt series."""
     settings = source / "warp_tiltseries.settings"
     if not settings.is_file():
         raise JobFailed(f"no warp_tiltseries.settings in {ctx.rel(source)}/")
     shutil.copy2(settings, ctx.path("warp_tiltseries.settings"))
     tomostar = ctx.path("tomostar")
-    if tomostar.exists():
-        shutil.rmtree(tomostar)
-    tomostar.mkdir()
+    tomostar.mkdir(exist_ok=True)
     for name in names:
         src = source / "tomostar" / f"{name}.tomostar"
         if not src.is_file():
@@ -26,9 +28,26 @@ def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) 
         shutil.copy2(src, tomostar / src.name)
     proc = ctx.path("warp_tiltseries")
     proc.mkdir(exist_ok=True)
+    _forget(proc, names)
     if xml:
         for name in names:  # only the tilt series in scope, never a glob
             src = source / "warp_tiltseries" / f"{name}.xml"
             if not src.is_file():
                 raise JobFailed(f"tilt series {name} has no {src.name} in {ctx.rel(source)}/warp_tiltseries/")
             shutil.copy2(src, proc / src.name)
+    return ["--input_data", input_list(ctx, "cryocc_todo.txt", [f"tomostar/{name}.tomostar" for name in names])]
+
+
+def _forget(proc: Path, names: list[str]) -> None:
+    """What an earlier run in this directory left for these tilt series (their XML, aligned stack,
+    reconstructions): WarpTools would take it as previous results, and a driver as this run's."""
+    rec = proc / "reconstruction"
+    made = list(rec.rglob("*.mrc")) if rec.is_dir() else []
+    # <ts>_<Å/px, 2 decimals>Apx.mrc, as ts_reconstruct names them
+    ours = re.compile("(" + "|".join(map(re.escape, names)) + r")_\d+\.\d\dApx\.mrc") if names else None
+    for name in names:
+        (proc / f"{name}.xml").unlink(missing_ok=True)
+        shutil.rmtree(proc / "tiltstack" / name, ignore_errors=True)
+    for path in made:
+        if ours and ours.fullmatch(path.name):
+            path.unlink()

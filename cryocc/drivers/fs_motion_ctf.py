@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from ._metadata import frame_id, read_tilt_series, relion_defocus, warp_ctf, write_tilt_series
-from ._runtime import Context, JobFailed, relink
+from ._runtime import Context, JobFailed, input_list, relink
 
 
 def _span(text: str) -> tuple[str, str]:
@@ -12,20 +12,22 @@ def _span(text: str) -> tuple[str, str]:
     return lo, hi
 
 
-def _link_frames(ctx: Context, series) -> str:
-    """Symlink this job's movies into frames/, so WarpTools sees exactly these; returns the extension."""
+def _link_frames(ctx: Context, series) -> tuple[str, list[str]]:
+    """Symlink the movies to process into frames/; returns their extension and their links, for
+    --input_data (an extension's frames/ also holds the movies it keeps)."""
     frames = ctx.path("frames")
     frames.mkdir(exist_ok=True)
-    exts = set()
+    exts, links = set(), []
     for ts in series:
         for tilt in ts.tilts:
             movie = Path(tilt["rlnMicrographMovieName"])
             movie = movie if movie.is_absolute() else ctx.project / movie
             relink(frames / movie.name, movie)
             exts.add(movie.suffix.lower())
+            links.append(f"frames/{movie.name}")
     if len(exts) != 1:
         raise JobFailed(f"movies of one job must share one extension, found {sorted(exts)}")
-    return exts.pop()
+    return exts.pop(), links
 
 
 GAIN_FLAGS = {"flip_x": "--gain_flip_x", "flip_y": "--gain_flip_y", "transpose": "--gain_transpose"}
@@ -48,13 +50,13 @@ def settings_args(a: dict, data: dict, ext: str) -> list:
 
 def run(ctx: Context) -> None:
     p, a, data = ctx.params, ctx.acq, ctx.doc["data"]
-    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
-    ext = _link_frames(ctx, series)
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
+    ext, movies = _link_frames(ctx, series)
     ctx.run("WarpTools", settings_args(a, data, ext))
     m_lo, m_hi = _span(p["m_range_min_max"])
     c_lo, c_hi = _span(p["c_range_min_max"])
     d_lo, d_hi = _span(p["c_defocus_min_max"])
-    args = ["fs_motion_and_ctf", "--settings", "warp_frameseries.settings",
+    args = ["fs_motion_and_ctf", "--settings", "warp_frameseries.settings", "--input_data", input_list(ctx, "cryocc_todo.txt", movies),
             "--m_grid", p["m_grid"], "--m_range_min", m_lo, "--m_range_max", m_hi, "--m_bfac", p["m_bfac"],
             "--c_grid", p["c_grid"], "--c_window", p["c_window"], "--c_range_min", c_lo, "--c_range_max", c_hi,
             "--c_defocus_min", d_lo, "--c_defocus_max", d_hi, "--c_voltage", round(a["voltage"]),
@@ -63,16 +65,26 @@ def run(ctx: Context) -> None:
     args += ["--out_average_halves"] * p["out_average_halves"] + ["--c_use_sum"] * p["c_use_sum"] + ["--c_fit_phase"] * p["do_phase"]
     ctx.run("WarpTools", args)
     proc = ctx.path("warp_frameseries")
-    for ts in series:
-        for tilt in ts.tilts:
-            fid = frame_id(tilt["rlnMicrographMovieName"])
-            ctf = warp_ctf(proc / f"{fid}.xml")
-            tilt["rlnMicrographName"] = ctx.rel(proc / "average" / f"{fid}.mrc")
-            if p["out_average_halves"]:
-                tilt["rlnMicrographNameEven"] = ctx.rel(proc / "average" / "even" / f"{fid}.mrc")
-                tilt["rlnMicrographNameOdd"] = ctx.rel(proc / "average" / "odd" / f"{fid}.mrc")
-            tilt["rlnCtfImage"] = ctx.rel(proc / "powerspectrum" / f"{fid}.mrc")
-            tilt.update(relion_defocus(ctf["Defocus"], ctf["DefocusDelta"], ctf["DefocusAngle"]))
-    write_tilt_series(ctx, "fs_motion_and_ctf.star", series)
-    if not any(os.scandir(proc / "average")):
+    if not (proc / "average").is_dir() or not any(os.scandir(proc / "average")):
         raise JobFailed("WarpTools wrote no averages")
+    done = []
+    for ts in series:
+        try:
+            for tilt in ts.tilts:
+                _fill(ctx, tilt, proc, p["out_average_halves"])
+        except JobFailed as exc:  # WarpTools failed this movie (and exited 0): the tilt series fails alone
+            ctx.item(ts.name, "failed", str(exc))
+            continue
+        done.append(ts)
+    write_tilt_series(ctx, "fs_motion_and_ctf.star", done)
+
+
+def _fill(ctx: Context, tilt: dict, proc: Path, halves: bool) -> None:
+    fid = frame_id(tilt["rlnMicrographMovieName"])
+    ctf = warp_ctf(proc / f"{fid}.xml")
+    tilt["rlnMicrographName"] = ctx.rel(proc / "average" / f"{fid}.mrc")
+    if halves:
+        tilt["rlnMicrographNameEven"] = ctx.rel(proc / "average" / "even" / f"{fid}.mrc")
+        tilt["rlnMicrographNameOdd"] = ctx.rel(proc / "average" / "odd" / f"{fid}.mrc")
+    tilt["rlnCtfImage"] = ctx.rel(proc / "powerspectrum" / f"{fid}.mrc")
+    tilt.update(relion_defocus(ctf["Defocus"], ctf["DefocusDelta"], ctf["DefocusAngle"]))

@@ -25,7 +25,7 @@ def _verdict(tilt: dict, p: dict) -> str:
 
 def run(ctx: Context) -> None:
     p = ctx.params
-    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     report = ["tilt_series\tmovie\tverdict\treason"]
     kept = []
     for ts in series:
@@ -35,7 +35,9 @@ def run(ctx: Context) -> None:
         for t, why in verdicts:
             reason = why or (f"series keeps {len(good)} < {p['min_tilts']} tilts" if whole else "")
             report.append(f"{ts.name}\t{t.get('rlnMicrographMovieName', '')}\t{'drop' if reason else 'keep'}\t{reason}")
-        if not whole:
+        if whole:
+            ctx.item(ts.name, "filtered", f"keeps {len(good)} < {p['min_tilts']} tilts")
+        else:
             ts.tilts = good
             kept.append(ts)
     stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in kept], xml=True)
@@ -44,7 +46,14 @@ def run(ctx: Context) -> None:
         good = {frame_id(t["rlnMicrographMovieName"]) for t in ts.tilts}
         warp = warp_tilt_series(xml)
         set_use_tilt(xml, [u and m in good for m, u in zip(warp.movies, warp.use)])
-    ctx.path("tilt_filter_report.tsv").write_text("\n".join(report) + "\n")
+    ctx.path("tilt_filter_report.tsv").write_text("\n".join(report + _kept_report(ctx, {ts.name for ts in series})) + "\n")
     dropped = sum(1 for line in report[1:] if "\tdrop\t" in line)
     ctx.say(f"tilt filter: kept {len(report) - 1 - dropped} of {len(report) - 1} tilts, {len(kept)} of {len(series)} tilt series")
     write_tilt_series(ctx, "filtered_tilt_series.star", kept)
+
+
+def _kept_report(ctx: Context, processed: set[str]) -> list[str]:
+    """An extension's earlier verdicts on the tilt series it keeps."""
+    old = ctx.path("tilt_filter_report.tsv")
+    lines = old.read_text().splitlines()[1:] if old.is_file() else []
+    return [line for line in lines if line.split("\t", 1)[0] not in processed and line.split("\t", 1)[0] in ctx.items]

@@ -31,9 +31,9 @@ def warp_args(p: dict, n_series: int) -> list:
 
 def run(ctx: Context) -> None:
     p = ctx.params
-    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
-    stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
-    ctx.run("WarpTools", warp_args(p, len(series)))
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
+    only = stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
+    ctx.run("WarpTools", warp_args(p, len(series)) + only)
     sign = -1.0 if ctx.acq["invert_tilt_angles"] else 1.0
     aligned, failed, excluded = [], [], ["tilt_series\tmovie\treason"]
     for ts in series:
@@ -45,7 +45,7 @@ def run(ctx: Context) -> None:
         excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], sign)
         aligned.append(ts)
         ctx.item(ts.name, "succeeded")
-    if not aligned:
+    if not aligned and not ctx.kept_rows:
         raise JobFailed("no tilt series could be aligned: " + ", ".join(failed))
     ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")
     if len(excluded) > 1:

@@ -7,10 +7,10 @@ from ._staging import stage_workspace
 
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
-    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
-    stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in series], xml=True)
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
+    only = stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in series], xml=True)
     folders = ["--settings", "warp_tiltseries.settings", "--input_processing", "warp_tiltseries",
-               "--output_processing", "warp_tiltseries"]
+               "--output_processing", "warp_tiltseries", *only]
     # auto: --set_auto checks the handedness on all tilt series and writes the verdict into each XML
     hand = "set_auto" if p["defocus_hand"] == "auto" else p["defocus_hand"]
     ctx.run("WarpTools", ["ts_defocus_hand", *folders, f"--{hand}"])
@@ -20,18 +20,27 @@ def run(ctx: Context) -> None:
             "--defocus_min", d_lo, "--defocus_max", d_hi, "--voltage", round(a["voltage"]), "--cs", a["cs"],
             "--amplitude", a["amplitude_contrast"], "--perdevice", p["perdevice"]]
     ctx.run("WarpTools", args + ["--fit_phase"] * p["do_phase"])
-    hands = set()
+    hands, done = set(), []
     for ts in series:
-        xml = warp_tilt_series(ctx.path(f"warp_tiltseries/{ts.name}.xml"))
-        if xml.unselected:
-            raise JobFailed(f"WarpTools ts_ctf failed on {ts.name} (its XML is marked unselected; the reason is in run.out)")
-        z_of = {movie: z for z, movie in enumerate(xml.movies)}
-        for tilt in ts.tilts:
-            z = z_of.get(frame_id(tilt["rlnMicrographMovieName"]))
-            if z is None or z not in xml.defocus:
-                raise JobFailed(f"{ts.name}: no CTF for {tilt['rlnMicrographMovieName']} in {ts.name}.xml")
-            tilt.update(relion_defocus(xml.defocus[z], xml.delta.get(z, 0.0), xml.angle.get(z, 0.0)))
-        ts.row["rlnTomoHand"] = -1 if xml.inverted else 1
+        try:
+            _fill(ctx, ts)
+        except JobFailed as exc:
+            ctx.item(ts.name, "failed", str(exc))
+            continue
         hands.add(ts.row["rlnTomoHand"])
+        done.append(ts)
     ctx.say(f"defocus handedness: {'flip' if hands == {-1} else 'no flip' if hands == {1} else 'mixed'} ({p['defocus_hand']})")
-    write_tilt_series(ctx, "ts_ctf_tilt_series.star", series)
+    write_tilt_series(ctx, "ts_ctf_tilt_series.star", done)
+
+
+def _fill(ctx: Context, ts) -> None:
+    xml = warp_tilt_series(ctx.path(f"warp_tiltseries/{ts.name}.xml"))
+    if xml.unselected:
+        raise JobFailed("WarpTools ts_ctf failed on it (its XML is marked unselected; the reason is in run.out)")
+    z_of = {movie: z for z, movie in enumerate(xml.movies)}
+    for tilt in ts.tilts:
+        z = z_of.get(frame_id(tilt["rlnMicrographMovieName"]))
+        if z is None or z not in xml.defocus:
+            raise JobFailed(f"no CTF for {tilt['rlnMicrographMovieName']} in {ts.name}.xml")
+        tilt.update(relion_defocus(xml.defocus[z], xml.delta.get(z, 0.0), xml.angle.get(z, 0.0)))
+    ts.row["rlnTomoHand"] = -1 if xml.inverted else 1

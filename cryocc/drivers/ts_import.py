@@ -1,6 +1,7 @@
 """tsImport: WarpTools tilt-series import (.tomostar) and the tilt-series settings."""
 
 import os
+import shutil
 
 from ._runtime import Context, JobFailed, relink
 
@@ -8,11 +9,15 @@ from ._runtime import Context, JobFailed, relink
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
     mdoc_dir = ctx.path("mdoc")
-    mdoc_dir.mkdir(exist_ok=True)
+    if mdoc_dir.is_dir():
+        shutil.rmtree(mdoc_dir)  # cryocc's links of an earlier run: ts_import takes every mdoc in the folder
+    mdoc_dir.mkdir()
     names = []
-    for ts in ctx.doc["data"]["tilt_series"]:
+    for ts in ctx.to_process(ctx.doc["data"]["tilt_series"]):
         relink(mdoc_dir / os.path.basename(ts["mdoc"]), ts["mdoc"])
         names.append(ts["name"])
+    for n in names:  # an earlier run's, which would pass for this run's
+        ctx.path(f"tomostar/{n}.tomostar").unlink(missing_ok=True)
     frameseries = ctx.input_dir("frame_series") / "warp_frameseries"
     if not frameseries.is_dir():
         raise JobFailed(f"no warp_frameseries/ next to the input {ctx.rel(ctx.input('frame_series'))}")
@@ -23,9 +28,9 @@ def run(ctx: Context) -> None:
         args.append("--dont_invert")
     ctx.run("WarpTools", args)
     # WarpTools reports a tilt series it cannot import on stderr, lists it in failed_items.json and exits 0
-    missing = [n for n in names if not ctx.path(f"tomostar/{n}.tomostar").is_file()]
-    if missing:
-        raise JobFailed(f"WarpTools ts_import made no .tomostar for {', '.join(missing)} (its reason is in this job's run.out)")
+    for n in names:
+        made = ctx.path(f"tomostar/{n}.tomostar").is_file()
+        ctx.item(n, "succeeded" if made else "failed", "" if made else "WarpTools ts_import made no .tomostar (its reason is in run.out)")
     ctx.run("WarpTools", ["create_settings", "--folder_data", "tomostar", "--extension", "*.tomostar",
                           "--folder_processing", "warp_tiltseries", "--output", "warp_tiltseries.settings",
                           "--angpix", a["pixel_size"], "--exposure", a["dose_per_tilt"],

@@ -9,18 +9,18 @@ from ._staging import stage_workspace
 
 def run(ctx: Context) -> None:
     p, px = ctx.params, ctx.acq["pixel_size"]
-    series = read_tilt_series(ctx.input("tilt_series"), ctx.project)
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     # the WarpTools folder of the job before: tsCtf's, or the tilt filter's with its tilts switched off
     source = ctx.input_dir("tilt_series")
     if not (source / "warp_tiltseries").is_dir():
         raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/ (the input must come from tsCtf or tiltFilter)")
-    stage_workspace(ctx, source, [ts.name for ts in series], xml=False)
+    only = stage_workspace(ctx, source, [ts.name for ts in series], xml=False)
     # --halfmap_frames and --deconv are switches: a value after them is ignored and the switch is on
     ctx.run("WarpTools", ["ts_reconstruct", "--settings", "warp_tiltseries.settings",
                           "--input_processing", os.path.relpath(source / "warp_tiltseries", ctx.job_dir),
                           "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"],
                           *["--halfmap_frames"] * p["halfmap_frames"], *["--deconv"] * p["deconv"],
-                          "--perdevice", p["perdevice"], "--dont_invert"])
+                          "--perdevice", p["perdevice"], "--dont_invert", *only])
     settings = warp_settings(ctx.path("warp_tiltseries.settings"))
     size = [int(float(settings.get(f"Dimensions{axis}", 0))) for axis in "XYZ"]
     if min(size) <= 0:
@@ -32,7 +32,8 @@ def run(ctx: Context) -> None:
         if not (rec / name).is_file():
             xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
             why = " (WarpTools marked it failed; the reason is in run.out)" if xml.is_file() and warp_tilt_series(xml).unselected else ""
-            raise JobFailed(f"WarpTools wrote no reconstruction for {ts.name} ({name}){why}")
+            ctx.item(ts.name, "failed", f"WarpTools wrote no reconstruction {name}{why}")
+            continue
         row = {**ts.row,
                # unbinned, as RELION centres particles with them (src/jaz/tomography/tomogram_set.cpp:170-176)
                "rlnTomoSizeX": size[0], "rlnTomoSizeY": size[1], "rlnTomoSizeZ": size[2],

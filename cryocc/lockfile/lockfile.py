@@ -9,7 +9,10 @@ Format (version 2), keys sorted, one space indent:
   files         key -> {size, mtime_ns, sha256}   every small input file (mdocs, gain, templates)
   frames        .cryocc/frames/<hash>.tsv: "key<TAB>size<TAB>mtime_ns" of every frame a tilt series uses,
                 read only to say which frame changed (10^5 lines on large projects)
-  jobs          name -> {type, fingerprint, parts, scheme, job_dir, state, params_file}
+  jobs          name -> {type, fingerprint, parts, scheme, job_dir, state, params_file}, and for a job that
+                works tilt series by tilt series: recipe_fingerprint (its fingerprint without the data),
+                items {tilt series: "<item fingerprint> <outcome>"} and continues (the job directory an
+                extension runs in)
   schemes       [{name, jobs}]   every scheme apply wrote, oldest first
 Keys are paths relative to the pipeline's directory. Format 1 (frames inline under files) is read.
 """
@@ -63,9 +66,18 @@ class JobLock:
     job_dir: str | None = None  # External/jobNNN/ once RELION made it
     state: str = "scheduled"  # scheduled | running | succeeded | failed | aborted | incomplete
     params_file: str | None = None
+    recipe_fingerprint: str | None = None  # per-tilt-series jobs: what a change of re-runs every tilt series
+    items: dict[str, str] | None = None  # tilt series -> "<item fingerprint> <outcome>"
+    continues: str | None = None  # an extension: the job directory it runs in again, for the new tilt series
+
+    def item_records(self) -> dict[str, tuple[str, str]]:
+        return {ts: tuple(v.split(" ", 1)) for ts, v in (self.items or {}).items()}  # type: ignore[misc]
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if v is not None or k not in PER_ITEM_KEYS}
+
+
+PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues")  # left out of jobs that have none
 
 
 @dataclass

@@ -254,10 +254,36 @@ def evaluate(o: dict) -> Run:
     inp = os.path.join(os.getcwd(), o["input_processing"]) if o["input_processing"] else os.path.join(sdir, proc)
     out_arg = o["output_processing"] or o["input_processing"]
     out = os.path.join(os.getcwd(), out_arg) if out_arg else os.path.join(sdir, proc)
-    pattern = s.get("Extension") or "*"
-    files = sorted(str(p) for p in Path(data_dir).glob(pattern) if not p.name.startswith("."))
+    if o["input_data"]:
+        files = _input_data(o["input_data"], o["input_data_recursive"])
+    else:
+        pattern = s.get("Extension") or "*"
+        files = sorted(str(p) for p in Path(data_dir).glob(pattern) if not p.name.startswith("."))
+    names = [os.path.basename(f) for f in files]
+    if len(set(names)) != len(names):  # BaseOptions.cs:142-145
+        raise Unhandled("Duplicate file names found in input data list!")
+    for f in files:
+        if not os.path.isfile(f):  # BaseOptions.cs:173-174
+            raise Unhandled(f"File not found: {f}")
     print(f"{len(files)} files found")
     return Run(s, sdir, files, inp, out)
+
+
+def _input_data(patterns: list[str], recursive: bool) -> list[str]:
+    """--input_data (BaseOptions.cs:106-140): a .txt is read line by line, the paths taken as they are
+    (relative to the working directory); a pattern with * or ? is searched in its directory, relative
+    to the working directory; anything else is a file relative to it. Sorted, as the tool orders them."""
+    out: list[str] = []
+    for pattern in patterns:
+        if pattern.lower().endswith(".txt"):
+            out += Path(pattern).read_text().splitlines()
+        elif "*" in pattern or "?" in pattern:
+            head, tail = os.path.split(pattern)
+            root = Path(os.getcwd(), head)
+            out += [str(p) for p in (root.rglob(tail) if recursive else root.glob(tail)) if p.is_file()]
+        else:
+            out.append(os.path.join(os.getcwd(), pattern))
+    return sorted(out)
 
 
 def iterate(run: Run, body) -> None:

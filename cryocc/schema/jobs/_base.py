@@ -74,11 +74,20 @@ class JobType:
     gpu: bool = False
     # params whose default depends on the data: (params, acquisition values) -> params; ValueError if it cannot
     derive: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    # Works tilt series by tilt series, so a job can be extended with some of them and keep the rest.
+    per_tilt_series: bool = False
+    items_star: str | None = None  # the STAR file (data_global, a row per tilt series) of its combined result
+    # Why these params make the tool pool tilt series (one result depends on them all), or None:
+    # such a job re-runs every tilt series when the set changes.
+    pools: Callable[[dict[str, Any]], str | None] | None = None
 
     catalog: ClassVar[dict[str, "JobType"]] = {}
 
     def produces(self) -> dict[str, Output]:
         return {o.kind: o for o in self.outputs if o.kind}
+
+    def per_item(self, params: dict[str, Any]) -> bool:
+        return self.per_tilt_series and not (self.pools and self.pools(params))
 
     def result_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params that change results (the ones a fingerprint covers)."""

@@ -31,6 +31,8 @@ JOB = register(JobType(
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
         Output(None, "warp_frameseries", "WarpTools frame-series processing folder", is_dir=True),
     ),
+    per_tilt_series=True,
+    items_star="fs_motion_and_ctf.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "eer_grouping"),
     uses_data=True,
     version=2,  # 2: gain passed with WarpTools' real options, --exposure, astigmatism as Warp exports it

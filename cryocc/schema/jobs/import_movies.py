@@ -18,6 +18,8 @@ JOB = register(JobType(
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
     ),
     version=2,  # 2: globs relative to the project, as relion_tomo_import needs
+    per_tilt_series=True,
+    items_star="tilt_series.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "tilt_axis", "invert_defocus_hand"),
     uses_data=True,
 ))

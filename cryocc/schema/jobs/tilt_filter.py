@@ -17,6 +17,8 @@ JOB = register(JobType(
     tool_label="cryocc (no external tool)",
     params=TiltFilterParams,
     inputs={"tilt_series": InputSlot(("ctf_tilt_series",), "in_mic", "CTF-fitted tilt series")},
+    per_tilt_series=True,
+    items_star="filtered_tilt_series.star",
     outputs=(
         Output("filtered_tilt_series", "filtered_tilt_series.star", "tilt-series STAR without the rejected tilts"),
         Output(None, "tilt_series", "per-tilt-series STAR files, kept tilts only", is_dir=True),

@@ -34,6 +34,11 @@ JOB = register(JobType(
         Output(None, "warp_tiltseries.settings", "settings copied for downstream jobs"),
     ),
     version=2,  # 2: rlnTomoYTilt in RELION's sign, tilts WarpTools left out removed
+    per_tilt_series=True,
+    items_star="aligned_tilt_series.star",
+    # with axis_iter 0 the one axis AreTomo uses is the median of the series' own, which ts_import set to
+    # one value (--override_axis): each series aligns on its own (AreTomoTiltseries.cs:123-185)
+    pools=lambda p: f"AreTomo refines one tilt axis over the tilt series (axis_iter {p['axis_iter']})" if p["axis_iter"] else None,
     acquisition=("pixel_size", "invert_tilt_angles"),
     gpu=True,
 ))

@@ -27,6 +27,10 @@ JOB = register(JobType(
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
     ),
     version=2,  # 2: astigmatism as Warp exports it, auto = --set_auto
+    per_tilt_series=True,
+    items_star="ts_ctf_tilt_series.star",
+    pools=lambda p: "ts_defocus_hand --set_auto decides one handedness from all tilt series (defocus_hand auto)"
+    if p["defocus_hand"] == "auto" else None,
     acquisition=("voltage", "cs", "amplitude_contrast"),
     gpu=True,
 ))

@@ -34,6 +34,7 @@ JOB = register(JobType(
         Output("ts_settings", "warp_tiltseries.settings", "WarpTools tilt-series settings"),
         Output(None, "tomostar", "one .tomostar per tilt series", is_dir=True),
     ),
+    per_tilt_series=True,
     acquisition=("pixel_size", "dose_per_tilt", "tilt_axis", "invert_tilt_angles"),
     uses_data=True,
     derive=with_dimensions,

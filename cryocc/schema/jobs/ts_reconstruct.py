@@ -22,6 +22,8 @@ JOB = register(JobType(
         Output(None, "warp_tiltseries", "reconstructions under warp_tiltseries/reconstruction", is_dir=True),
     ),
     version=2,  # 2: --halfmap_frames/--deconv as switches, rlnTomoSizeX/Y/Z
+    per_tilt_series=True,
+    items_star="tomograms.star",
     acquisition=("pixel_size",),
     gpu=True,
 ))
