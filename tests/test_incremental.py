@@ -79,6 +79,10 @@ def done(tmp_path):
     return p
 
 
+def _job(plan: dict, job: str) -> dict:
+    return next(j for j in plan["jobs"] if j["name"] == job)
+
+
 def _reasons(plan: dict, job: str) -> list[dict]:
     return next(j["reasons"] for j in plan["jobs"] if j["name"] == job)
 
@@ -87,7 +91,7 @@ def test_fresh_project_runs_everything_then_keeps_everything(tmp_path):
     p = Proj(tmp_path)
     plan = p.plan()
     assert [(j["name"], j["action"], j["reasons"]) for j in plan["jobs"]] == [(j, "run", [{"kind": "new"}]) for j in JOBS]
-    assert plan["summary"] == {"keep": 0, "run": 6, "rerun": 0, "orphan": 0}
+    assert plan["summary"] == {"keep": 0, "run": 6, "rerun": 0, "extend": 0, "orphan": 0}
     p.cli("plan", p.pipeline, "--project", p.root, "--detailed-exitcode", code=2)
     p.apply()
     run = p.run()
@@ -314,14 +318,16 @@ def test_plan_json_shape(done):
     doc = done.plan()
     assert set(doc) == {"jobs", "summary", "data", "notes", "estimate"}
     assert doc["data"] == {"waiting": [], "excluded": {}}
-    assert set(doc["summary"]) == {"keep", "run", "rerun", "orphan"}
+    assert set(doc["summary"]) == {"keep", "run", "rerun", "extend", "orphan"}
     for job in doc["jobs"]:
-        assert set(job) == {"name", "type", "action", "reasons", "job_dir"}
-        assert job["action"] in ("keep", "run", "rerun", "orphan")
+        runs = job["action"] in ("run", "rerun", "extend")
+        assert set(job) == {"name", "type", "action", "reasons", "job_dir"} | ({"items"} if runs else set())
+        assert job["action"] in ("keep", "run", "rerun", "extend", "orphan")
         for r in job["reasons"]:
-            assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete",
-                                 "outputs_missing", "forced", "removed", "running", "items_failed", "reuse"}
+            assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete", "outputs_missing",
+                                 "forced", "removed", "running", "items_failed", "reuse", "items", "pools"}
     assert _reasons(doc, "reconstruct") == [{"kind": "params", "key": "rescale_angpixs", "old": 10.0, "new": 11.0}]
+    assert _job(doc, "reconstruct")["items"] == {"todo": ["TS_01"], "keep": 0}  # a recipe change: every tilt series again
 
 
 def test_status_reports_each_job(done):
@@ -400,7 +406,7 @@ def test_a_reverted_parameter_reuses_the_earlier_result(done):
     assert done.job_dir("reconstruct") == "External/job007/"
     edit(done.pipeline, "{rescale_angpixs: 11}", "{rescale_angpixs: 10}")  # back to what job006 was made with
     plan = done.plan()
-    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "orphan": 0}
+    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "extend": 0, "orphan": 0}
     assert _reuse(plan, "reconstruct") == "External/job006/"
     out = done.cli("plan", done.pipeline, "--project", done.root).stdout
     assert re.search(r"= keep +reconstruct +tsReconstruct +External/job006/ +reuse External/job006/ \(same fingerprint, job reconstruct, finished 20", out), out
@@ -428,7 +434,7 @@ def test_a_lost_lockfile_is_rebuilt_from_the_receipts(how, done):
     else:
         lock.write_text(lock.read_text()[:300])  # a truncated copy
     plan = done.plan()
-    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "orphan": 0}
+    assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "extend": 0, "orphan": 0}
     assert [_reuse(plan, j) for j in JOBS] == [f"External/job00{i}/" for i in range(1, 7)]
     assert plan["notes"] and "rebuilt from the receipts in External/" in plan["notes"][0]
     assert ("is damaged" in plan["notes"][0]) == (how == "damaged")

@@ -180,8 +180,21 @@ def test_on_item_failure_continue_goes_on_without_it_and_says_so(proj):
     assert "align continued without 1 failed tilt series: TS_02" in result.output
     rec = dict((name, d) for name, d, _ in result.jobs)["reconstruct"]
     assert list(starfile.read(proj.root / rec / "tomograms.star", always_dict=True)["global"]["rlnTomoName"]) == ["TS_01"]
-    plan = proj.plan()
-    align = next(j for j in plan["jobs"] if j["name"] == "align")
-    assert align["action"] == "keep" and align["reasons"] == [{"kind": "items_failed", "items": {"TS_02": "aretomo alignment failed"}}]
+    # the next plan tries TS_02 again, in alignment and in every job after it, and for nothing else
+    plan = {j["name"]: j for j in proj.plan()["jobs"]}
+    assert plan["align"]["action"] == "extend"
+    assert plan["align"]["reasons"] == [{"kind": "items", "kept": 1, "failed": {"TS_02": "aretomo alignment failed"}}]
+    for job in ("ctf", "reconstruct"):
+        assert plan[job]["action"] == "extend" and plan[job]["items"] == {"todo": ["TS_02"], "keep": 1, "upstream": {"TS_02": ""}}
+    assert {j: p["action"] for j, p in plan.items() if p["action"] == "keep"} == {"import": "keep", "motion": "keep", "tsimport": "keep"}
     out = proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
-    assert "without 1 failed tilt series (on_item_failure: continue): TS_02 (aretomo alignment failed)" in out
+    assert re.search(r"~ extend +align .* 1 failed \(TS_02\), 1 kept", out) and re.search(r"~ extend +ctf .* 1 re-run upstream \(TS_02\), 1 kept", out), out
+    proj.apply()
+    again = run_scheme(proj.root, tool_env())
+    assert list(again.statuses) == ["align", "ctf", "reconstruct"] and set(again.statuses.values()) == {"Succeeded"}
+    for job in ("align", "ctf", "reconstruct"):
+        d = proj.root / dict((n, d) for n, d, _ in again.jobs)[job]
+        assert (d / "cryocc_todo.txt").read_text() == "tomostar/TS_02.tomostar\n"
+        assert json.loads((d / "warp_tiltseries/processed_items.json").read_text()) == [{"Path": "TS_02.xml"}]
+    assert list(starfile.read(proj.root / rec / "tomograms.star", always_dict=True)["global"]["rlnTomoName"]) == ["TS_01", "TS_02"]
+    assert proj.actions() == dict.fromkeys(["import", "motion", "tsimport", "align", "ctf", "reconstruct"], "keep")

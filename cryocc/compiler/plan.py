@@ -31,7 +31,7 @@ class JobPlan:
 
     def to_json(self) -> dict[str, Any]:
         out = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
-        if self.items is not None:
+        if self.items is not None and self.action in RUNS:
             out["items"] = self.items.to_json()
         return out
 
@@ -191,9 +191,12 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     if not keep:
         return
     why: dict[str, Any] = {}
+    mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
     for t in todo:
         rec = records.get(t)
-        kind = ("new" if rec is None else "failed" if rec.get("outcome") == "failed"
+        arrived = mdocs.get(t) not in files_old.small  # new to the project, not just to this job
+        kind = ("new" if rec is None and (arrived or t not in todo_upstream) else "upstream" if rec is None
+                else "failed" if rec.get("outcome") == "failed"
                 else "changed" if rec.get("fingerprint") != fingerprints[t]
                 else "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream")
         why.setdefault(kind, {})[t] = _item_detail(kind, t, rec, compiled, files_old)
@@ -203,7 +206,7 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     jp.items.why = why
     jp.action, jp.job_dir = "extend", state.job_dir or state.continues
     # the data's files are explained tilt series by tilt series instead
-    jp.reasons = [{"kind": "items", "kept": len(keep), **why}] + [r for r in jp.reasons if r["kind"] != "input"]
+    jp.reasons = [{"kind": "items", "kept": len(keep), **why}] + [r for r in jp.reasons if r["kind"] not in ("input", "items_failed")]
 
 
 def _item_detail(kind: str, name: str, rec: dict | None, compiled, files_old: "FileMap") -> str:
@@ -253,12 +256,14 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                     jp.reasons.append({"kind": "upstream", "job": upstream})
             if not jp.reasons:
                 jp.action = "keep"
-                if state is not None and state.failed_items:  # kept, but not for every tilt series: say so
+                if state is not None and state.failed_items:  # not done for every tilt series: say so
                     jp.reasons.append({"kind": "items_failed", "items": state.failed_items})
+                    if job.per_item:  # and try them again (an extension, below)
+                        jp.action = "rerun"
             elif state is not None and state.job_dir:
                 jp.action = "rerun"
         upstream_runs = any(plans[w.upstream].action in RUNS for w in job.wires)
-        blocked = name in force or upstream_runs or any(r["kind"] == "running" for r in jp.reasons)
+        blocked = name in force or upstream_runs or any(r["kind"] in ("running", "items_failed") for r in jp.reasons)
         if jp.action != "keep" and results is not None and not blocked:
             hit = _reusable(results, compiled.fingerprints[name])
             if hit:

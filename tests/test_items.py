@@ -1,0 +1,135 @@
+"""Tilt series as the unit of work, end to end with the real relion_schemer and RELION's import: a
+project of 30 tilt series grows by 5, one mdoc is edited, one result-changing parameter moves. What
+each job processed is read from the tools' own records of a run (WarpTools' processed_items.json,
+the mdocs staged for relion_tomo_import), and what it hands on from its combined STAR file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import starfile
+
+from conftest import edit
+from test_incremental import Proj
+
+pytestmark = pytest.mark.usefixtures("relion")
+
+FIRST, MORE = 30, 5
+JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
+STAR = {"import": "tilt_series.star", "motion": "fs_motion_and_ctf.star", "align": "aligned_tilt_series.star",
+        "ctf": "ts_ctf_tilt_series.star", "reconstruct": "tomograms.star"}
+
+
+def add_series(root: Path, names: list[str]) -> None:
+    """New tilt series in data/: the real mdoc renamed, its movies hard-linked under the new names."""
+    text = (root / "data/mdoc/TS_01.mdoc").read_text()
+    movies = sorted((root / "data/frames").glob("TS_01_*"))
+    for name in names:
+        (root / "data/mdoc" / f"{name}.mdoc").write_text(text.replace("TS_01_", f"{name}_"))
+        for f in movies:
+            os.link(f, root / "data/frames" / f.name.replace("TS_01_", f"{name}_"))
+
+
+def names(first: int, count: int) -> list[str]:
+    return [f"TS_{i:02d}" for i in range(first, first + count)]
+
+
+def processed(p: Proj, job: str, job_dir: str) -> list[str]:
+    """The tilt series a job's last run processed, as its tool recorded it."""
+    d = p.root / job_dir
+    if job == "import":  # exactly the mdocs it gave relion_tomo_import
+        return sorted(f.name[:-len(".mdoc")] for f in (d / "cryocc_inputs/mdoc").iterdir())
+    folder = {"motion": "warp_frameseries", "tsimport": "tomostar"}.get(job, "warp_tiltseries")
+    items = json.loads((d / folder / "processed_items.json").read_text())
+    paths = [i["Path"] if isinstance(i, dict) else i for i in items]
+    return sorted({re.match(r"(TS_\d+)", Path(x).name).group(1) for x in paths})
+
+
+def handed_on(p: Proj, job: str, job_dir: str) -> list[str]:
+    d = p.root / job_dir
+    if job == "tsimport":
+        return sorted(f.stem for f in (d / "tomostar").glob("*.tomostar"))
+    return list(starfile.read(d / STAR[job], always_dict=True)["global"]["rlnTomoName"])
+
+
+def run(p: Proj) -> dict[str, str]:
+    result = p.run()
+    assert set(result.statuses.values()) == {"Succeeded"}, result.output
+    return {node: d for node, d, _ in result.jobs}
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    """30 tilt series processed, then 5 more added to data/."""
+    p = Proj(tmp_path_factory.mktemp("items"))
+    root = p.pipeline.parent
+    add_series(root, names(2, FIRST - 1))
+    p.apply()
+    first = run(p)
+    assert all(len(handed_on(p, j, first[j])) == FIRST for j in JOBS)
+    add_series(root, names(FIRST + 1, MORE))
+    return p, first
+
+
+def test_new_tilt_series_extend_every_job_that_works_per_tilt_series(grown):
+    p, first = grown
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    new = names(FIRST + 1, MORE)
+    for job in JOBS:
+        assert plan[job]["action"] == "extend" and plan[job]["job_dir"] == first[job], plan[job]
+        assert plan[job]["items"] == {"todo": new, "keep": FIRST, "new": dict.fromkeys(new, "")}
+    out = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert re.search(rf"~ extend +motion +fsMotionAndCtf +{first['motion']} +\+{MORE} new, {FIRST} kept", out), out
+    assert f"Plan: 0 to run, 0 to re-run, {len(JOBS)} to extend, 0 to keep, 0 orphaned." in out
+    p.apply()
+    scheme = p.latest_scheme()
+    rows = starfile.read(p.root / "Schemes" / scheme / "scheme.star", always_dict=True)["scheme_jobs"]
+    assert [tuple(r) for r in rows[["rlnSchemeJobName", "rlnSchemeJobMode"]].itertuples(index=False)] == \
+        [(first[j], "continue") for j in JOBS]
+    second = run(p)
+    assert second == first  # RELION continued each job in its own directory
+    for job in JOBS:
+        assert processed(p, job, second[job]) == new, job
+        assert handed_on(p, job, second[job]) == names(1, FIRST + MORE), job
+    receipt = json.loads((p.root / second["reconstruct"] / "cryocc_receipt.json").read_text())
+    lock = json.loads((p.root / "cryocc.lock").read_text())["jobs"]["reconstruct"]
+    assert {t: r["fingerprint"] for t, r in receipt["items"].items()} == {t: v.split()[0] for t, v in lock["items"].items()}
+    assert p.actions() == dict.fromkeys(JOBS, "keep")
+
+
+def test_an_edited_mdoc_reruns_that_tilt_series_alone(grown):
+    p, first = grown
+    if p.actions() != dict.fromkeys(JOBS, "keep"):
+        pytest.skip("needs the grown project of the test before")
+    mdoc = p.pipeline.parent / "data/mdoc/TS_07.mdoc"
+    mdoc.write_text(mdoc.read_text().replace("EMBL Krios", "EMBL Krios 2", 1))  # a new title line, the same acquisition
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    for job in JOBS:
+        assert plan[job]["action"] == "extend"
+        assert plan[job]["items"] == {"todo": ["TS_07"], "keep": FIRST + MORE - 1, "changed": {"TS_07": "mdoc"}}, job
+    out = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert "1 changed (TS_07 mdoc), 34 kept" in out
+    p.apply()
+    done = run(p)
+    assert all(processed(p, j, done[j]) == ["TS_07"] for j in JOBS)
+    assert all(len(handed_on(p, j, done[j])) == FIRST + MORE for j in JOBS)
+
+
+def test_a_result_changing_parameter_reruns_every_tilt_series(grown):
+    p, first = grown
+    edit(p.pipeline, "m_grid: 1x1x3", "m_grid: 1x1x5")
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert plan["import"]["action"] == "keep"
+    everything = names(1, FIRST + MORE)
+    for job in JOBS[1:]:
+        assert plan[job]["action"] == "rerun" and plan[job]["items"] == {"todo": everything, "keep": 0}, job
+    assert plan["motion"]["reasons"][0] == {"kind": "params", "key": "m_grid", "old": "1x1x3", "new": "1x1x5"}
+    p.apply()
+    done = run(p)
+    for job in JOBS[1:]:
+        assert done[job] != first[job]  # a new directory: nothing of the old grid survives
+        assert processed(p, job, done[job]) == everything
