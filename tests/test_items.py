@@ -133,3 +133,25 @@ def test_a_result_changing_parameter_reruns_every_tilt_series(grown):
     for job in JOBS[1:]:
         assert done[job] != first[job]  # a new directory: nothing of the old grid survives
         assert processed(p, job, done[job]) == everything
+
+
+def test_a_half_copied_tilt_series_waits_then_extends_every_job(tmp_path):
+    p = Proj(tmp_path)
+    root = p.pipeline.parent
+    add_series(root, ["TS_02"])
+    links = sorted((root / "data/frames").glob("TS_02_*"))
+    for f in links[20:]:
+        f.unlink()  # still being copied from the microscope
+    p.apply()
+    first = run(p)
+    assert handed_on(p, "reconstruct", first["reconstruct"]) == ["TS_01"]
+    assert p.plan()["data"]["waiting"] == [{"name": "TS_02", "frames": 20, "of": len(links)}]
+    assert p.actions() == dict.fromkeys(JOBS, "keep")
+    for f in links[20:]:
+        os.link(root / "data/frames" / f.name.replace("TS_02_", "TS_01_"), f)  # the copy finished
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert all(plan[j]["action"] == "extend" and plan[j]["items"]["new"] == {"TS_02": ""} for j in JOBS)
+    p.apply()
+    done = run(p)
+    assert done == first and all(processed(p, j, done[j]) == ["TS_02"] for j in JOBS)
+    assert handed_on(p, "reconstruct", done["reconstruct"]) == ["TS_01", "TS_02"]

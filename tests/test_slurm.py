@@ -255,3 +255,43 @@ def test_another_projects_job_of_the_same_name_is_not_taken_for_ours(e2e, monkey
     finally:
         subprocess.run(["scancel", theirs], check=False)
         subprocess.run(["scontrol", "update", "partition=main", "state=up"], check=True)
+
+
+def test_new_tilt_series_extend_each_job_in_its_directory_under_slurm(e2e):
+    from test_items import add_series, handed_on, names, processed
+
+    class View:  # what test_items' readers need
+        root = e2e.root
+
+    add_series(e2e.pipeline.parent, names(2, 2))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root, "--wait")
+    first = {j: r[0]["job_dir"] for j, r in e2e.receipts().items()}
+    add_series(e2e.pipeline.parent, names(4, 2))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    assert "6 jobs succeeded" in e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert e2e.submissions() == 6  # no new job directory: each job was continued in its own
+    for job in JOBS:
+        receipt = json.loads((e2e.root / first[job] / "cryocc_receipt.json").read_text())
+        assert receipt["status"] == "succeeded" and receipt["slurm_job_id"]
+        assert processed(View, job, first[job]) == ["TS_04", "TS_05"], job
+        assert handed_on(View, job, first[job]) == names(1, 5), job
+    assert "nothing to run" in e2e.cli("run", "--project", e2e.root).stdout
+
+
+def test_a_failed_tilt_series_is_named_and_retried_alone_under_slurm(e2e):
+    from test_items import add_series, names
+
+    add_series(e2e.pipeline.parent, names(2, 1))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_ALIGN_FAIL="TS_02")
+    out = e2e.cli("run", "--project", e2e.root, "--wait", code=1).stdout
+    assert "1 of 2 tilt series failed: TS_02 (aretomo alignment failed)" in out
+    plan = json.loads(e2e.cli("plan", e2e.pipeline, "--project", e2e.root, "--json").stdout)
+    assert [(j["name"], j["action"]) for j in plan["jobs"]][3] == ("align", "extend")
+    e2e.switch()
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root, "--wait")
+    align = e2e.receipts()["align"]
+    assert len(align) == 1 and align[0]["status"] == "succeeded"
+    assert (e2e.root / align[0]["job_dir"] / "cryocc_todo.txt").read_text() == "tomostar/TS_02.tomostar\n"
