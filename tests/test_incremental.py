@@ -313,6 +313,22 @@ def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, 
     assert _crash_at_every_write(monkeypatch, done, make_copy) > 8
 
 
+def test_a_crash_between_any_two_writes_of_an_extending_apply_converges(done, tmp_path, monkeypatch):
+    from test_items import add_series
+
+    add_series(done.pipeline.parent, ["TS_02"])
+
+    def make_copy(name):
+        shutil.copytree(done.root, tmp_path / name, symlinks=True)
+        return done.at(tmp_path / name)
+
+    assert {j["action"] for j in done.plan()["jobs"]} == {"extend"}
+    assert _crash_at_every_write(monkeypatch, done, make_copy) > 8
+    done.apply()
+    again = done.apply().stdout  # an extension applied, not run yet, is planned again the same
+    assert "already holds this plan and has not run yet" in again and again.count("+1 new, 1 kept; applied, not run yet") == 6
+
+
 def test_plan_json_shape(done):
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     doc = done.plan()

@@ -191,11 +191,11 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     if not keep:
         return
     why: dict[str, Any] = {}
-    mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
+    ups = [plans[w.upstream].items for w in job.wires if plans[w.upstream].items is not None]
     for t in todo:
         rec = records.get(t)
-        arrived = mdocs.get(t) not in files_old.small  # new to the project, not just to this job
-        kind = ("new" if rec is None and (arrived or t not in todo_upstream) else "upstream" if rec is None
+        arrived = not ups or any(t in u.why.get("new", ()) for u in ups)  # new to the project, not just to this job
+        kind = ("new" if rec is None and arrived else "upstream" if rec is None
                 else "failed" if rec.get("outcome") == "failed"
                 else "changed" if rec.get("fingerprint") != fingerprints[t]
                 else "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream")
