@@ -59,7 +59,10 @@ def mark_succeeded(project: Path) -> None:
         d = project / job_dir
         d.mkdir(parents=True)
         outputs = []
-        for out in json.loads((project / lock["jobs"][row["rlnSchemeJobNameOriginal"]]["params_file"]).read_text())["outputs"]:
+        params = json.loads((project / lock["jobs"][row["rlnSchemeJobNameOriginal"]]["params_file"]).read_text())
+        items = {t: {"outcome": "succeeded", "reason": "", "fingerprint": fp}
+                 for t, fp in ((params.get("items") or {}).get("fingerprints") or {}).items()}
+        for out in params["outputs"]:
             target = d / out["path"]
             if out["is_dir"]:
                 target.mkdir(parents=True, exist_ok=True)
@@ -70,7 +73,7 @@ def mark_succeeded(project: Path) -> None:
                            else {"path": out["path"], "size": 6, "is_dir": False})
         (d / "cryocc_receipt.json").write_text(json.dumps({
             "fingerprint": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["fingerprint"], "status": "succeeded",
-            "outputs": outputs}))
+            "outputs": outputs, "items": items}, indent=1, sort_keys=True))
         (d / "RELION_JOB_EXIT_SUCCESS").touch()
     g = blocks["scheme_general"]
     text = block_pairs("scheme_general", {"rlnSchemeName": g["rlnSchemeName"], "rlnSchemeCurrentNodeName": "EXIT"})

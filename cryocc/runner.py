@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -87,7 +88,10 @@ def start(project: Path, scheme: str) -> dict:
         raise ProjectError(f"{cmd[0]}: command not found", hint="check relion.command (and image) in the site profile, and PATH")
     log = project / "Schemes" / scheme
     env = {**os.environ, **site.relion.env}
-    supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme, "--", *cmd]
+    # only jobs submitted to SLURM can vanish from it: a workstation's jobs are not in squeue at all
+    watch = ["--slurm"] if os.path.basename(shlex.split(site.submit)[0]) == "sbatch" else []
+    supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
+                  *watch, "--", *cmd]
     with open(log / "run.out", "ab") as out, open(log / "run.err", "ab") as err:
         # its own session: the schemer outlives the terminal and the user logging out of the head node
         proc = subprocess.Popen(supervised, cwd=project, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,

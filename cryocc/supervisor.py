@@ -2,6 +2,7 @@
 without a sentinel (cancelled while queued, node lost, killed before its script's guard could
 run) would make the schemer wait forever. When a started job has no sentinel and SLURM no longer
 knows it, twice in a row, the supervisor writes RELION_JOB_EXIT_FAILURE for it, with a note why.
+It watches only where the site submits with sbatch: elsewhere no job is ever in squeue.
 
 Started detached by cryocc.runner as `python -m cryocc.supervisor --project P --scheme S -- CMD...`."""
 
@@ -57,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--project", required=True)
     ap.add_argument("--scheme", required=True)
     ap.add_argument("--interval", type=float, default=float(os.environ.get("CRYOCC_WATCHDOG_SECONDS", "5")))
+    ap.add_argument("--slurm", action="store_true", help="the site submits with sbatch: watch its jobs in SLURM")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
     child = subprocess.Popen(cmd, cwd=a.project, stdin=subprocess.DEVNULL)
-    return watch(Path(a.project), a.scheme, child, a.interval)
+    return watch(Path(a.project), a.scheme, child, a.interval) if a.slurm else child.wait()
 
 
 if __name__ == "__main__":

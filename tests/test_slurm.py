@@ -295,3 +295,24 @@ def test_a_failed_tilt_series_is_named_and_retried_alone_under_slurm(e2e):
     align = e2e.receipts()["align"]
     assert len(align) == 1 and align[0]["status"] == "succeeded"
     assert (e2e.root / align[0]["job_dir"] / "cryocc_todo.txt").read_text() == "tomostar/TS_02.tomostar\n"
+
+
+
+@pytest.mark.parametrize("slurm", [True, False], ids=["site-submits-with-sbatch", "site-runs-jobs-by-bash"])
+def test_the_watchdog_fails_only_jobs_that_went_to_slurm(tmp_path, slurm):
+    """A started job without a sentinel that squeue does not know: lost, if the site submits to SLURM;
+    running, if it runs jobs by bash (a workstation), whose jobs are in no squeue."""
+    from cryocc import supervisor
+    from cryocc.star import block_loop
+
+    (tmp_path / "Schemes/s").mkdir(parents=True)
+    (tmp_path / "External/job001").mkdir(parents=True)
+    (tmp_path / "Schemes/s/scheme.star").write_text(block_loop(
+        "scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
+        [["a", "External/job001/", "new", "1"]]))
+    (tmp_path / "default_pipeline.star").write_text(block_loop(
+        "pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
+                               "rlnPipeLineProcessStatusLabel"], [["External/job001/", "None", "relion.external", "Running"]]))
+    argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", *(["--slurm"] if slurm else []), "--", "sleep", "1"]
+    assert supervisor.main(argv) == 0
+    assert (tmp_path / "External/job001/RELION_JOB_EXIT_FAILURE").exists() == slurm

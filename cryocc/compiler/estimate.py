@@ -1,6 +1,7 @@
 """What a plan will cost: per job to run, its wall time (from this project's own history of that job
 type, else a per-type default scaled by the tilt series) and its GPU-hours (wall time x the GPUs it
-asks for). The scheme runs its jobs one after another, so the plan's wall time is their sum."""
+asks for). An extension costs its share of tilt series. The scheme runs its jobs one after another,
+so the plan's wall time is their sum."""
 
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ def estimate(plan, compiled, results) -> dict[str, Any]:
     n_series = len(compiled.recipe.tilt_series)
     history = results.seconds_by_type() if results is not None and plan.to_run else {}  # a plan that keeps all looks at none
     jobs: dict[str, dict[str, Any]] = {}
+    planned = {j.name: j for j in plan.jobs}
     for name in plan.to_run:
         job = compiled.jobs[name]
+        items = planned[name].items
+        todo = len(items.todo) if items is not None and planned[name].action == "extend" else n_series
         past = history.get(job.type)
         if past:
             seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
+            seconds *= todo / max(n_series, 1)
         else:
             fixed, per_series = DEFAULT_COST.get(job.type, (600, 60))
-            seconds, source = fixed + per_series * n_series, "default for the type"
+            seconds, source = fixed + per_series * todo, "default for the type"
         gpus = job.resources.get("gpus") or 0
         jobs[name] = {"seconds": round(seconds), "gpu_hours": round(seconds * gpus / 3600, 2), "source": source}
     total = sum(j["seconds"] for j in jobs.values())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..star import block_loop, block_pairs, read_star
-from ._runtime import Context, JobFailed
+from ._runtime import Context, JobFailed, items_failed
 
 
 @dataclass
@@ -82,7 +82,8 @@ def write_global(ctx: Context, filename: str, rows: list[dict]) -> None:
     """A data_global table; the job's combined one (items_star) also holds the rows an extension keeps."""
     rows = combined(ctx, filename, rows)
     if not rows:
-        raise JobFailed(f"no tilt series left to write to {filename}")
+        failed = ctx.failed_items()
+        raise JobFailed(items_failed(failed, len(ctx.items)) if failed else f"no tilt series left to write to {filename}")
     cols = _columns(rows)
     write_text_atomic(ctx.path(filename), block_loop("global", cols, [[_text(r.get(c, "")) for c in cols] for r in rows]))
 

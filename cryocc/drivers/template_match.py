@@ -1,10 +1,11 @@
 """templatematching: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
 import os
-import shutil
 
-from ._metadata import read_global, read_tilt_series
-from ._runtime import Context, JobFailed, relink
+from ._metadata import read_global, read_tilt_series, write_global
+from ._runtime import Context, JobFailed, Terminated, relink
+
+OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
 
 
 def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
@@ -59,25 +60,39 @@ def match_args(p: dict, a: dict, volume, tlt: str, defocus: str, dose: str, gpus
 
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
-    tomograms = read_global(ctx.input("tomograms"))
+    tomograms = ctx.to_process([_Row(r) for r in read_global(ctx.input("tomograms"))])
     series = {ts.name: ts for ts in read_tilt_series(ctx.input("tilt_series"), ctx.project)}
     results = ctx.path("tmResults")
     results.mkdir(exist_ok=True)
     gpus = gpu_ordinals()
     split = volume_split(p["gpu_split"], len(gpus))
-    for row in tomograms:
-        name = row["rlnTomoName"]
+    done = []
+    for tomogram in tomograms:
+        name, row = tomogram.name, tomogram.row
         if name not in series:
             raise JobFailed(f"tomogram {name} has no tilt series in {ctx.rel(ctx.input('tilt_series'))}")
-        if (results / f"{name}_scores.mrc").is_file():
-            ctx.say(f"{name}: scores exist, skipped")
-            continue
+        for suffix in OUTPUTS:  # an earlier run's, which would pass for this run's
+            (results / f"{name}{suffix}").unlink(missing_ok=True)
         tlt, defocus, dose = _write_lists(ctx, series[name])
         volume = results / f"{name}.mrc"
         relink(volume, ctx.project / row["rlnTomoReconstructedTomogram"])
         args = match_args(p, a, volume, tlt, defocus, dose, gpus, split)
-        ctx.run("pytom_match_template.py", args, env={"TQDM_DISABLE": "1"})
-        for suffix in ("_scores.mrc", "_angles.mrc", "_job.json"):  # exit code 0 is not enough
-            if not (results / f"{name}{suffix}").is_file():
-                raise JobFailed(f"pytom_match_template.py wrote no {name}{suffix}")
-    shutil.copy2(ctx.input("tomograms"), ctx.path("tomograms.star"))
+        try:
+            ctx.run("pytom_match_template.py", args, env={"TQDM_DISABLE": "1"})
+            for suffix in OUTPUTS:  # exit code 0 is not enough
+                if not (results / f"{name}{suffix}").is_file():
+                    raise JobFailed(f"pytom_match_template.py wrote no {name}{suffix}")
+        except Terminated:
+            raise
+        except JobFailed as exc:  # this tomogram fails, the others go on
+            ctx.item(name, "failed", str(exc))
+            continue
+        done.append(row)
+    write_global(ctx, "tomograms.star", done)
+
+
+class _Row:
+    """A tomograms.star row as an item: its tilt-series name."""
+
+    def __init__(self, row: dict[str, str]) -> None:
+        self.name, self.row = row["rlnTomoName"], row

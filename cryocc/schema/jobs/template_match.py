@@ -33,6 +33,8 @@ JOB = register(JobType(
         Output(None, "tmResults", "score, angle and job files per tomogram", is_dir=True),
     ),
     version=2,  # 2: mean defocus per tilt, device ordinals for -g
+    per_tilt_series=True,
+    items_star="tomograms.star",
     acquisition=("voltage", "cs", "amplitude_contrast"),
     is_tomo=False,
     gpu=True,
