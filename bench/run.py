@@ -178,7 +178,8 @@ class Size:
         runs = []
         for i in range(self.repeat):
             add_tilt_series(self.root, self.n + 5 * i, 5)
-            runs.append(self.plan("14 to re-run"))  # every job reads the data or follows one that does
+            # the first three extend with the 5; alignment pools tilt series (axis_iter 3), so it and all after it re-run
+            runs.append(self.plan("11 to re-run, 3 to extend"))
         self.measure("plan, 5 new tilt series", runs)
 
 

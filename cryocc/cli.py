@@ -165,6 +165,47 @@ def apply(
           f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
 
 
+@app.command(short_help="List job directories no job uses any more; --yes moves them to Trash/.")
+@user_errors
+def gc(
+    project: Path = ProjectOpt,
+    yes: bool = typer.Option(False, "--yes", help="move them to Trash/, as RELION deletes a job (the GUI can undelete)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """List the job directories that no job of the pipeline uses any more (superseded, failed and
+    run again, or of jobs gone from pipeline.yaml), with their sizes. --yes moves them to Trash/
+    the way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Never a job
+    that is kept, read by one, running or queued; refused while a schemer runs."""
+    from . import gc as collector
+    from .compiler.apply import project_lock
+
+    collector.refuse_while_running(project)
+    with project_lock(project):
+        found, _ = collector.unused(project)
+        if yes and found:
+            collector.move_to_trash(project, [u.job_dir for u in found])
+    if as_json:
+        print(json.dumps({"unused": [u.__dict__ for u in found], "moved": bool(yes and found)}, indent=1))
+        return
+    if not found:
+        print("nothing to collect: every job directory is in use")
+        return
+    width = max(len(u.job_dir) for u in found)
+    for u in found:
+        print(f"{u.job_dir:<{width}}  {_bytes(u.size):>9}  {u.job or '-':<12} {u.why}")
+    total = _bytes(sum(u.size for u in found))
+    print(f"\n{len(found)} job directories, {total}: " + ("moved to Trash/ (RELION's GUI can undelete them)." if yes
+                                                       else "pass --yes to move them to Trash/."))
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
 @app.command(short_help="Each job's state and directory in the project.")
 @user_errors
 def status(

@@ -43,7 +43,7 @@ def reason(r: dict) -> str:
     if kind == "input":
         return f"input {r['path']}: {r.get('change', 'changed')}"
     if kind == "upstream":
-        return f"upstream {r['job']} runs"
+        return f"upstream {r['job']}: {detail}" if detail else f"upstream {r['job']} runs"
     if kind == "reuse":
         when = (r.get("ended") or "")[:16].replace("T", " ")
         return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"

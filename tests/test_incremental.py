@@ -431,6 +431,19 @@ def test_a_reverted_parameter_reuses_the_earlier_result(done):
     assert done.actions() == {j: "keep" for j in JOBS} and not _reasons(done.plan(), "reconstruct")
 
 
+def test_a_job_below_a_reused_result_follows_it_back(done):
+    """Reverting ctf's window reuses ctf's earlier directory; reconstruct, made from the other one,
+    must go back to its own earlier result too, not stay on what it made from the reverted one."""
+    edit(done.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    done.apply()
+    assert set(done.run().statuses) == {"ctf", "reconstruct"}
+    edit(done.pipeline, "{type: tsCtf, params: {window: 640}}", "{type: tsCtf}")
+    plan = done.plan()
+    assert (_reuse(plan, "ctf"), _reuse(plan, "reconstruct")) == ("External/job005/", "External/job006/")
+    done.apply()
+    assert done.actions() == {j: "keep" for j in JOBS} and done.job_dir("reconstruct") == "External/job006/"
+
+
 def test_a_renamed_job_keeps_its_result(done):
     edit(done.pipeline, "  ctf:         {type: tsCtf}", "  tsctf:       {type: tsCtf}")
     plan = done.plan()

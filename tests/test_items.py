@@ -155,3 +155,22 @@ def test_a_half_copied_tilt_series_waits_then_extends_every_job(tmp_path):
     done = run(p)
     assert done == first and all(processed(p, j, done[j]) == ["TS_02"] for j in JOBS)
     assert handed_on(p, "reconstruct", done["reconstruct"]) == ["TS_01", "TS_02"]
+
+
+def test_a_job_that_pools_tilt_series_reruns_them_all_and_so_does_everything_after_it(tmp_path):
+    p = Proj(tmp_path)
+    edit(p.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {defocus_hand: auto}}")  # one handedness from all
+    p.apply()
+    run(p)
+    add_series(p.pipeline.parent, ["TS_02"])
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert [plan[j]["action"] for j in JOBS] == ["extend"] * 4 + ["rerun"] * 2
+    assert {"kind": "pools", "detail": "ts_defocus_hand --set_auto decides one handedness from all tilt series "
+                                       "(defocus_hand auto)"} in plan["ctf"]["reasons"]
+    assert plan["reconstruct"]["items"] == {"todo": ["TS_01", "TS_02"], "keep": 0}
+    # forced, the pooling job has the same fingerprint, and still every tilt series after it runs again
+    for f in (p.pipeline.parent / "data/mdoc").glob("TS_02*"):
+        f.unlink()
+    plan = {j["name"]: j for j in p.plan("--force", "ctf")["jobs"]}
+    assert plan["ctf"]["action"] == "rerun" and plan["reconstruct"]["action"] == "rerun"
+    assert plan["reconstruct"]["items"] == {"todo": ["TS_01"], "keep": 0}

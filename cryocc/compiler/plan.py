@@ -171,51 +171,63 @@ def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
 def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
                 files_old: "FileMap") -> None:
     """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
-    extension of its last job directory when its recipe is unchanged and that directory's receipt
-    vouches for some of the tilt series; a kept job hands on the tilt series its receipt lists."""
+    extension of its last job directory when its recipe is unchanged, no job upstream that pools
+    tilt series runs, and that directory's receipt vouches for some of the tilt series; a kept job
+    hands on the tilt series its receipt lists."""
     present = _present(job, compiled, plans)
     records = (state.receipt or {}).get("items") or {} if state and jp.job_dir in (state.job_dir, state.continues) else {}
     if jp.action == "keep":
         done = {t for t, r in records.items() if r.get("outcome") == "succeeded"}
         jp.items = Items({}, [], [], done & present if records else present)
         return
+    ups = [plans[w.upstream] for w in job.wires]
     fingerprints = {t: fp for t, fp in compiled.items(jp.name).items() if t in present}
-    todo_upstream = set().union(*(plans[w.upstream].items.todo for w in job.wires if plans[w.upstream].items is not None))
+    todo_upstream = set().union(*(u.items.todo for u in ups if u.items is not None))
     extendable = (not forced and old is not None and state is not None and state.status in ("succeeded", "failed", "scheduled")
-                  and (state.job_dir or state.continues) and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name])
+                  and (state.job_dir or state.continues) and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name]
+                  and not any(u.items is None and u.action in RUNS for u in ups))
     keep = sorted(t for t, fp in fingerprints.items() if extendable and t not in todo_upstream
                   and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
     todo = sorted(set(fingerprints) - set(keep))
-    after = {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo)
-    jp.items = Items(fingerprints, todo, keep, after)
+    jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo))
     if not keep:
         return
-    why: dict[str, Any] = {}
-    ups = [plans[w.upstream].items for w in job.wires if plans[w.upstream].items is not None]
-    for t in todo:
-        rec = records.get(t)
-        arrived = not ups or any(t in u.why.get("new", ()) for u in ups)  # new to the project, not just to this job
-        kind = ("new" if rec is None and arrived else "upstream" if rec is None
-                else "failed" if rec.get("outcome") == "failed"
-                else "changed" if rec.get("fingerprint") != fingerprints[t]
-                else "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream")
-        why.setdefault(kind, {})[t] = _item_detail(kind, t, rec, compiled, files_old)
+    why = _why(todo, records, fingerprints, [u.items for u in ups if u.items is not None], compiled, files_old)
     removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
     if removed:
-        why["removed"] = {t: "" for t in removed}
+        why["removed"] = dict.fromkeys(removed, "")
     jp.items.why = why
     jp.action, jp.job_dir = "extend", state.job_dir or state.continues
     # the data's files are explained tilt series by tilt series instead
     jp.reasons = [{"kind": "items", "kept": len(keep), **why}] + [r for r in jp.reasons if r["kind"] not in ("input", "items_failed")]
 
 
-def _item_detail(kind: str, name: str, rec: dict | None, compiled, files_old: "FileMap") -> str:
+def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list[Items], compiled,
+         files_old: "FileMap") -> dict[str, dict[str, str]]:
+    """Why each tilt series of an extension runs: new (to the project: new upstream too), failed,
+    changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream."""
+    mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
+    why: dict[str, dict[str, str]] = {}
+    for t in todo:
+        rec = records.get(t)
+        if rec is None:
+            kind = "new" if not ups or any(t in u.why.get("new", ()) for u in ups) else "upstream"
+        elif rec.get("outcome") == "failed":
+            kind = "failed"
+        elif rec.get("fingerprint") != fingerprints[t]:
+            kind = "changed"
+        else:
+            kind = "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream"
+        why.setdefault(kind, {})[t] = _item_detail(kind, rec, mdocs.get(t), compiled, files_old)
+    return why
+
+
+def _item_detail(kind: str, rec: dict | None, mdoc: str | None, compiled, files_old: "FileMap") -> str:
     """failed: the driver's reason; changed: what of the tilt series changed (its mdoc or its frames)."""
     if kind == "failed":
         return (rec or {}).get("reason") or ""
     if kind != "changed":
         return ""
-    mdoc = next((ts.mdoc for ts in compiled.recipe.tilt_series if ts.name == name), None)
     before, now = (files_old.small.get(mdoc) or {}).get("sha256"), (compiled.files.small.get(mdoc) or {}).get("sha256")
     return "mdoc" if before and before != now else "frames"
 
@@ -254,6 +266,11 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
                 if plans[upstream].action in RUNS and not never_ran:
                     jp.reasons.append({"kind": "upstream", "job": upstream})
+            if not jp.reasons and old.fingerprint != compiled.fingerprints[name]:
+                # an upstream job kept another result than this one was made from (an earlier one, reused)
+                before = (old.parts.get("upstream") or {})
+                jp.reasons += [{"kind": "upstream", "job": w.upstream, "detail": "it keeps another result"} for w in job.wires
+                               if before.get(w.slot) != compiled.parts[name]["upstream"][w.slot]]
             if not jp.reasons:
                 jp.action = "keep"
                 if state is not None and state.failed_items:  # not done for every tilt series: say so
