@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("relion")
 FIRST, MORE = 30, 5
 JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
 STAR = {"import": "tilt_series.star", "motion": "fs_motion_and_ctf.star", "align": "aligned_tilt_series.star",
-        "ctf": "ts_ctf_tilt_series.star", "reconstruct": "tomograms.star"}
+        "ctf": "ts_ctf_tilt_series.star", "reconstruct": "tomograms.star", "tm_ribo": "tomograms.star", "picks": "tomograms.star"}
 
 
 def add_series(root: Path, names: list[str]) -> None:
@@ -174,3 +174,27 @@ def test_a_job_that_pools_tilt_series_reruns_them_all_and_so_does_everything_aft
     plan = {j["name"]: j for j in p.plan("--force", "ctf")["jobs"]}
     assert plan["ctf"]["action"] == "rerun" and plan["reconstruct"]["action"] == "rerun"
     assert plan["reconstruct"]["items"] == {"todo": ["TS_01"], "keep": 0}
+
+
+def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_path):
+    p = Proj(tmp_path)
+    with p.pipeline.open("a") as fh:
+        fh.write("  tm_ribo:     {type: templatematching, params: {template: ../full-catalog/refs/ribo_10A.mrc, "
+                 "mask: ../full-catalog/refs/ribo_mask.mrc, symmetry: C2, bandpass: \"20:400\"}}\n"
+                 "  picks:       {type: tmextractcand, params: {max_num_particles: 500, particle_diameter_ang: 60}}\n")
+    p.apply()
+    first = run(p)
+    add_series(p.pipeline.parent, ["TS_02"])
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert all(plan[j]["action"] == "extend" and plan[j]["items"]["todo"] == ["TS_02"] for j in ("tm_ribo", "picks"))
+    p.apply()
+    done = run(p)
+    assert done == first
+    for job, tool in (("tm_ribo", "pytom_match_template.py"), ("picks", "pytom_extract_candidates.py")):
+        receipt = json.loads((p.root / done[job] / "cryocc_receipt.json").read_text())
+        calls = [c for c in receipt["tool"]["commands"] if Path(c[0]).name == tool]
+        assert len(calls) == 1 and "TS_02" in " ".join(calls[0]) and "TS_01" not in " ".join(calls[0]), calls
+        assert {t: i["outcome"] for t, i in receipt["items"].items()} == {"TS_01": "succeeded", "TS_02": "succeeded"}
+        assert handed_on(p, job, done[job]) == ["TS_01", "TS_02"]
+    candidates = starfile.read(p.root / done["picks"] / "candidates.star")
+    assert set(candidates["rlnTomoName"]) <= {"TS_01", "TS_02"} and "TS_01" in set(candidates["rlnTomoName"])

@@ -21,6 +21,13 @@ class TiltSeries:
     tilts: list[dict[str, str]] = field(default_factory=list)
 
 
+class TomogramRow:
+    """A row of a tomograms STAR file as an item of work: its tilt-series name and the row."""
+
+    def __init__(self, row: dict[str, str]) -> None:
+        self.name, self.row = row["rlnTomoName"], row
+
+
 def frame_id(movie: str) -> str:
     """A movie's id: its file name with only the last extension stripped (dots in angles survive)."""
     return os.path.splitext(os.path.basename(movie))[0]

@@ -2,30 +2,39 @@
 
 import json
 import re
-import shutil
 
 from ..star import block_loop, read_star
-from ._metadata import write_pairs, write_text_atomic
-from ._runtime import Context, JobFailed
+from ._metadata import TomogramRow, read_global, write_global, write_pairs, write_text_atomic
+from ._runtime import Context, JobFailed, Terminated, items_failed
+
+JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
 
 
-def _stage(ctx: Context, upstream) -> list:
-    """Our own tmResults/: job JSONs copied with output_dir pointing here, the maps linked."""
+def _stage(ctx: Context, upstream, names: set[str]) -> list:
+    """Our own tmResults/: the job JSONs of the tomograms to process, copied with output_dir
+    pointing here, and the maps linked."""
     local = ctx.path("tmResults")
     local.mkdir(exist_ok=True)
     jobs = []
     for f in sorted(upstream.iterdir()):
         target = local / f.name
-        if f.name.endswith("_job.json"):
+        if f.name.endswith(JOB_FILE):
+            if _tomogram(f) not in names:
+                continue
             doc = json.loads(f.read_text())
             doc["output_dir"] = str(local)
             target.write_text(json.dumps(doc, indent=1) + "\n")
             jobs.append(target)
         elif not target.exists():
             target.symlink_to(f.resolve())
-    if not jobs:
+    if names and not jobs:
         raise JobFailed(f"no *_job.json in {ctx.rel(upstream)}/")
     return jobs
+
+
+def _tomogram(job) -> str:
+    """The tilt series of a job file: pytom names tomograms <ts>_<apix>Apx (ts_reconstruct's files) or <ts>."""
+    return re.sub(r"_\d+\.\d+Apx$", "", job.name[:-len(JOB_FILE)])
 
 
 def extract_args(p: dict, job) -> list:
@@ -42,27 +51,46 @@ def extract_args(p: dict, job) -> list:
 def run(ctx: Context) -> None:
     p = ctx.params
     source = ctx.input_dir("tm_results")
-    jobs = _stage(ctx, source / "tmResults")
+    tomograms = ctx.to_process([TomogramRow(r) for r in read_global(source / "tomograms.star")])
+    jobs = _stage(ctx, source / "tmResults", {t.name for t in tomograms})
+    kept = _kept_candidates(ctx)
+    rows, done = [], set()
     for job in jobs:
-        ctx.run("pytom_extract_candidates.py", extract_args(p, job))
-    rows = []
-    for job in jobs:
-        star = job.with_name(job.name.replace("_job.json", "_particles.star"))
-        if not star.is_file():
+        star = job.with_name(job.name.replace(JOB_FILE, "_particles.star"))
+        star.unlink(missing_ok=True)  # an earlier run's, which would pass for this run's
+        try:
+            ctx.run("pytom_extract_candidates.py", extract_args(p, job))
+        except Terminated:
+            raise
+        except JobFailed as exc:  # this tomogram fails, the others go on
+            ctx.item(_tomogram(job), "failed", str(exc))
             continue
-        for block in read_star(star).values():
+        done.add(_tomogram(job))
+        for block in (read_star(star) if star.is_file() else {}).values():
             if isinstance(block, list):
                 for r in block:  # pytom names tomograms <ts>_<apix>Apx; RELION wants the tilt-series name
                     r["rlnTomoName"] = re.sub(r"_\d+\.\d+Apx$", "", r["rlnTomoName"])
                     rows.append(r)
+    rows = sorted(kept + rows, key=lambda r: r["rlnTomoName"])  # stable: each tomogram's candidates in pytom's order
+    if not done and not kept and ctx.failed_items():
+        raise JobFailed(items_failed(ctx.failed_items(), len(ctx.items)))
     if not rows:
         raise JobFailed("no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)")
     cols = list(dict.fromkeys(k for r in rows for k in r))
     write_text_atomic(ctx.path("candidates.star"), block_loop("particles", cols, [[r.get(c, "") for c in cols] for r in rows]))
-    shutil.copy2(source / "tomograms.star", ctx.path("tomograms.star"))
+    write_global(ctx, "tomograms.star", [t.row for t in tomograms if t.name in done])
     write_pairs(ctx, "optimisation_set.star", "optimisation_set", {
         "rlnTomoParticlesFile": ctx.rel(ctx.path("candidates.star")),
         "rlnTomoTomogramsFile": ctx.rel(ctx.path("tomograms.star")),
     })
-    ctx.say(f"{len(rows)} candidates from {len(jobs)} tomograms")
+    ctx.say(f"{len(rows)} candidates from {len(done)} tomograms" + (f" and {len(kept)} kept" if kept else ""))
+
+
+def _kept_candidates(ctx: Context) -> list[dict[str, str]]:
+    """An extension's candidates of the tomograms it keeps, from its combined candidates.star."""
+    keep = set((ctx.doc.get("items") or {}).get("keep") or ())
+    old = ctx.path("candidates.star")
+    if not keep or not old.is_file():
+        return []
+    return [r for block in read_star(old).values() if isinstance(block, list) for r in block if r.get("rlnTomoName") in keep]
 

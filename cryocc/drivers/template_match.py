@@ -2,7 +2,7 @@
 
 import os
 
-from ._metadata import read_global, read_tilt_series, write_global
+from ._metadata import TomogramRow, read_global, read_tilt_series, write_global
 from ._runtime import Context, JobFailed, Terminated, relink
 
 OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
@@ -60,7 +60,7 @@ def match_args(p: dict, a: dict, volume, tlt: str, defocus: str, dose: str, gpus
 
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
-    tomograms = ctx.to_process([_Row(r) for r in read_global(ctx.input("tomograms"))])
+    tomograms = ctx.to_process([TomogramRow(r) for r in read_global(ctx.input("tomograms"))])
     series = {ts.name: ts for ts in read_tilt_series(ctx.input("tilt_series"), ctx.project)}
     results = ctx.path("tmResults")
     results.mkdir(exist_ok=True)
@@ -90,9 +90,3 @@ def run(ctx: Context) -> None:
         done.append(row)
     write_global(ctx, "tomograms.star", done)
 
-
-class _Row:
-    """A tomograms.star row as an item: its tilt-series name."""
-
-    def __init__(self, row: dict[str, str]) -> None:
-        self.name, self.row = row["rlnTomoName"], row

@@ -19,6 +19,8 @@ JOB = register(JobType(
     tool="pytom",
     tool_label="pytom-match-pick pytom_extract_candidates.py",
     params=CandidateExtractParams,
+    per_tilt_series=True,
+    items_star="tomograms.star",
     inputs={"tm_results": InputSlot(("tm_results",), "in_mic", "template-matching results")},
     outputs=(
         Output("candidates", "optimisation_set.star", "optimisation set: candidates + tomograms"),
