@@ -181,12 +181,14 @@ def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_pat
     with p.pipeline.open("a") as fh:
         fh.write("  tm_ribo:     {type: templatematching, params: {template: ../full-catalog/refs/ribo_10A.mrc, "
                  "mask: ../full-catalog/refs/ribo_mask.mrc, symmetry: C2, bandpass: \"20:400\"}}\n"
-                 "  picks:       {type: tmextractcand, params: {max_num_particles: 500, particle_diameter_ang: 60}}\n")
+                 "  picks:       {type: tmextractcand, params: {max_num_particles: 500, particle_diameter_ang: 60}}\n"
+                 "  extract:     {type: subtomoExtraction, params: {binning: 1, box_size: 32, crop_size: 24}}\n")
     p.apply()
     first = run(p)
+    before = starfile.read(p.root / first["extract"] / "particles.star", always_dict=True)["particles"]
     add_series(p.pipeline.parent, ["TS_02"])
     plan = {j["name"]: j for j in p.plan()["jobs"]}
-    assert all(plan[j]["action"] == "extend" and plan[j]["items"]["todo"] == ["TS_02"] for j in ("tm_ribo", "picks"))
+    assert all(plan[j]["action"] == "extend" and plan[j]["items"]["todo"] == ["TS_02"] for j in ("tm_ribo", "picks", "extract"))
     p.apply()
     done = run(p)
     assert done == first
@@ -197,4 +199,14 @@ def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_pat
         assert {t: i["outcome"] for t, i in receipt["items"].items()} == {"TS_01": "succeeded", "TS_02": "succeeded"}
         assert handed_on(p, job, done[job]) == ["TS_01", "TS_02"]
     candidates = starfile.read(p.root / done["picks"] / "candidates.star")
-    assert set(candidates["rlnTomoName"]) <= {"TS_01", "TS_02"} and "TS_01" in set(candidates["rlnTomoName"])
+    assert set(candidates["rlnTomoName"]) == {"TS_01", "TS_02"}
+    # relion_tomo_subtomo was given TS_02's particles alone; particles.star holds both tomograms' once
+    given = starfile.read(p.root / done["extract"] / "cryocc_inputs/particles.star", always_dict=True)["particles"]
+    assert set(given["rlnTomoName"]) == {"TS_02"}
+    particles = starfile.read(p.root / done["extract"] / "particles.star", always_dict=True)
+    assert sorted(particles) == ["general", "optics", "particles"]
+    ours = particles["particles"]
+    assert set(ours["rlnTomoName"]) == {"TS_01", "TS_02"} and list(ours["rlnTomoName"]) == sorted(ours["rlnTomoName"])
+    assert ours[ours["rlnTomoName"] == "TS_01"].reset_index(drop=True).equals(before)  # kept as extracted the first time
+    assert particles["particles"]["rlnTomoParticleName"].is_unique
+    assert all((p.root / name).is_file() for name in particles["particles"]["rlnImageName"])

@@ -1,12 +1,60 @@
-"""subtomoExtraction: RELION 5 relion_tomo_subtomo over the whole optimisation set."""
+"""subtomoExtraction: RELION 5 relion_tomo_subtomo, on the particles of the tomograms to process.
 
-from ._runtime import Context
+relion_tomo_subtomo extracts every particle of the optimisation set it is given and writes
+<o>/particles.star and <o>/optimisation_set.star. It is given a copy of the input set holding
+only the particles of the tomograms to process (cryocc_inputs/), so an extension extracts the new
+ones alone; their rows are then merged with the kept tomograms' rows of the earlier particles.star,
+whose Subtomograms/<tomogram>/ files stay where they are."""
+
+import shutil
+
+from ..star import block_loop, block_pairs, read_star
+from ._metadata import TomogramRow, read_global, write_text_atomic
+from ._runtime import Context, JobFailed
+
+
+def _blocks(path) -> dict:
+    blocks = read_star(path)
+    return {name: blocks[name] for name in ("general", "optics", "particles") if name in blocks}
+
+
+def _star(blocks: dict) -> str:
+    text = block_pairs("general", blocks["general"]) if blocks.get("general") else ""
+    for name in ("optics", "particles"):
+        rows = blocks.get(name) or []
+        if rows:
+            cols = list(dict.fromkeys(k for r in rows for k in r))
+            text += block_loop(name, cols, [[r.get(c, "") for c in cols] for r in rows])
+    return text
+
+
+def _todo_set(ctx: Context) -> tuple[list[str], int, str]:
+    """The input optimisation set, reduced to the tomograms to process; returns their names, their
+    number of particles and the reduced set's path, relative to the project."""
+    opt = read_star(ctx.input("particles"))
+    pairs = next((b for b in opt.values() if isinstance(b, dict)), {})
+    particles, tomograms = pairs.get("rlnTomoParticlesFile"), pairs.get("rlnTomoTomogramsFile")
+    if not particles or not tomograms:
+        raise JobFailed(f"{ctx.rel(ctx.input('particles'))} names no rlnTomoParticlesFile and rlnTomoTomogramsFile")
+    chosen = {t.name for t in ctx.to_process([TomogramRow(r) for r in read_global(ctx.project / tomograms)])}
+    source = _blocks(ctx.project / particles)
+    source["particles"] = [r for r in source.get("particles") or [] if r["rlnTomoName"] in chosen]
+    staged = ctx.path("cryocc_inputs")
+    staged.mkdir(exist_ok=True)
+    write_text_atomic(staged / "particles.star", _star(source))
+    write_text_atomic(staged / "optimisation_set.star", block_pairs("optimisation_set", {
+        "rlnTomoParticlesFile": ctx.rel(staged / "particles.star"), "rlnTomoTomogramsFile": tomograms}))
+    return sorted(chosen), len(source["particles"]), ctx.rel(staged / "optimisation_set.star")
 
 
 def run(ctx: Context) -> None:
     p = ctx.params
-    args = ["--i", ctx.rel(ctx.input("particles")), "--o", ctx.rel(ctx.job_dir) + "/", "--b", p["box_size"],
-            "--bin", p["binning"], "--j", ctx.threads]
+    keep = set((ctx.doc.get("items") or {}).get("keep") or ())
+    earlier = _blocks(ctx.path("particles.star")) if keep and ctx.path("particles.star").is_file() else {}
+    names, count, todo_set = _todo_set(ctx)
+    for name in names:  # an earlier run's pseudo-subtomograms of these tomograms
+        shutil.rmtree(ctx.path("Subtomograms") / name, ignore_errors=True)
+    args = ["--i", todo_set, "--o", ctx.rel(ctx.job_dir) + "/", "--b", p["box_size"], "--bin", p["binning"], "--j", ctx.threads]
     if p["crop_size"] > 0:
         args += ["--crop", p["crop_size"]]
     if p["max_dose"] > 0:
@@ -14,4 +62,15 @@ def run(ctx: Context) -> None:
     if p["min_frames"] > 1:
         args += ["--min_frames", p["min_frames"]]
     args += ["--stack2d"] * p["do_stack2d"] + ["--float16"] * p["do_float16"]
-    ctx.run("relion_tomo_subtomo", args, cwd=ctx.project)
+    if count:
+        ctx.run("relion_tomo_subtomo", args, cwd=ctx.project)
+    elif not keep:
+        raise JobFailed("no particles to extract in the tomograms of the input")
+    for name in names:  # relion_tomo_subtomo does them all or fails
+        ctx.item(name, "succeeded")
+    if keep:
+        new = _blocks(ctx.path("particles.star")) if count else {}
+        kept = [r for r in earlier.get("particles") or [] if r["rlnTomoName"] in keep]
+        merged = {"general": new.get("general") or earlier.get("general"), "optics": new.get("optics") or earlier.get("optics"),
+                  "particles": sorted(kept + (new.get("particles") or []), key=lambda r: r["rlnTomoName"])}
+        write_text_atomic(ctx.path("particles.star"), _star(merged))
