@@ -270,12 +270,13 @@ def logs(
     job: str = typer.Argument(..., metavar="JOB", help="the job's name in pipeline.yaml", show_default=False),
     project: Path = ProjectOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
+    item: Optional[str] = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
 ) -> None:
-    """Print JOB's run.out, then its run.err if there is anything in it; the job directory is found
-    through the lockfile and the project, so you need not know it."""
+    """Print JOB's run.out, then its run.err if there is anything in it, then which tilt series have
+    their own log; the job directory is found through the lockfile and the project, so you need not know it."""
     from . import runner
 
-    runner.logs(project, job, follow=follow, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    runner.logs(project, job, follow=follow, item=item, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
 
 
 @app.command(short_help="Stop the running scheme and its running job.")

@@ -21,7 +21,7 @@ from typing import Callable
 from .compiler.apply import apply_pipeline, scheme_started
 from .compiler.render import STATE_DIR
 from .compiler.state import JobState, observe
-from .drivers.sentinels import ABORTED, FAILURE, SUCCESS
+from .drivers.sentinels import ABORTED, FAILURE, ITEM_LOGS, SUCCESS
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
@@ -231,9 +231,11 @@ def _describe(st: JobState) -> str:
     return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")
 
 
-def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None], poll: float = 0.5) -> None:
+def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None], poll: float = 0.5,
+         item: str | None = None) -> None:
     """A job's run.out (and then its run.err, if not empty), found through the lockfile; with follow,
-    what the job writes until it ends (a sentinel appears)."""
+    what the job writes until it ends (a sentinel appears). item: that tilt series' own log instead,
+    written where a job runs tilt series side by side (drivers._runtime.for_each_item)."""
     from .compiler.state import Project, observe_job
     from .errors import did_you_mean
 
@@ -244,6 +246,13 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     if not st.job_dir:
         raise ProjectError(f"{job} has no job directory yet ({st.detail})", hint="it gets one when relion_schemer starts it: cryocc run")
     d = project / st.job_dir
+    per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if (d / ITEM_LOGS).is_dir() else []
+    if item is not None:
+        if item not in per_item:
+            raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
+                               hint=("it has logs of " + ", ".join(per_item)) if per_item else "this job wrote no per-tilt-series logs")
+        write((d / ITEM_LOGS / f"{item}.log").read_text(errors="replace"))
+        return
     pos = 0
     while True:
         ended = any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
@@ -262,6 +271,9 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     err = d / "run.err"
     if err.is_file() and err.stat().st_size:
         write(f"--- {st.job_dir}run.err ---\n" + err.read_text(errors="replace"))
+    if per_item:
+        write(f"--- {len(per_item)} tilt series have their own log in {st.job_dir}{ITEM_LOGS}/ "
+              f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
 
 
 def tail(path: Path, n: int) -> list[str]:

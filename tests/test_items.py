@@ -198,6 +198,12 @@ def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_pat
         assert len(calls) == 1 and "TS_02" in " ".join(calls[0]) and "TS_01" not in " ".join(calls[0]), calls
         assert {t: i["outcome"] for t, i in receipt["items"].items()} == {"TS_01": "succeeded", "TS_02": "succeeded"}
         assert handed_on(p, job, done[job]) == ["TS_01", "TS_02"]
+    # candidate extraction ran its tomograms side by side, each with its own log
+    assert (p.root / done["picks"] / "logs/TS_02.log").is_file()
+    out = p.cli("logs", "picks", "--project", p.root).stdout
+    assert f"tilt series have their own log in {done['picks']}logs/ (cryocc logs picks --item NAME): TS_01, TS_02" in out
+    assert p.cli("logs", "picks", "--project", p.root, "--item", "TS_02").stdout == (p.root / done["picks"] / "logs/TS_02.log").read_text()
+    assert "has no log of tilt series TS_09" in p.cli("logs", "picks", "--project", p.root, "--item", "TS_09", code=1).output
     candidates = starfile.read(p.root / done["picks"] / "candidates.star")
     assert set(candidates["rlnTomoName"]) == {"TS_01", "TS_02"}
     # relion_tomo_subtomo was given TS_02's particles alone; particles.star holds both tomograms' once

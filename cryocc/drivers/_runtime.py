@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import shlex
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .sentinels import ABORT_NOW, ABORTED, FAILURE, RECEIPT, SUCCESS
+from .sentinels import ABORT_NOW, ABORTED, FAILURE, ITEM_LOGS, RECEIPT, SUCCESS
 
 RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 POLL_SECONDS = 0.2
@@ -69,6 +70,7 @@ class Context:
     items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
     kept_rows: list[dict[str, str]] = field(default_factory=list)  # an extension: the items_star rows it keeps
     seen: set[str] = field(default_factory=set)  # the tilt series to process that the input holds
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: every tool still running stops
 
     def item(self, name: str, outcome: str, reason: str = "") -> None:
         """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
@@ -147,11 +149,13 @@ class Context:
         dirs += [os.path.dirname(v) for v in self.params.values() if isinstance(v, str) and os.path.isabs(v)]
         return dirs
 
-    def run(self, executable: str, args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-        """Run a tool, streaming its output to the job log; returns the output. Polls for abort."""
+    def run(self, executable: str, args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+            log: Path | None = None) -> str:
+        """Run a tool, streaming its output to the job log (or to log: one tilt series' own); returns
+        the output. Polls for abort, and for the job stopping (for_each_item)."""
         argv = self.command(executable, [str(a) for a in args])
         self.tools_run.append(argv)
-        self.say(f"+ {shlex.join(argv)}")
+        self.say(f"+ {shlex.join(argv)}" + (f"  (output in {self.rel(log)})" if log else ""))
         full_env = {**os.environ, **((self.doc.get("tool") or {}).get("env") or {}), **(env or {})}
         try:
             proc = subprocess.Popen(argv, cwd=cwd or self.job_dir, env=full_env, stdout=subprocess.PIPE,
@@ -160,29 +164,68 @@ class Context:
         except FileNotFoundError:
             raise JobFailed(f"{argv[0]}: command not found (check the site profile's tools and PATH)") from None
         lines: list[str] = []
-        reader = threading.Thread(target=self._pump, args=(proc, lines), daemon=True)
+        reader = threading.Thread(target=self._pump, args=(proc, lines, log), daemon=True)
         reader.start()
         try:
             while proc.poll() is None:
                 self.check_abort()
+                if self.stopping.is_set():
+                    raise Terminated("stopped with the job")
                 time.sleep(POLL_SECONDS)
         except BaseException:
             _stop(proc)
             raise
         reader.join(timeout=5)
+        if proc.returncode and log is not None:  # the job log shows why, the item log has the rest
+            self.say(f"--- last lines of {self.rel(log)} ---")
+            for line in lines[-15:]:
+                self.say(line.rstrip("\n"))
         if proc.returncode < 0:
             raise JobFailed(f"{executable} was killed by signal {-proc.returncode}")
         if proc.returncode != 0:
             raise JobFailed(f"{executable} exited with code {proc.returncode}")
         return "".join(lines)
 
-    def _pump(self, proc: subprocess.Popen, lines: list[str]) -> None:
+    def _pump(self, proc: subprocess.Popen, lines: list[str], log: Path | None) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            self.tail.append(line.rstrip("\n"))
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") if log is not None else contextlib.nullcontext(sys.stdout) as out:
+            for line in proc.stdout:
+                lines.append(line)
+                out.write(line)
+                out.flush()
+                if log is None:
+                    self.tail.append(line.rstrip("\n"))
+
+
+def for_each_item(ctx: Context, items: list, work: Callable[[Any], None], workers: int) -> None:
+    """work(item) for each item, at most `workers` at once (threads, each waiting on its tool).
+    work records a failure of its own item with ctx.item; anything it raises (abort, SIGTERM, a bug)
+    stops the tools of the others and is raised here."""
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(work, item) for item in items]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in done:
+            f.result()
+    except BaseException:
+        ctx.stopping.set()
+        raise
+    finally:
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True)
+
+
+def item_log(ctx: Context, name: str) -> Path:
+    return ctx.path(ITEM_LOGS) / f"{name}.log"
 
 
 def _name(series: Any) -> str:

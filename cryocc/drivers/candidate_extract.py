@@ -5,7 +5,7 @@ import re
 
 from ..star import block_loop, read_star
 from ._metadata import TomogramRow, read_global, write_global, write_pairs, write_text_atomic
-from ._runtime import Context, JobFailed, Terminated, items_failed
+from ._runtime import Context, JobFailed, Terminated, for_each_item, item_log, items_failed
 
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
 
@@ -54,24 +54,28 @@ def run(ctx: Context) -> None:
     tomograms = ctx.to_process([TomogramRow(r) for r in read_global(source / "tomograms.star")])
     jobs = _stage(ctx, source / "tmResults", {t.name for t in tomograms})
     kept = _kept_candidates(ctx)
-    rows, done = [], set()
-    for job in jobs:
+    found: dict[str, list[dict[str, str]]] = {}  # tomogram -> its candidates
+
+    def extract(job) -> None:
+        name = _tomogram(job)
         star = job.with_name(job.name.replace(JOB_FILE, "_particles.star"))
         star.unlink(missing_ok=True)  # an earlier run's, which would pass for this run's
         try:
-            ctx.run("pytom_extract_candidates.py", extract_args(p, job))
+            ctx.run("pytom_extract_candidates.py", extract_args(p, job), log=item_log(ctx, name))
         except Terminated:
             raise
         except JobFailed as exc:  # this tomogram fails, the others go on
-            ctx.item(_tomogram(job), "failed", str(exc))
-            continue
-        done.add(_tomogram(job))
-        for block in (read_star(star) if star.is_file() else {}).values():
-            if isinstance(block, list):
-                for r in block:  # pytom names tomograms <ts>_<apix>Apx; RELION wants the tilt-series name
-                    r["rlnTomoName"] = re.sub(r"_\d+\.\d+Apx$", "", r["rlnTomoName"])
-                    rows.append(r)
-    rows = sorted(kept + rows, key=lambda r: r["rlnTomoName"])  # stable: each tomogram's candidates in pytom's order
+            ctx.item(name, "failed", f"{exc} (see {ctx.rel(item_log(ctx, name))})")
+            return
+        # pytom names tomograms <ts>_<apix>Apx; RELION wants the tilt-series name
+        found[name] = [{**r, "rlnTomoName": re.sub(r"_\d+\.\d+Apx$", "", r["rlnTomoName"])}
+                       for block in (read_star(star) if star.is_file() else {}).values() if isinstance(block, list) for r in block]
+
+    # one CPU process per tomogram, as many at once as the job has threads
+    for_each_item(ctx, jobs, extract, ctx.threads)
+    done = set(found)
+    rows = kept + [r for name in sorted(found) for r in found[name]]
+    rows.sort(key=lambda r: r["rlnTomoName"])  # stable: each tomogram's candidates in pytom's order
     if not done and not kept and ctx.failed_items():
         raise JobFailed(items_failed(ctx.failed_items(), len(ctx.items)))
     if not rows:

@@ -5,3 +5,4 @@ SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE"
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 RECEIPT = "cryocc_receipt.json"
 SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it starts: the job is then known by id
+ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others

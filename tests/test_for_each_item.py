@@ -1,0 +1,50 @@
+"""Tilt series in parallel inside a job (drivers._runtime.for_each_item): bounded by the workers
+asked for, each tool's output in the tilt series' own log, and one failure that is not the item's
+own (an abort, SIGTERM, a bug) stops the tools of the others."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cryocc.drivers._runtime import Context, JobFailed, Terminated, for_each_item, item_log
+
+
+def _ctx(tmp_path: Path) -> Context:
+    return Context(job_dir=tmp_path, project=tmp_path, doc={"params": {}, "tool": None}, inputs={}, threads=2)
+
+
+def test_at_most_workers_run_at_once_each_with_its_own_log(tmp_path):
+    ctx = _ctx(tmp_path)
+    names = ["TS_01", "TS_02", "TS_03", "TS_04"]
+    start = time.monotonic()
+    for_each_item(ctx, names, lambda n: ctx.run("sh", ["-c", f"echo {n} says hello; sleep 0.6"], log=item_log(ctx, n)), 2)
+    elapsed = time.monotonic() - start
+    assert 1.1 < elapsed < 2.0, elapsed  # two rounds of two, not four at once nor one after another
+    assert all(item_log(ctx, n).read_text() == f"{n} says hello\n" for n in names)
+    assert len(ctx.tools_run) == 4
+
+
+def test_a_failure_of_the_job_stops_the_tools_of_the_others(tmp_path):
+    ctx = _ctx(tmp_path)
+
+    def work(name: str) -> None:
+        if name == "TS_01":
+            time.sleep(0.3)
+            raise Terminated("SIGTERM")
+        ctx.run("sleep", ["30"], log=item_log(ctx, name))
+
+    start = time.monotonic()
+    with pytest.raises(Terminated):
+        for_each_item(ctx, ["TS_01", "TS_02", "TS_03"], work, 3)
+    assert time.monotonic() - start < 10  # the sleeps were stopped, not waited for
+
+
+def test_a_tool_that_fails_puts_its_last_lines_in_the_job_log(tmp_path, capsys):
+    ctx = _ctx(tmp_path)
+    with pytest.raises(JobFailed, match="exited with code 3"):
+        ctx.run("sh", ["-c", "echo the reason; exit 3"], log=item_log(ctx, "TS_01"))
+    out = capsys.readouterr().out
+    assert "the reason" in out and "logs/TS_01.log" in out
