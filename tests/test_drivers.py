@@ -223,7 +223,7 @@ def test_tomograms_star_has_the_tomogram_size_relion_centres_by(catalog):
 def test_downstream_metadata(catalog):
     denoised = catalog.star("denoise", "tomograms.star")["global"]
     assert denoised["rlnTomoReconstructedTomogram"][0] == f"{catalog.dirs['denoise']}denoised/TS_01_10.00Apx.mrc"
-    conf = json.loads((catalog.dir("denoise") / "predict_000.json").read_text())
+    conf = json.loads((catalog.dir("denoise") / "predict_TS_01.json").read_text())
     assert conf["n_tiles"] == [4, 4, 4]  # the tomogram is 35 x 35 x 17 voxels: nothing to raise
     for folder, ext in (("tiltAngleFiles", "tlt"), ("defocusFiles", "txt"), ("doseFiles", "txt")):
         assert len((catalog.dir("tm_ribo") / folder / f"TS_01.{ext}").read_text().split()) == 39

@@ -3,8 +3,8 @@
 import json
 import os
 
-from ._metadata import mrc_shape, read_global, write_global
-from ._runtime import Context
+from ._metadata import TomogramRow, mrc_shape, read_global, write_global
+from ._runtime import Context, JobFailed, Terminated
 from .denoise_train import halves
 
 
@@ -27,18 +27,31 @@ def predict_config(model: str, even: str, odd: str, tiles: list[int]) -> dict:
 
 def run(ctx: Context) -> None:
     p = ctx.params
-    rows = read_global(ctx.input("tomograms"))
-    chosen = {r["rlnTomoName"] for r in halves(ctx, rows, p["denoising_tomo_name"])}
+    rows = [t.row for t in ctx.to_process([TomogramRow(r) for r in read_global(ctx.input("tomograms"))])]
+    chosen = {r["rlnTomoName"] for r in halves(ctx, rows, p["denoising_tomo_name"])} if rows else set()
     model = str(ctx.input("model"))
     out_dir = ctx.path("denoised")
     out_dir.mkdir(exist_ok=True)
     result = []
-    for i, row in enumerate(r for r in rows if r["rlnTomoName"] in chosen):
+    for row in rows:
+        name = row["rlnTomoName"]
+        if name not in chosen:
+            ctx.item(name, "filtered", f"its name does not contain '{p['denoising_tomo_name']}' (denoising_tomo_name)")
+            continue
         even, odd = row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
+        denoised = out_dir / os.path.basename(even)
+        denoised.unlink(missing_ok=True)  # an earlier run's, which would pass for this run's
         conf = predict_config(model, str(ctx.project / even), str(ctx.project / odd), _tiles(ctx, even))
-        name = f"predict_{i:03d}.json"
-        ctx.path(name).write_text(json.dumps(conf, indent=1) + "\n")
-        ctx.run("cryoCARE_predict.py", ["--conf", name],
-                env={"TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_GPU_ALLOCATOR": "cuda_malloc_async"})
-        result.append({**row, "rlnTomoReconstructedTomogram": ctx.rel(out_dir / os.path.basename(even))})
+        ctx.path(f"predict_{name}.json").write_text(json.dumps(conf, indent=1) + "\n")
+        try:
+            ctx.run("cryoCARE_predict.py", ["--conf", f"predict_{name}.json"],
+                    env={"TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_GPU_ALLOCATOR": "cuda_malloc_async"})
+            if not denoised.is_file():
+                raise JobFailed(f"cryoCARE_predict.py wrote no {ctx.rel(denoised)}")
+        except Terminated:
+            raise
+        except JobFailed as exc:  # this tomogram fails, the others go on
+            ctx.item(name, "failed", str(exc))
+            continue
+        result.append({**row, "rlnTomoReconstructedTomogram": ctx.rel(denoised)})
     write_global(ctx, "tomograms.star", result)

@@ -15,6 +15,8 @@ JOB = register(JobType(
     tool="cryocare",
     tool_label="cryoCARE_predict.py",
     params=DenoisePredictParams,
+    per_tilt_series=True,
+    items_star="tomograms.star",
     inputs={
         "tomograms": InputSlot(("tomograms",), "in_mic", "tomograms with even/odd halves"),
         "model": InputSlot(("denoise_model",), "in_coords", "trained cryoCARE model"),
