@@ -77,8 +77,8 @@ class JobType:
     # Works tilt series by tilt series, so a job can be extended with some of them and keep the rest.
     per_tilt_series: bool = False
     items_star: str | None = None  # the STAR file (data_global, a row per tilt series) of its combined result
-    # Why these params make the tool pool tilt series (one result depends on them all), or None:
-    # such a job re-runs every tilt series when the set changes.
+    # Why the job (with these params) pools tilt series, one result depending on them all, or None:
+    # such a job re-runs every tilt series when the set changes, and the plan says why.
     pools: Callable[[dict[str, Any]], str | None] | None = None
 
     catalog: ClassVar[dict[str, "JobType"]] = {}

@@ -25,6 +25,7 @@ JOB = register(JobType(
     tool="relion",
     tool_label="RELION 5 relion_refine",
     params=Class3dParams,
+    pools=lambda p: "one classification of the particles of all tilt series",
     inputs={
         "particles": InputSlot(("subtomo_set",), "in_part", "extracted particles"),
         "reference": InputSlot(("reference_map",), "in_3dref", "starting reference"),

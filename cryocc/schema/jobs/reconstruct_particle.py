@@ -19,6 +19,7 @@ JOB = register(JobType(
     tool="relion",
     tool_label="RELION 5 relion_tomo_reconstruct_particle",
     params=ReconstructParticleParams,
+    pools=lambda p: "one average of the particles of all tilt series",
     inputs={"particles": InputSlot(("subtomo_set",), "in_mic", "extracted particles")},
     # half1.mrc and half2.mrc come only from particles with rlnRandomSubset
     # (src/jaz/tomography/programs/reconstruct_particle.cpp:106-107, 518-535): not promised
