@@ -266,11 +266,11 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
                 if plans[upstream].action in RUNS and not never_ran:
                     jp.reasons.append({"kind": "upstream", "job": upstream})
-            if not jp.reasons and old.fingerprint != compiled.fingerprints[name]:
-                # an upstream job kept another result than this one was made from (an earlier one, reused)
-                before = (old.parts.get("upstream") or {})
-                jp.reasons += [{"kind": "upstream", "job": w.upstream, "detail": "it keeps another result"} for w in job.wires
-                               if before.get(w.slot) != compiled.parts[name]["upstream"][w.slot]]
+            for upstream in dict.fromkeys(w.upstream for w in job.wires):
+                # an upstream job now keeps another result (an earlier one, reused) than this one was made from
+                moved = plans[upstream].job_dir != (old_jobs[upstream].job_dir if upstream in old_jobs else None)
+                if not jp.reasons and moved and any(r["kind"] == "reuse" for r in plans[upstream].reasons):
+                    jp.reasons.append({"kind": "upstream", "job": upstream, "detail": "it keeps another result"})
             if not jp.reasons:
                 jp.action = "keep"
                 if state is not None and state.failed_items:  # not done for every tilt series: say so
