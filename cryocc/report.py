@@ -71,7 +71,7 @@ def _items_line(r: dict) -> str:
             shown = ", ".join(f"{n} {d}" if key == "changed" and d else n for n, d in names[:NAMES_SHOWN])
             more = f", {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
             parts.append(f"{len(names)} {label} ({shown}{more})")
-    return ", ".join(parts + [f"{r['kept']} kept"])
+    return ", ".join(parts + [f"{r['kept']} kept" + (f" (from {r['from']}, made with these parameters)" if r.get("from") else "")])
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:

@@ -216,3 +216,29 @@ def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_pat
     assert ours[ours["rlnTomoName"] == "TS_01"].reset_index(drop=True).equals(before)  # kept as extracted the first time
     assert particles["particles"]["rlnTomoParticleName"].is_unique
     assert all((p.root / name).is_file() for name in particles["particles"]["rlnImageName"])
+
+
+def test_a_reverted_parameter_extends_the_directory_made_with_it(tmp_path):
+    """Per tilt series, an earlier result is found again by its fingerprint: after a parameter goes
+    back while a tilt series arrived, the job extends the directory made with that parameter."""
+    p = Proj(tmp_path)
+    add_series(p.pipeline.parent, ["TS_02"])
+    p.apply()
+    first = run(p)
+    edit(p.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    p.apply()
+    second = run(p)
+    assert set(second) == {"ctf", "reconstruct"}
+    edit(p.pipeline, "{type: tsCtf, params: {window: 640}}", "{type: tsCtf}")
+    add_series(p.pipeline.parent, ["TS_03"])
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    for job in ("ctf", "reconstruct"):
+        assert plan[job]["action"] == "extend" and plan[job]["job_dir"] == first[job]
+        assert plan[job]["reasons"][0] == {"kind": "items", "kept": 2, "new": {"TS_03": ""}, "from": first[job]}
+    out = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert f"+1 new, 2 kept (from {first['ctf']}, made with these parameters)" in out
+    p.apply()
+    third = run(p)
+    assert third["ctf"] == first["ctf"] and processed(p, "ctf", third["ctf"]) == ["TS_03"]
+    assert handed_on(p, "reconstruct", third["reconstruct"]) == ["TS_01", "TS_02", "TS_03"]
+    assert p.actions() == dict.fromkeys(JOBS, "keep")

@@ -169,7 +169,7 @@ def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
 
 
 def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
-                files_old: "FileMap") -> None:
+                files_old: "FileMap", results=None) -> None:
     """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
     extension of its last job directory when its recipe is unchanged, no job upstream that pools
     tilt series runs, and that directory's receipt vouches for some of the tilt series; a kept job
@@ -186,8 +186,15 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     extendable = (not forced and old is not None and state is not None and state.status in ("succeeded", "failed", "scheduled")
                   and (state.job_dir or state.continues) and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name]
                   and not any(u.items is None and u.action in RUNS for u in ups))
-    keep = sorted(t for t, fp in fingerprints.items() if extendable and t not in todo_upstream
-                  and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
+    def kept_of(records: dict) -> list[str]:
+        return sorted(t for t, fp in fingerprints.items() if t not in todo_upstream
+                      and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
+
+    keep = kept_of(records) if extendable else []
+    home = (state.job_dir or state.continues) if keep else None
+    if not keep and not forced and results is not None and not any(u.items is None and u.action in RUNS for u in ups):
+        # another directory of this job type may hold some tilt series as they are now (a recipe reverted)
+        home, records, keep = _other_home(results, job.type, kept_of, exclude=state.job_dir if state else None)
     todo = sorted(set(fingerprints) - set(keep))
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo))
     if not keep:
@@ -197,9 +204,24 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     if removed:
         why["removed"] = dict.fromkeys(removed, "")
     jp.items.why = why
-    jp.action, jp.job_dir = "extend", state.job_dir or state.continues
+    moved = home != (state.job_dir or state.continues if state else None)
+    jp.action, jp.job_dir = "extend", home
     # the data's files are explained tilt series by tilt series instead
-    jp.reasons = [{"kind": "items", "kept": len(keep), **why}] + [r for r in jp.reasons if r["kind"] not in ("input", "items_failed")]
+    jp.reasons = [{"kind": "items", "kept": len(keep), **why, **({"from": home} if moved else {})}] + \
+        [r for r in jp.reasons if r["kind"] not in ("input", "items_failed")]
+
+
+def _other_home(results, job_type: str, kept_of, exclude: str | None) -> tuple[str | None, dict, list[str]]:
+    """The job directory of this type whose receipt vouches for the most tilt series, newest first on a tie."""
+    best: tuple[str | None, dict, list[str]] = (None, {}, [])
+    for job_dir in results.of_type(job_type):
+        if job_dir == exclude:
+            continue
+        records = (read_receipt(results.root, job_dir) or {}).get("items") or {}
+        keep = kept_of(records)
+        if len(keep) > len(best[2]):
+            best = (job_dir, records, keep)
+    return best
 
 
 def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list[Items], compiled,
@@ -289,7 +311,7 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
                 jp.reasons = [{"kind": "reuse", "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
                                "params_file": entry.get("params_file")}]
         if job.per_item:
-            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old)
+            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results)
         elif job.pools and jp.action == "rerun" and any(r["kind"] in ("input", "upstream") for r in jp.reasons):
             jp.reasons.append({"kind": "pools", "detail": job.pools})
         plans[name] = jp

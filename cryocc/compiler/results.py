@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import SUCCESS
+from ..drivers.sentinels import FAILURE, SUCCESS
 from ..fsio import atomic_write
 from .render import STATE_DIR
 from .state import read_receipt
@@ -66,6 +66,13 @@ class Results:
         self._look()
         hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == "succeeded"]
         return sorted((h for h in hits if (self.root / h[0] / SUCCESS).exists()), key=lambda h: h[1].get("ended") or "", reverse=True)
+
+    def of_type(self, job_type: str) -> list[str]:
+        """Job directories of this job type that ended (succeeded, or failed on some tilt series), newest first."""
+        self._look()
+        hits = [(d, e) for d, e in self.entries.items() if e.get("type") == job_type
+                and e.get("status") in ("succeeded", "failed_partial") and (self.root / d / (SUCCESS if e["status"] == "succeeded" else FAILURE)).exists()]
+        return [d for d, _ in sorted(hits, key=lambda h: h[1].get("ended") or "", reverse=True)]
 
     def seconds_by_type(self) -> dict[str, list[float]]:
         """How long each job type took in this project, every successful run of it."""
