@@ -48,3 +48,43 @@ def test_a_tool_that_fails_puts_its_last_lines_in_the_job_log(tmp_path, capsys):
         ctx.run("sh", ["-c", "echo the reason; exit 3"], log=item_log(ctx, "TS_01"))
     out = capsys.readouterr().out
     assert "the reason" in out and "logs/TS_01.log" in out
+
+
+def test_cryocare_prediction_puts_one_tomogram_on_each_gpu_at_once(tmp_path, monkeypatch):
+    import json
+    import struct
+    import threading
+
+    from cryocc.drivers import denoise_predict
+    from cryocc.star import block_loop
+
+    rows = []
+    for name in ("TS_01", "TS_02", "TS_03"):
+        for half in ("even", "odd"):
+            (tmp_path / f"{name}_{half}.mrc").write_bytes(struct.pack("<3i", 64, 64, 32))
+        rows.append([name, f"{name}_even.mrc", f"{name}_odd.mrc"])
+    (tmp_path / "tomograms.star").write_text(block_loop(
+        "global", ["rlnTomoName", "rlnTomoReconstructedTomogramHalf1", "rlnTomoReconstructedTomogramHalf2"], rows))
+    ctx = Context(job_dir=tmp_path / "job", project=tmp_path, threads=1,
+                  doc={"params": {"denoising_tomo_name": "TS", "ntiles_x": 1, "ntiles_y": 1, "ntiles_z": 1}, "tool": None},
+                  inputs={"tomograms": tmp_path / "tomograms.star", "model": tmp_path / "model.tar.gz"})
+    ctx.job_dir.mkdir()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")  # the node's devices 4 and 6: TensorFlow's 0 and 1
+    busy, seen, lock = set(), [], threading.Lock()
+
+    def fake_run(exe, args, **kw):  # cryoCARE_predict.py, as far as GPUs go
+        conf = json.loads(ctx.path(args[1]).read_text())
+        with lock:
+            assert conf["gpu_id"] not in busy, "two tomograms on one GPU"
+            busy.add(conf["gpu_id"])
+            seen.append((conf["gpu_id"], len(busy)))
+        time.sleep(0.3)
+        (ctx.path("denoised") / Path(conf["even"]).name).write_text("x")
+        with lock:
+            busy.discard(conf["gpu_id"])
+        return ""
+
+    monkeypatch.setattr(ctx, "run", fake_run)
+    denoise_predict.run(ctx)
+    assert sorted({g for g, _ in seen}) == [0, 1] and max(n for _, n in seen) == 2
+    assert (ctx.path("tomograms.star").read_text().count("denoised/TS_0")) == 3

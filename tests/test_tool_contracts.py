@@ -17,7 +17,8 @@ from conftest import FAKE_BIN, copy_examples
 from cryocc.drivers.candidate_extract import extract_args
 from cryocc.drivers.denoise_predict import predict_config
 from cryocc.drivers.denoise_train import train_config
-from cryocc.drivers.template_match import gpu_ordinals, match_args, volume_split
+from cryocc.drivers._runtime import gpu_ordinals
+from cryocc.drivers.template_match import match_args, volume_split
 from cryocc.schema.jobs import CATALOG
 
 EMPTY_PIPELINE = "\n# version 50001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter 1\n \n"

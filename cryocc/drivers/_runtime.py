@@ -224,6 +224,13 @@ def for_each_item(ctx: Context, items: list, work: Callable[[Any], None], worker
         pool.shutdown(wait=True)
 
 
+def gpu_ordinals() -> list[str]:
+    """-g takes device ordinals as the process sees them (0..n-1 of CUDA_VISIBLE_DEVICES), not the
+    node's device numbers: pytom refuses any index >= the visible device count (io.py:169-191)."""
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",") if d.strip()]
+    return [str(i) for i in range(max(1, len(visible)))]
+
+
 def item_log(ctx: Context, name: str) -> Path:
     return ctx.path(ITEM_LOGS) / f"{name}.log"
 

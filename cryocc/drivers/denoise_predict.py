@@ -2,9 +2,10 @@
 
 import json
 import os
+import queue
 
 from ._metadata import TomogramRow, mrc_shape, read_global, write_global
-from ._runtime import Context, JobFailed, Terminated
+from ._runtime import Context, JobFailed, Terminated, for_each_item, gpu_ordinals, item_log
 from .denoise_train import halves
 
 
@@ -19,10 +20,11 @@ def _tiles(ctx: Context, even: str) -> list[int]:
     return [scale(p["ntiles_z"], nz), scale(p["ntiles_y"], ny), scale(p["ntiles_x"], nx)]
 
 
-def predict_config(model: str, even: str, odd: str, tiles: list[int]) -> dict:
+def predict_config(model: str, even: str, odd: str, tiles: list[int], gpu: int = 0) -> dict:
     """cryoCARE_predict.py's config for one tomogram (cryoCARE 0.3.0): the denoised volume goes to
-    denoised/<file name of the even half>."""
-    return {"path": model, "even": even, "odd": odd, "n_tiles": tiles, "output": "denoised", "overwrite": True, "gpu_id": 0}
+    denoised/<file name of the even half>; gpu_id is an index into TensorFlow's visible GPUs
+    (scripts/cryoCARE_predict.py:20-47)."""
+    return {"path": model, "even": even, "odd": odd, "n_tiles": tiles, "output": "denoised", "overwrite": True, "gpu_id": gpu}
 
 
 def run(ctx: Context) -> None:
@@ -32,26 +34,35 @@ def run(ctx: Context) -> None:
     model = str(ctx.input("model"))
     out_dir = ctx.path("denoised")
     out_dir.mkdir(exist_ok=True)
-    result = []
     for row in rows:
-        name = row["rlnTomoName"]
-        if name not in chosen:
-            ctx.item(name, "filtered", f"its name does not contain '{p['denoising_tomo_name']}' (denoising_tomo_name)")
-            continue
-        even, odd = row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
+        if row["rlnTomoName"] not in chosen:
+            ctx.item(row["rlnTomoName"], "filtered", f"its name does not contain '{p['denoising_tomo_name']}' (denoising_tomo_name)")
+    free: queue.Queue[int] = queue.Queue()
+    for gpu in range(len(gpu_ordinals())):
+        free.put(gpu)
+    done: dict[str, str] = {}
+
+    def predict(row: dict) -> None:
+        """One tomogram on one GPU: cryoCARE predicts on one, so the job's GPUs take one each."""
+        name, even, odd = row["rlnTomoName"], row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
         denoised = out_dir / os.path.basename(even)
         denoised.unlink(missing_ok=True)  # an earlier run's, which would pass for this run's
-        conf = predict_config(model, str(ctx.project / even), str(ctx.project / odd), _tiles(ctx, even))
-        ctx.path(f"predict_{name}.json").write_text(json.dumps(conf, indent=1) + "\n")
+        gpu = free.get()
         try:
-            ctx.run("cryoCARE_predict.py", ["--conf", f"predict_{name}.json"],
+            conf = predict_config(model, str(ctx.project / even), str(ctx.project / odd), _tiles(ctx, even), gpu)
+            ctx.path(f"predict_{name}.json").write_text(json.dumps(conf, indent=1) + "\n")
+            ctx.run("cryoCARE_predict.py", ["--conf", f"predict_{name}.json"], log=item_log(ctx, name),
                     env={"TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_GPU_ALLOCATOR": "cuda_malloc_async"})
             if not denoised.is_file():
                 raise JobFailed(f"cryoCARE_predict.py wrote no {ctx.rel(denoised)}")
+            done[name] = ctx.rel(denoised)
         except Terminated:
             raise
         except JobFailed as exc:  # this tomogram fails, the others go on
             ctx.item(name, "failed", str(exc))
-            continue
-        result.append({**row, "rlnTomoReconstructedTomogram": ctx.rel(denoised)})
-    write_global(ctx, "tomograms.star", result)
+        finally:
+            free.put(gpu)
+
+    for_each_item(ctx, [r for r in rows if r["rlnTomoName"] in chosen], predict, free.qsize())
+    write_global(ctx, "tomograms.star", [{**r, "rlnTomoReconstructedTomogram": done[r["rlnTomoName"]]}
+                                         for r in rows if r["rlnTomoName"] in done])

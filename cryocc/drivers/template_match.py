@@ -3,7 +3,7 @@
 import os
 
 from ._metadata import TomogramRow, read_global, read_tilt_series, write_global
-from ._runtime import Context, JobFailed, Terminated, relink
+from ._runtime import Context, JobFailed, Terminated, gpu_ordinals, relink
 
 OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
 
@@ -22,13 +22,6 @@ def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
         path.write_text("\n".join(str(v) for v in values) + "\n")
         files.append(str(path))
     return tuple(files)  # type: ignore[return-value]
-
-
-def gpu_ordinals() -> list[str]:
-    """-g takes device ordinals as the process sees them (0..n-1 of CUDA_VISIBLE_DEVICES), not the
-    node's device numbers: pytom refuses any index >= the visible device count (io.py:169-191)."""
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",") if d.strip()]
-    return [str(i) for i in range(max(1, len(visible)))]
 
 
 def volume_split(setting: str, n_gpus: int) -> list[str]:
