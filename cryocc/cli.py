@@ -108,7 +108,7 @@ def validate(pipeline: Path = PipelineArg) -> None:
 ForceOpt = typer.Option([], "--force", "-f", metavar="JOB", help="re-run JOB (and so everything downstream of it); repeatable")
 
 
-@app.command(short_help="Show what apply would keep, run or re-run, and why.")
+@app.command(short_help="Show what apply would keep, run, re-run or extend, and why.")
 @user_errors
 def plan(
     pipeline: Path = PipelineArg,
@@ -117,7 +117,8 @@ def plan(
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 when nothing would run, 2 when something would"),
     force: list[str] = ForceOpt,
 ) -> None:
-    """Show, job by job, what apply would keep, run or re-run, and why. Writes nothing."""
+    """Show, job by job, what apply would keep, run, re-run or extend (run again in its directory for
+    some tilt series), and why. Writes nothing."""
     from .compiler.apply import plan_pipeline
     from .report import print_plan
 
