@@ -79,8 +79,7 @@ def write_tilt_series(ctx: Context, filename: str, series: list[TiltSeries]) -> 
     for ts in series:
         star = ts_dir / f"{ts.name}.star"
         if ts.tilts:
-            cols = _columns(ts.tilts)
-            write_text_atomic(star, block_loop(ts.name, cols, [[_text(t.get(c, "")) for c in cols] for t in ts.tilts]))
+            write_text_atomic(star, loop_text(ts.name, ts.tilts))
         rows.append({**ts.row, "rlnTomoTiltSeriesStarFile": ctx.rel(star)})
     write_global(ctx, filename, rows)
 
@@ -91,16 +90,27 @@ def write_global(ctx: Context, filename: str, rows: list[dict]) -> None:
     if not rows:
         failed = ctx.failed_items()
         raise JobFailed(items_failed(failed, len(ctx.items)) if failed else f"no tilt series left to write to {filename}")
+    write_text_atomic(ctx.path(filename), loop_text("global", rows))
+
+
+def loop_text(block: str, rows: list[dict]) -> str:
+    """One loop of every column any row has, in the order they first appear."""
     cols = _columns(rows)
-    write_text_atomic(ctx.path(filename), block_loop("global", cols, [[_text(r.get(c, "")) for c in cols] for r in rows]))
+    return block_loop(block, cols, [[_text(r.get(c, "")) for c in cols] for r in rows])
 
 
 def combined(ctx: Context, filename: str, rows: list[dict]) -> list[dict]:
     """This run's rows and, for an extension, the kept ones: each tilt series once, by name."""
     if filename != ctx.doc.get("items_star") or not ctx.kept_rows:
         return rows
-    new = {r["rlnTomoName"] for r in rows}
-    return sorted([r for r in ctx.kept_rows if r["rlnTomoName"] not in new] + rows, key=lambda r: r["rlnTomoName"])
+    return by_tomogram(ctx.kept_rows, rows)
+
+
+def by_tomogram(kept: list[dict], new: list[dict]) -> list[dict]:
+    """The kept rows of the tomograms this run wrote none for, and this run's, in tomogram order (a
+    tomogram's own rows keep theirs): how an extension's combined STAR files are made."""
+    written = {r["rlnTomoName"] for r in new}
+    return sorted([r for r in kept if r["rlnTomoName"] not in written] + new, key=lambda r: r["rlnTomoName"])
 
 
 def write_pairs(ctx: Context, filename: str, block: str, pairs: dict[str, str]) -> None:

@@ -88,6 +88,11 @@ class Context:
         self.seen |= {_name(s) for s in chosen}
         return chosen
 
+    @property
+    def keep(self) -> set[str]:
+        """An extension's tilt series kept as its earlier run left them (none for a whole run)."""
+        return set((self.doc.get("items") or {}).get("keep") or ())
+
     def failed_items(self) -> dict[str, str]:
         return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == "failed"}
 

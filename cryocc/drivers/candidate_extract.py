@@ -3,8 +3,8 @@
 import json
 import re
 
-from ..star import block_loop, read_star
-from ._metadata import TomogramRow, read_global, write_global, write_pairs, write_text_atomic
+from ..star import read_star
+from ._metadata import TomogramRow, by_tomogram, loop_text, read_global, write_global, write_pairs, write_text_atomic
 from ._runtime import Context, JobFailed, Terminated, for_each_item, item_log, items_failed
 
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
@@ -74,14 +74,12 @@ def run(ctx: Context) -> None:
     # one CPU process per tomogram, as many at once as the job has threads
     for_each_item(ctx, jobs, extract, ctx.threads)
     done = set(found)
-    rows = kept + [r for name in sorted(found) for r in found[name]]
-    rows.sort(key=lambda r: r["rlnTomoName"])  # stable: each tomogram's candidates in pytom's order
+    rows = by_tomogram(kept, [r for name in sorted(found) for r in found[name]])
     if not done and not kept and ctx.failed_items():
         raise JobFailed(items_failed(ctx.failed_items(), len(ctx.items)))
     if not rows:
         raise JobFailed("no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)")
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    write_text_atomic(ctx.path("candidates.star"), block_loop("particles", cols, [[r.get(c, "") for c in cols] for r in rows]))
+    write_text_atomic(ctx.path("candidates.star"), loop_text("particles", rows))
     write_global(ctx, "tomograms.star", [t.row for t in tomograms if t.name in done])
     write_pairs(ctx, "optimisation_set.star", "optimisation_set", {
         "rlnTomoParticlesFile": ctx.rel(ctx.path("candidates.star")),
@@ -92,9 +90,8 @@ def run(ctx: Context) -> None:
 
 def _kept_candidates(ctx: Context) -> list[dict[str, str]]:
     """An extension's candidates of the tomograms it keeps, from its combined candidates.star."""
-    keep = set((ctx.doc.get("items") or {}).get("keep") or ())
     old = ctx.path("candidates.star")
-    if not keep or not old.is_file():
+    if not ctx.keep or not old.is_file():
         return []
-    return [r for block in read_star(old).values() if isinstance(block, list) for r in block if r.get("rlnTomoName") in keep]
+    return [r for block in read_star(old).values() if isinstance(block, list) for r in block if r.get("rlnTomoName") in ctx.keep]
 

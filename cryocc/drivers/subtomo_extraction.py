@@ -8,8 +8,8 @@ whose Subtomograms/<tomogram>/ files stay where they are."""
 
 import shutil
 
-from ..star import block_loop, block_pairs, read_star
-from ._metadata import TomogramRow, read_global, write_text_atomic
+from ..star import block_pairs, read_star
+from ._metadata import TomogramRow, by_tomogram, loop_text, read_global, write_text_atomic
 from ._runtime import Context, JobFailed
 
 
@@ -20,12 +20,7 @@ def _blocks(path) -> dict:
 
 def _star(blocks: dict) -> str:
     text = block_pairs("general", blocks["general"]) if blocks.get("general") else ""
-    for name in ("optics", "particles"):
-        rows = blocks.get(name) or []
-        if rows:
-            cols = list(dict.fromkeys(k for r in rows for k in r))
-            text += block_loop(name, cols, [[r.get(c, "") for c in cols] for r in rows])
-    return text
+    return text + "".join(loop_text(name, blocks[name]) for name in ("optics", "particles") if blocks.get(name))
 
 
 def _todo_set(ctx: Context) -> tuple[list[str], int, str]:
@@ -49,7 +44,7 @@ def _todo_set(ctx: Context) -> tuple[list[str], int, str]:
 
 def run(ctx: Context) -> None:
     p = ctx.params
-    keep = set((ctx.doc.get("items") or {}).get("keep") or ())
+    keep = ctx.keep
     earlier = _blocks(ctx.path("particles.star")) if keep and ctx.path("particles.star").is_file() else {}
     names, count, todo_set = _todo_set(ctx)
     for name in names:  # an earlier run's pseudo-subtomograms of these tomograms
@@ -72,5 +67,5 @@ def run(ctx: Context) -> None:
         new = _blocks(ctx.path("particles.star")) if count else {}
         kept = [r for r in earlier.get("particles") or [] if r["rlnTomoName"] in keep]
         merged = {"general": new.get("general") or earlier.get("general"), "optics": new.get("optics") or earlier.get("optics"),
-                  "particles": sorted(kept + (new.get("particles") or []), key=lambda r: r["rlnTomoName"])}
+                  "particles": by_tomogram(kept, new.get("particles") or [])}
         write_text_atomic(ctx.path("particles.star"), _star(merged))

@@ -1,7 +1,5 @@
 """templatematching: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
-import os
-
 from ._metadata import TomogramRow, read_global, read_tilt_series, write_global
 from ._runtime import Context, JobFailed, Terminated, gpu_ordinals, relink
 
