@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compiler.state import Project, observe, read_receipt
-from .drivers.sentinels import ABORTED, FAILURE, RECEIPT, SUCCESS
+from .compiler.state import Project, observe_job, read_receipt
+from .drivers.sentinels import ABORTED, FAILURE, RECEIPT, ended
 from .errors import ProjectError
 from .fsio import atomic_write, make_dirs
 from .lockfile.lockfile import read_lockfile
@@ -60,19 +60,18 @@ def unused(project: Path) -> tuple[list[Unused], set[str]]:
     if lock is None:
         raise ProjectError(f"{project}: no cryocc.lock", hint="gc keeps what the last apply uses: run cryocc apply first")
     current = set(lock.pipeline.get("order") or lock.jobs)
-    states = observe(project, lock)  # the job directories a run made since the lockfile was written
-    named = {d for name, j in lock.jobs.items() if name in current
-             for d in (j.job_dir, j.continues, states[name].job_dir) if d}
+    relion = Project(project)
+    named = {d for name, j in lock.jobs.items() if name in current  # and the directory a run made since
+             for d in (j.job_dir, j.continues, observe_job(relion, name, j).job_dir) if d}
     blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
     rows = {t: _rows(blocks, t) for t in TABLES}
     live = _upstream_closure(named, rows)
     status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows["pipeline_processes"]}
     dirs = set(status) | {f"External/{d.name}/" for d in (project / "External").glob("job*") if d.is_dir()}
-    slurm = Project(project)
     out = []
     for job_dir in sorted(dirs - live):
         d = project / job_dir
-        if not (d / RECEIPT).is_file() or status.get(job_dir) in ("Running", "Scheduled") or not _ended(d) or slurm.slurm(job_dir):
+        if not (d / RECEIPT).is_file() or status.get(job_dir) in ("Running", "Scheduled") or not ended(d) or relion.slurm(job_dir):
             continue  # not cryocc's, or not finished, or still in SLURM: never touched
         job = _job_of(d)
         out.append(Unused(job_dir, job, _why(d, job, current), _size(d)))
@@ -97,10 +96,6 @@ def _upstream_closure(named: set[str], rows: dict[str, list[dict[str, str]]]) ->
         live.add(job_dir)
         todo += [producer[n] for n in inputs.get(job_dir, ()) if n in producer]
     return live
-
-
-def _ended(d: Path) -> bool:
-    return any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
 
 
 def _job_of(d: Path) -> str | None:

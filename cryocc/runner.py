@@ -21,7 +21,7 @@ from typing import Callable
 from .compiler.apply import apply_pipeline, scheme_started
 from .compiler.render import STATE_DIR
 from .compiler.state import JobState, observe
-from .drivers.sentinels import ABORTED, FAILURE, ITEM_LOGS, SUCCESS
+from .drivers.sentinels import ITEM_LOGS, ended
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
@@ -255,7 +255,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         return
     pos = 0
     while True:
-        ended = any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
+        done = ended(d)
         try:
             with open(d / "run.out", "rb") as fh:
                 fh.seek(pos)
@@ -265,7 +265,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         if chunk:
             write(chunk.decode(errors="replace"))
             pos += len(chunk)
-        if ended or not follow:
+        if done or not follow:
             break
         time.sleep(poll)
     err = d / "run.err"

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .compiler.state import ABORTED, FAILURE, SUCCESS, Project
+from .compiler.state import Project
+from .drivers.sentinels import FAILURE, ended
 
 NOTE = "cryocc_watchdog.txt"
 
@@ -29,7 +30,7 @@ def orphaned_jobs(project: Path, scheme: str) -> list[str]:
         if row.get("rlnSchemeJobHasStarted") != "1" or not job_dir.startswith("External/"):
             continue
         d = project / job_dir
-        if any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED)) or p.pipeline_status(job_dir) != "Running":
+        if ended(d) or p.pipeline_status(job_dir) != "Running":
             continue
         if p.slurm(job_dir) == {}:  # None: SLURM could not be asked; never guess
             out.append(job_dir)
@@ -43,7 +44,7 @@ def watch(project: Path, scheme: str, child: subprocess.Popen, interval: float) 
         now = set(orphaned_jobs(project, scheme))
         for job_dir in now & suspects:
             d = project / job_dir
-            if not any((d / s).exists() for s in (SUCCESS, FAILURE, ABORTED)):
+            if not ended(d):
                 (d / NOTE).write_text("SLURM no longer knows this job and it left no sentinel "
                                       "(cancelled while queued, node lost, or killed before its script ran); "
                                       f"cryocc wrote {FAILURE} so that relion_schemer stops waiting.\n")

@@ -181,30 +181,34 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
         jp.items = Items({}, [], [], done & present if records else present)
         return
     ups = [plans[w.upstream] for w in job.wires]
+    up_items = [u.items for u in ups if u.items is not None]
+    own = (state.job_dir or state.continues) if state else None
     fingerprints = {t: fp for t, fp in compiled.items(jp.name).items() if t in present}
-    todo_upstream = set().union(*(u.items.todo for u in ups if u.items is not None))
-    extendable = (not forced and old is not None and state is not None and state.status in ("succeeded", "failed", "scheduled")
-                  and (state.job_dir or state.continues) and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name]
-                  and not any(u.items is None and u.action in RUNS for u in ups))
+    todo_upstream = set().union(*(u.todo for u in up_items))
+    # forced, or below a job that pools tilt series and runs: every tilt series again
+    whole = forced or any(u.items is None and u.action in RUNS for u in ups)
+    extendable = (not whole and old is not None and own is not None and state.status in ("succeeded", "failed", "scheduled")
+                  and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name])
+
     def kept_of(records: dict) -> list[str]:
         return sorted(t for t, fp in fingerprints.items() if t not in todo_upstream
                       and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
 
     keep = kept_of(records) if extendable else []
-    home = (state.job_dir or state.continues) if keep else None
-    if not keep and not forced and results is not None and not any(u.items is None and u.action in RUNS for u in ups):
+    home = own if keep else None
+    if not keep and not whole and results is not None:
         # another directory of this job type may hold some tilt series as they are now (a recipe reverted)
         home, records, keep = _other_home(results, job.type, kept_of, exclude=state.job_dir if state else None)
     todo = sorted(set(fingerprints) - set(keep))
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo))
     if not keep:
         return
-    why = _why(todo, records, fingerprints, [u.items for u in ups if u.items is not None], compiled, files_old)
+    why = _why(todo, records, fingerprints, up_items, compiled, files_old)
     removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
     if removed:
         why["removed"] = dict.fromkeys(removed, "")
     jp.items.why = why
-    moved = home != (state.job_dir or state.continues if state else None)
+    moved = home != own
     jp.action, jp.job_dir = "extend", home
     # the data's files are explained tilt series by tilt series instead
     jp.reasons = [{"kind": "items", "kept": len(keep), **why, **({"from": home} if moved else {})}] + \
