@@ -242,3 +242,17 @@ def test_a_reverted_parameter_extends_the_directory_made_with_it(tmp_path):
     assert third["ctf"] == first["ctf"] and processed(p, "ctf", third["ctf"]) == ["TS_03"]
     assert handed_on(p, "reconstruct", third["reconstruct"]) == ["TS_01", "TS_02", "TS_03"]
     assert p.actions() == dict.fromkeys(JOBS, "keep")
+
+
+def test_a_lost_lockfile_after_an_extension_keeps_every_job(tmp_path):
+    """The results index learns the fingerprint an extension leaves in a directory it knew as finished."""
+    p = Proj(tmp_path)
+    p.apply()
+    run(p)
+    add_series(p.pipeline.parent, ["TS_02"])
+    p.apply()
+    run(p)
+    (p.root / "cryocc.lock").unlink()
+    plan = p.plan()
+    assert [j["action"] for j in plan["jobs"]] == ["keep"] * len(JOBS)
+    assert all(j["reasons"][0]["kind"] == "reuse" for j in plan["jobs"])

@@ -4,7 +4,8 @@ A job directory with RELION_JOB_EXIT_SUCCESS and a receipt is a cache entry keye
 fingerprint, wherever the lockfile points: a reverted parameter, a renamed job or a lost lockfile
 then find their earlier results again. apply keeps an index in .cryocc/results.json; plan reads it,
 lists External/ once and reads only the receipts of job directories the index does not know as
-finished, so a plan never reads every receipt of a project.
+finished, or whose receipt's mtime moved (an extension rewrites it): a stat each, so a plan never
+reads every receipt of a project.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import FAILURE, SUCCESS
+from ..drivers.sentinels import FAILURE, RECEIPT, SUCCESS
 from ..fsio import atomic_write
 from .render import STATE_DIR
 from .state import read_receipt
 
 INDEX = f"{STATE_DIR}/results.json"
-FORMAT = 2  # 2: seconds
+FORMAT = 3  # 2: seconds; 3: each receipt's mtime (an extension rewrites the receipt of a finished job)
 
 
 class Results:
@@ -50,13 +51,18 @@ class Results:
             dirs = []
         for job_dir in dirs:
             known = self.entries.get(job_dir)
-            if known and known.get("status") == "succeeded":
+            try:
+                mtime = os.stat(self.root / job_dir / RECEIPT).st_mtime_ns
+            except OSError:
                 continue
+            if known and known.get("status") == "succeeded" and known.get("mtime_ns") == mtime:
+                continue  # the stat vouches for it
             receipt = read_receipt(self.root, job_dir)
             if receipt is None:
                 continue
             self.read += 1
-            self.entries[job_dir] = {k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file", "seconds")}
+            self.entries[job_dir] = {**{k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file", "seconds")},
+                                     "mtime_ns": mtime}
         for gone in set(self.entries) - set(dirs):
             del self.entries[gone]
 

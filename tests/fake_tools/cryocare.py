@@ -81,6 +81,11 @@ def predict(argv: list[str]) -> int:
         names = tar.getnames()
     if not any(n.endswith("norm.json") for n in names):
         raise KeyError("norm.json")
+    gpu = c.get("gpu_id", 0)  # set_gpu_id, cryoCARE_predict.py:20-29 (type(...) is: a bool is neither)
+    if type(gpu) is list and not gpu:
+        raise RuntimeError("ERROR: List of GPU IDs is empty")
+    if type(gpu) not in (list, int):
+        raise RuntimeError("gpu_id in json is neither a list nor an integer")
     evens = c["even"] if isinstance(c["even"], list) else [c["even"]]
     odds = c["odd"] if isinstance(c["odd"], list) else [c["odd"]]
     assert len(c["n_tiles"]) == 3, "n_tiles is [z, y, x]"
