@@ -171,7 +171,7 @@ class Size:
         self.plan("14 to keep")
         mdoc = next((self.root / "data/mdoc").iterdir())
         runs = []
-        for i in range(self.repeat):
+        for _ in range(self.repeat):
             os.utime(mdoc, ns=(time.time_ns(), time.time_ns()))
             runs.append(self.plan("14 to keep"))
         self.measure("plan, 1 mdoc touched", runs)

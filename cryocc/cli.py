@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 import typer.core
@@ -214,7 +213,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Each job's state and directory, learned from the project, and what the last apply planned."""
-    from .compiler.state import observe
+    from .project import observe
     from .runner import applied_lock, live_schemer, tail
     from .ui import console, print_status
 
@@ -271,7 +270,7 @@ def logs(
     job: str = typer.Argument(..., metavar="JOB", help="the job's name in pipeline.yaml", show_default=False),
     project: Path = ProjectOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
-    item: Optional[str] = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
+    item: str | None = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
 ) -> None:
     """Print JOB's run.out, then its run.err if there is anything in it, then which tilt series have
     their own log; the job directory is found through the lockfile and the project, so you need not know it."""
@@ -292,7 +291,7 @@ def abort(project: Path = ProjectOpt) -> None:
 
 @app.command(short_help="Print the JSON Schema of pipeline.yaml.")
 @user_errors
-def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")) -> None:
+def schema(output: Path | None = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")) -> None:
     """Print the JSON Schema of pipeline.yaml (for editor completion and checks)."""
     from .schema.export import schema_text
 
@@ -308,7 +307,7 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="w
 @app.command(short_help="List the job types, or every parameter of one.")
 @user_errors
 def jobs(
-    job_type: Optional[str] = typer.Argument(None, metavar="[TYPE]", help="a job type: show its parameters", show_default=False),
+    job_type: str | None = typer.Argument(None, metavar="[TYPE]", help="a job type: show its parameters", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """List the job types: the tool behind each, what it consumes and produces. With TYPE: every

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class CryoccError(Exception):
         return text
 
     @property
-    def errors(self) -> list["CryoccError"]:
+    def errors(self) -> list[CryoccError]:
         return [self]
 
 

@@ -19,14 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compiler.state import Project, observe_job, read_receipt
-from .drivers.sentinels import ABORTED, FAILURE, RECEIPT, ended
+from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_lock
 from .errors import ProjectError
 from .fsio import atomic_write, make_dirs
 from .lockfile.lockfile import read_lockfile
+from .project import Project, observe_job, read_receipt
 from .star import block_loop, block_pairs, read_star
 
-PIPELINE = "default_pipeline.star"
 TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/pipeliner.cpp:2188-2290)
     "pipeline_processes": ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
                            "rlnPipeLineProcessStatusLabel"],
@@ -48,7 +47,7 @@ class Unused:
 def refuse_while_running(project: Path) -> None:
     from .runner import live_schemer
 
-    locks = sorted(p.name for p in project.glob(".relion_lock_scheme_*"))
+    locks = sorted(p.name for p in project.glob(scheme_lock("*")))
     if live_schemer(project) or locks:
         raise ProjectError(f"a relion_schemer runs in {project}" + (f" ({', '.join(locks)})" if locks else ""),
                            hint="gc waits until nothing runs: cryocc status shows what does")
@@ -155,7 +154,7 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
         rows = {t: _rows(blocks, t) for t in TABLES}
         nodes = {r["rlnPipeLineEdgeToNode"] for r in rows["pipeline_output_edges"] if r["rlnPipeLineEdgeProcess"] in gone}
         keep, drop = {}, {}
-        for table, labels in TABLES.items():
+        for table in TABLES:
             deleted = [_deleted(table, r, gone, nodes) for r in rows[table]]
             keep[table] = [r for r, d in zip(rows[table], deleted) if not d]
             drop[table] = [r for r, d in zip(rows[table], deleted) if d]

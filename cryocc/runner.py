@@ -15,20 +15,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .compiler.apply import apply_pipeline, scheme_started
-from .compiler.render import STATE_DIR
-from .compiler.state import JobState, observe
-from .drivers.sentinels import ITEM_LOGS, ended
+from .contract import ABORT_NOW, ITEM_LOGS, RUN_RECORD, ended, scheme_dir, scheme_lock
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
+from .project import JobState, Project, observe
 from .schema.models import SiteProfile
-from .star import read_star
-
-RUN_RECORD = f"{STATE_DIR}/run.json"
 
 
 def applied_lock(project: Path) -> Lockfile:
@@ -86,7 +82,7 @@ def start(project: Path, scheme: str) -> dict:
     cmd = schemer_command(site, scheme, project)
     if not shutil.which(cmd[0]):
         raise ProjectError(f"{cmd[0]}: command not found", hint="check relion.command (and image) in the site profile, and PATH")
-    log = project / "Schemes" / scheme
+    log = project / scheme_dir(scheme)
     env = {**os.environ, **site.relion.env}
     # only jobs submitted to SLURM can vanish from it: a workstation's jobs are not in squeue at all
     watch = ["--slurm"] if os.path.basename(shlex.split(site.submit)[0]) == "sbatch" else []
@@ -123,7 +119,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         return alive
     _wait_for_slurm(project, lock, say, poll)
     for s in lock.schemes:  # RELION leaves its lock behind when it dies; a stale one blocks the next run
-        stale = project / f".relion_lock_scheme_{s['name']}"
+        stale = project / scheme_lock(s['name'])
         if stale.exists() and not _other_schemers(s["name"]):
             shutil.rmtree(stale)
             say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
@@ -159,27 +155,17 @@ def abort(project: Path, *, say: Callable[[str], None]) -> None:
     lock = applied_lock(project)
     record = live_schemer(project)
     scheme = record["scheme"] if record else lock.schemes[-1]["name"]
-    (project / "Schemes" / scheme / "RELION_JOB_ABORT_NOW").touch()
+    (project / scheme_dir(scheme) / ABORT_NOW).touch()
     asked = []
     for state in observe(project, lock).values():
         if state.job_dir and state.status in ("running", "incomplete"):
-            (project / state.job_dir / "RELION_JOB_ABORT_NOW").touch()
+            (project / state.job_dir / ABORT_NOW).touch()
             asked.append(f"{state.name} ({state.job_dir})")
-    current = _current_job_dir(project, scheme)
-    if current and not (project / current / "RELION_JOB_ABORT_NOW").exists():
-        (project / current / "RELION_JOB_ABORT_NOW").touch()
+    current = Project(project).current_job_dir(scheme)
+    if current and not (project / current / ABORT_NOW).exists():
+        (project / current / ABORT_NOW).touch()
         asked.append(current)
     say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {', '.join(asked)}" if asked else "; no job was running"))
-
-
-def _current_job_dir(project: Path, scheme: str) -> str | None:
-    path = project / "Schemes" / scheme / "scheme.star"
-    blocks = read_star(path) if path.exists() else {}
-    node = (blocks.get("scheme_general") or {}).get("rlnSchemeCurrentNodeName")
-    for row in blocks.get("scheme_jobs") or []:
-        if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith("External/"):
-            return row["rlnSchemeJobName"]
-    return None
 
 
 def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: float = 2.0,
@@ -236,8 +222,8 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     """A job's run.out (and then its run.err, if not empty), found through the lockfile; with follow,
     what the job writes until it ends (a sentinel appears). item: that tilt series' own log instead,
     written where a job runs tilt series side by side (drivers._runtime.for_each_item)."""
-    from .compiler.state import Project, observe_job
     from .errors import did_you_mean
+    from .project import observe_job
 
     lock = applied_lock(project)
     if job not in lock.jobs:

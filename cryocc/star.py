@@ -9,8 +9,8 @@ which must not pay for pandas; tests cross-check everything against starfile.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 VERSION_LINE = "# version 50001"
 Value = str | int | float | bool

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .compiler.state import Project
-from .drivers.sentinels import FAILURE, ended
+from .contract import FAILURE, ended
+from .project import Project
 
 NOTE = "cryocc_watchdog.txt"
 
@@ -25,10 +25,7 @@ def orphaned_jobs(project: Path, scheme: str) -> list[str]:
     """Job directories of the scheme that started, have no sentinel, and SLURM does not know."""
     p = Project(project)
     out = []
-    for row in p.scheme(scheme).get("scheme_jobs") or []:
-        job_dir = row.get("rlnSchemeJobName", "")
-        if row.get("rlnSchemeJobHasStarted") != "1" or not job_dir.startswith("External/"):
-            continue
+    for job_dir in p.started_job_dirs(scheme):
         d = project / job_dir
         if ended(d) or p.pipeline_status(job_dir) != "Running":
             continue

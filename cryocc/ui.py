@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 
-
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import REAL
+
 from cryocc.errors import Collector, DataError, Location
 from cryocc.schema.acquisition import infer, read_mdoc
 from cryocc.schema.models import AcquisitionOverrides

@@ -7,12 +7,13 @@ import re
 
 import pytest
 import warptools
-
 from conftest import ROOT
+
+from cryocc.contract import INPUT_FLAGS
 from cryocc.drivers import driver_for
 from cryocc.drivers.fs_motion_ctf import settings_args
 from cryocc.drivers.ts_alignment import warp_args
-from cryocc.schema.jobs import CATALOG, RELION_INPUT_FLAGS, Params
+from cryocc.schema.jobs import CATALOG, Params
 from cryocc.schema.jobs.ts_alignment import TsAlignmentParams
 
 
@@ -25,7 +26,7 @@ def test_every_job_type_has_all_its_parts(name):
     assert callable(driver_for(job.stem))
     assert issubclass(job.params, Params) and job.summary and job.tool_label
     assert job.outputs and all(o.path for o in job.outputs)
-    assert all(s.option in RELION_INPUT_FLAGS for s in job.inputs.values())
+    assert all(s.option in INPUT_FLAGS for s in job.inputs.values())
     assert len({s.option for s in job.inputs.values()}) == len(job.inputs)  # one RELION option per slot
     for field in job.params.model_fields.values():
         assert field.description, f"{name}: every parameter has a one-line description"

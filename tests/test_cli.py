@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import edit
 
 from cryocc import __version__
 from cryocc.cli import app
-from conftest import edit
 
 
 def test_version(cli):

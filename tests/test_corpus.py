@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
-
 from conftest import REAL, ROOT, copy_examples, tree
 
 MDOC = "data/mdoc/TS_01.mdoc"
@@ -76,7 +76,8 @@ CASES: dict[str, Case] = {
     "spec_version": Case("pipeline", "cryocc: 1", "cryocc: 2", r"cryocc", 4),
     "name_unsafe": Case("pipeline", "name: quickstart", 'name: "quick start"', r"name", 5),
     "name_newline": Case("pipeline", "name: quickstart", 'name: "quick\\nstart"', r"name", 5),
-    "no_data": Case("pipeline", "data:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n", "dat:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
+    "no_data": Case("pipeline", "data:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
+                    "dat:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
                     r"unknown key 'dat'|required", None),
     "no_jobs": Case("pipeline", "jobs:\n", "jobs: {}\nunused:\n", r"jobs|unknown key", None),
     # --- jobs ---
@@ -253,7 +254,8 @@ def test_a_bad_input_is_located_explained_and_changes_nothing(name, cli, tmp_pat
 
 # --- property: no mutation of a valid spec or site profile ever gives a traceback ---------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
                     st.text(max_size=20), st.sampled_from(["", "../x", "$(touch X)", "a\nb", "\0", "01:99:00", "-1G", "*", "~"]))

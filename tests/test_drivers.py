@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import starfile
-
 from conftest import copy_examples, tool_env
-from cryocc.cli import app
-from cryocc.lockfile.lockfile import read_lockfile
 from schemer import run_scheme
 from typer.testing import CliRunner
+
+from cryocc.cli import app
+from cryocc.lockfile.lockfile import read_lockfile
 
 pytestmark = pytest.mark.usefixtures("relion")
 SENTINELS = ("RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED")

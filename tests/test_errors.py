@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REAL, edit, tree
 
 MDOC = "data/mdoc/TS_01.mdoc"

@@ -8,7 +8,6 @@ import json
 
 import pytest
 import starfile
-
 from conftest import edit
 from relion_strict import read_strict
 from test_incremental import JOBS, Proj

@@ -10,13 +10,13 @@ import re
 import shutil
 
 import pytest
+from conftest import copy_examples, edit, tool_env, tree
+from relion_strict import read_strict
+from schemer import run_scheme
 from typer.testing import CliRunner
 
 import cryocc.compiler.apply as apply_mod
-from conftest import copy_examples, edit, tool_env, tree
 from cryocc.cli import app
-from relion_strict import read_strict
-from schemer import run_scheme
 
 pytestmark = pytest.mark.usefixtures("relion")
 
@@ -30,7 +30,7 @@ class Proj:
         self.runner = CliRunner()
         self.schemes_run: list[str] = []
 
-    def at(self, root) -> "Proj":
+    def at(self, root) -> Proj:
         """The same pipeline and data applied to another project directory."""
         other = Proj.__new__(Proj)
         other.__dict__.update(self.__dict__, root=root, schemes_run=[])
@@ -242,7 +242,7 @@ def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
 
 @pytest.mark.parametrize("slurm", [{"id": "42", "state": "RUNNING"}, None], ids=["in-squeue", "no-slurm-but-scheme-locked"])
 def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
-    import cryocc.compiler.state as state
+    import cryocc.project as state
 
     monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: slurm)  # what squeue says (None: cannot ask)
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
@@ -258,7 +258,7 @@ def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
 
 
 def test_a_job_gone_from_slurm_without_a_sentinel_is_not_running(done, monkeypatch):
-    import cryocc.compiler.state as state
+    import cryocc.project as state
 
     monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {})  # squeue answers: not queued
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()

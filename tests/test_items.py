@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import starfile
-
 from conftest import edit
 from test_incremental import Proj
 

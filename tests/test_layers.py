@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import edit
+
 from cryocc.schema.load import load_pipeline
 
 

@@ -7,12 +7,12 @@ import shlex
 
 import pytest
 import starfile
-
 from conftest import REAL, tree
+from relion_strict import StrictError, read_strict
+
 from cryocc.compiler.render import check_scheme_refs, render_scheme
 from cryocc.errors import SpecError
 from cryocc.star import parse_star
-from relion_strict import StrictError, read_strict
 
 EXAMPLES = ["quickstart", "full-catalog"]
 

@@ -6,9 +6,9 @@ import json
 
 import jsonschema
 import pytest
+from conftest import EXAMPLES, edit
 from ruamel.yaml import YAML
 
-from conftest import EXAMPLES, edit
 from cryocc.schema.export import pipeline_schema
 
 
@@ -58,6 +58,7 @@ def test_schema_command_prints_it(cli):
 
 def test_checked_in_schema_is_current():
     from conftest import ROOT
+
     from cryocc.schema.export import schema_text
 
     assert (ROOT / "cryocc.schema.json").read_text() == schema_text(), "run: cryocc schema -o cryocc.schema.json"

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import edit, tool_env
 from schemer import run_scheme
 from test_incremental import Proj

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import edit
 
 
@@ -120,7 +119,7 @@ def _fake_squeue(tmp_path: Path, monkeypatch, lines: list[str]) -> None:
 
 
 def test_a_slurm_job_is_ours_by_name_and_working_directory(tmp_path, monkeypatch):
-    from cryocc.compiler.state import Project
+    from cryocc.project import Project
 
     project = tmp_path / "p"
     (project / "External/job006").mkdir(parents=True)
@@ -132,8 +131,8 @@ def test_a_slurm_job_is_ours_by_name_and_working_directory(tmp_path, monkeypatch
 
 
 def test_a_slurm_job_is_ours_by_the_id_its_script_recorded(tmp_path, monkeypatch):
-    from cryocc.compiler.state import Project
-    from cryocc.drivers.sentinels import SLURM_ID
+    from cryocc.contract import SLURM_ID
+    from cryocc.project import Project
 
     project = tmp_path / "p"
     (project / "External/job006").mkdir(parents=True)

@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
-
 from conftest import ROOT, tree
+from ruamel.yaml import YAML
 
 PAYLOADS = ["$(touch {m})", "`touch {m}`", "x; touch {m}", "x' ; touch {m} #", 'x" ; touch {m} #', "x\ntouch {m}",
             "x && touch {m}", "x | touch {m}", "x > {m}", "${{IFS}}touch${{IFS}}{m}"]

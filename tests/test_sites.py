@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, edit
+
 from cryocc.compiler.apply import apply_pipeline
+from cryocc.errors import Collector, Location
 from cryocc.runner import schemer_command
 from cryocc.schema.load import load_site
-from cryocc.errors import Collector, Location
 
 SITES = sorted((ROOT / "config/sites").glob("*.yaml"))
 

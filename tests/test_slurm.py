@@ -11,10 +11,10 @@ import subprocess
 import time
 
 import pytest
-
-from conftest import FAKE_BIN, copy_examples, edit, tool_env
-from cryocc.cli import app
+from conftest import copy_examples, edit, tool_env
 from typer.testing import CliRunner
+
+from cryocc.cli import app
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster", "relion")]
 JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
@@ -122,7 +122,7 @@ def test_a_changed_parameter_submits_only_that_job_and_below(e2e):
     receipts = e2e.receipts()
     assert [len(receipts[j]) for j in JOBS] == [1, 1, 1, 1, 2, 2]
     ctf_run = (e2e.root / receipts["ctf"][1]["job_dir"] / "run.out").read_text()
-    assert f"--input_processing warp_tiltseries" in ctf_run and "--window 640" in ctf_run
+    assert "--input_processing warp_tiltseries" in ctf_run and "--window 640" in ctf_run
     note = (e2e.root / receipts["ctf"][1]["job_dir"] / "note.txt").read_text()
     assert f"--in_mics {receipts['align'][0]['job_dir']}aligned_tilt_series.star" in note  # the kept job's output
 
@@ -217,7 +217,7 @@ def _wait_schemer_gone(e2e, seconds=30):
 def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
     e2e.switch(FAKE_SLEEP="ts_aretomo=8")
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
-    record = e2e.cli("run", "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root)
     e2e.wait_for("align", "running", 90)
     pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["pid"]
     os.killpg(pid, signal.SIGKILL)  # the head node lost the schemer (and its supervisor) while align runs in SLURM

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import warptools
 from conftest import FAKE_BIN, copy_examples
+
+from cryocc.drivers._runtime import gpu_ordinals
 from cryocc.drivers.candidate_extract import extract_args
 from cryocc.drivers.denoise_predict import predict_config
 from cryocc.drivers.denoise_train import train_config
-from cryocc.drivers._runtime import gpu_ordinals
 from cryocc.drivers.template_match import match_args, volume_split
 from cryocc.schema.jobs import CATALOG
 

@@ -9,21 +9,21 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
+from ..contract import STATE_DIR
 from ..errors import ProjectError
 from ..fsio import atomic_write, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
 from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, DamagedLockfile, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
-from ..star import parse_star
+from ..project import JobState, Project, observe
 from .compile import Compiled, compile_pipeline
-from .plan import Plan, make_plan
 from .estimate import estimate
+from .plan import Plan, make_plan
+from .render import check_scheme_refs, render_job, render_scheme, scheme_ref
 from .results import Results
-from .render import STATE_DIR, check_scheme_refs, render_job, render_scheme, scheme_ref
-from .state import JobState, observe
 
 SCHEME_PREFIX = "cryocc_"
 APPLY_LOCK = f"{STATE_DIR}/apply.lock"
@@ -80,19 +80,7 @@ def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
 
 
 def scheme_started(project: Path, scheme: str) -> bool:
-    """True once relion_schemer has touched the scheme (lock dir, a started job, or a moved current node)."""
-    if (project / f".relion_lock_scheme_{scheme}").exists():
-        return True
-    path = project / "Schemes" / scheme / "scheme.star"
-    if not path.exists():
-        return False
-    blocks = parse_star(path.read_text())
-    jobs = blocks.get("scheme_jobs") or []
-    first = jobs[0]["rlnSchemeJobNameOriginal"] if jobs else None
-    general = blocks.get("scheme_general") or {}
-    # a continued job's row says started from the beginning (it names its directory): only new rows tell
-    return any(r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobMode") == "new" for r in jobs) or \
-        general.get("rlnSchemeCurrentNodeName") != first
+    return Project(project).scheme_started(scheme)
 
 
 def existing_schemes(project: Path) -> list[str]:

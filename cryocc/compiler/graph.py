@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..contract import INPUT_FLAGS
 from ..errors import Collector, SpecError, did_you_mean
-from ..schema.jobs import CATALOG, RELION_INPUT_FLAGS
+from ..schema.jobs import CATALOG
 from ..schema.load import Pipeline
 from .recipe import Wire
 
@@ -54,7 +55,7 @@ def wire(pipeline: Pipeline) -> dict[str, tuple[Wire, ...]]:
                             hint=f"add a job of type {_producers(spec.kinds)} before it, or name one with inputs: {{{slot}: <job>}}"))
                     continue
                 upstream = found
-            out.append(Wire(slot, spec.option, RELION_INPUT_FLAGS[spec.option], upstream, kind, pipeline.jobs[upstream].type.produces()[kind].path))
+            out.append(Wire(slot, spec.option, INPUT_FLAGS[spec.option], upstream, kind, pipeline.jobs[upstream].type.produces()[kind].path))
         wires[name] = tuple(out)
     errors.raise_if_any()
     return wires

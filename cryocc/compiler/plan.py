@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
-from .state import JobState, outputs_missing, read_receipt
+from ..project import JobState, outputs_missing, read_receipt
 
 MAX_FILES_LISTED = 20
 RUNS = ("run", "rerun", "extend")
@@ -27,7 +27,7 @@ class JobPlan:
     action: str  # keep | run | rerun | extend | orphan
     reasons: list[dict[str, Any]] = field(default_factory=list)
     job_dir: str | None = None  # for extend: the directory it runs in again
-    items: "Items | None" = None  # per-tilt-series jobs that run: what becomes of each tilt series
+    items: Items | None = None  # per-tilt-series jobs that run: what becomes of each tilt series
 
     def to_json(self) -> dict[str, Any]:
         out = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
@@ -169,7 +169,7 @@ def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
 
 
 def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
-                files_old: "FileMap", results=None) -> None:
+                files_old: FileMap, results=None) -> None:
     """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
     extension of its last job directory when its recipe is unchanged, no job upstream that pools
     tilt series runs, and that directory's receipt vouches for some of the tilt series; a kept job
@@ -229,7 +229,7 @@ def _other_home(results, job_type: str, kept_of, exclude: str | None) -> tuple[s
 
 
 def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list[Items], compiled,
-         files_old: "FileMap") -> dict[str, dict[str, str]]:
+         files_old: FileMap) -> dict[str, dict[str, str]]:
     """Why each tilt series of an extension runs: new (to the project: new upstream too), failed,
     changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream."""
     mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
@@ -248,7 +248,7 @@ def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list
     return why
 
 
-def _item_detail(kind: str, rec: dict | None, mdoc: str | None, compiled, files_old: "FileMap") -> str:
+def _item_detail(kind: str, rec: dict | None, mdoc: str | None, compiled, files_old: FileMap) -> str:
     """failed: the driver's reason; changed: what of the tilt series changed (its mdoc or its frames)."""
     if kind == "failed":
         return (rec or {}).get("reason") or ""

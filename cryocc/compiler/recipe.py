@@ -71,7 +71,7 @@ class Recipe(NamedTuple):
         return {**self._asdict(), "jobs": jobs, "tilt_series": [list(s) for s in self.tilt_series]}
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> "Recipe":
+    def from_json(cls, doc: dict[str, Any]) -> Recipe:
         jobs = {n: JobRecipe(**{**j, "wires": tuple(Wire(**w) for w in j["wires"]), "outputs": tuple(j["outputs"])})
                 for n, j in doc["jobs"].items()}
         series = tuple(Series(name, mdoc, tuple(frames)) for name, mdoc, frames in doc["tilt_series"])

@@ -6,17 +6,17 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .. import __version__
+from ..contract import STATE_DIR
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
 from ..star import block_loop, block_pairs, format_value, parse_star
 from .recipe import JobRecipe
 
-STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
 PARAMS_FORMAT = 1
 
 
@@ -30,7 +30,7 @@ class RenderedJob:
     job_star: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def job_template(stem: str) -> tuple[dict[str, str], dict[str, str]]:
     """(data_job pairs, joboptions in template order) of templates/jobs/<stem>.star."""
     blocks = parse_star((data_dir("templates") / "jobs" / f"{stem}.star").read_text())
@@ -40,7 +40,7 @@ def job_template(stem: str) -> tuple[dict[str, str], dict[str, str]]:
     return job, options
 
 
-@lru_cache(maxsize=None)
+@cache
 def _jinja():
     import jinja2
 

@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import FAILURE, RECEIPT, SUCCESS
+from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS
 from ..fsio import atomic_write
-from .render import STATE_DIR
-from .state import read_receipt
+from ..project import read_receipt
 
 INDEX = f"{STATE_DIR}/results.json"
 FORMAT = 3  # 2: seconds; 3: each receipt's mtime (an extension rewrites the receipt of a finished job)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from .sentinels import RECEIPT
+from ..contract import RECEIPT
 from ._metadata import read_global, write_global
 from ._runtime import Context, JobFailed, write_receipt
 

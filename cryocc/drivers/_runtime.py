@@ -24,17 +24,15 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .sentinels import ABORT_NOW, ABORTED, FAILURE, ITEM_LOGS, RECEIPT, SUCCESS
+from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, RECEIPT, RECEIPT_FORMAT, SUCCESS
 
-RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 POLL_SECONDS = 0.2
 KILL_GRACE_SECONDS = 5.0
-INPUT_FLAGS = {"--in_movies": "in_mov", "--in_mics": "in_mic", "--in_parts": "in_part",
-               "--in_coords": "in_coords", "--in_3dref": "in_3dref", "--in_mask": "in_mask"}
 
 
 class JobFailed(Exception):
@@ -349,7 +347,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(prog="cryocc_relion_driver", description="Run one cryocc job (called by RELION).")
     ap.add_argument("--job", required=True, help="resolved-params file written by cryocc apply")
     ap.add_argument("--o", required=True, help="job directory (External/jobNNN/)")
-    for flag in INPUT_FLAGS:
+    for flag in INPUT_FLAGS.values():
         ap.add_argument(flag, default=None)
     ap.add_argument("--j", type=int, default=1, help="threads")
     ap.add_argument("--pipeline_control", default=None, help="added by RELION for commands containing relion_")
@@ -373,7 +371,7 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
         doc["_path"] = args.job
         inputs = {}
         by_option = {spec["option"]: slot for slot, spec in doc["inputs"].items()}
-        for flag, option in INPUT_FLAGS.items():
+        for option, flag in INPUT_FLAGS.items():
             value = getattr(args, flag[2:])
             if value and option in by_option:
                 inputs[by_option[option]] = Path(value).resolve()

@@ -2,7 +2,6 @@
 
 import glob
 import os
-
 import shutil
 
 from ._metadata import read_global, write_global

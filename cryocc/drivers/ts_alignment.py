@@ -10,8 +10,7 @@ follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
 
-from ._metadata import (frame_id, read_aretomo_aln, read_imod_xf, read_tilt_series, read_tomostar_movies,
-                        warp_tilt_series, write_tilt_series)
+from ._metadata import frame_id, read_aretomo_aln, read_imod_xf, read_tilt_series, read_tomostar_movies, warp_tilt_series, write_tilt_series
 from ._runtime import Context, JobFailed
 from ._staging import stage_workspace
 

@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..contract import STATE_DIR
 from ..errors import ProjectError
 from ..fsio import atomic_write
 from .fingerprint import RECIPE_VERSION
 
 LOCKFILE = "cryocc.lock"
 FORMAT = 2
-FRAMES_DIR = ".cryocc/frames"
+FRAMES_DIR = f"{STATE_DIR}/frames"
 
 
 def frames_text(frames: dict[str, tuple[int, int]]) -> str:
@@ -110,7 +111,7 @@ class Lockfile:
         return text.replace('"files": {}', '"files": {\n' + rows + "\n }" if rows else '"files": {}', 1) + "\n"
 
     @classmethod
-    def from_text(cls, text: str, path: str = LOCKFILE) -> "Lockfile":
+    def from_text(cls, text: str, path: str = LOCKFILE) -> Lockfile:
         try:
             doc = json.loads(text)
             if doc.get("lockfile") not in (1, FORMAT):

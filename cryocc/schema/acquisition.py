@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import Collector, DataError, Location
 from .mdoc import MdocFile, parse
@@ -60,7 +61,7 @@ class MdocInfo:
                 self.image_size, self.binning, self.z, self.angles, self.frames]
 
     @classmethod
-    def from_cache(cls, values: list[Any], path: str, name: str, key: str) -> "MdocInfo":
+    def from_cache(cls, values: list[Any], path: str, name: str, key: str) -> MdocInfo:
         software, px, kv, dose, axis, source, size, binning, z, angles, frames = values
         return cls(path, name, software, px, kv, dose, axis, source, tuple(size) if size else None, binning,
                    tuple(z), tuple(angles), tuple(frames), key)

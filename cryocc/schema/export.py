@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, create_model
 
@@ -15,12 +15,12 @@ SCHEMA_ID = "https://cryocc.invalid/pipeline.schema.json"
 
 def _partial(job: JobType):
     """The params model with every field optional: what defaults.params.<type> may set."""
-    fields = {k: (Optional[f.annotation], Field(None, description=f.description)) for k, f in job.params.model_fields.items()}
+    fields = {k: (f.annotation | None, Field(None, description=f.description)) for k, f in job.params.model_fields.items()}
     return create_model(f"{job.params.__name__}Partial", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _job_variant(job: JobType):
-    slots = {s: (Optional[str], Field(None, description=f"upstream job for {spec.description} ({' or '.join(spec.kinds)})"))
+    slots = {s: (str | None, Field(None, description=f"upstream job for {spec.description} ({' or '.join(spec.kinds)})"))
              for s, spec in job.inputs.items()}
     inputs = create_model(f"{job.params.__name__}Inputs", __config__=ConfigDict(extra="forbid"), **slots)
     return create_model(
@@ -40,9 +40,9 @@ def _all_defaults(job: JobType) -> bool:
 
 def pipeline_schema() -> dict[str, Any]:
     variants = [_job_variant(j) for j in CATALOG.values()]
-    AnyJob = Annotated[Union[tuple(variants)], Field(discriminator="type")]  # type: ignore[valid-type]
+    AnyJob = Annotated[Union[tuple(variants)], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (built at run time)
     DefaultParams = create_model("DefaultParams", __config__=ConfigDict(extra="forbid"),
-                                 **{j.name: (Optional[_partial(j)], None) for j in CATALOG.values()})
+                                 **{j.name: (_partial(j) | None, None) for j in CATALOG.values()})
     Defaults = create_model("Defaults", __base__=Strict, resources=(Resources, Field(default_factory=Resources)),
                             params=(DefaultParams, Field(default_factory=DefaultParams)))
     fields = PipelineSpec.model_fields

@@ -212,7 +212,8 @@ class SiteProfile(Strict):
     scratch: OneLine | None = Field(None, description="node-local scratch directory, bound into containers")
     container: Container = Field(default_factory=Container)
     relion: Relion = Field(default_factory=Relion)
-    tools: dict[str, Tool] = Field(default_factory=dict, description="tool key (warptools, relion, pytom, cryocare) -> how to run it; unset: natively from PATH")
+    tools: dict[str, Tool] = Field(default_factory=dict,
+                                   description="tool key (warptools, relion, pytom, cryocare) -> how to run it; unset: natively from PATH")
     resources: dict[str, Resources] = Field(default_factory=dict, description="'default' and job type -> resources")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job type -> params defaults at this site")
     job_script: JobScript = Field(default_factory=JobScript)

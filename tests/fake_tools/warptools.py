@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 import mrc
+import numpy as np
 
 BANNER = "WarpTools - a collection of tools for EM data pre-processing\nVersion 2.0.0\n"
 
@@ -519,7 +518,7 @@ class TiltSeries:
     grids: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, tomostar: str, processing: str) -> "TiltSeries":
+    def load(cls, tomostar: str, processing: str) -> TiltSeries:
         rows = read_warp_star(Path(tomostar))
         n = len(rows)
         ts = cls(Path(tomostar).stem, [r["wrpMovieName"] for r in rows], [float(r["wrpAngleTilt"]) for r in rows],
@@ -620,7 +619,7 @@ def ts_aretomo(o: dict) -> None:
     for i in range(o["axis_iter"] + 1):
         last = i == o["axis_iter"]
         run.inputs = everything if last or not o["axis_batch"] else everything[:o["axis_batch"]]
-        iterate(run, lambda path: one(path, axis, search=not last))
+        iterate(run, lambda path, axis=axis, last=last: one(path, axis, search=not last))
         axis = _mean_axis(run, everything)
 
 

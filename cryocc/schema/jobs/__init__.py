@@ -1,6 +1,7 @@
 """The job catalog: one module per job type, sharing its stem with templates/ and drivers/."""
 
-from ._base import RELION_INPUT_FLAGS, InputSlot, JobType, Output, Params  # noqa: F401
+# ruff: noqa: I001  (the catalog order is the import order)
+from ._base import InputSlot, JobType, Output, Params  # noqa: F401
 from . import (  # noqa: F401  (import order = catalog order = the order of a standard chain)
     import_movies,
     fs_motion_ctf,

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# RELION external-job input options and the flag RELION passes each one to fn_exe as.
-RELION_INPUT_FLAGS = {
-    "in_mov": "--in_movies",
-    "in_mic": "--in_mics",
-    "in_part": "--in_parts",
-    "in_coords": "--in_coords",
-    "in_3dref": "--in_3dref",
-    "in_mask": "--in_mask",
-}
+from ...contract import INPUT_FLAGS
 
 
 class Params(BaseModel):
@@ -40,7 +33,7 @@ class InputSlot:
     """One thing a job consumes: asset kinds accepted (preferred first) and the RELION option it rides in."""
 
     kinds: tuple[str, ...]
-    option: str  # one of RELION_INPUT_FLAGS
+    option: str  # one of INPUT_FLAGS
     description: str
     required: bool = True
 
@@ -81,7 +74,7 @@ class JobType:
     # such a job re-runs every tilt series when the set changes, and the plan says why.
     pools: Callable[[dict[str, Any]], str | None] | None = None
 
-    catalog: ClassVar[dict[str, "JobType"]] = {}
+    catalog: ClassVar[dict[str, JobType]] = {}
 
     def produces(self) -> dict[str, Output]:
         return {o.kind: o for o in self.outputs if o.kind}
@@ -99,7 +92,7 @@ def register(job: JobType) -> JobType:
     if job.name in JobType.catalog:
         raise RuntimeError(f"job type {job.name} registered twice")
     for slot in job.inputs.values():
-        if slot.option not in RELION_INPUT_FLAGS:
+        if slot.option not in INPUT_FLAGS:
             raise RuntimeError(f"{job.name}: unknown RELION input option {slot.option}")
     JobType.catalog[job.name] = job
     return job

@@ -1,4 +1,4 @@
-from ._base import Output, Params, JobType, param, register
+from ._base import JobType, Output, Params, param, register
 
 
 class ImportMoviesParams(Params):

@@ -1,4 +1,4 @@
-from ._base import InputSlot, Output, Params, JobType, param, register
+from ._base import InputSlot, JobType, Output, Params, param, register
 from ._types import Symmetry
 
 

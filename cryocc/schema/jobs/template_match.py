@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Literal
 
-from ._base import InputSlot, Output, Params, JobType, param, register
+from ._base import InputSlot, JobType, Output, Params, param, register
 from ._types import Grid
 
 
@@ -13,7 +13,8 @@ class TemplateMatchParams(Params):
     spectral_whitening: bool = param(False, "spectral whitening")
     random_phase_correction: bool = param(False, "random-phase correction of the scores")
     non_spherical_mask: bool = param(False, "the mask is not spherical")
-    bandpass: str | None = param(None, "band-pass 'low_pass:high_pass' resolutions, e.g. '20:400', or null for none", unit="Å", pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
+    bandpass: str | None = param(None, "band-pass 'low_pass:high_pass' resolutions, e.g. '20:400', or null for none", unit="Å",
+                                 pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
     gpu_split: Grid | Literal["auto"] = param("auto", "split each tomogram XxYxZ across the GPU (auto: 2x2x1)", affects_results=False)
 
 

@@ -1,6 +1,6 @@
 from typing import Literal
 
-from ._base import InputSlot, Output, Params, JobType, param, register
+from ._base import InputSlot, JobType, Output, Params, param, register
 from ._types import PerDevice
 
 

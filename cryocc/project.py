@@ -1,6 +1,7 @@
-"""What happened to each job, learned back from the project: the scheme.star that ran it
-(rlnSchemeJobName, HasStarted), default_pipeline.star, the job directory's sentinels, the
-driver's receipt, and SLURM for jobs with no sentinel yet. Read-only; a stat where it can."""
+"""One read-only view of a RELION project on disk, and what happened to each job learned back from
+it: the scheme.star that ran the job (rlnSchemeJobName, HasStarted), default_pipeline.star, the job
+directory's sentinels, the driver's receipt, and SLURM for jobs with no sentinel yet. plan, status,
+run, gc and the supervisor read the project through it; a stat where it can."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..drivers.sentinels import ABORTED, FAILURE, RECEIPT, SLURM_ID, SUCCESS
-from ..lockfile.lockfile import JobLock, Lockfile
-from ..star import read_star
+from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, SLURM_ID, SUCCESS, scheme_dir, scheme_lock
+from .lockfile.lockfile import JobLock, Lockfile
+from .star import read_star
 
 
 @dataclass
@@ -42,19 +43,48 @@ class Project:
 
     def scheme(self, name: str) -> dict:
         if name not in self._schemes:
-            path = self.root / "Schemes" / name / "scheme.star"
+            path = self.root / scheme_dir(name) / "scheme.star"
             self._schemes[name] = read_star(path) if path.exists() else {}
         return self._schemes[name]
 
+    def scheme_rows(self, scheme: str) -> list[dict[str, str]]:
+        return self.scheme(scheme).get("scheme_jobs") or []
+
+    def scheme_started(self, scheme: str) -> bool:
+        """True once relion_schemer has touched the scheme (lock dir, a started job, or a moved current node)."""
+        if self.scheme_locked(scheme):
+            return True
+        jobs = self.scheme_rows(scheme)
+        if not jobs:
+            return False
+        first = jobs[0]["rlnSchemeJobNameOriginal"]
+        general = self.scheme(scheme).get("scheme_general") or {}
+        # a continued job's row says started from the beginning (it names its directory): only new rows tell
+        return any(r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobMode") == "new" for r in jobs) or \
+            general.get("rlnSchemeCurrentNodeName") != first
+
+    def current_job_dir(self, scheme: str) -> str | None:
+        """The job directory of the scheme's current node, once it has one."""
+        node = (self.scheme(scheme).get("scheme_general") or {}).get("rlnSchemeCurrentNodeName")
+        for row in self.scheme_rows(scheme):
+            if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith("External/"):
+                return row["rlnSchemeJobName"]
+        return None
+
+    def started_job_dirs(self, scheme: str) -> list[str]:
+        """The job directories the schemer has started for the scheme."""
+        return [r["rlnSchemeJobName"] for r in self.scheme_rows(scheme)
+                if r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobName", "").startswith("External/")]
+
     def scheme_job_dir(self, scheme: str, job: str) -> str | None:
-        for row in self.scheme(scheme).get("scheme_jobs") or []:
+        for row in self.scheme_rows(scheme):
             if row.get("rlnSchemeJobNameOriginal") == job and row.get("rlnSchemeJobHasStarted") == "1":
                 name = row.get("rlnSchemeJobName", "")
                 return name if name.startswith("External/") else None
         return None
 
     def scheme_locked(self, scheme: str) -> bool:
-        return (self.root / f".relion_lock_scheme_{scheme}").exists()
+        return (self.root / scheme_lock(scheme)).exists()
 
     def slurm(self, job_dir: str) -> dict[str, str] | None:
         """The SLURM job RELION submitted for job_dir, if still queued or running ({} if not; None when
@@ -77,7 +107,7 @@ class Project:
 
     def pipeline_status(self, job_dir: str) -> str | None:
         if self._pipeline is None:
-            path = self.root / "default_pipeline.star"
+            path = self.root / PIPELINE
             rows = read_star(path).get("pipeline_processes") if path.exists() else None
             self._pipeline = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows or []}
         return self._pipeline.get(job_dir)
@@ -139,7 +169,7 @@ def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:
     directory as it starts it (relion-schemes.md §4.3 d.2), after apply wrote the scheme's."""
     try:
         return os.stat(project.root / job_dir / "job.star").st_mtime_ns > \
-            os.stat(project.root / "Schemes" / scheme / name / "job.star").st_mtime_ns
+            os.stat(project.root / scheme_dir(scheme) / name / "job.star").st_mtime_ns
     except OSError:
         return False
 

@@ -1,0 +1,47 @@
+"""The names the compiler, the runner, the supervisor and the drivers share: what a job directory
+holds once its driver is done, where cryocc keeps its own files in a project, and how RELION hands
+inputs to a driver. Standard library only: the drivers import it on every compute node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# RELION's sentinels (pipeline_jobs.h): the schemer waits for one of the three end sentinels.
+SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+
+# What a cryocc driver leaves in its job directory.
+RECEIPT = "cryocc_receipt.json"
+RECEIPT_FORMAT = 2  # 2: folder outputs list their files
+SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it starts: the job is then known by id
+ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others
+
+# A RELION project.
+STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
+SCHEMES_DIR = "Schemes"
+PIPELINE = "default_pipeline.star"
+RUN_RECORD = f"{STATE_DIR}/run.json"  # the relion_schemer cryocc started: host, pid, scheme, log
+
+# RELION external-job input options and the flag RELION passes each one to fn_exe as.
+INPUT_FLAGS = {
+    "in_mov": "--in_movies",
+    "in_mic": "--in_mics",
+    "in_part": "--in_parts",
+    "in_coords": "--in_coords",
+    "in_3dref": "--in_3dref",
+    "in_mask": "--in_mask",
+}
+
+
+def scheme_dir(scheme: str) -> str:
+    return f"{SCHEMES_DIR}/{scheme}"
+
+
+def scheme_lock(scheme: str) -> str:
+    """The directory relion_schemer holds while it runs a scheme (and leaves behind when it dies)."""
+    return f".relion_lock_scheme_{scheme}"
+
+
+def ended(job_dir: Path) -> bool:
+    """Whether a job directory holds one of RELION's end sentinels."""
+    return any((job_dir / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
