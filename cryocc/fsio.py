@@ -12,9 +12,15 @@ from .errors import ProjectError
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it (not cached: a caller may change it)
-    os.umask(mask)
-    return mask
+    """The process umask, not cached (a caller may change it). Read from /proc where it can be:
+    setting it to read it would race with the threads of a driver starting tools."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
 def _shared(directory: Path) -> bool:

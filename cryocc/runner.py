@@ -221,7 +221,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
          item: str | None = None) -> None:
     """A job's run.out (and then its run.err, if not empty), found through the lockfile; with follow,
     what the job writes until it ends (a sentinel appears). item: that tilt series' own log instead,
-    written where a job runs tilt series side by side (drivers._runtime.for_each_item)."""
+    written where a job runs tilt series side by side (drivers._process.for_each_item)."""
     from .errors import did_you_mean
     from .project import observe_job
 

@@ -1,4 +1,4 @@
-"""Tilt series in parallel inside a job (drivers._runtime.for_each_item): bounded by the workers
+"""Tilt series in parallel inside a job (drivers._process.for_each_item): bounded by the workers
 asked for, each tool's output in the tilt series' own log, and one failure that is not the item's
 own (an abort, SIGTERM, a bug) stops the tools of the others."""
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cryocc.drivers._runtime import Context, JobFailed, Terminated, for_each_item, item_log
+from cryocc.drivers._errors import JobFailed, Terminated
+from cryocc.drivers._process import for_each_item
+from cryocc.drivers._runtime import Context, item_log
 
 
 def _ctx(tmp_path: Path) -> Context:

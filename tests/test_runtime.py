@@ -32,7 +32,7 @@ def test_no_gpu_flag_for_cpu_jobs():
 
 
 def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_there(tmp_path):
-    from cryocc.drivers._runtime import check_outputs
+    from cryocc.drivers._receipt import check_outputs
     from cryocc.project import outputs_missing
 
     job = tmp_path / "External/job007"

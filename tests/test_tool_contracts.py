@@ -14,7 +14,7 @@ import pytest
 import warptools
 from conftest import FAKE_BIN, copy_examples
 
-from cryocc.drivers._runtime import gpu_ordinals
+from cryocc.drivers._process import gpu_ordinals
 from cryocc.drivers.candidate_extract import extract_args
 from cryocc.drivers.denoise_predict import predict_config
 from cryocc.drivers.denoise_train import train_config

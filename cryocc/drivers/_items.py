@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 
 from ..contract import RECEIPT
-from ._metadata import read_global, write_global
-from ._runtime import Context, JobFailed, write_receipt
+from ._errors import JobFailed
+from ._receipt import write_receipt
+from ._relion_star import read_global, write_global
+from ._runtime import Context
 
 PENDING = "pending"
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
 import os
 import shlex
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,31 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, RECEIPT, RECEIPT_FORMAT, SUCCESS
-
-POLL_SECONDS = 0.2
-KILL_GRACE_SECONDS = 5.0
-
-
-class JobFailed(Exception):
-    """The job cannot succeed; the message is the one-line reason in the log and the receipt."""
-
-
-class PartialFailure(JobFailed):
-    """The tool failed on some tilt series and the policy is to stop."""
-
-
-def items_failed(failed: dict[str, str], total: int) -> str:
-    """One line naming the failed tilt series and why: '2 of 30 tilt series failed: TS_03 (why), TS_11 (why)'."""
-    return f"{len(failed)} of {total} tilt series failed: " + ", ".join(f"{n} ({why})" if why else n for n, why in sorted(failed.items()))
-
-
-class Aborted(Exception):
-    """RELION_JOB_ABORT_NOW appeared."""
-
-
-class Terminated(JobFailed):
-    """SLURM (scancel, wall time) or a user sent SIGTERM/SIGINT."""
+from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, SUCCESS
+from ._container import command_line
+from ._errors import Aborted, JobFailed, PartialFailure, Terminated, items_failed
+from ._process import run_tool
+from ._receipt import check_outputs, write_receipt, write_sentinel
 
 
 @dataclass
@@ -127,32 +104,16 @@ class Context:
         if (self.job_dir / ABORT_NOW).exists():
             raise Aborted("RELION_JOB_ABORT_NOW found")
 
-    # --- running a tool ---------------------------------------------------------------------
+    def check_running(self) -> None:
+        """Raises when the job is to stop: RELION_JOB_ABORT_NOW, or another tilt series' failure (for_each_item)."""
+        self.check_abort()
+        if self.stopping.is_set():
+            raise Terminated("stopped with the job")
 
     def command(self, executable: str, args: list[str]) -> list[str]:
-        """The argv for a tool executable, natively or inside the site's container image."""
-        tool = self.doc.get("tool") or {}
-        exe = os.path.join(tool["bin_dir"], executable) if tool.get("bin_dir") else executable
-        image = tool.get("image")
-        if not image:
-            return [exe, *args]
-        c = self.doc["container"]
-        binds = [str(self.project)] + [b for b in self._data_dirs() if b] + list(c.get("binds") or [])
-        if self.doc.get("scratch"):
-            binds.append(self.doc["scratch"])
-        bind_args = [a for b in dict.fromkeys(binds) for a in ("-B", b)]
-        nv = ["--nv"] if c.get("nv") and self.doc.get("gpus") else []
-        return [c["executable"], "exec", *nv, *c.get("options", []), *bind_args, image, exe, *args]
+        return command_line(self.doc, self.project, executable, args)
 
-    def _data_dirs(self) -> list[str]:
-        """The directories to bind: each data glob's fixed part (a glob per session), the gain's, the params' files'."""
-        data = self.doc.get("data") or {}
-        globs = [g for k in ("frames", "mdocs") for g in ([data[k]] if isinstance(data.get(k), str) else data.get(k) or [])]
-        dirs = [_fixed_dir(g) for g in globs] + ([os.path.dirname(data["gain"])] if data.get("gain") else [])
-        dirs += [os.path.dirname(v) for v in self.params.values() if isinstance(v, str) and os.path.isabs(v)]
-        return dirs
-
-    def run(self, executable: str, args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+    def run(self, executable: str, args: list[Any], *, cwd: Path | None = None, env: dict[str, str] | None = None,
             log: Path | None = None) -> str:
         """Run a tool, streaming its output to the job log (or to log: one tilt series' own); returns
         the output. Polls for abort, and for the job stopping (for_each_item)."""
@@ -161,77 +122,22 @@ class Context:
         self.say(f"+ {shlex.join(argv)}" + (f"  (output in {self.rel(log)})" if log else ""))
         full_env = {**os.environ, **((self.doc.get("tool") or {}).get("env") or {}), **(env or {})}
         try:
-            proc = subprocess.Popen(argv, cwd=cwd or self.job_dir, env=full_env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                    start_new_session=True)
+            code, lines = run_tool(argv, cwd=cwd or self.job_dir, env=full_env, log=log, on_line=self.tail.append,
+                                   check=self.check_running)
         except FileNotFoundError:
             raise JobFailed(f"{argv[0]}: command not found (check the site profile's tools and PATH)") from None
-        lines: list[str] = []
-        reader = threading.Thread(target=self._pump, args=(proc, lines, log), daemon=True)
-        reader.start()
-        try:
-            while proc.poll() is None:
-                self.check_abort()
-                if self.stopping.is_set():
-                    raise Terminated("stopped with the job")
-                time.sleep(POLL_SECONDS)
-        except BaseException:
-            _stop(proc)
-            raise
-        reader.join(timeout=5)
-        if proc.returncode and log is not None:  # the job log shows why, the item log has the rest
+        if code and log is not None:  # the job log shows why, the item log has the rest
             self.say(f"--- last lines of {self.rel(log)} ---")
             for line in lines[-15:]:
                 self.say(line.rstrip("\n"))
-        if proc.returncode < 0:
-            raise JobFailed(f"{executable} was killed by signal {-proc.returncode}")
-        if proc.returncode != 0:
-            raise JobFailed(f"{executable} exited with code {proc.returncode}")
+        if code < 0:
+            raise JobFailed(f"{executable} was killed by signal {-code}")
+        if code != 0:
+            raise JobFailed(f"{executable} exited with code {code}")
         return "".join(lines)
 
-    def _pump(self, proc: subprocess.Popen, lines: list[str], log: Path | None) -> None:
-        assert proc.stdout is not None
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") if log is not None else contextlib.nullcontext(sys.stdout) as out:
-            for line in proc.stdout:
-                lines.append(line)
-                out.write(line)
-                out.flush()
-                if log is None:
-                    self.tail.append(line.rstrip("\n"))
+    # --- running a tool ---------------------------------------------------------------------
 
-
-def for_each_item(ctx: Context, items: list, work: Callable[[Any], None], workers: int) -> None:
-    """work(item) for each item, at most `workers` at once (threads, each waiting on its tool).
-    work records a failure of its own item with ctx.item; anything it raises (abort, SIGTERM, a bug)
-    stops the tools of the others and is raised here."""
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            work(item)
-        return
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures = [pool.submit(work, item) for item in items]
-    try:
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in done:
-            f.result()
-    except BaseException:
-        ctx.stopping.set()
-        raise
-    finally:
-        for f in futures:
-            f.cancel()
-        pool.shutdown(wait=True)
-
-
-def gpu_ordinals() -> list[str]:
-    """-g takes device ordinals as the process sees them (0..n-1 of CUDA_VISIBLE_DEVICES), not the
-    node's device numbers: pytom refuses any index >= the visible device count (io.py:169-191)."""
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",") if d.strip()]
-    return [str(i) for i in range(max(1, len(visible)))]
 
 
 def item_log(ctx: Context, name: str) -> Path:
@@ -249,96 +155,11 @@ def input_list(ctx: Context, filename: str, paths: list[str]) -> str:
     return filename
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the tool and everything it started (its own process group)."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def relink(link: Path, target: Path | str) -> None:
     """Point link at target, replacing what a previous run in this directory left there."""
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(target)
-
-
-def _fixed_dir(pattern: str) -> str:
-    """The directory a glob searches below: its leading components without wildcards."""
-    import glob
-
-    parts = pattern.split(os.sep)
-    first_magic = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts) - 1)
-    return os.sep.join(parts[:first_magic]) or os.sep
-
-
-# --- outputs, receipt, sentinel ---------------------------------------------------------------
-
-def check_outputs(ctx: Context) -> list[dict[str, Any]]:
-    """Every promised output exists and is non-empty; returns them with their sizes, and a folder
-    with every file in it (so that keeping the job can check each one, by stat)."""
-    found, missing = [], []
-    for out in ctx.doc["outputs"]:
-        p = ctx.path(out["path"])
-        entry: dict[str, Any] = {"path": out["path"], "is_dir": out["is_dir"]}
-        if out["is_dir"]:
-            files = {str(f.relative_to(p)): f.stat().st_size for f in sorted(p.rglob("*")) if f.is_file()} if p.is_dir() else {}
-            ok = bool(files)
-            entry.update(size=sum(files.values()), files=files)
-        else:
-            ok = p.is_file() and p.stat().st_size > 0
-            entry["size"] = p.stat().st_size if ok else 0
-        (found if ok else missing).append(entry)
-    if missing:
-        names = ", ".join(m["path"] + ("/" if m["is_dir"] else "") for m in missing)
-        raise JobFailed(f"the tool finished but promised outputs are missing or empty: {names}")
-    return found
-
-
-def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[str, Any]], reason: str | None) -> None:
-    tool = ctx.doc.get("tool") or {}
-    receipt = {
-        "format": RECEIPT_FORMAT,
-        "job": ctx.doc["job"],
-        "type": ctx.doc["type"],
-        "type_version": ctx.doc["type_version"],
-        "fingerprint": ctx.doc["fingerprint"],
-        "params_file": ctx.doc.get("_path"),
-        "job_dir": ctx.rel(ctx.job_dir) + "/",
-        "status": status,
-        "reason": reason,
-        "tool": {"image": tool.get("image"), "bin_dir": tool.get("bin_dir"), "commands": ctx.tools_run},
-        "host": socket.gethostname(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "started": _iso(started),
-        "ended": _iso(time.time()),
-        "seconds": round(time.time() - started, 3),
-        "outputs": outputs,
-        "items": dict(sorted(ctx.items.items())),
-        "cryocc": ctx.doc.get("cryocc"),
-    }
-    tmp = ctx.path(RECEIPT + ".tmp")
-    tmp.write_text(json.dumps(receipt, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, ctx.path(RECEIPT))
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
-
-
-def write_sentinel(job_dir: Path, name: str) -> None:
-    """Exactly one sentinel: leftovers from an earlier run in this directory are removed first."""
-    for other in (SUCCESS, FAILURE, ABORTED):
-        if other != name:
-            (job_dir / other).unlink(missing_ok=True)
-    (job_dir / name).touch()
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
-from ._runtime import Context, JobFailed, input_list
+from ._errors import JobFailed
+from ._runtime import Context, input_list
 
 
 def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) -> list[str]:

@@ -3,9 +3,12 @@
 import json
 import re
 
+from ..fsio import atomic_write
 from ..star import read_star
-from ._metadata import TomogramRow, by_tomogram, loop_text, read_global, write_global, write_pairs, write_text_atomic
-from ._runtime import Context, JobFailed, Terminated, for_each_item, item_log, items_failed
+from ._errors import JobFailed, Terminated, items_failed
+from ._process import for_each_item
+from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global, write_global, write_pairs
+from ._runtime import Context, item_log
 
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
 
@@ -79,7 +82,7 @@ def run(ctx: Context) -> None:
         raise JobFailed(items_failed(ctx.failed_items(), len(ctx.items)))
     if not rows:
         raise JobFailed("no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)")
-    write_text_atomic(ctx.path("candidates.star"), loop_text("particles", rows))
+    atomic_write(ctx.path("candidates.star"), loop_text("particles", rows))
     write_global(ctx, "tomograms.star", [t.row for t in tomograms if t.name in done])
     write_pairs(ctx, "optimisation_set.star", "optimisation_set", {
         "rlnTomoParticlesFile": ctx.rel(ctx.path("candidates.star")),

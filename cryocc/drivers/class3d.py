@@ -2,7 +2,8 @@
 
 import shutil
 
-from ._runtime import Context, JobFailed
+from ._errors import JobFailed
+from ._runtime import Context
 
 
 def run(ctx: Context) -> None:

@@ -4,8 +4,11 @@ import json
 import os
 import queue
 
-from ._metadata import TomogramRow, mrc_shape, read_global, write_global
-from ._runtime import Context, JobFailed, Terminated, for_each_item, gpu_ordinals, item_log
+from ._errors import JobFailed, Terminated
+from ._mrc import mrc_shape
+from ._process import for_each_item, gpu_ordinals
+from ._relion_star import TomogramRow, read_global, write_global
+from ._runtime import Context, item_log
 from .denoise_train import halves
 
 

@@ -3,8 +3,9 @@
 import json
 import os
 
-from ._metadata import read_global
-from ._runtime import Context, JobFailed
+from ._errors import JobFailed
+from ._relion_star import read_global
+from ._runtime import Context
 
 
 def halves(ctx: Context, rows: list[dict], select: str) -> list[dict]:

@@ -3,8 +3,10 @@
 import os
 from pathlib import Path
 
-from ._metadata import frame_id, read_tilt_series, relion_defocus, warp_ctf, write_tilt_series
-from ._runtime import Context, JobFailed, input_list, relink
+from ._errors import JobFailed
+from ._relion_star import frame_id, read_tilt_series, write_tilt_series
+from ._runtime import Context, input_list, relink
+from ._warp_xml import relion_defocus, warp_ctf
 
 
 def _span(text: str) -> tuple[str, str]:

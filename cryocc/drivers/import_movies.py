@@ -4,8 +4,9 @@ import glob
 import os
 import shutil
 
-from ._metadata import read_global, write_global
-from ._runtime import Context, JobFailed, relink
+from ._errors import JobFailed
+from ._relion_star import read_global, write_global
+from ._runtime import Context, relink
 
 
 def _stage(ctx: Context, series: list[dict], data: dict) -> tuple[str, str]:

@@ -8,9 +8,11 @@ whose Subtomograms/<tomogram>/ files stay where they are."""
 
 import shutil
 
+from ..fsio import atomic_write
 from ..star import block_pairs, read_star
-from ._metadata import TomogramRow, by_tomogram, loop_text, read_global, write_text_atomic
-from ._runtime import Context, JobFailed
+from ._errors import JobFailed
+from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global
+from ._runtime import Context
 
 
 def _blocks(path) -> dict:
@@ -36,8 +38,8 @@ def _todo_set(ctx: Context) -> tuple[list[str], int, str]:
     source["particles"] = [r for r in source.get("particles") or [] if r["rlnTomoName"] in chosen]
     staged = ctx.path("cryocc_inputs")
     staged.mkdir(exist_ok=True)
-    write_text_atomic(staged / "particles.star", _star(source))
-    write_text_atomic(staged / "optimisation_set.star", block_pairs("optimisation_set", {
+    atomic_write(staged / "particles.star", _star(source))
+    atomic_write(staged / "optimisation_set.star", block_pairs("optimisation_set", {
         "rlnTomoParticlesFile": ctx.rel(staged / "particles.star"), "rlnTomoTomogramsFile": tomograms}))
     return sorted(chosen), len(source["particles"]), ctx.rel(staged / "optimisation_set.star")
 
@@ -68,4 +70,4 @@ def run(ctx: Context) -> None:
         kept = [r for r in earlier.get("particles") or [] if r["rlnTomoName"] in keep]
         merged = {"general": new.get("general") or earlier.get("general"), "optics": new.get("optics") or earlier.get("optics"),
                   "particles": by_tomogram(kept, new.get("particles") or [])}
-        write_text_atomic(ctx.path("particles.star"), _star(merged))
+        atomic_write(ctx.path("particles.star"), _star(merged))

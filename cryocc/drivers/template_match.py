@@ -1,7 +1,9 @@
 """templatematching: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
-from ._metadata import TomogramRow, read_global, read_tilt_series, write_global
-from ._runtime import Context, JobFailed, Terminated, gpu_ordinals, relink
+from ._errors import JobFailed, Terminated
+from ._process import gpu_ordinals
+from ._relion_star import TomogramRow, read_global, read_tilt_series, write_global
+from ._runtime import Context, relink
 
 OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
 

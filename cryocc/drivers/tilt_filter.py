@@ -4,9 +4,10 @@ The dropped tilts leave the RELION tilt series and are switched off in this job'
 WarpTools workspace (<UseTilt> False in each tilt-series XML), which tsReconstruct reconstructs
 from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:937)."""
 
-from ._metadata import frame_id, read_tilt_series, set_use_tilt, warp_tilt_series, write_tilt_series
+from ._relion_star import frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
+from ._warp_xml import set_use_tilt, warp_tilt_series
 
 
 def _verdict(tilt: dict, p: dict) -> str:

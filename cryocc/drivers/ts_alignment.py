@@ -10,9 +10,12 @@ follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
 
-from ._metadata import frame_id, read_aretomo_aln, read_imod_xf, read_tilt_series, read_tomostar_movies, warp_tilt_series, write_tilt_series
-from ._runtime import Context, JobFailed
+from ._alignment import read_aretomo_aln, read_imod_xf
+from ._errors import JobFailed
+from ._relion_star import frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
+from ._runtime import Context
 from ._staging import stage_workspace
+from ._warp_xml import warp_tilt_series
 
 
 def warp_args(p: dict, n_series: int) -> list:

@@ -1,8 +1,10 @@
 """tsCtf: defocus handedness (ts_defocus_hand) then tilt-series CTF (ts_ctf), on this job's copies."""
 
-from ._metadata import frame_id, read_tilt_series, relion_defocus, warp_tilt_series, write_tilt_series
-from ._runtime import Context, JobFailed
+from ._errors import JobFailed
+from ._relion_star import frame_id, read_tilt_series, write_tilt_series
+from ._runtime import Context
 from ._staging import stage_workspace
+from ._warp_xml import relion_defocus, warp_tilt_series
 
 
 def run(ctx: Context) -> None:

@@ -3,7 +3,8 @@
 import os
 import shutil
 
-from ._runtime import Context, JobFailed, relink
+from ._errors import JobFailed
+from ._runtime import Context, relink
 
 
 def run(ctx: Context) -> None:

@@ -2,9 +2,11 @@
 
 import os
 
-from ._metadata import read_tilt_series, warp_settings, warp_tilt_series, write_global
-from ._runtime import Context, JobFailed
+from ._errors import JobFailed
+from ._relion_star import read_tilt_series, write_global
+from ._runtime import Context
 from ._staging import stage_workspace
+from ._warp_xml import warp_settings, warp_tilt_series
 
 
 def run(ctx: Context) -> None:
