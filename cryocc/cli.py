@@ -118,7 +118,7 @@ def plan(
 ) -> None:
     """Show, job by job, what apply would keep, run, re-run or extend (run again in its directory for
     some tilt series), and why. Writes nothing."""
-    from .compiler.apply import plan_pipeline
+    from .compiler import plan_pipeline
     from .report import print_plan
 
     the_plan, _ = plan_pipeline(pipeline, project, force=force)
@@ -142,7 +142,7 @@ def apply(
 ) -> None:
     """Compile PIPELINE into the project: a scheme holding only the jobs that must run, their job.star files
     and job scripts, and the lockfile. Jobs that already succeeded with the same inputs are kept."""
-    from .compiler.apply import apply_pipeline
+    from .compiler import apply_pipeline
     from .report import print_acquisition_line, print_plan
 
     result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running, lock_timeout=lock_timeout)
@@ -177,7 +177,7 @@ def gc(
     the way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Never a job
     that is kept, read by one, running or queued; refused while a schemer runs."""
     from . import gc as collector
-    from .compiler.apply import project_lock
+    from .compiler import project_lock
 
     collector.refuse_while_running(project)
     with project_lock(project):

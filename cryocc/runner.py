@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .compiler.apply import apply_pipeline, scheme_started
+from .compiler import apply_pipeline
 from .contract import ABORT_NOW, ITEM_LOGS, RUN_RECORD, ended, scheme_dir, scheme_lock
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
@@ -124,7 +124,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
             shutil.rmtree(stale)
             say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
     scheme = lock.schemes[-1]["name"]
-    if scheme_started(project, scheme):
+    if Project(project).scheme_started(scheme):
         scheme = _replan(project, lock, say)
         if scheme is None:
             return None

@@ -158,7 +158,7 @@ def test_the_job_script_records_its_slurm_id(example, cli, tmp_path):
 def test_apply_waits_for_a_held_lock_with_lock_timeout(example, cli, tmp_path):
     import threading
 
-    from cryocc.compiler.apply import project_lock
+    from cryocc.compiler import project_lock
 
     pipeline, project = example(), tmp_path / "p"
     project.mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, edit
 
-from cryocc.compiler.apply import apply_pipeline
+from cryocc.compiler import apply_pipeline
 from cryocc.errors import Collector, Location
 from cryocc.runner import schemer_command
 from cryocc.schema.load import load_site

@@ -1,4 +1,5 @@
 """Write the project: under a project lock, atomic writes, scheme.star next to last, lockfile last.
+Where the scheme goes (a new number, or one never started again) is decided here too.
 
 A crash between any two writes leaves the project as before (the lockfile still describes the
 last complete apply; files already written are content-addressed or belong to a scheme no
@@ -17,12 +18,12 @@ from pathlib import Path
 from ..contract import STATE_DIR
 from ..errors import ProjectError
 from ..fsio import atomic_write, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
-from ..lockfile.lockfile import FRAMES_DIR, LOCKFILE, DamagedLockfile, JobLock, Lockfile, frames_file, frames_text, read_frames, read_lockfile, write_lockfile
-from ..project import JobState, Project, observe
-from .compile import Compiled, compile_pipeline
-from .estimate import estimate
-from .plan import Plan, make_plan
-from .render import check_scheme_refs, render_job, render_scheme, scheme_ref
+from ..lockfile.build import frame_map, new_lockfile
+from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
+from ..project import JobState, Project
+from .compile import Compiled
+from .plan import Plan
+from .render import render_files
 from .results import Results
 
 SCHEME_PREFIX = "cryocc_"
@@ -79,36 +80,9 @@ def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
         lock.release()
 
 
-def scheme_started(project: Path, scheme: str) -> bool:
-    return Project(project).scheme_started(scheme)
-
-
 def existing_schemes(project: Path) -> list[str]:
     d = project / "Schemes"
     return sorted(p.name for p in d.glob(f"{SCHEME_PREFIX}[0-9]*") if p.is_dir()) if d.is_dir() else []
-
-
-def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
-    """Project-relative path -> content, in write order; scheme.star last: a scheme is runnable only once whole."""
-    site = compiled.recipe.site
-    run, kept = plan.to_run, plan.kept
-    plans = {j.name: j for j in plan.jobs}
-    files: dict[str, str] = {}
-    stars: dict[str, str] = {}
-    for name in run:
-        job = compiled.jobs[name]
-        values = {w.option: scheme_ref(scheme, w.upstream, w.path) if w.upstream in run
-                  else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
-        items = plans[name].items
-        rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values,
-                              items and {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep})
-        files[rendered.params_path] = rendered.params_text
-        files[rendered.script_path] = rendered.script_text
-        stars[name] = files[f"Schemes/{scheme}/{name}/job.star"] = rendered.job_star
-    check_scheme_refs(scheme, run, stars)
-    continued = {j.name: j.job_dir for j in plan.jobs if j.action == "extend"}
-    files[f"Schemes/{scheme}/scheme.star"] = render_scheme(scheme, run, continued)
-    return files
 
 
 def _identical(project: Path, files: dict[str, str]) -> bool:
@@ -118,69 +92,13 @@ def _identical(project: Path, files: dict[str, str]) -> bool:
         return False
 
 
-def frame_map(compiled: Compiled) -> tuple[str, str]:
-    """(project-relative path, content) of the map of every frame the tilt series use."""
-    text = frames_text(compiled.files.frames)
-    return frames_file(text), text
-
-
-def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
-                 scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
-    """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
-    recipe = compiled.recipe
-    left_out = {k: recipe.summary[k] for k in ("excluded", "waiting") if recipe.summary.get(k)}  # tilt series, and why
-    lock = Lockfile(
-        pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
-                  "site": recipe.site["name"], "order": list(recipe.order), **left_out},
-        frame_check=recipe.frame_check,
-        files=dict(sorted(compiled.files.small.items())),
-        frames=frames,
-        schemes=list(old.schemes) if old else [],
-    )
-    old_jobs = old.jobs if old else {}
-    params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
-    for jp in plan.jobs:
-        recipe_fp = compiled.recipe_fingerprints.get(jp.name)
-        reuse = next((r for r in jp.reasons if r["kind"] == "reuse"), None)
-        if reuse:  # an earlier result with this fingerprint, wherever it is
-            lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
-                                         parts=compiled.parts[jp.name], scheme=None, job_dir=reuse["job_dir"],
-                                         state="succeeded", params_file=reuse.get("params_file"), recipe_fingerprint=recipe_fp)
-            continue
-        if jp.action in ("keep", "orphan"):
-            entry = JobLock(**old_jobs[jp.name].to_json())
-            st = states.get(jp.name)
-            if st is not None:  # what was learned from the project since the last apply
-                entry.job_dir = st.job_dir or entry.job_dir
-                entry.state = st.status
-                if st.job_dir:
-                    entry.continues = None
-                if recipe_fp and st.receipt and st.receipt.get("items"):
-                    entry.items = {t: f"{r.get('fingerprint', '-')} {r['outcome']}" for t, r in st.receipt["items"].items()}
-            if jp.action == "keep" and recipe_fp:
-                entry.recipe_fingerprint = recipe_fp
-            lock.jobs[jp.name] = entry
-            continue
-        items = jp.items
-        lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
-                                     parts=compiled.parts[jp.name], scheme=scheme,
-                                     job_dir=None, state="scheduled", params_file=params_files.get(jp.name),
-                                     recipe_fingerprint=recipe_fp,
-                                     items=items and {t: f"{fp} {'kept' if t in items.keep else 'scheduled'}"
-                                                      for t, fp in sorted(items.fingerprints.items())},
-                                     continues=jp.job_dir if jp.action == "extend" else None)
-    if scheme and not any(s["name"] == scheme for s in lock.schemes):
-        lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
-    return lock
-
-
 def _pick_scheme(project: Path, old: Lockfile | None, compiled: Compiled, plan: Plan) -> tuple[str, bool]:
     """(scheme name, already there). A scheme never started is reused: as is when the lockfile
     names it and it holds exactly this plan (no-op), overwritten when no lockfile names it (an
     apply that crashed before its lockfile). Otherwise the next number."""
     schemes = existing_schemes(project)
     recorded = {s["name"] for s in old.schemes} if old else set()
-    if schemes and not scheme_started(project, schemes[-1]):
+    if schemes and not Project(project).scheme_started(schemes[-1]):
         last = schemes[-1]
         if last not in recorded:
             return last, False
@@ -201,88 +119,44 @@ def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
                 sub.rmdir()
 
 
-def _read_lock(project: Path) -> tuple[Lockfile | None, str | None]:
-    """The lockfile (None for a new project, or one whose lockfile is lost or damaged: the plan then
-    finds the results through the receipts), and a note when it had to do without one."""
-    if not project.is_dir():
-        return None, None
-    try:
-        lock = read_lockfile(project)
-    except DamagedLockfile as exc:
-        return None, f"{exc.message}: rebuilt from the receipts in External/ (apply keeps the damaged copy in {DAMAGED_DIR}/)"
-    if lock is None and (project / "External").is_dir():
-        return None, "no cryocc.lock: rebuilt from the receipts in External/"
-    return lock, None
+def write_apply(project: Path, compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
+                results: Results) -> ApplyResult:
+    """Carry out a plan under the project lock: the job files and the scheme of the jobs to run, then
+    the lockfile; when nothing runs, only the lockfile (if what it records changed)."""
+    frames, frames_body = frame_map(compiled)
+    if not plan.to_run:
+        lock = new_lockfile(compiled, plan, old, states, None, {}, frames)
+        changed = old is None or lock.to_text() != old.to_text()
+        if changed:
+            _remove_stale_temps(project)
+            _write_frame_map(project, frames, frames_body)
+            _write_lock(project, lock, old, results)
+            _prune_frame_maps(project, frames)
+        return ApplyResult(plan, compiled.recipe.summary, None, [LOCKFILE] if changed else [], noop=True)
+    scheme, already = _pick_scheme(project, old, compiled, plan)
+    if already:
+        return ApplyResult(plan, compiled.recipe.summary, scheme, [], noop=True)
+    _remove_stale_temps(project)
+    _clear_unrecorded(project, scheme, plan.to_run)
+    copies = spec_copies(compiled)
+    files = {
+        **{path: text for path, text in copies.values() if not (project / path).is_file()},
+        **({} if (project / frames).is_file() else {frames: frames_body}),
+        **render_files(compiled, plan, scheme),
+    }
+    lock = new_lockfile(compiled, plan, old, states, scheme, files, frames, {k: path for k, (path, _) in copies.items()})
+    written = []
+    for rel, text in files.items():
+        _before_write(rel)
+        atomic_write(inside(project, rel), text)
+        written.append(rel)
+    _write_lock(project, lock, old, results)
+    written.append(LOCKFILE)
+    _prune_frame_maps(project, frames)
+    return ApplyResult(plan, compiled.recipe.summary, scheme, written, noop=False)
 
 
-def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, str | None, Compiled]:
-    """The project's lockfile (None for a new project), a note if it had to do without one, and the
-    pipeline compiled against it."""
-    old, note = _read_lock(project)
-    return old, note, compile_pipeline(pipeline, known_files=old.files if old else None)
-
-
-def _plan(compiled: Compiled, project: Path, force: list[str], old: Lockfile | None,
-          note: str | None) -> tuple[Plan, dict[str, JobState], Results]:
-    states = observe(project, old)
-    results = Results(project)
-    plan = make_plan(compiled, old, states, force, old_frames=lambda: read_frames(project, old.frames if old else None), results=results)
-    if note:
-        plan.notes.append(note)
-    plan.estimate = estimate(plan, compiled, results)
-    return plan, states, results
-
-
-def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False,
-                   lock_timeout: float = 0) -> ApplyResult:
-    project = Path(project)
-    # validate before creating anything, so a bad spec leaves the project untouched
-    seen, _, compiled = _compile_against(pipeline, project)
-    _confine(project, compiled)
-    make_dirs(project)
-    with project_lock(project, lock_timeout):
-        old, note = _read_lock(project)
-        if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
-            old, note, compiled = _compile_against(pipeline, project)
-        plan, states, results = _plan(compiled, project, force, old, note)
-        if plan.running and not ignore_running:
-            names = ", ".join(f"{j.name} ({j.job_dir})" for j in plan.running)
-            raise ProjectError(f"jobs of this project are still running: {names}",
-                               hint="wait for them (cryocc status), or pass --ignore-running if they are not")
-        frames, frames_body = frame_map(compiled)
-        if not plan.to_run:
-            lock = new_lockfile(compiled, plan, old, states, None, {}, frames)
-            changed = old is None or lock.to_text() != old.to_text()
-            if changed:
-                _remove_stale_temps(project)
-                _write_frame_map(project, frames, frames_body)
-                _write_lock(project, lock, old, results)
-                _prune_frame_maps(project, frames)
-            return ApplyResult(plan, compiled.recipe.summary, None, ["cryocc.lock"] if changed else [], noop=True)
-        scheme, already = _pick_scheme(project, old, compiled, plan)
-        if already:
-            return ApplyResult(plan, compiled.recipe.summary, scheme, [], noop=True)
-        _remove_stale_temps(project)
-        _clear_unrecorded(project, scheme, plan.to_run)
-        copies = spec_copies(compiled)
-        files = {
-            **{path: text for path, text in copies.values() if not (project / path).is_file()},
-            **({} if (project / frames).is_file() else {frames: frames_body}),
-            **render_files(compiled, plan, scheme),
-        }
-        lock = new_lockfile(compiled, plan, old, states, scheme, files, frames, {k: path for k, (path, _) in copies.items()})
-        written = []
-        for rel, text in files.items():
-            _before_write(rel)
-            atomic_write(inside(project, rel), text)
-            written.append(rel)
-        _write_lock(project, lock, old, results)
-        written.append("cryocc.lock")
-        _prune_frame_maps(project, frames)
-        return ApplyResult(plan, compiled.recipe.summary, scheme, written, noop=False)
-
-
-def _confine(project: Path, compiled: Compiled) -> None:
+def confine(project: Path, compiled: Compiled) -> None:
     """Refuse, before anything is written, a project whose writes could leave it or land among the data."""
     root = project_root(project)
     listing = compiled.listing
@@ -322,17 +196,6 @@ def _prune_frame_maps(project: Path, keep: str) -> None:
     for path in (project / FRAMES_DIR).glob("*.tsv"):
         if path != project / keep:
             path.unlink(missing_ok=True)
-
-
-def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
-    """The plan apply would carry out, without writing anything."""
-    project = Path(project)
-    old, note, compiled = _compile_against(pipeline, project)
-    plan, states, _ = _plan(compiled, project, force, old, note)
-    return plan, states
-
-
-DAMAGED_DIR = f"{STATE_DIR}/damaged"
 
 
 def _write_lock(project: Path, lock: Lockfile, old: Lockfile | None, results: Results) -> None:

@@ -7,15 +7,19 @@ import re
 import shlex
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..contract import STATE_DIR
+from ..contract import STATE_DIR, scheme_dir
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
 from ..star import block_loop, block_pairs, format_value, parse_star
 from .recipe import JobRecipe
+
+if TYPE_CHECKING:
+    from .compile import Compiled
+    from .plan import Plan
 
 PARAMS_FORMAT = 1
 
@@ -159,3 +163,26 @@ def check_scheme_refs(scheme: str, order: list[str], job_stars: dict[str, str]) 
                     f"before it in scheme {scheme}",
                     hint="this is a cryocc bug, or a path containing 'Schemes/' in the site profile")
         seen.add(name)
+
+
+def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
+    """Project-relative path -> content, in write order; scheme.star last: a scheme is runnable only once whole."""
+    site = compiled.recipe.site
+    run, kept = plan.to_run, plan.kept
+    plans = {j.name: j for j in plan.jobs}
+    files: dict[str, str] = {}
+    stars: dict[str, str] = {}
+    for name in run:
+        job = compiled.jobs[name]
+        values = {w.option: scheme_ref(scheme, w.upstream, w.path) if w.upstream in run
+                  else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
+        items = plans[name].items
+        rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values,
+                              items and {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep})
+        files[rendered.params_path] = rendered.params_text
+        files[rendered.script_path] = rendered.script_text
+        stars[name] = files[f"{scheme_dir(scheme)}/{name}/job.star"] = rendered.job_star
+    check_scheme_refs(scheme, run, stars)
+    continued = {j.name: j.job_dir for j in plan.jobs if j.action == "extend"}
+    files[f"{scheme_dir(scheme)}/scheme.star"] = render_scheme(scheme, run, continued)
+    return files

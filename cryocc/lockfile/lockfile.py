@@ -34,6 +34,7 @@ from .fingerprint import RECIPE_VERSION
 LOCKFILE = "cryocc.lock"
 FORMAT = 2
 FRAMES_DIR = f"{STATE_DIR}/frames"
+DAMAGED_DIR = f"{STATE_DIR}/damaged"  # a lockfile that could not be read, kept by its content before apply replaces it
 
 
 def frames_text(frames: dict[str, tuple[int, int]]) -> str:

@@ -1,0 +1,70 @@
+"""The lockfile an apply writes: from the compiled pipeline, its plan, the lockfile before it and
+what was learned from the project since."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..contract import STATE_DIR
+from .lockfile import JobLock, Lockfile, frames_file, frames_text
+
+if TYPE_CHECKING:
+    from ..compiler.compile import Compiled
+    from ..compiler.plan import Plan
+    from ..project import JobState
+
+
+def frame_map(compiled: Compiled) -> tuple[str, str]:
+    """(project-relative path, content) of the map of every frame the tilt series use."""
+    text = frames_text(compiled.files.frames)
+    return frames_file(text), text
+
+
+def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
+                 scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
+    """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
+    recipe = compiled.recipe
+    left_out = {k: recipe.summary[k] for k in ("excluded", "waiting") if recipe.summary.get(k)}  # tilt series, and why
+    lock = Lockfile(
+        pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
+                  "site": recipe.site["name"], "order": list(recipe.order), **left_out},
+        frame_check=recipe.frame_check,
+        files=dict(sorted(compiled.files.small.items())),
+        frames=frames,
+        schemes=list(old.schemes) if old else [],
+    )
+    old_jobs = old.jobs if old else {}
+    params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
+    for jp in plan.jobs:
+        recipe_fp = compiled.recipe_fingerprints.get(jp.name)
+        reuse = next((r for r in jp.reasons if r["kind"] == "reuse"), None)
+        if reuse:  # an earlier result with this fingerprint, wherever it is
+            lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
+                                         parts=compiled.parts[jp.name], scheme=None, job_dir=reuse["job_dir"],
+                                         state="succeeded", params_file=reuse.get("params_file"), recipe_fingerprint=recipe_fp)
+            continue
+        if jp.action in ("keep", "orphan"):
+            entry = JobLock(**old_jobs[jp.name].to_json())
+            st = states.get(jp.name)
+            if st is not None:  # what was learned from the project since the last apply
+                entry.job_dir = st.job_dir or entry.job_dir
+                entry.state = st.status
+                if st.job_dir:
+                    entry.continues = None
+                if recipe_fp and st.receipt and st.receipt.get("items"):
+                    entry.items = {t: f"{r.get('fingerprint', '-')} {r['outcome']}" for t, r in st.receipt["items"].items()}
+            if jp.action == "keep" and recipe_fp:
+                entry.recipe_fingerprint = recipe_fp
+            lock.jobs[jp.name] = entry
+            continue
+        items = jp.items
+        lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
+                                     parts=compiled.parts[jp.name], scheme=scheme,
+                                     job_dir=None, state="scheduled", params_file=params_files.get(jp.name),
+                                     recipe_fingerprint=recipe_fp,
+                                     items=items and {t: f"{fp} {'kept' if t in items.keep else 'scheduled'}"
+                                                      for t, fp in sorted(items.fingerprints.items())},
+                                     continues=jp.job_dir if jp.action == "extend" else None)
+    if scheme and not any(s["name"] == scheme for s in lock.schemes):
+        lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
+    return lock
