@@ -139,3 +139,22 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if choices and len(choices) <= 12:
         return "valid choices: " + ", ".join(choices)
     return None
+
+
+def decode_text(data: bytes, path: str, error: type[CryoccError], what: str, hint: str, nul_hint: str | None = None) -> str:
+    """data as UTF-8 text; else an error (of class error) at the NUL byte or the first byte that is
+    not UTF-8, which says the file is not a text `what`."""
+    if b"\0" in data:
+        raise error(f"a NUL byte: not a text {what}", location=Location(path, *byte_position(data, data.index(b"\0"))),
+                    hint=nul_hint or hint)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"byte 0x{data[exc.start]:02x} is not UTF-8" + (f": not a text {what}" if what != "file" else ""),
+                    location=Location(path, *byte_position(data, exc.start)), hint=hint) from None
+
+
+def byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a byte offset."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1

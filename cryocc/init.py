@@ -6,12 +6,12 @@ import os
 import re
 from pathlib import Path
 
-from .compiler.listing import list_files
+from .acquisition.infer import infer, read_mdoc
+from .acquisition.listing import list_files
 from .errors import Collector, CryoccError, Location, SpecError, did_you_mean
 from .fsio import atomic_write
-from .schema.acquisition import infer, read_mdoc
-from .schema.load import find_site, known_sites
 from .schema.models import SAFE_NAME, AcquisitionOverrides
+from .schema.site import find_site, known_sites
 
 STANDARD_CHAIN = [
     ("import", "importmovies"),

@@ -37,7 +37,7 @@ def applied_lock(project: Path) -> Lockfile:
 
 def _site(project: Path, scheme: str) -> SiteProfile:
     """The site profile the scheme was compiled from (older lockfiles name none: their one copy, .cryocc/site.yaml)."""
-    from .schema.loader import load_yaml
+    from .schema.yamldoc import load_yaml
 
     record = next((s for s in applied_lock(project).schemes if s["name"] == scheme), {})
     return SiteProfile.model_validate(load_yaml(project / record.get("site", ".cryocc/site.yaml")).data)

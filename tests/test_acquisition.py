@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import REAL
 
+from cryocc.acquisition.infer import infer, read_mdoc
 from cryocc.errors import Collector, DataError, Location
-from cryocc.schema.acquisition import infer, read_mdoc
 from cryocc.schema.models import AcquisitionOverrides
 
 MDOCS = REAL / "teamtomo-mdocfile"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import edit
 
-from cryocc.schema.load import load_pipeline
+from cryocc.schema.pipeline import load_pipeline
 
 
 def _site(pipeline: Path, body: str) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REAL
 
+from cryocc.acquisition.infer import _SERIALEM_AXIS, MdocInfo, _basename, read_mdoc, series_name
 from cryocc.errors import DataError
-from cryocc.schema.acquisition import _SERIALEM_AXIS, MdocInfo, _basename, read_mdoc, series_name
 
 MDOCS = sorted((REAL / "teamtomo-mdocfile").glob("*.mdoc")) + [
     EXAMPLES / "quickstart/data/mdoc/TS_01.mdoc", Path(__file__).resolve().parent / "fixtures/tomo5/Position_3.mdoc"]

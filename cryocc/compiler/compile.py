@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..acquisition.listing import Listing, list_data
 from ..lockfile.files import FileFingerprints
 from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
-from .listing import Listing, list_data
 from .recipe import JobRecipe, Recipe
 from .recipe_cache import RecipeCache
 
@@ -75,10 +75,10 @@ def compile_pipeline(path: Path, known_files: dict[str, Any] | None = None) -> C
 def prepare(path: Path, listing: Listing | None = None) -> tuple[Recipe, Listing, dict[str, tuple[int, int, str]]]:
     """Stage one: load and validate the spec, read the mdocs, infer, wire and resolve the jobs.
     listing: the data as just listed for this same spec, if it was."""
-    from ..schema.load import load_pipeline
-    from .data import scan
+    from ..acquisition.cache import MdocCache
+    from ..acquisition.scan import scan
+    from ..schema.pipeline import load_pipeline
     from .graph import order, wire
-    from .mdoc_cache import MdocCache
     from .resolve import resolve
 
     pipeline = load_pipeline(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..contract import INPUT_FLAGS
 from ..errors import Collector, SpecError, did_you_mean
 from ..schema.jobs import CATALOG
-from ..schema.load import Pipeline
+from ..schema.pipeline import Pipeline
 from .recipe import Wire
 
 

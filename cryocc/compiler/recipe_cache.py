@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..acquisition.listing import Listing
 from ..fsio import atomic_write, sha256_file, user_cache
-from .listing import Listing
 from .recipe import Recipe
 
 FORMAT = 1

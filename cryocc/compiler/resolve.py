@@ -8,13 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..acquisition.infer import Dataset
+from ..acquisition.listing import Listing, absolute
 from ..errors import Collector, Location, SpecError
 from ..fsio import sha256_bytes
-from ..schema.acquisition import Dataset
 from ..schema.jobs import JobType
-from ..schema.load import Pipeline, site_candidates
-from ..schema.loader import dotted
-from .listing import Listing, absolute
+from ..schema.pipeline import Pipeline
+from ..schema.site import site_candidates
+from ..schema.yamldoc import dotted
 from .recipe import JobRecipe, Recipe, Series, Wire
 
 

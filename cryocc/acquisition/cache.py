@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ..fsio import atomic_write, user_cache
-from ..schema.acquisition import MdocInfo, read_mdoc, series_name
+from .infer import MdocInfo, read_mdoc, series_name
 
 PARSER = 3  # bump when read_mdoc's results change: every cached entry is then parsed again
 

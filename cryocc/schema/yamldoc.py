@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Location, SpecError
+from ..errors import Location, SpecError, byte_position, decode_text
 
 Key = tuple[str | int, ...]
 
@@ -44,12 +44,6 @@ MAX_DEPTH = 32  # nesting levels: a spec has five
 MAX_VALUES = 100_000  # keys, items and scalars after aliases are expanded: a spec has a few hundred
 
 
-def _position(data: bytes, offset: int) -> tuple[int, int]:
-    """1-based (line, column) of a byte offset."""
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
-
-
 def read_text(path: Path) -> str:
     """The file as UTF-8 text, refusing what is not a small text file, with its position."""
     what = "a YAML file"
@@ -65,14 +59,8 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise SpecError(f"cannot be read: {exc.strerror}", location=Location(str(path)),
                         hint="check its permissions" if isinstance(exc, PermissionError) else None) from None
-    if b"\0" in data:
-        raise SpecError("a NUL byte: not a text file", location=Location(str(path), *_position(data, data.index(b"\0"))),
-                        hint="was the file damaged, or is it another kind of file?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"byte 0x{data[exc.start]:02x} is not UTF-8", location=Location(str(path), *_position(data, exc.start)),
-                        hint="save the file as UTF-8") from None
+    return decode_text(data, str(path), SpecError, "file", "save the file as UTF-8",
+                       nul_hint="was the file damaged, or is it another kind of file?")
 
 
 def _check_depth(text: str, path: Path) -> None:
@@ -122,7 +110,7 @@ def load_yaml(path: Path) -> Document:
         ) from None
     except YAMLError as exc:  # e.g. a control character the reader refuses
         offset = getattr(exc, "position", None)
-        where = Location(str(path), *_position(text.encode(), len(text[:offset].encode()))) if isinstance(offset, int) else Location(str(path))
+        where = Location(str(path), *byte_position(text.encode(), len(text[:offset].encode()))) if isinstance(offset, int) else Location(str(path))
         raise SpecError(f"YAML error: {getattr(exc, 'reason', None) or exc}", location=where,
                         hint="remove control characters; YAML allows printable text, tabs and newlines") from None
     except RecursionError:

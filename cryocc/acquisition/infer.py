@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import Collector, DataError, Location
+from ..errors import Collector, DataError, Location, decode_text
+from ..schema.models import AcquisitionOverrides
 from .mdoc import MdocFile, parse
-from .models import AcquisitionOverrides
 
 _SERIALEM_AXIS = re.compile(r"Tilt axis angle\s*=\s*(-?\d+(?:\.\d+)?)")  # case and spaces as SerialEM writes them
 DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
@@ -150,14 +150,7 @@ def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
         raw = path.read_bytes() if data is None else data
     except OSError as exc:
         raise _err(path, f"cannot be read: {exc.strerror}", hint="check its permissions (ls -l)") from None
-    if b"\0" in raw:
-        at = raw.index(b"\0")
-        raise DataError("a NUL byte: not a text mdoc file", location=Location(str(path), raw.count(b"\n", 0, at) + 1, 1), hint=damaged)
-    try:
-        text = raw.decode("utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"byte 0x{raw[exc.start]:02x} is not UTF-8: not a text mdoc file",
-                        location=Location(str(path), raw.count(b"\n", 0, exc.start) + 1, 1), hint=damaged) from None
+    text = decode_text(raw, str(path), DataError, "mdoc file", damaged)
     mdoc = parse(text, str(path))
     return mdoc_info(mdoc, path, name, key)
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Collector, CryoccError, DataError, did_you_mean
-from ..schema.acquisition import Dataset, MdocInfo, infer, series_name
-from ..schema.load import Pipeline
+from ..schema.pipeline import Pipeline
+from .infer import Dataset, MdocInfo, infer, series_name
 from .listing import Listing, Stat, absolute, list_data
 
 

@@ -1,0 +1,64 @@
+"""Layering: a job's params and resources from the job type's defaults, the site profile, the
+pipeline's defaults and the job itself, each layer checked where it is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import Collector
+from .jobs import JobType, Params
+from .located import pydantic_errors
+from .models import Resources
+from .yamldoc import Document, Key
+
+BUILTIN_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=0)
+
+
+def merge_resources(*layers: Resources | None) -> Resources:
+    """Later layers win, key by key; unset keys fall through."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer is not None:
+            merged.update(layer.model_dump(exclude_none=True))
+    return Resources(**merged)
+
+
+def layered_params(job_type: JobType, layers: list[tuple[dict[str, Any], Document, Key]],
+                   errors: Collector) -> Params | None:
+    """job-type defaults < site profile < pipeline defaults < the job's own values. Each layer is
+    checked on its own too: a wrong value stays an error where it is written, even where a later
+    layer overrides it."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, tuple[Document, Key]] = {}
+    for values, doc, key in layers:
+        _check_layer(job_type, values, doc, key, errors)
+        for k, v in values.items():
+            merged[k] = v
+            origin[k] = (doc, key)
+    try:
+        return job_type.params.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors():
+            top = str(err["loc"][0]) if err["loc"] else ""
+            doc, key = origin.get(top, layers[-1][1:])
+            _add_param_errors(job_type, [err], doc, key, errors)
+    return None
+
+
+def _check_layer(job_type: JobType, values: dict[str, Any], doc: Document, key: Key, errors: Collector) -> None:
+    if not values:
+        return
+    try:
+        job_type.params.model_validate(values)
+    except ValidationError as exc:
+        _add_param_errors(job_type, [e for e in exc.errors() if e["type"] != "missing"], doc, key, errors)
+
+
+def _add_param_errors(job_type: JobType, errs: list[dict], doc: Document, key: Key, errors: Collector) -> None:
+    for err in errs:
+        for e in pydantic_errors([err], doc, key, model=job_type.params, label="parameter"):
+            if err["type"] == "extra_forbidden":
+                e.message += f" for job type {job_type.name}"
+            errors.add(e)

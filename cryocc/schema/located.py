@@ -1,0 +1,74 @@
+"""pydantic's validation errors as cryocc errors at their place in the YAML file, with a hint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import CryoccError, SpecError, did_you_mean
+from .yamldoc import Document, Key, dotted
+
+
+def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
+                    label: str = "key") -> list[CryoccError]:
+    """Turn pydantic's errors (ValidationError.errors()) into located SpecErrors."""
+    out = []
+    for err in errors:
+        loc = prefix + tuple(part for part in err["loc"] if part != "[key]")  # a dict key's own error: at the key
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            fields = _fields_at(model, err["loc"][:-1]) if model else []
+            out.append(SpecError(f"unknown {label} '{loc[-1]}'", location=doc.locate(loc), key=dotted(loc),
+                                 hint=did_you_mean(str(loc[-1]), fields) or "cryocc schema lists the valid keys"))
+        elif kind == "missing":
+            out.append(SpecError(f"required {label} is missing", location=doc.locate(loc[:-1]), key=dotted(loc),
+                                 hint=f"add {loc[-1]}: " + (_description(model, err["loc"]) or "see cryocc schema")))
+        else:
+            found = err.get("input")
+            msg = err["msg"].removeprefix("Value error, ")
+            if msg.startswith("Input should"):
+                msg = "expected" + msg[len("Input should"):].replace(" be ", " ", 1) if msg.startswith("Input should be") else msg
+            if isinstance(found, (str, int, float, bool)) or found is None:
+                msg += f", found {found!r}"
+            described = _description(model, err["loc"])
+            out.append(SpecError(msg, location=doc.locate(loc, value=True), key=dotted(loc),
+                                 hint=f"{loc[-1]}: {described}" if described else "see cryocc schema for what this key takes"))
+    return out
+
+
+def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[Any, type[BaseModel] | None]:
+    """(the field at loc, or None; the model below it): dict keys and list indices are passed over."""
+    field = None
+    for part in loc:
+        if model is None:
+            return None, None
+        field = model.model_fields.get(str(part))
+        if field is None:  # a dict's key (resources.<type>) or a list index: the model goes on below it
+            continue
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else _inner_model(ann)
+    return field, model
+
+
+def _description(model: type[BaseModel] | None, loc: tuple) -> str | None:
+    """The description of the field at loc (the text editors show on hover), as a hint."""
+    field, _ = _walk(model, loc)
+    return field.description if field is not None else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside Optional[...] / dict[str, ...], if any."""
+    from typing import get_args
+
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        if (inner := _inner_model(arg)) is not None:
+            return inner
+    return None
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    _, below = _walk(model, loc)
+    return list(below.model_fields) if below else []

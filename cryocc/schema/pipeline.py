@@ -1,0 +1,128 @@
+"""pipeline.yaml -> validated spec, every error of the file reported in one pass."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import Collector, Location, SpecError, did_you_mean
+from .jobs import CATALOG, JobType, Params
+from .layers import BUILTIN_RESOURCES, layered_params, merge_resources
+from .located import pydantic_errors
+from .models import SAFE_NAME, PipelineSpec, Resources
+from .site import Site, load_site
+from .yamldoc import Document, Key, load_yaml
+
+RESERVED_NAMES = {"EXIT"}
+
+
+@dataclass(frozen=True)
+class LoadedJob:
+    name: str
+    type: JobType
+    params: Params
+    resources: Resources
+    inputs: dict[str, str]
+    on_item_failure: str = "stop"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    path: Path
+    doc: Document
+    spec: PipelineSpec
+    site: Site
+    jobs: dict[str, LoadedJob]  # in spec order
+
+    @property
+    def root(self) -> Path:
+        """The pipeline's directory, absolute: data globs and file params are relative to it."""
+        return self.path.resolve().parent
+
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Load and validate pipeline.yaml and its site profile. Raises all errors found together."""
+    path = Path(path)
+    doc = load_yaml(path)
+    errors = Collector()
+    raw = doc.data
+    if not isinstance(raw, dict):
+        raise SpecError("expected a mapping with keys cryocc, name, data, jobs", location=Location(str(path), 1, 1),
+                        hint="run `cryocc init` to write a starter pipeline.yaml")
+    try:
+        spec = PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        for e in pydantic_errors(exc.errors(), doc, model=PipelineSpec):
+            errors.add(e)
+        # keep checking the jobs so one run reports everything
+        _check_jobs_raw(raw.get("jobs"), doc, errors)
+        errors.raise_if_any()
+        raise  # unreachable: a ValidationError always adds errors
+    site = load_site(spec.site, path.parent, errors, doc.locate(("site",), value=True))
+    jobs = _load_jobs(spec, doc, site, errors)
+    errors.raise_if_any()
+    assert site is not None
+    return Pipeline(path=path, doc=doc, spec=spec, site=site, jobs=jobs)
+
+
+def _check_jobs_raw(jobs: Any, doc: Document, errors: Collector) -> None:
+    if not isinstance(jobs, dict):
+        return
+    for name, job in jobs.items():
+        _check_name(name, doc, errors)
+        if isinstance(job, dict) and isinstance(job.get("type"), str) and job["type"] not in CATALOG:
+            _unknown_type(name, job["type"], doc, errors)
+
+
+def _check_name(name: str, doc: Document, errors: Collector) -> bool:
+    if not re.fullmatch(SAFE_NAME, name) or name in RESERVED_NAMES:
+        errors.add(SpecError(
+            f"job name '{name}' is not a safe name", location=doc.locate(("jobs", name)), key=f"jobs.{name}",
+            hint="start with a letter; use only letters, digits, _ and - (at most 64); EXIT is reserved",
+        ))
+        return False
+    return True
+
+
+def _unknown_type(name: str, type_: str, doc: Document, errors: Collector) -> None:
+    errors.add(SpecError(f"unknown job type '{type_}'", location=doc.locate(("jobs", name, "type"), value=True),
+                         key=f"jobs.{name}.type", hint=did_you_mean(type_, CATALOG)))
+
+
+def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Collector) -> dict[str, LoadedJob]:
+    for type_name in spec.defaults.params:
+        if type_name not in CATALOG:
+            errors.add(SpecError(f"unknown job type '{type_name}'", location=doc.locate(("defaults", "params", type_name)),
+                                 key=f"defaults.params.{type_name}", hint=did_you_mean(type_name, CATALOG)))
+    jobs: dict[str, LoadedJob] = {}
+    for name, job in spec.jobs.items():
+        ok = _check_name(name, doc, errors)
+        job_type = CATALOG.get(job.type)
+        if job_type is None:
+            _unknown_type(name, job.type, doc, errors)
+            continue
+        layers: list[tuple[dict[str, Any], Document, Key]] = []
+        if site is not None:
+            layers.append((site.profile.params.get(job.type, {}), site.doc, ("params", job.type)))
+        layers.append((spec.defaults.params.get(job.type, {}), doc, ("defaults", "params", job.type)))
+        layers.append((job.params, doc, ("jobs", name, "params")))
+        params = layered_params(job_type, layers, errors)
+        for slot in job.inputs:
+            if slot not in job_type.inputs:
+                errors.add(SpecError(
+                    f"job type {job_type.name} has no input '{slot}'", location=doc.locate(("jobs", name, "inputs", slot)),
+                    key=f"jobs.{name}.inputs.{slot}",
+                    hint=did_you_mean(slot, job_type.inputs) or f"{job_type.name} takes no inputs",
+                ))
+        site_res = site.profile.resources if site else {}
+        resources = merge_resources(BUILTIN_RESOURCES, site_res.get("default"), site_res.get(job.type),
+                                    spec.defaults.resources, job.resources)
+        if params is not None and ok:
+            jobs[name] = LoadedJob(name, job_type, params, resources, dict(job.inputs),
+                                   job.on_item_failure or spec.defaults.on_item_failure)
+    return jobs
