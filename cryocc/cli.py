@@ -215,6 +215,7 @@ def status(
     """Each job's state and directory, learned from the project, and what the last apply planned."""
     from .project import observe
     from .runner import applied_lock, live_schemer, tail
+    from .states import Status
     from .ui import console, print_status
 
     lock = applied_lock(project)
@@ -224,7 +225,7 @@ def status(
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
                      "seconds": (st.receipt or {}).get("seconds"),
-                     "log_tail": tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in ("failed", "aborted") else []}
+                     "log_tail": tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in (Status.FAILED, Status.ABORTED) else []}
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}

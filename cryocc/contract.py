@@ -4,6 +4,7 @@ inputs to a driver. Standard library only: the drivers import it on every comput
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 # RELION's sentinels (pipeline_jobs.h): the schemer waits for one of the three end sentinels.
@@ -15,6 +16,27 @@ RECEIPT = "cryocc_receipt.json"
 RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it starts: the job is then known by id
 ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others
+
+
+
+class ReceiptStatus(StrEnum):
+    """How a driver's run ended, as its receipt records it (running: it has not)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    FAILED_PARTIAL = "failed_partial"  # failed on some tilt series, with on_item_failure: stop
+    ABORTED = "aborted"
+
+
+class Outcome(StrEnum):
+    """What became of one tilt series in a job, as its receipt records it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the tool failed on it
+    FILTERED = "filtered"  # left out by a rule the user set (kept as such)
+    PENDING = "pending"  # a run that processes it has started and not ended
+
 
 # A RELION project.
 STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user

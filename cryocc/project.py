@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, SLURM_ID, SUCCESS, scheme_dir, scheme_lock
+from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
 from .lockfile.lockfile import JobLock, Lockfile
 from .star import read_star
+from .states import Status
 
 
 @dataclass
 class JobState:
     name: str
-    status: str  # scheduled | running | succeeded | failed | aborted | incomplete | outputs_missing
+    status: Status
     job_dir: str | None = None
     scheme: str | None = None
     receipt: dict[str, Any] | None = None
@@ -177,39 +178,39 @@ def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:
 def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     scheme = lock.scheme
     if lock.continues and not lock.job_dir and scheme and not _reached(project, scheme, name, lock.continues):
-        return JobState(name, "scheduled", None, scheme, read_receipt(project.root, lock.continues),
+        return JobState(name, Status.SCHEDULED, None, scheme, read_receipt(project.root, lock.continues),
                         detail="applied, not run yet", continues=lock.continues)
     job_dir = lock.job_dir or (project.scheme_job_dir(scheme, name) if scheme else None)
     if job_dir is None:
-        return JobState(name, "scheduled", None, scheme, detail="applied, not run yet")
+        return JobState(name, Status.SCHEDULED, None, scheme, detail="applied, not run yet")
     d = project.root / job_dir
     receipt = read_receipt(project.root, job_dir)
-    state = JobState(name, "", job_dir, scheme, receipt)
+    state = JobState(name, Status.INCOMPLETE, job_dir, scheme, receipt)
     if (d / SUCCESS).exists():
         if not receipt or receipt.get("fingerprint") != lock.fingerprint:
-            state.status, state.detail = "incomplete", "its receipt is missing or from other parameters"
+            state.status, state.detail = Status.INCOMPLETE, "its receipt is missing or from other parameters"
         elif missing := outputs_missing(project.root, job_dir, receipt):
-            state.status, state.detail = "outputs_missing", ", ".join(missing)
+            state.status, state.detail = Status.OUTPUTS_MISSING, ", ".join(missing)
         else:
-            state.status = "succeeded"
-            failed = {n: i.get("reason", "") for n, i in (receipt.get("items") or {}).items() if i.get("outcome") == "failed"}
+            state.status = Status.SUCCEEDED
+            failed = {n: i.get("reason", "") for n, i in (receipt.get("items") or {}).items() if i.get("outcome") == Outcome.FAILED}
             if failed:  # on_item_failure: continue
                 state.failed_items = failed
                 state.detail = f"continued without {len(failed)} failed tilt series: " + ", ".join(sorted(failed))
         return state
     if (d / FAILURE).exists():
-        state.status, state.detail = "failed", (receipt or {}).get("reason") or ""
+        state.status, state.detail = Status.FAILED, (receipt or {}).get("reason") or ""
         return state
     if (d / ABORTED).exists():
-        state.status = "aborted"
+        state.status = Status.ABORTED
         return state
     slurm = project.slurm(job_dir)
     if slurm:
-        state.status, state.slurm, state.detail = "running", slurm, f"SLURM job {slurm['id']} {slurm['state']}"
+        state.status, state.slurm, state.detail = Status.RUNNING, slurm, f"SLURM job {slurm['id']} {slurm['state']}"
     elif slurm is None and scheme and project.scheme_locked(scheme) and project.pipeline_status(job_dir) == "Running":
-        state.status, state.detail = "running", "the scheme is locked by a running relion_schemer"
+        state.status, state.detail = Status.RUNNING, "the scheme is locked by a running relion_schemer"
     else:
-        state.status, state.detail = "incomplete", "started, no sentinel, not running"
+        state.status, state.detail = Status.INCOMPLETE, "started, no sentinel, not running"
     return state
 
 

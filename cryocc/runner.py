@@ -25,6 +25,7 @@ from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
 from .project import JobState, Project, observe
 from .schema.models import SiteProfile
+from .states import Status
 
 
 def applied_lock(project: Path) -> Lockfile:
@@ -102,7 +103,7 @@ def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], p
     """Jobs still queued or running in SLURM with no schemer watching: wait for their sentinels
     rather than submit a second copy into the same directory."""
     while True:
-        running = [s for s in observe(project, lock).values() if s.status == "running" and s.slurm]
+        running = [s for s in observe(project, lock).values() if s.status == Status.RUNNING and s.slurm]
         if not running:
             return
         say("waiting for " + ", ".join(f"{s.name} (SLURM job {s.slurm['id']} {s.slurm['state']})" for s in running))
@@ -158,7 +159,7 @@ def abort(project: Path, *, say: Callable[[str], None]) -> None:
     (project / scheme_dir(scheme) / ABORT_NOW).touch()
     asked = []
     for state in observe(project, lock).values():
-        if state.job_dir and state.status in ("running", "incomplete"):
+        if state.job_dir and state.status in (Status.RUNNING, Status.INCOMPLETE):
             (project / state.job_dir / ABORT_NOW).touch()
             asked.append(f"{state.name} ({state.job_dir})")
     current = Project(project).current_job_dir(scheme)
@@ -185,7 +186,7 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
             show([states[n] for n in jobs if n in states])
         for name in jobs:
             st = states.get(name)
-            if st is None or st.scheme != scheme or st.status == "scheduled" or seen.get(name) == st.status + st.detail:
+            if st is None or st.scheme != scheme or st.status == Status.SCHEDULED or seen.get(name) == st.status + st.detail:
                 continue
             seen[name] = st.status + st.detail
             say(_describe(st))
@@ -193,7 +194,7 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
             break
         time.sleep(poll)
     final = {n: states[n].status for n in jobs if n in states}
-    bad = {n: s for n, s in final.items() if s != "succeeded"}
+    bad = {n: s for n, s in final.items() if s != Status.SUCCEEDED}
     if not bad:
         partial = [states[n] for n in final if states[n].failed_items]
         say(f"Schemes/{scheme}/ finished: {len(final)} jobs succeeded"
@@ -210,9 +211,9 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
 
 def _describe(st: JobState) -> str:
     where = f" in {st.job_dir}" if st.job_dir else ""
-    if st.status == "succeeded":
+    if st.status == Status.SUCCEEDED:
         return f"{st.name}: succeeded{where} ({(st.receipt or {}).get('seconds', 0):.0f} s)" + (f", {st.detail}" if st.detail else "")
-    if st.status == "running":
+    if st.status == Status.RUNNING:
         return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "")
     return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")
 

@@ -11,20 +11,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contract import Outcome
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
 from ..project import JobState, outputs_missing, read_receipt
+from ..states import RUNS, STATE_REASONS, Action, ItemReason, Reason, Status
 
 MAX_FILES_LISTED = 20
-RUNS = ("run", "rerun", "extend")
-STATE_REASONS = {"failed", "aborted", "incomplete", "outputs_missing", "running"}  # a job status that is its own reason
 
 
 @dataclass
 class JobPlan:
     name: str
     type: str
-    action: str  # keep | run | rerun | extend | orphan
+    action: Action
     reasons: list[dict[str, Any]] = field(default_factory=list)
     job_dir: str | None = None  # for extend: the directory it runs in again
     items: Items | None = None  # per-tilt-series jobs that run: what becomes of each tilt series
@@ -64,14 +64,14 @@ class Plan:
 
     @property
     def kept(self) -> dict[str, str]:
-        return {j.name: j.job_dir for j in self.jobs if j.action == "keep" and j.job_dir}
+        return {j.name: j.job_dir for j in self.jobs if j.action == Action.KEEP and j.job_dir}
 
     @property
     def running(self) -> list[JobPlan]:
-        return [j for j in self.jobs if any(r["kind"] == "running" for r in j.reasons)]
+        return [j for j in self.jobs if any(r["kind"] == Reason.RUNNING for r in j.reasons)]
 
     def summary(self) -> dict[str, int]:
-        out = {"keep": 0, "run": 0, "rerun": 0, "extend": 0, "orphan": 0}
+        out = {str(a): 0 for a in (Action.KEEP, Action.RUN, Action.RERUN, Action.EXTEND, Action.ORPHAN)}
         for j in self.jobs:
             out[j.action] += 1
         return out
@@ -123,27 +123,27 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, fil
     """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
     reasons: list[dict[str, Any]] = []
     if old.get("type") != new.get("type"):
-        return [{"kind": "params", "key": "type", "old": old.get("type"), "new": new.get("type")}]
+        return [{"kind": Reason.PARAMS, "key": "type", "old": old.get("type"), "new": new.get("type")}]
     if old.get("type_version") != new.get("type_version"):
-        reasons.append({"kind": "params", "key": "type_version", "old": old.get("type_version"), "new": new.get("type_version")})
+        reasons.append({"kind": Reason.PARAMS, "key": "type_version", "old": old.get("type_version"), "new": new.get("type_version")})
     for section, prefix in (("params", ""), ("acquisition", "acquisition.")):
         o, n = old.get(section) or {}, new.get(section) or {}
         for key in sorted(set(o) | set(n)):
             if o.get(key) != n.get(key):
-                reasons.append({"kind": "params", "key": prefix + key, "old": o.get(key), "new": n.get(key)})
+                reasons.append({"kind": Reason.PARAMS, "key": prefix + key, "old": o.get(key), "new": n.get(key)})
     o, n = old.get("inputs") or {}, new.get("inputs") or {}
     for path in sorted(set(o) | set(n)):
         if o.get(path) != n.get(path):
-            reasons.append({"kind": "input", "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
+            reasons.append({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
     if old.get("data") != new.get("data"):
         changed = [p for p in sorted(set(files_old) | set(files_new))
                    if fingerprint_of(files_old.get(p)) != fingerprint_of(files_new.get(p))]
         for path in changed[:MAX_FILES_LISTED]:
-            reasons.append({"kind": "input", "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
+            reasons.append({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
         if len(changed) > MAX_FILES_LISTED:
-            reasons.append({"kind": "input", "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
+            reasons.append({"kind": Reason.INPUT, "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
         if not changed:
-            reasons.append({"kind": "input", "path": "data", "change": "the set of frames or mdocs changed"})
+            reasons.append({"kind": Reason.INPUT, "path": "data", "change": "the set of frames or mdocs changed"})
     return reasons
 
 
@@ -156,7 +156,7 @@ def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-KEPT_OUTCOMES = ("succeeded", "filtered")  # filtered: left out by a rule the user set, kept as such
+KEPT_OUTCOMES = (Outcome.SUCCEEDED, Outcome.FILTERED)
 
 
 def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
@@ -176,8 +176,8 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     hands on the tilt series its receipt lists."""
     present = _present(job, compiled, plans)
     records = (state.receipt or {}).get("items") or {} if state and jp.job_dir in (state.job_dir, state.continues) else {}
-    if jp.action == "keep":
-        done = {t for t, r in records.items() if r.get("outcome") == "succeeded"}
+    if jp.action == Action.KEEP:
+        done = {t for t, r in records.items() if r.get("outcome") == Outcome.SUCCEEDED}
         jp.items = Items({}, [], [], done & present if records else present)
         return
     ups = [plans[w.upstream] for w in job.wires]
@@ -187,7 +187,7 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     todo_upstream = set().union(*(u.todo for u in up_items))
     # forced, or below a job that pools tilt series and runs: every tilt series again
     whole = forced or any(u.items is None and u.action in RUNS for u in ups)
-    extendable = (not whole and old is not None and own is not None and state.status in ("succeeded", "failed", "scheduled")
+    extendable = (not whole and old is not None and own is not None and state.status in (Status.SUCCEEDED, Status.FAILED, Status.SCHEDULED)
                   and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name])
 
     def kept_of(records: dict) -> list[str]:
@@ -200,19 +200,19 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
         # another directory of this job type may hold some tilt series as they are now (a recipe reverted)
         home, records, keep = _other_home(results, job.type, kept_of, exclude=state.job_dir if state else None)
     todo = sorted(set(fingerprints) - set(keep))
-    jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == "succeeded"} | set(todo))
+    jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == Outcome.SUCCEEDED} | set(todo))
     if not keep:
         return
     why = _why(todo, records, fingerprints, up_items, compiled, files_old)
     removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
     if removed:
-        why["removed"] = dict.fromkeys(removed, "")
+        why[ItemReason.REMOVED] = dict.fromkeys(removed, "")
     jp.items.why = why
     moved = home != own
-    jp.action, jp.job_dir = "extend", home
+    jp.action, jp.job_dir = Action.EXTEND, home
     # the data's files are explained tilt series by tilt series instead
-    jp.reasons = [{"kind": "items", "kept": len(keep), **why, **({"from": home} if moved else {})}] + \
-        [r for r in jp.reasons if r["kind"] not in ("input", "items_failed")]
+    jp.reasons = [{"kind": Reason.ITEMS, "kept": len(keep), **why, **({"from": home} if moved else {})}] + \
+        [r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED)]
 
 
 def _other_home(results, job_type: str, kept_of, exclude: str | None) -> tuple[str | None, dict, list[str]]:
@@ -237,22 +237,22 @@ def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list
     for t in todo:
         rec = records.get(t)
         if rec is None:
-            kind = "new" if not ups or any(t in u.why.get("new", ()) for u in ups) else "upstream"
-        elif rec.get("outcome") == "failed":
-            kind = "failed"
+            kind = ItemReason.NEW if not ups or any(t in u.why.get(ItemReason.NEW, ()) for u in ups) else ItemReason.UPSTREAM
+        elif rec.get("outcome") == Outcome.FAILED:
+            kind = ItemReason.FAILED
         elif rec.get("fingerprint") != fingerprints[t]:
-            kind = "changed"
+            kind = ItemReason.CHANGED
         else:
-            kind = "unfinished" if rec.get("outcome") not in KEPT_OUTCOMES else "upstream"
+            kind = ItemReason.UNFINISHED if rec.get("outcome") not in KEPT_OUTCOMES else ItemReason.UPSTREAM
         why.setdefault(kind, {})[t] = _item_detail(kind, rec, mdocs.get(t), compiled, files_old)
     return why
 
 
-def _item_detail(kind: str, rec: dict | None, mdoc: str | None, compiled, files_old: FileMap) -> str:
+def _item_detail(kind: ItemReason, rec: dict | None, mdoc: str | None, compiled, files_old: FileMap) -> str:
     """failed: the driver's reason; changed: what of the tilt series changed (its mdoc or its frames)."""
-    if kind == "failed":
+    if kind == ItemReason.FAILED:
         return (rec or {}).get("reason") or ""
-    if kind != "changed":
+    if kind != ItemReason.CHANGED:
         return ""
     before, now = (files_old.small.get(mdoc) or {}).get("sha256"), (compiled.files.small.get(mdoc) or {}).get("sha256")
     return "mdoc" if before and before != now else "frames"
@@ -274,56 +274,56 @@ def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], forc
     plans: dict[str, JobPlan] = {}
     for name in compiled.order:
         job = compiled.jobs[name]
-        jp = JobPlan(name, job.type, "run")
+        jp = JobPlan(name, job.type, Action.RUN)
         old = old_jobs.get(name)
         state = states.get(name)
         if old is None:
-            jp.reasons.append({"kind": "new"})
+            jp.reasons.append({"kind": Reason.NEW})
         else:
             jp.job_dir = state.job_dir if state else None
             jp.reasons += param_reasons(old.parts, compiled.parts[name], files_old, files_new, fp)
             if name in force:
-                jp.reasons.append({"kind": "forced"})
-            if state is None or state.status == "scheduled":
-                jp.reasons.append({"kind": "new", "detail": "applied, not run yet"})
+                jp.reasons.append({"kind": Reason.FORCED})
+            if state is None or state.status == Status.SCHEDULED:
+                jp.reasons.append({"kind": Reason.NEW, "detail": "applied, not run yet"})
             elif state.status in STATE_REASONS:
-                jp.reasons.append({"kind": state.status, "detail": state.detail})
-            never_ran = any(r["kind"] == "new" for r in jp.reasons)
+                jp.reasons.append({"kind": Reason(state.status), "detail": state.detail})
+            never_ran = any(r["kind"] == Reason.NEW for r in jp.reasons)
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
                 if plans[upstream].action in RUNS and not never_ran:
-                    jp.reasons.append({"kind": "upstream", "job": upstream})
+                    jp.reasons.append({"kind": Reason.UPSTREAM, "job": upstream})
             for upstream in dict.fromkeys(w.upstream for w in job.wires):
                 # an upstream job now keeps another result (an earlier one, reused) than this one was made from
                 moved = plans[upstream].job_dir != (old_jobs[upstream].job_dir if upstream in old_jobs else None)
-                if not jp.reasons and moved and any(r["kind"] == "reuse" for r in plans[upstream].reasons):
-                    jp.reasons.append({"kind": "upstream", "job": upstream, "detail": "it keeps another result"})
+                if not jp.reasons and moved and any(r["kind"] == Reason.REUSE for r in plans[upstream].reasons):
+                    jp.reasons.append({"kind": Reason.UPSTREAM, "job": upstream, "detail": "it keeps another result"})
             if not jp.reasons:
-                jp.action = "keep"
+                jp.action = Action.KEEP
                 if state is not None and state.failed_items:  # not done for every tilt series: say so
-                    jp.reasons.append({"kind": "items_failed", "items": state.failed_items})
+                    jp.reasons.append({"kind": Reason.ITEMS_FAILED, "items": state.failed_items})
                     if job.per_item:  # and try them again (an extension, below)
-                        jp.action = "rerun"
+                        jp.action = Action.RERUN
             elif state is not None and state.job_dir:
-                jp.action = "rerun"
+                jp.action = Action.RERUN
         upstream_runs = any(plans[w.upstream].action in RUNS for w in job.wires)
-        blocked = name in force or upstream_runs or any(r["kind"] in ("running", "items_failed") for r in jp.reasons)
-        if jp.action != "keep" and results is not None and not blocked:
+        blocked = name in force or upstream_runs or any(r["kind"] in (Reason.RUNNING, Reason.ITEMS_FAILED) for r in jp.reasons)
+        if jp.action != Action.KEEP and results is not None and not blocked:
             hit = _reusable(results, compiled.fingerprints[name])
             if hit:
                 job_dir, entry = hit
-                jp.action, jp.job_dir = "keep", job_dir
-                jp.reasons = [{"kind": "reuse", "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
+                jp.action, jp.job_dir = Action.KEEP, job_dir
+                jp.reasons = [{"kind": Reason.REUSE, "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
                                "params_file": entry.get("params_file")}]
         if job.per_item:
             _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results)
-        elif job.pools and jp.action == "rerun" and any(r["kind"] in ("input", "upstream") for r in jp.reasons):
-            jp.reasons.append({"kind": "pools", "detail": job.pools})
+        elif job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
+            jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
         plans[name] = jp
     out = list(plans.values())
     for name, old in old_jobs.items():
         if name not in plans:
             st = states.get(name)
-            out.append(JobPlan(name, old.type, "orphan", [{"kind": "removed"}], st.job_dir if st else old.job_dir))
+            out.append(JobPlan(name, old.type, Action.ORPHAN, [{"kind": Reason.REMOVED}], st.job_dir if st else old.job_dir))
     data = compiled.recipe.summary
     return Plan(out, data.get("waiting", []), data.get("excluded", {}))
 

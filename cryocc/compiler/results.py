@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS
+from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus
 from ..fsio import atomic_write
 from ..project import read_receipt
 
@@ -54,7 +54,7 @@ class Results:
                 mtime = os.stat(self.root / job_dir / RECEIPT).st_mtime_ns
             except OSError:
                 continue
-            if known and known.get("status") == "succeeded" and known.get("mtime_ns") == mtime:
+            if known and known.get("status") == ReceiptStatus.SUCCEEDED and known.get("mtime_ns") == mtime:
                 continue  # the stat vouches for it
             receipt = read_receipt(self.root, job_dir)
             if receipt is None:
@@ -69,14 +69,15 @@ class Results:
         """Job directories that succeeded with this fingerprint and still say so (their sentinel is
         there), newest first. Whether their outputs are intact is the caller's check."""
         self._look()
-        hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == "succeeded"]
+        hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == ReceiptStatus.SUCCEEDED]
         return sorted((h for h in hits if (self.root / h[0] / SUCCESS).exists()), key=lambda h: h[1].get("ended") or "", reverse=True)
 
     def of_type(self, job_type: str) -> list[str]:
         """Job directories of this job type that ended (succeeded, or failed on some tilt series), newest first."""
         self._look()
         hits = [(d, e) for d, e in self.entries.items() if e.get("type") == job_type
-                and e.get("status") in ("succeeded", "failed_partial") and (self.root / d / (SUCCESS if e["status"] == "succeeded" else FAILURE)).exists()]
+                and e.get("status") in (ReceiptStatus.SUCCEEDED, ReceiptStatus.FAILED_PARTIAL)
+                and (self.root / d / (SUCCESS if e["status"] == ReceiptStatus.SUCCEEDED else FAILURE)).exists()]
         return [d for d, _ in sorted(hits, key=lambda h: h[1].get("ended") or "", reverse=True)]
 
     def seconds_by_type(self) -> dict[str, list[float]]:
@@ -84,7 +85,7 @@ class Results:
         self._look()
         out: dict[str, list[float]] = {}
         for entry in self.entries.values():
-            if entry.get("status") == "succeeded" and entry.get("seconds") is not None:
+            if entry.get("status") == ReceiptStatus.SUCCEEDED and entry.get("seconds") is not None:
                 out.setdefault(entry["type"], []).append(entry["seconds"])
         return out
 

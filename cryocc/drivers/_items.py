@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 
-from ..contract import RECEIPT
+from ..contract import RECEIPT, Outcome, ReceiptStatus
 from ._errors import JobFailed
 from ._receipt import write_receipt
 from ._relion_star import read_global, write_global
 from ._runtime import Context
-
-PENDING = "pending"
 
 
 def start(ctx: Context, started: float) -> None:
@@ -28,15 +26,15 @@ def start(ctx: Context, started: float) -> None:
         old = _receipt_items(ctx)
         rows = (_rows(ctx) or {}) if ctx.doc.get("items_star") else None
         gone = [t for t in keep if (old.get(t) or {}).get("fingerprint") != fingerprints[t]
-                or (rows is not None and old[t]["outcome"] == "succeeded" and t not in rows)]
+                or (rows is not None and old[t]["outcome"] == Outcome.SUCCEEDED and t not in rows)]
         if gone:
             raise JobFailed(f"{ctx.rel(ctx.job_dir)}/ no longer holds {', '.join(gone)} as cryocc apply found it "
                             "(run cryocc plan and apply again, or --force this job to run every tilt series)")
         ctx.kept_rows = [rows[t] for t in keep if rows and t in rows]
         ctx.items.update({t: old[t] for t in keep})
     for t in items["todo"]:
-        ctx.items[t] = {"outcome": PENDING, "reason": "", "fingerprint": fingerprints.get(t)}
-    write_receipt(ctx, "running", started, [], None)
+        ctx.items[t] = {"outcome": Outcome.PENDING, "reason": "", "fingerprint": fingerprints.get(t)}
+    write_receipt(ctx, ReceiptStatus.RUNNING, started, [], None)
 
 
 def nothing_to_do(ctx: Context) -> bool:
@@ -56,14 +54,14 @@ def end(ctx: Context) -> None:
         write_global(ctx, star, [])
     written = _rows(ctx) if star else {}
     for t in items["todo"]:
-        if ctx.items.get(t, {}).get("outcome") != PENDING:
+        if ctx.items.get(t, {}).get("outcome") != Outcome.PENDING:
             continue
         if t not in ctx.seen:
             del ctx.items[t]
         elif written is not None and t in written:
-            ctx.item(t, "succeeded")
+            ctx.item(t, Outcome.SUCCEEDED)
         else:
-            ctx.item(t, "failed", f"no row in {star}" if star else "no result")
+            ctx.item(t, Outcome.FAILED, f"no row in {star}" if star else "no result")
 
 
 def _receipt_items(ctx: Context) -> dict:

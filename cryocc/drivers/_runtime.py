@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, SUCCESS
+from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, SUCCESS, Outcome, ReceiptStatus
 from ._container import command_line
 from ._errors import Aborted, JobFailed, PartialFailure, Terminated, items_failed
 from ._process import run_tool
@@ -69,7 +69,7 @@ class Context:
         return set((self.doc.get("items") or {}).get("keep") or ())
 
     def failed_items(self) -> dict[str, str]:
-        return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == "failed"}
+        return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == Outcome.FAILED}
 
     @property
     def params(self) -> dict[str, Any]:
@@ -219,21 +219,21 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
             raise PartialFailure(f"{items_failed(failed, len(ctx.items))}; on_item_failure: stop "
                                  "(fix them and run again, leave them out with data.exclude, or set on_item_failure: continue)")
         outputs = check_outputs(ctx)
-        write_receipt(ctx, "succeeded", started, outputs, None)
+        write_receipt(ctx, ReceiptStatus.SUCCEEDED, started, outputs, None)
         write_sentinel(job_dir, SUCCESS)
         if failed:
             ctx.say(f"cryocc driver: warning: {items_failed(failed, len(ctx.items))}; continued without them (on_item_failure: continue)")
         ctx.say("cryocc driver: succeeded")
         return 0
     except Aborted as exc:
-        return _end(ctx, job_dir, ABORTED, "aborted", started, str(exc), 2)
+        return _end(ctx, job_dir, ABORTED, ReceiptStatus.ABORTED, started, str(exc), 2)
     except PartialFailure as exc:
-        return _end(ctx, job_dir, FAILURE, "failed_partial", started, str(exc), 1)
+        return _end(ctx, job_dir, FAILURE, ReceiptStatus.FAILED_PARTIAL, started, str(exc), 1)
     except JobFailed as exc:
-        return _end(ctx, job_dir, FAILURE, "failed", started, str(exc), 1)
+        return _end(ctx, job_dir, FAILURE, ReceiptStatus.FAILED, started, str(exc), 1)
     except BaseException as exc:  # any bug or surprise still ends with a sentinel
         traceback.print_exc()
-        return _end(ctx, job_dir, FAILURE, "failed", started, f"{type(exc).__name__}: {exc}", 1)
+        return _end(ctx, job_dir, FAILURE, ReceiptStatus.FAILED, started, f"{type(exc).__name__}: {exc}", 1)
 
 
 def _end(ctx: Context | None, job_dir: Path, sentinel: str, status: str, started: float, reason: str, code: int) -> int:

@@ -3,6 +3,7 @@
 import json
 import re
 
+from ..contract import Outcome
 from ..fsio import atomic_write
 from ..star import read_star
 from ._errors import JobFailed, Terminated, items_failed
@@ -68,7 +69,7 @@ def run(ctx: Context) -> None:
         except Terminated:
             raise
         except JobFailed as exc:  # this tomogram fails, the others go on
-            ctx.item(name, "failed", f"{exc} (see {ctx.rel(item_log(ctx, name))})")
+            ctx.item(name, Outcome.FAILED, f"{exc} (see {ctx.rel(item_log(ctx, name))})")
             return
         # pytom names tomograms <ts>_<apix>Apx; RELION wants the tilt-series name
         found[name] = [{**r, "rlnTomoName": re.sub(r"_\d+\.\d+Apx$", "", r["rlnTomoName"])}

@@ -4,6 +4,7 @@ import json
 import os
 import queue
 
+from ..contract import Outcome
 from ._errors import JobFailed, Terminated
 from ._mrc import mrc_shape
 from ._process import for_each_item, gpu_ordinals
@@ -39,7 +40,7 @@ def run(ctx: Context) -> None:
     out_dir.mkdir(exist_ok=True)
     for row in rows:
         if row["rlnTomoName"] not in chosen:
-            ctx.item(row["rlnTomoName"], "filtered", f"its name does not contain '{p['denoising_tomo_name']}' (denoising_tomo_name)")
+            ctx.item(row["rlnTomoName"], Outcome.FILTERED, f"its name does not contain '{p['denoising_tomo_name']}' (denoising_tomo_name)")
     free: queue.Queue[int] = queue.Queue()
     for gpu in range(len(gpu_ordinals())):
         free.put(gpu)
@@ -62,7 +63,7 @@ def run(ctx: Context) -> None:
         except Terminated:
             raise
         except JobFailed as exc:  # this tomogram fails, the others go on
-            ctx.item(name, "failed", str(exc))
+            ctx.item(name, Outcome.FAILED, str(exc))
         finally:
             free.put(gpu)
 

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from ..contract import Outcome
 from ._errors import JobFailed
 from ._relion_star import frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context, input_list, relink
@@ -75,7 +76,7 @@ def run(ctx: Context) -> None:
             for tilt in ts.tilts:
                 _fill(ctx, tilt, proc, p["out_average_halves"])
         except JobFailed as exc:  # WarpTools failed this movie (and exited 0): the tilt series fails alone
-            ctx.item(ts.name, "failed", str(exc))
+            ctx.item(ts.name, Outcome.FAILED, str(exc))
             continue
         done.append(ts)
     write_tilt_series(ctx, "fs_motion_and_ctf.star", done)

@@ -8,6 +8,7 @@ whose Subtomograms/<tomogram>/ files stay where they are."""
 
 import shutil
 
+from ..contract import Outcome
 from ..fsio import atomic_write
 from ..star import block_pairs, read_star
 from ._errors import JobFailed
@@ -64,7 +65,7 @@ def run(ctx: Context) -> None:
     elif not keep:
         raise JobFailed("no particles to extract in the tomograms of the input")
     for name in names:  # relion_tomo_subtomo does them all or fails
-        ctx.item(name, "succeeded")
+        ctx.item(name, Outcome.SUCCEEDED)
     if keep:
         new = _blocks(ctx.path("particles.star")) if count else {}
         kept = [r for r in earlier.get("particles") or [] if r["rlnTomoName"] in keep]

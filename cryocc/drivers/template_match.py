@@ -1,5 +1,6 @@
 """templatematching: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
+from ..contract import Outcome
 from ._errors import JobFailed, Terminated
 from ._process import gpu_ordinals
 from ._relion_star import TomogramRow, read_global, read_tilt_series, write_global
@@ -78,7 +79,7 @@ def run(ctx: Context) -> None:
         except Terminated:
             raise
         except JobFailed as exc:  # this tomogram fails, the others go on
-            ctx.item(name, "failed", str(exc))
+            ctx.item(name, Outcome.FAILED, str(exc))
             continue
         done.append(row)
     write_global(ctx, "tomograms.star", done)

@@ -4,6 +4,7 @@ The dropped tilts leave the RELION tilt series and are switched off in this job'
 WarpTools workspace (<UseTilt> False in each tilt-series XML), which tsReconstruct reconstructs
 from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:937)."""
 
+from ..contract import Outcome
 from ._relion_star import frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
@@ -37,7 +38,7 @@ def run(ctx: Context) -> None:
             reason = why or (f"series keeps {len(good)} < {p['min_tilts']} tilts" if whole else "")
             report.append(f"{ts.name}\t{t.get('rlnMicrographMovieName', '')}\t{'drop' if reason else 'keep'}\t{reason}")
         if whole:
-            ctx.item(ts.name, "filtered", f"keeps {len(good)} < {p['min_tilts']} tilts")
+            ctx.item(ts.name, Outcome.FILTERED, f"keeps {len(good)} < {p['min_tilts']} tilts")
         else:
             ts.tilts = good
             kept.append(ts)

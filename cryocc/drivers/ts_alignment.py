@@ -10,6 +10,7 @@ follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
 
+from ..contract import Outcome
 from ._alignment import read_aretomo_aln, read_imod_xf
 from ._errors import JobFailed
 from ._relion_star import frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
@@ -42,11 +43,11 @@ def run(ctx: Context) -> None:
         rows = _alignment(ctx, ts.name, p["method"], nominal_axis=float(ts.tilts[0].get("rlnTomoNominalTiltAxisAngle", 0)))
         if rows is None:
             failed.append(ts.name)
-            ctx.item(ts.name, "failed", f"{p['method']} alignment failed")
+            ctx.item(ts.name, Outcome.FAILED, f"{p['method']} alignment failed")
             continue
         excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], sign)
         aligned.append(ts)
-        ctx.item(ts.name, "succeeded")
+        ctx.item(ts.name, Outcome.SUCCEEDED)
     if not aligned and not ctx.kept_rows:
         raise JobFailed("no tilt series could be aligned: " + ", ".join(failed))
     ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")

@@ -1,5 +1,6 @@
 """tsCtf: defocus handedness (ts_defocus_hand) then tilt-series CTF (ts_ctf), on this job's copies."""
 
+from ..contract import Outcome
 from ._errors import JobFailed
 from ._relion_star import frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
@@ -27,7 +28,7 @@ def run(ctx: Context) -> None:
         try:
             _fill(ctx, ts)
         except JobFailed as exc:
-            ctx.item(ts.name, "failed", str(exc))
+            ctx.item(ts.name, Outcome.FAILED, str(exc))
             continue
         hands.add(ts.row["rlnTomoHand"])
         done.append(ts)

@@ -3,6 +3,7 @@
 import os
 import shutil
 
+from ..contract import Outcome
 from ._errors import JobFailed
 from ._runtime import Context, relink
 
@@ -31,7 +32,7 @@ def run(ctx: Context) -> None:
     # WarpTools reports a tilt series it cannot import on stderr, lists it in failed_items.json and exits 0
     for n in names:
         made = ctx.path(f"tomostar/{n}.tomostar").is_file()
-        ctx.item(n, "succeeded" if made else "failed", "" if made else "WarpTools ts_import made no .tomostar (its reason is in run.out)")
+        ctx.item(n, Outcome.SUCCEEDED if made else Outcome.FAILED, "" if made else "WarpTools ts_import made no .tomostar (its reason is in run.out)")
     ctx.run("WarpTools", ["create_settings", "--folder_data", "tomostar", "--extension", "*.tomostar",
                           "--folder_processing", "warp_tiltseries", "--output", "warp_tiltseries.settings",
                           "--angpix", a["pixel_size"], "--exposure", a["dose_per_tilt"],

@@ -2,6 +2,7 @@
 
 import os
 
+from ..contract import Outcome
 from ._errors import JobFailed
 from ._relion_star import read_tilt_series, write_global
 from ._runtime import Context
@@ -34,7 +35,7 @@ def run(ctx: Context) -> None:
         if not (rec / name).is_file():
             xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
             why = " (WarpTools marked it failed; the reason is in run.out)" if xml.is_file() and warp_tilt_series(xml).unselected else ""
-            ctx.item(ts.name, "failed", f"WarpTools wrote no reconstruction {name}{why}")
+            ctx.item(ts.name, Outcome.FAILED, f"WarpTools wrote no reconstruction {name}{why}")
             continue
         row = {**ts.row,
                # unbinned, as RELION centres particles with them (src/jaz/tomography/tomogram_set.cpp:170-176)

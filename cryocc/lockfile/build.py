@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..contract import STATE_DIR
+from ..states import Action, Reason, Status
 from .lockfile import JobLock, Lockfile, frames_file, frames_text
 
 if TYPE_CHECKING:
@@ -37,13 +38,13 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
     params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
     for jp in plan.jobs:
         recipe_fp = compiled.recipe_fingerprints.get(jp.name)
-        reuse = next((r for r in jp.reasons if r["kind"] == "reuse"), None)
+        reuse = next((r for r in jp.reasons if r["kind"] == Reason.REUSE), None)
         if reuse:  # an earlier result with this fingerprint, wherever it is
             lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
                                          parts=compiled.parts[jp.name], scheme=None, job_dir=reuse["job_dir"],
-                                         state="succeeded", params_file=reuse.get("params_file"), recipe_fingerprint=recipe_fp)
+                                         state=Status.SUCCEEDED, params_file=reuse.get("params_file"), recipe_fingerprint=recipe_fp)
             continue
-        if jp.action in ("keep", "orphan"):
+        if jp.action in (Action.KEEP, Action.ORPHAN):
             entry = JobLock(**old_jobs[jp.name].to_json())
             st = states.get(jp.name)
             if st is not None:  # what was learned from the project since the last apply
@@ -60,11 +61,11 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
         items = jp.items
         lock.jobs[jp.name] = JobLock(type=compiled.jobs[jp.name].type, fingerprint=compiled.fingerprints[jp.name],
                                      parts=compiled.parts[jp.name], scheme=scheme,
-                                     job_dir=None, state="scheduled", params_file=params_files.get(jp.name),
+                                     job_dir=None, state=Status.SCHEDULED, params_file=params_files.get(jp.name),
                                      recipe_fingerprint=recipe_fp,
-                                     items=items and {t: f"{fp} {'kept' if t in items.keep else 'scheduled'}"
+                                     items=items and {t: f"{fp} {'kept' if t in items.keep else Status.SCHEDULED}"
                                                       for t, fp in sorted(items.fingerprints.items())},
-                                     continues=jp.job_dir if jp.action == "extend" else None)
+                                     continues=jp.job_dir if jp.action == Action.EXTEND else None)
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
         lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
     return lock

@@ -29,6 +29,7 @@ from .. import __version__
 from ..contract import STATE_DIR
 from ..errors import ProjectError
 from ..fsio import atomic_write
+from ..states import Status
 from .fingerprint import RECIPE_VERSION
 
 LOCKFILE = "cryocc.lock"
@@ -66,7 +67,7 @@ class JobLock:
     parts: dict[str, Any]
     scheme: str | None = None  # the scheme that last ran (or will run) it
     job_dir: str | None = None  # External/jobNNN/ once RELION made it
-    state: str = "scheduled"  # scheduled | running | succeeded | failed | aborted | incomplete
+    state: Status = Status.SCHEDULED
     params_file: str | None = None
     recipe_fingerprint: str | None = None  # per-tilt-series jobs: what a change of re-runs every tilt series
     items: dict[str, str] | None = None  # tilt series -> "<item fingerprint> <outcome>"
