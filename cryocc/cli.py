@@ -311,21 +311,24 @@ def jobs(
     job_type: str | None = typer.Argument(None, metavar="[TYPE]", help="a job type: show its parameters", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """List the job types: the tool behind each, what it consumes and produces. With TYPE: every
+    """List the job types: the tool behind each, what it consumes and produces, and the other name
+    each is known by ("also", accepted wherever a type is named). With TYPE (either name): every
     parameter of that type, with its type, unit, default, allowed values and description."""
-    from .schema.jobs import CATALOG
+    from .schema.jobs import CATALOG, TYPE_NAMES
+    from .schema.jobs import job_type as find_type
     from .ui import console
 
     if job_type is not None:
         from .errors import SpecError, did_you_mean
         from .schema.describe import describe, describe_text
 
-        if job_type not in CATALOG:
-            raise SpecError(f"no job type '{job_type}'", hint=did_you_mean(job_type, CATALOG) or "cryocc jobs lists them")
-        print(json.dumps(describe(CATALOG[job_type]), indent=1) if as_json else describe_text(CATALOG[job_type]))
+        jt = find_type(job_type)
+        if jt is None:
+            raise SpecError(f"no job type '{job_type}'", hint=did_you_mean(job_type, TYPE_NAMES) or "cryocc jobs lists them")
+        print(json.dumps(describe(jt), indent=1) if as_json else describe_text(jt))
         return
 
-    rows = [{"type": t.name, "tool": t.tool_label, "summary": t.summary,
+    rows = [{"type": t.name, "aliases": list(t.aliases), "tool": t.tool_label, "summary": t.summary,
              "consumes": {s: list(i.kinds) for s, i in t.inputs.items()},
              "produces": {o.kind: o.path for o in t.outputs if o.kind}} for t in CATALOG.values()]
     if as_json:
@@ -334,10 +337,10 @@ def jobs(
     from rich.table import Table
 
     table = Table()
-    for col in ("type", "tool", "consumes", "produces"):
+    for col in ("type", "also", "tool", "consumes", "produces"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["type"], r["tool"], ", ".join(f"{s}: {'|'.join(k)}" for s, k in r["consumes"].items()) or "data",
+        table.add_row(r["type"], ", ".join(r["aliases"]), r["tool"], ", ".join(f"{s}: {'|'.join(k)}" for s, k in r["consumes"].items()) or "data",
                       ", ".join(f"{k} ({p})" for k, p in r["produces"].items()))
     console().print(table)
 

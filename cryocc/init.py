@@ -14,12 +14,12 @@ from .schema.models import SAFE_NAME, AcquisitionOverrides
 from .schema.site import find_site, known_sites
 
 STANDARD_CHAIN = [
-    ("import", "importmovies"),
-    ("motion", "fsMotionAndCtf"),
-    ("tsimport", "tsImport"),
-    ("align", "aligntiltsWarp"),
-    ("ctf", "tsCtf"),
-    ("reconstruct", "tsReconstruct"),
+    ("import", "import_movies"),
+    ("motion", "fs_motion_ctf"),
+    ("tsimport", "ts_import"),
+    ("align", "ts_alignment"),
+    ("ctf", "ts_ctf"),
+    ("reconstruct", "ts_reconstruct"),
 ]
 # What init writes when the mdocs are silent: visible, commented, for the user to check.
 ASSUMED = {"pixel_size": 1.35, "voltage": 300.0, "dose_per_tilt": 3.0, "tilt_axis": -95.0}

@@ -77,12 +77,13 @@ def _items_line(r: dict) -> str:
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     """Terraform-style: verdict first, then the job, its type, its directory and why."""
     width = max((len(j.name) for j in plan.jobs), default=4)
+    type_width = max((len(j.type) for j in plan.jobs), default=4)
     colour = _colour(out or sys.stdout)
     for j in plan.jobs:
         verdict = f"{SYMBOL[j.action]} {j.action:<6} {j.name:<{width}}"
         if colour:
             verdict = f"\033[{COLOUR[j.action]}m{verdict}\033[0m"
-        print(f"{verdict}  {j.type:<19} {j.job_dir or '-':<17} {'; '.join(reason(r) for r in j.reasons)}".rstrip(), file=out)
+        print(f"{verdict}  {j.type:<{type_width}} {j.job_dir or '-':<17} {'; '.join(reason(r) for r in j.reasons)}".rstrip(), file=out)
     s = plan.summary()
     extend = f"{s['extend']} to extend, " if s["extend"] else ""
     print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {extend}{s['keep']} to keep, {s['orphan']} orphaned.", file=out)

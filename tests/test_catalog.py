@@ -20,10 +20,10 @@ from cryocc.schema.jobs.ts_alignment import TsAlignmentParams
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_every_job_type_has_all_its_parts(name):
     job = CATALOG[name]
-    assert (ROOT / "cryocc/schema/jobs" / f"{job.stem}.py").is_file()
-    assert (ROOT / "templates/jobs" / f"{job.stem}.star").is_file()
-    assert (ROOT / "cryocc/drivers" / f"{job.stem}.py").is_file()
-    assert callable(driver_for(job.stem))
+    assert job.name == name == job.params.__module__.rsplit(".", 1)[-1]  # one name: the type's, its modules'
+    assert (ROOT / "cryocc/schema/jobs" / f"{name}.py").is_file()
+    assert (ROOT / "cryocc/drivers" / f"{name}.py").is_file()
+    assert callable(driver_for(name))
     assert issubclass(job.params, Params) and job.summary and job.tool_label
     assert job.outputs and all(o.path for o in job.outputs)
     assert all(s.option in INPUT_FLAGS for s in job.inputs.values())
@@ -38,6 +38,35 @@ def test_readme_job_table_lists_every_type_with_its_tool():
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{job.name}` |")), None)
         assert row, f"README lacks {job.name}"
         assert job.tool_label in row
+        assert all(f"`{a}`" in row.split("|")[2] for a in job.aliases)
+
+
+def test_names_the_replaced_system_used_stay_accepted_and_cryocc_jobs_shows_both(cli):
+    import json
+
+    from cryocc.schema.jobs import ALIASES, job_type
+
+    assert ALIASES["aligntiltsWarp"] == "ts_alignment" and job_type("aligntiltsWarp") is CATALOG["ts_alignment"]
+    assert len(ALIASES) == len({a for j in CATALOG.values() for a in j.aliases}) == 13  # class3d kept its name
+    rows = {r["type"]: r for r in json.loads(cli("jobs", "--json").stdout)}
+    assert rows["ts_ctf"]["aliases"] == ["tsCtf"] and rows["class3d"]["aliases"] == []
+    assert "also" in cli("jobs").stdout
+    assert cli("jobs", "tsCtf").stdout.startswith("ts_ctf (also tsCtf): ")
+
+
+def test_every_job_star_comes_from_the_one_template_with_its_types_is_tomo(example, cli, tmp_path):
+    from relion_strict import read_strict
+
+    from cryocc.schema.pipeline import load_pipeline
+
+    assert not (ROOT / "templates/jobs").exists()
+    pipeline = example("full-catalog")
+    cli("apply", pipeline, "--project", tmp_path / "p")
+    types = {name: job.type for name, job in load_pipeline(pipeline).jobs.items()}
+    assert {t.is_tomo for t in types.values()} == {True, False}  # template matching is not a tomo job to RELION
+    for name, jt in types.items():
+        job = read_strict((tmp_path / f"p/Schemes/cryocc_001/{name}/job.star").read_text())
+        assert job["job"] == {"rlnJobTypeLabel": "relion.external", "rlnJobIsContinue": "0", "rlnJobIsTomo": "1" if jt.is_tomo else "0"}
 
 
 def test_axis_batch_is_capped_by_the_number_of_tilt_series_not_clamped_to_one():
@@ -59,15 +88,21 @@ def test_eer_grouping_is_negative_frames_per_group_and_the_gain_goes_by_warptool
     assert "--eer_ngroups" not in settings_args({**acq, "eer_grouping": None}, {}, ".tiff")
 
 
-def test_parameters_that_were_accepted_but_never_used_are_gone():
-    fields = {k for t in CATALOG.values() for k in t.params.model_fields}
-    assert not fields & {"do_at_most", "imod_overlap", "defocus_weight", "dose_weight", "array_throttle"}
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_parameter_is_read_by_its_driver(name):
+    """The replaced system accepted parameters it never used (do_at_most, imod_overlap, ...): here a
+    parameter no driver reads cannot be declared."""
+    shared = "".join(p.read_text() for p in (ROOT / "cryocc/drivers").glob("_*.py"))
+    source = (ROOT / "cryocc/drivers" / f"{name}.py").read_text() + shared
+    unread = [k for k in CATALOG[name].params.model_fields if not re.search(rf"[\"']{k}[\"']", source)]
+    assert unread == []
+    assert not set(CATALOG[name].params.model_fields) & {"do_at_most", "imod_overlap", "defocus_weight", "dose_weight", "array_throttle"}
 
 
 def test_template_matching_takes_only_cn_symmetry():
     from pydantic import ValidationError
 
-    tm = CATALOG["templatematching"].params
+    tm = CATALOG["template_match"].params
     tm(template="t.mrc", mask="m.mrc", symmetry="C6")
     with pytest.raises(ValidationError):
         tm(template="t.mrc", mask="m.mrc", symmetry="D2")
@@ -96,3 +131,19 @@ def test_jobs_type_shows_bounds_and_units(cli):
     assert re.search(r"^perdevice \* +int", text, re.M)  # not part of the fingerprint
     assert "required" in cli("jobs", "templatematching").stdout
     assert "did you mean 'tsCtf'" in cli("jobs", "tsCTF", code=1).stderr
+
+
+def test_renaming_a_type_keeps_its_fingerprints(example):
+    """A project applied before types were named by their stems names them by their aliases: its
+    results must still be its results, whichever name the spec now uses."""
+    from cryocc.compiler.compile import compile_pipeline
+    from cryocc.schema.jobs import ALIASES
+
+    canonical = example()
+    aliased = canonical.parent / "aliased.yaml"
+    to_alias = {name: alias for alias, name in ALIASES.items()}
+    aliased.write_text(re.sub(r"\{type: (\w+)", lambda m: "{type: " + to_alias.get(m.group(1), m.group(1)), canonical.read_text()))
+    assert "{type: tsCtf" in aliased.read_text()
+    a, b = compile_pipeline(canonical), compile_pipeline(aliased)
+    assert a.fingerprints == b.fingerprints
+    assert a.parts["ctf"]["type"] == "tsCtf" and a.jobs["ctf"].type == "ts_ctf"

@@ -11,10 +11,22 @@ def test_version(cli):
     assert cli("--version").stdout.strip() == f"cryocc {__version__}"
 
 
-@pytest.mark.parametrize("command", sorted(c.name or c.callback.__name__ for c in app.registered_commands))
-def test_every_command_has_help(command, cli):
-    out = cli(command, "--help").stdout
-    assert "Usage:" in out and len(out.splitlines()) > 5
+COMMANDS = {c.name or c.callback.__name__: c for c in app.registered_commands}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_with_its_options_and_the_readme_lists_it(command, cli):
+    import inspect
+
+    from conftest import ROOT
+
+    out = " ".join(cli(command, "--help").stdout.split())
+    doc = " ".join(inspect.getdoc(COMMANDS[command].callback).split())
+    assert doc and doc.split(". ")[0] in out  # its own text, not only typer's frame
+    options = [p.default.param_decls[0] for p in inspect.signature(COMMANDS[command].callback).parameters.values()
+               if getattr(p.default, "param_decls", None)]
+    assert all(o in out for o in options), options
+    assert f"| `cryocc {command}" in (ROOT / "README.md").read_text()
 
 
 def test_jobs_lists_every_type_with_its_tool(cli):
@@ -78,7 +90,7 @@ def test_validate_shows_each_inferred_value_with_its_source_and_the_wiring(examp
     assert re.search(r"^voltage +300 kV +override$", out, re.M)
     assert re.search(r"^tilt axis +85\.3 ° +mdoc$", out, re.M)
     assert re.search(r"^ +41 +-60\.0 \.\. 60\.0 +5\.4 +- +- +85\.3 +1$", out, re.M)  # one tilt series as its mdoc says
-    assert re.search(r"^align +aligntiltsWarp +tilt_series <- motion, settings <- tsimport +1 cpu", out, re.M)
+    assert re.search(r"^align +ts_alignment +tilt_series <- motion, settings <- tsimport +1 cpu", out, re.M)
 
 
 @pytest.mark.parametrize("args", [["plan", "--bogus"], ["plan", "pipeline.yaml"], ["--bogus"], ["nosuch"], ["apply"]])

@@ -59,7 +59,7 @@ CASES: dict[str, Case] = {
     # --- pipeline.yaml as YAML ---
     "yaml_syntax": Case("pipeline", "name: quickstart", "name: [quickstart", r"YAML syntax error", None),
     "tab_indent": Case("pipeline", "  frames: data", "\tframes: data", r"YAML syntax error", 9),
-    "duplicate_job": Case("pipeline", "  ctf:         {type: tsCtf}\n", "  ctf:         {type: tsCtf}\n  ctf:         {type: tsCtf}\n",
+    "duplicate_job": Case("pipeline", "  ctf:         {type: ts_ctf}\n", "  ctf:         {type: ts_ctf}\n  ctf:         {type: ts_ctf}\n",
                           r"duplicate key 'ctf'", 24),
     "duplicate_top_key": Case("pipeline", "name: quickstart\n", "name: quickstart\nname: again\n", r"duplicate key 'name'", 6),
     "nul_byte": Case("pipeline", "name: quickstart", b"name: quick\0start", r"a NUL byte: not a text file", 5),
@@ -81,15 +81,15 @@ CASES: dict[str, Case] = {
                     r"unknown key 'dat'|required", None),
     "no_jobs": Case("pipeline", "jobs:\n", "jobs: {}\nunused:\n", r"jobs|unknown key", None),
     # --- jobs ---
-    "unknown_job_type": Case("pipeline", "{type: tsCtf}", "{type: tsCTF}", r"unknown job type 'tsCTF'", 23),
+    "unknown_job_type": Case("pipeline", "{type: ts_ctf}", "{type: tsCTF}", r"unknown job type 'tsCTF'", 23),
     "unknown_param": Case("pipeline", "sample_thickness_nm: 150", "sample_thicknes_nm: 150", r"unknown parameter 'sample_thicknes_nm'", 22),
     "wrong_type": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: two}", r"found 'two'", 24),
     "out_of_range": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: 5000", r"less than or equal to 1000", 22),
-    "unknown_upstream": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilt_series: alignn}}", r"no job named 'alignn'", 23),
-    "input_not_produced": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilt_series: import}}",
+    "unknown_upstream": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: alignn}}", r"no job named 'alignn'", 23),
+    "input_not_produced": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: import}}",
                                r"produces nothing that input 'tilt_series' consumes", 23),
-    "unknown_input_slot": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, inputs: {tilts: align}}", r"tilts", 23),
-    "cycle": Case("pipeline", "", "  dt: {type: denoisetrain, inputs: {tomograms: dp}}\n"
+    "unknown_input_slot": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilts: align}}", r"tilts", 23),
+    "cycle": Case("pipeline", "", "  dt: {type: denoise_train, inputs: {tomograms: dp}}\n"
                   "  dp: {type: denoisepredict, inputs: {tomograms: reconstruct, model: dt}}\n", r"dependency cycle: dt -> dp -> dt", 25),
     "name_dots": Case("pipeline", "  ctf:  ", "  ../x:  ", r"job name '\.\./x' is not a safe name", 23),
     "name_space": Case("pipeline", "  ctf:  ", "  my ctf:  ", r"job name 'my ctf' is not a safe name", 23),
@@ -98,9 +98,9 @@ CASES: dict[str, Case] = {
     "name_newline_key": Case("pipeline", "  ctf:  ", '  "c\\ntf":  ', r"is not a safe name", 23),
     "name_too_long": Case("pipeline", "  ctf:  ", "  " + "c" * 65 + ":  ", r"is not a safe name", 23),
     "name_digit": Case("pipeline", "  ctf:  ", "  1ctf:  ", r"job name '1ctf' is not a safe name", 23),
-    "job_not_mapping": Case("pipeline", "{type: tsCtf}", "tsCtf", r"ctf", 23),
-    "job_without_type": Case("pipeline", "{type: tsCtf}", "{params: {}}", r"type", 23),
-    "job_unknown_key": Case("pipeline", "{type: tsCtf}", "{type: tsCtf, parms: {}}", r"unknown key 'parms'", 23),
+    "job_not_mapping": Case("pipeline", "{type: ts_ctf}", "tsCtf", r"ctf", 23),
+    "job_without_type": Case("pipeline", "{type: ts_ctf}", "{params: {}}", r"type", 23),
+    "job_unknown_key": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, parms: {}}", r"unknown key 'parms'", 23),
     # --- resources, as sbatch reads them ---
     "time_99_99": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "99:99"}', r"seconds must be below 60", 16),
     "time_01_99_00": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "01:99:00"}', r"minutes must be below 60", 16),

@@ -31,7 +31,7 @@ CASES = {
                     r"YAML syntax error", r"indentation|quoting"),
     "tab_indent": (lambda p: edit(p, "  frames: data", "\tframes: data"), "pipeline.yaml", 9, None,
                    r"YAML syntax error", r"tabs"),
-    "unknown_job_type": (lambda p: edit(p, "{type: tsCtf}", "{type: tsCTF}"), "pipeline.yaml", 23, "jobs.ctf.type",
+    "unknown_job_type": (lambda p: edit(p, "{type: ts_ctf}", "{type: tsCTF}"), "pipeline.yaml", 23, "jobs.ctf.type",
                          r"unknown job type 'tsCTF'", r"did you mean 'tsCtf'"),
     "unknown_param": (lambda p: edit(p, "sample_thickness_nm: 150", "sample_thicknes_nm: 150"), "pipeline.yaml", 22,
                       "jobs.align.params.sample_thicknes_nm", r"unknown parameter 'sample_thicknes_nm'",
@@ -40,9 +40,9 @@ CASES = {
                    "jobs.reconstruct.params.rescale_angpixs", r"expected a valid number.*found 'two'", None),
     "out_of_range": (lambda p: edit(p, "sample_thickness_nm: 150", "sample_thickness_nm: 5000"), "pipeline.yaml", 22,
                      "jobs.align.params.sample_thickness_nm", r"less than or equal to 1000.*found 5000", None),
-    "unknown_upstream": (lambda p: edit(p, "ctf:         {type: tsCtf}", "ctf:         {type: tsCtf, inputs: {tilt_series: alignn}}"),
+    "unknown_upstream": (lambda p: edit(p, "ctf:         {type: ts_ctf}", "ctf:         {type: ts_ctf, inputs: {tilt_series: alignn}}"),
                          "pipeline.yaml", 23, "jobs.ctf.inputs.tilt_series", r"no job named 'alignn'", r"did you mean 'align'"),
-    "duplicate_job": (lambda p: edit(p, "  ctf:         {type: tsCtf}", "  ctf:         {type: tsCtf}\n  ctf:         {type: tsCtf}"),
+    "duplicate_job": (lambda p: edit(p, "  ctf:         {type: ts_ctf}", "  ctf:         {type: ts_ctf}\n  ctf:         {type: ts_ctf}"),
                       "pipeline.yaml", 24, None, r"duplicate key 'ctf'", r"only once"),
     "unsafe_name_dots": (lambda p: edit(p, "  ctf:  ", "  ../x:  "), "pipeline.yaml", 23, "jobs.../x",
                          r"job name '\.\./x' is not a safe name", r"letters, digits"),
@@ -70,9 +70,9 @@ CASES = {
                      r"site profile 'locall' does not exist", r"did you mean 'local'"),
     "unknown_top_key": (lambda p: edit(p, "name: quickstart", "name: quickstart\nnmae: x"), "pipeline.yaml", 6, "nmae",
                         r"unknown key 'nmae'", r"did you mean 'name'"),
-    "input_not_produced": (lambda p: edit(p, "ctf:         {type: tsCtf}", "ctf:         {type: tsCtf, inputs: {tilt_series: import}}"),
+    "input_not_produced": (lambda p: edit(p, "ctf:         {type: ts_ctf}", "ctf:         {type: ts_ctf, inputs: {tilt_series: import}}"),
                            "pipeline.yaml", 23, "jobs.ctf.inputs.tilt_series", r"produces nothing that input 'tilt_series' consumes",
-                           r"made by: aligntiltsWarp"),
+                           r"made by: ts_alignment"),
 }
 
 
@@ -118,7 +118,7 @@ def test_all_errors_of_a_file_in_one_pass(example, cli):
     pipeline = example()
     edit(pipeline, "sample_thickness_nm: 150", "sample_thicknes_nm: 150")
     edit(pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: two}")
-    edit(pipeline, "{type: tsCtf}", "{type: tsCTF}")
+    edit(pipeline, "{type: ts_ctf}", "{type: tsCTF}")
     edit(pipeline, "  ctf: ", "  my ctf: ")
     result = cli("validate", pipeline, code=1)
     err = result.stderr
@@ -143,5 +143,5 @@ def test_wrong_type_in_the_full_catalog(example, cli, tmp_path):
     pipeline = example("full-catalog")
     edit(pipeline, "{binning: 1, box_size: 32", "{binning: two, box_size: 32")
     err = cli("apply", pipeline, "--project", tmp_path / "p", code=1).stderr
-    assert re.match(r"error: \S+full-catalog/pipeline\.yaml:29:60: jobs\.extract\.params\.binning: expected a valid integer.*found 'two'", err), err
+    assert re.match(r"error: \S+full-catalog/pipeline\.yaml:29:61: jobs\.extract\.params\.binning: expected a valid integer.*found 'two'", err), err
     assert tree(tmp_path / "p") == {}

@@ -25,7 +25,7 @@ def superseded(tmp_path):
     p = Proj(tmp_path)
     p.apply()
     p.run()
-    edit(p.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    edit(p.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {window: 640}}")
     p.apply()
     assert set(p.run().statuses.values()) == {"Succeeded"}
     return p
@@ -68,7 +68,7 @@ def test_gc_yes_moves_them_to_trash_as_relion_does_and_the_project_goes_on(super
 
 def test_gc_keeps_what_a_reused_result_reads(superseded):
     p = superseded
-    edit(p.pipeline, "{type: tsCtf, params: {window: 640}}", "{type: tsCtf}")  # back: job005 and job006 are reused
+    edit(p.pipeline, "{type: ts_ctf, params: {window: 640}}", "{type: ts_ctf}")  # back: job005 and job006 are reused
     p.apply()
     doc = json.loads(p.cli("gc", "--project", p.root, "--json").stdout)
     assert [u["job_dir"] for u in doc["unused"]] == ["External/job007/", "External/job008/"]
@@ -76,7 +76,7 @@ def test_gc_keeps_what_a_reused_result_reads(superseded):
 
 def test_gc_lists_a_job_gone_from_the_pipeline_and_refuses_while_a_scheme_runs(superseded):
     p = superseded
-    edit(p.pipeline, "  reconstruct: {type: tsReconstruct, params: {rescale_angpixs: 10}, resources: {mem: 2G}}\n", "")
+    edit(p.pipeline, "  reconstruct: {type: ts_reconstruct, params: {rescale_angpixs: 10}, resources: {mem: 2G}}\n", "")
     p.apply()
     doc = json.loads(p.cli("gc", "--project", p.root, "--json").stdout)
     assert ("External/job008/", "no longer in pipeline.yaml") in [(u["job_dir"], u["why"]) for u in doc["unused"]]

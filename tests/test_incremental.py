@@ -138,7 +138,7 @@ def test_one_changed_parameter_reruns_that_job_and_what_is_below(done):
 
 def test_a_slurm_resource_change_reruns_nothing(done):
     edit(done.pipeline, 'resources: {mem: 2G}', 'resources: {mem: 64G, cpus: 8, gpus: 1, partition: gpu}')
-    edit(done.pipeline, 'align:       {type: aligntiltsWarp, params: {method: aretomo, sample_thickness_nm: 150}}',
+    edit(done.pipeline, 'align:       {type: ts_alignment, params: {method: aretomo, sample_thickness_nm: 150}}',
          'align:       {type: aligntiltsWarp, params: {method: aretomo, sample_thickness_nm: 150, perdevice: 4}}')
     assert done.actions() == {j: "keep" for j in JOBS}
 
@@ -209,11 +209,11 @@ def test_a_pure_mtime_change_reruns_only_in_stat_mode(tmp_path, mode, reruns):
 
 
 def test_a_removed_job_is_an_orphan_and_its_directory_stays(done):
-    edit(done.pipeline, "  reconstruct: {type: tsReconstruct, params: {rescale_angpixs: 10}, resources: {mem: 2G}}\n", "")
+    edit(done.pipeline, "  reconstruct: {type: ts_reconstruct, params: {rescale_angpixs: 10}, resources: {mem: 2G}}\n", "")
     before = tree(done.root / "External/job006")
     plan = done.plan()
     orphan = next(j for j in plan["jobs"] if j["name"] == "reconstruct")
-    assert orphan == {"name": "reconstruct", "type": "tsReconstruct", "action": "orphan", "reasons": [{"kind": "removed"}],
+    assert orphan == {"name": "reconstruct", "type": "ts_reconstruct", "action": "orphan", "reasons": [{"kind": "removed"}],
                       "job_dir": "External/job006/"}
     done.apply()
     assert tree(done.root / "External/job006") == before
@@ -304,7 +304,7 @@ def test_a_crash_between_any_two_writes_of_a_fresh_apply_converges(tmp_path, mon
 
 
 def test_a_crash_between_any_two_writes_of_an_incremental_apply_converges(done, tmp_path, monkeypatch):
-    edit(done.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    edit(done.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {window: 640}}")
 
     def make_copy(name):
         shutil.copytree(done.root, tmp_path / name, symlinks=True)
@@ -425,7 +425,8 @@ def test_a_reverted_parameter_reuses_the_earlier_result(done):
     assert plan["summary"] == {"keep": 6, "run": 0, "rerun": 0, "extend": 0, "orphan": 0}
     assert _reuse(plan, "reconstruct") == "External/job006/"
     out = done.cli("plan", done.pipeline, "--project", done.root).stdout
-    assert re.search(r"= keep +reconstruct +tsReconstruct +External/job006/ +reuse External/job006/ \(same fingerprint, job reconstruct, finished 20", out), out
+    assert re.search(r"= keep +reconstruct +ts_reconstruct +External/job006/ +reuse External/job006/ "
+                     r"\(same fingerprint, job reconstruct, finished 20", out), out
     assert "Nothing to run" in done.apply().stdout
     assert done.job_dir("reconstruct") == "External/job006/"
     assert done.actions() == {j: "keep" for j in JOBS} and not _reasons(done.plan(), "reconstruct")
@@ -434,10 +435,10 @@ def test_a_reverted_parameter_reuses_the_earlier_result(done):
 def test_a_job_below_a_reused_result_follows_it_back(done):
     """Reverting ctf's window reuses ctf's earlier directory; reconstruct, made from the other one,
     must go back to its own earlier result too, not stay on what it made from the reverted one."""
-    edit(done.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    edit(done.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {window: 640}}")
     done.apply()
     assert set(done.run().statuses) == {"ctf", "reconstruct"}
-    edit(done.pipeline, "{type: tsCtf, params: {window: 640}}", "{type: tsCtf}")
+    edit(done.pipeline, "{type: ts_ctf, params: {window: 640}}", "{type: ts_ctf}")
     plan = done.plan()
     assert (_reuse(plan, "ctf"), _reuse(plan, "reconstruct")) == ("External/job005/", "External/job006/")
     done.apply()
@@ -445,7 +446,7 @@ def test_a_job_below_a_reused_result_follows_it_back(done):
 
 
 def test_a_renamed_job_keeps_its_result(done):
-    edit(done.pipeline, "  ctf:         {type: tsCtf}", "  tsctf:       {type: tsCtf}")
+    edit(done.pipeline, "  ctf:         {type: ts_ctf}", "  tsctf:       {type: ts_ctf}")
     plan = done.plan()
     actions = {j["name"]: j["action"] for j in plan["jobs"]}
     assert actions == {"import": "keep", "motion": "keep", "tsimport": "keep", "align": "keep", "tsctf": "keep",
@@ -491,7 +492,7 @@ def test_the_plan_estimates_what_it_will_cost(tmp_path):
 
     p = Proj(tmp_path)
     fresh = p.plan()["estimate"]
-    fixed, per_series = DEFAULT_COST["tsReconstruct"]
+    fixed, per_series = DEFAULT_COST["ts_reconstruct"]
     assert fresh["jobs"]["reconstruct"] == {"seconds": fixed + per_series * 1, "gpu_hours": 0.0, "source": "default for the type"}
     assert fresh["seconds"] == sum(j["seconds"] for j in fresh["jobs"].values()) and set(fresh["jobs"]) == set(JOBS)
     assert "Estimate: ~ " in p.cli("plan", p.pipeline, "--project", p.root).stdout

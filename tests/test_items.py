@@ -82,7 +82,7 @@ def test_new_tilt_series_extend_every_job_that_works_per_tilt_series(grown):
         assert plan[job]["action"] == "extend" and plan[job]["job_dir"] == first[job], plan[job]
         assert plan[job]["items"] == {"todo": new, "keep": FIRST, "new": dict.fromkeys(new, "")}
     out = p.cli("plan", p.pipeline, "--project", p.root).stdout
-    assert re.search(rf"~ extend +motion +fsMotionAndCtf +{first['motion']} +\+{MORE} new, {FIRST} kept", out), out
+    assert re.search(rf"~ extend +motion +fs_motion_ctf +{first['motion']} +\+{MORE} new, {FIRST} kept", out), out
     assert f"Plan: 0 to run, 0 to re-run, {len(JOBS)} to extend, 0 to keep, 0 orphaned." in out
     p.apply()
     scheme = p.latest_scheme()
@@ -158,7 +158,7 @@ def test_a_half_copied_tilt_series_waits_then_extends_every_job(tmp_path):
 
 def test_a_job_that_pools_tilt_series_reruns_them_all_and_so_does_everything_after_it(tmp_path):
     p = Proj(tmp_path)
-    edit(p.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {defocus_hand: auto}}")  # one handedness from all
+    edit(p.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {defocus_hand: auto}}")  # one handedness from all
     p.apply()
     run(p)
     add_series(p.pipeline.parent, ["TS_02"])
@@ -224,11 +224,11 @@ def test_a_reverted_parameter_extends_the_directory_made_with_it(tmp_path):
     add_series(p.pipeline.parent, ["TS_02"])
     p.apply()
     first = run(p)
-    edit(p.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    edit(p.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {window: 640}}")
     p.apply()
     second = run(p)
     assert set(second) == {"ctf", "reconstruct"}
-    edit(p.pipeline, "{type: tsCtf, params: {window: 640}}", "{type: tsCtf}")
+    edit(p.pipeline, "{type: ts_ctf, params: {window: 640}}", "{type: ts_ctf}")
     add_series(p.pipeline.parent, ["TS_03"])
     plan = {j["name"]: j for j in p.plan()["jobs"]}
     for job in ("ctf", "reconstruct"):

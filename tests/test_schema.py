@@ -31,9 +31,9 @@ def test_examples_validate_against_the_schema(pipeline, validator):
 @pytest.mark.parametrize("old, new", [
     ("{rescale_angpixs: 10}", "{rescale_angpixs: two}"),
     ("sample_thickness_nm: 150", "sample_thicknes_nm: 150"),
-    ("{type: tsCtf}", "{type: tsCTF}"),
+    ("{type: ts_ctf}", "{type: tsCTF}"),
     ("name: quickstart", "name: quick start"),
-    ("{type: tsCtf}", "{type: tsCtf, inputs: {tilt_seriess: align}}"),
+    ("{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_seriess: align}}"),
     ("resources: {mem: 2G}", "resources: {mem: lots}"),
 ])
 def test_broken_spec_fails_schema_and_validate(old, new, example, cli, validator):

@@ -151,7 +151,7 @@ def test_a_tilt_series_that_fails_alignment_fails_the_job_and_is_named(proj):
     assert plan["align"]["reasons"][1]["kind"] == "failed" and "TS_02 (aretomo alignment failed)" in plan["align"]["reasons"][1]["detail"]
     assert plan["align"]["items"] == {"todo": ["TS_02"], "keep": 1, "failed": {"TS_02": "aretomo alignment failed"}}
     out = proj.cli("plan", proj.pipeline, "--project", proj.root).stdout
-    assert re.search(r"~ extend +align +aligntiltsWarp +External/job004/ +1 failed \(TS_02\), 1 kept", out), out
+    assert re.search(r"~ extend +align +ts_alignment +External/job004/ +1 failed \(TS_02\), 1 kept", out), out
     proj.apply()  # fixed (the fault switch is gone): alignment runs again for TS_02 alone, in its directory
     again = run_scheme(proj.root, tool_env())
     assert set(again.statuses.values()) == {"Succeeded"}

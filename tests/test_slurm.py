@@ -113,7 +113,7 @@ def test_quickstart_runs_to_the_end_with_the_resources_asked_for(e2e):
 def test_a_changed_parameter_submits_only_that_job_and_below(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root, "--wait")
-    edit(e2e.pipeline, "{type: tsCtf}", "{type: tsCtf, params: {window: 640}}")
+    edit(e2e.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {window: 640}}")
     plan = json.loads(e2e.cli("plan", e2e.pipeline, "--project", e2e.root, "--json").stdout)
     assert [j["action"] for j in plan["jobs"]] == ["keep"] * 4 + ["rerun"] * 2
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
@@ -149,7 +149,7 @@ def test_scancel_turns_into_a_failure_and_a_rerun_starts_there(e2e):
 
 
 def test_a_job_over_its_time_limit_fails_within_seconds(e2e):
-    edit(e2e.pipeline, "  ctf:         {type: tsCtf}", '  ctf:         {type: tsCtf, resources: {time: "00:01:00"}}')
+    edit(e2e.pipeline, "  ctf:         {type: ts_ctf}", '  ctf:         {type: ts_ctf, resources: {time: "00:01:00"}}')
     e2e.switch(FAKE_HANG="ts_ctf")
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)

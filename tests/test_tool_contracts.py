@@ -73,7 +73,7 @@ def _files(tmp_path: Path) -> dict[str, str]:
 
 def test_the_match_command_line_is_what_pytoms_parser_takes(pytom, tmp_path, monkeypatch):
     f = _files(tmp_path)
-    params = {**CATALOG["templatematching"].params(template=f["template"], mask=f["mask"]).model_dump(mode="json"),
+    params = {**CATALOG["template_match"].params(template=f["template"], mask=f["mask"]).model_dump(mode="json"),
               "symmetry": "C2", "bandpass": "20:400", "spectral_whitening": True}
     acq = {"voltage": 300.0, "cs": 2.7, "amplitude_contrast": 0.1}
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
@@ -119,7 +119,7 @@ def test_the_extract_command_line_is_what_pytoms_parser_takes(pytom, tmp_path, m
         raise _Stop
 
     monkeypatch.setattr(pytom, "extract_particles", extract_particles)
-    params = CATALOG["tmextractcand"].params(tophat_filter=True).model_dump(mode="json")
+    params = CATALOG["candidate_extract"].params(tophat_filter=True).model_dump(mode="json")
     with pytest.raises(_Stop):
         pytom.extract_candidates([str(a) for a in extract_args(params, job)])
     assert seen["job"] == job
@@ -150,7 +150,7 @@ def _config_keys(script: str) -> tuple[set[str], set[str]]:
 def test_cryocare_configs_have_the_keys_its_scripts_read():
     if importlib.metadata.version("cryoCARE") != "0.3.0":
         pytest.fail("tests/run.sh installs cryoCARE 0.3.0")
-    train = train_config(CATALOG["denoisetrain"].params().model_dump(), ["e.mrc"], ["o.mrc"])
+    train = train_config(CATALOG["denoise_train"].params().model_dump(), ["e.mrc"], ["o.mrc"])
     extract_needs, extract_reads = _config_keys("cryoCARE_extract_train_data")
     train_needs, train_reads = _config_keys("cryoCARE_train")
     _, gpu_reads = _config_keys("cryoCARE_predict")  # cryoCARE_train.py imports set_gpu_id from it

@@ -292,7 +292,7 @@ def infer(
     sources["image_size"] = "mdoc" if len(sizes) == 1 else "missing"
     if len(sizes) > 1:
         notes.append("mdocs disagree on ImageSize (" + ", ".join(f"{w}x{h}" for w, h in sorted(sizes)) +
-                     "): give tsImport's tomo_dimensions explicitly")
+                     "): give ts_import's tomo_dimensions explicitly")
 
     binned = sorted({m.binning for m in mdocs if m.binning and m.binning > 1})
     if binned and o.pixel_size is None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from ..states import Action
+
 # Before a project has run a job type: (seconds per job, seconds per tilt series of 41 tilts),
 # typical for a 4k camera and one GPU. Rough, and said to be: the history replaces it.
 DEFAULT_COST = {
-    "importmovies": (30, 1), "fsMotionAndCtf": (60, 90), "tsImport": (30, 1), "aligntiltsWarp": (60, 60),
-    "tsCtf": (60, 30), "tiltFilter": (10, 0.5), "tsReconstruct": (60, 60), "denoisetrain": (3600, 0),
-    "denoisepredict": (60, 120), "templatematching": (120, 900), "tmextractcand": (30, 5),
-    "subtomoExtraction": (120, 30), "reconstructParticle": (600, 0), "class3d": (7200, 0),
+    "import_movies": (30, 1), "fs_motion_ctf": (60, 90), "ts_import": (30, 1), "ts_alignment": (60, 60),
+    "ts_ctf": (60, 30), "tilt_filter": (10, 0.5), "ts_reconstruct": (60, 60), "denoise_train": (3600, 0),
+    "denoise_predict": (60, 120), "template_match": (120, 900), "candidate_extract": (30, 5),
+    "subtomo_extraction": (120, 30), "reconstruct_particle": (600, 0), "class3d": (7200, 0),
 }
 
 
@@ -27,8 +29,8 @@ def estimate(plan, compiled, results) -> dict[str, Any]:
     for name in plan.to_run:
         job = compiled.jobs[name]
         items = planned[name].items
-        todo = len(items.todo) if items is not None and planned[name].action == "extend" else n_series
-        past = history.get(job.type)
+        todo = len(items.todo) if items is not None and planned[name].action == Action.EXTEND else n_series
+        past = [s for t in (job.type, *job.aliases) for s in history.get(t, ())]  # receipts before a rename name an alias
         if past:
             seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
             seconds *= todo / max(n_series, 1)

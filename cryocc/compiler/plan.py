@@ -198,7 +198,7 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     home = own if keep else None
     if not keep and not whole and results is not None:
         # another directory of this job type may hold some tilt series as they are now (a recipe reverted)
-        home, records, keep = _other_home(results, job.type, kept_of, exclude=state.job_dir if state else None)
+        home, records, keep = _other_home(results, (job.type, *job.aliases), kept_of, exclude=state.job_dir if state else None)
     todo = sorted(set(fingerprints) - set(keep))
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == Outcome.SUCCEEDED} | set(todo))
     if not keep:
@@ -215,10 +215,10 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
         [r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED)]
 
 
-def _other_home(results, job_type: str, kept_of, exclude: str | None) -> tuple[str | None, dict, list[str]]:
+def _other_home(results, type_names: tuple[str, ...], kept_of, exclude: str | None) -> tuple[str | None, dict, list[str]]:
     """The job directory of this type whose receipt vouches for the most tilt series, newest first on a tie."""
     best: tuple[str | None, dict, list[str]] = (None, {}, [])
-    for job_dir in results.of_type(job_type):
+    for job_dir in results.of_type(type_names):
         if job_dir == exclude:
             continue
         records = (read_receipt(results.root, job_dir) or {}).get("items") or {}

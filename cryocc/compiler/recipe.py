@@ -25,8 +25,9 @@ class Wire(NamedTuple):
 
 class JobRecipe(NamedTuple):
     name: str
-    type: str
-    stem: str  # templates/jobs/<stem>.star, drivers/<stem>.py
+    type: str  # the job type's name: also its driver's, drivers/<type>.py
+    aliases: tuple[str, ...]  # its other names; the first is its name in fingerprints
+    is_tomo: bool
     type_version: int
     params: dict[str, Any]  # JSON values; file params absolute
     result_params: dict[str, Any]  # the params a fingerprint covers; file params by key
@@ -72,7 +73,8 @@ class Recipe(NamedTuple):
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Recipe:
-        jobs = {n: JobRecipe(**{**j, "wires": tuple(Wire(**w) for w in j["wires"]), "outputs": tuple(j["outputs"])})
+        jobs = {n: JobRecipe(**{**j, "wires": tuple(Wire(**w) for w in j["wires"]), "outputs": tuple(j["outputs"]),
+                                  "aliases": tuple(j["aliases"])})
                 for n, j in doc["jobs"].items()}
         series = tuple(Series(name, mdoc, tuple(frames)) for name, mdoc, frames in doc["tilt_series"])
         return cls(**{**doc, "order": tuple(doc["order"]), "jobs": jobs, "tilt_series": series})

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .compile import Compiled
     from .plan import Plan
 
-PARAMS_FORMAT = 1
+PARAMS_FORMAT = 2  # 2: no "stem": the type names the driver
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class RenderedJob:
 
 
 @cache
-def job_template(stem: str) -> tuple[dict[str, str], dict[str, str]]:
-    """(data_job pairs, joboptions in template order) of templates/jobs/<stem>.star."""
-    blocks = parse_star((data_dir("templates") / "jobs" / f"{stem}.star").read_text())
+def job_template() -> tuple[dict[str, str], dict[str, str]]:
+    """(data_job pairs, joboptions in template order) of templates/job.star."""
+    blocks = parse_star((data_dir("templates") / "job.star").read_text())
     job = blocks["job"]
     options = {row["rlnJobOptionVariable"]: row.get("rlnJobOptionValue", "") for row in blocks["joboptions_values"]}
     assert isinstance(job, dict)
@@ -63,7 +63,6 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
         "cryocc": __version__,
         "job": job.name,
         "type": job.type,
-        "stem": job.stem,
         "type_version": job.type_version,
         "fingerprint": fingerprint,
         "params": job.params,
@@ -96,7 +95,8 @@ def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, si
     params_path = f"{STATE_DIR}/jobs/{job.name}/{sha256_bytes(params_text.encode())[:16]}.json"
     script_text = render_script(job, site)
     script_path = f"{STATE_DIR}/scripts/{job.name}.{sha256_bytes(script_text.encode())[:16]}.sh"
-    header, options = job_template(job.stem)
+    header, options = job_template()
+    header = {**header, "rlnJobIsTomo": "1" if job.is_tomo else "0"}
     overlay = {
         "fn_exe": f"{site['driver']} --job {params_path}",
         "nr_threads": str(job.resources["cpus"]),
@@ -110,7 +110,7 @@ def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, si
     }
     unknown = set(overlay) - set(options)
     if unknown:
-        raise RuntimeError(f"templates/jobs/{job.stem}.star lacks options {sorted(unknown)}")
+        raise RuntimeError(f"templates/job.star lacks options {sorted(unknown)}")
     options = {**options, **overlay}
     for key, value in options.items():
         try:

@@ -74,7 +74,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
         keys = {path: key for key, path in files.items()}
         tool = site.tools.get(jt.tool)
         jobs[name] = JobRecipe(
-            name=name, type=jt.name, stem=jt.stem, type_version=jt.version, params=params,
+            name=name, type=jt.name, aliases=jt.aliases, is_tomo=jt.is_tomo, type_version=jt.version, params=params,
             result_params={k: keys.get(params[k], params[k]) for k in jt.result_params(params)},
             acquisition={k: acq[k] for k in jt.acquisition}, files=dict(sorted(files.items())), reads_data=jt.uses_data,
             wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),

@@ -72,10 +72,11 @@ class Results:
         hits = [(d, e) for d, e in self.entries.items() if e.get("fingerprint") == fingerprint and e.get("status") == ReceiptStatus.SUCCEEDED]
         return sorted((h for h in hits if (self.root / h[0] / SUCCESS).exists()), key=lambda h: h[1].get("ended") or "", reverse=True)
 
-    def of_type(self, job_type: str) -> list[str]:
-        """Job directories of this job type that ended (succeeded, or failed on some tilt series), newest first."""
+    def of_type(self, names: tuple[str, ...]) -> list[str]:
+        """Job directories of a job type (by its name or an alias: receipts before a rename name that)
+        that ended (succeeded, or failed on some tilt series), newest first."""
         self._look()
-        hits = [(d, e) for d, e in self.entries.items() if e.get("type") == job_type
+        hits = [(d, e) for d, e in self.entries.items() if e.get("type") in names
                 and e.get("status") in (ReceiptStatus.SUCCEEDED, ReceiptStatus.FAILED_PARTIAL)
                 and (self.root / d / (SUCCESS if e["status"] == ReceiptStatus.SUCCEEDED else FAILURE)).exists()]
         return [d for d, _ in sorted(hits, key=lambda h: h[1].get("ended") or "", reverse=True)]

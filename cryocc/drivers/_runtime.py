@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
         if run_job is None:
             from . import driver_for
 
-            run_job = driver_for(doc["stem"])
+            run_job = driver_for(doc["type"])
         if not _items.nothing_to_do(ctx):
             run_job(ctx)
         ctx.check_abort()

@@ -1,4 +1,4 @@
-"""tmextractcand: pytom_extract_candidates per tomogram; candidates and an optimisation set."""
+"""candidate_extract: pytom_extract_candidates per tomogram; candidates and an optimisation set."""
 
 import json
 import re

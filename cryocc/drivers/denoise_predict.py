@@ -1,4 +1,4 @@
-"""denoisepredict: cryoCARE prediction, one tomogram at a time; tomograms STAR of the results."""
+"""denoise_predict: cryoCARE prediction, one tomogram at a time; tomograms STAR of the results."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""denoisetrain: cryoCARE training on even/odd half tomograms."""
+"""denoise_train: cryoCARE training on even/odd half tomograms."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""fsMotionAndCtf: WarpTools frame-series motion correction and CTF, then per-tilt metadata."""
+"""fs_motion_ctf: WarpTools frame-series motion correction and CTF, then per-tilt metadata."""
 
 import os
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""importmovies: RELION 5's tilt-series import from movies and mdocs."""
+"""import_movies: RELION 5's tilt-series import from movies and mdocs."""
 
 import glob
 import os

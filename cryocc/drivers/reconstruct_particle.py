@@ -1,4 +1,4 @@
-"""reconstructParticle: RELION 5 relion_tomo_reconstruct_particle."""
+"""reconstruct_particle: RELION 5 relion_tomo_reconstruct_particle."""
 
 from ._runtime import Context
 

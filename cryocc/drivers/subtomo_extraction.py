@@ -1,4 +1,4 @@
-"""subtomoExtraction: RELION 5 relion_tomo_subtomo, on the particles of the tomograms to process.
+"""subtomo_extraction: RELION 5 relion_tomo_subtomo, on the particles of the tomograms to process.
 
 relion_tomo_subtomo extracts every particle of the optimisation set it is given and writes
 <o>/particles.star and <o>/optimisation_set.star. It is given a copy of the input set holding

@@ -1,4 +1,4 @@
-"""templatematching: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
+"""template_match: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
 from ..contract import Outcome
 from ._errors import JobFailed, Terminated

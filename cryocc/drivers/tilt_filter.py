@@ -1,7 +1,7 @@
-"""tiltFilter: drop tilts by rules on the CTF and tilt metadata; write a report of every verdict.
+"""tilt_filter: drop tilts by rules on the CTF and tilt metadata; write a report of every verdict.
 
 The dropped tilts leave the RELION tilt series and are switched off in this job's copy of the
-WarpTools workspace (<UseTilt> False in each tilt-series XML), which tsReconstruct reconstructs
+WarpTools workspace (<UseTilt> False in each tilt-series XML), which ts_reconstruct reconstructs
 from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:937)."""
 
 from ..contract import Outcome

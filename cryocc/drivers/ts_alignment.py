@@ -1,4 +1,4 @@
-"""aligntiltsWarp: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
+"""ts_alignment: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
 
 The alignment goes into RELION's columns the way RELION's own tilt-series alignment writes them
 (src/tomography_python_programs/align_tilt_series/aretomo/utils.py and imod/_utils.py): rlnTomoXTilt 0,

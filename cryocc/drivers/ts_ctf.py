@@ -1,4 +1,4 @@
-"""tsCtf: defocus handedness (ts_defocus_hand) then tilt-series CTF (ts_ctf), on this job's copies."""
+"""ts_ctf: defocus handedness (ts_defocus_hand) then tilt-series CTF (ts_ctf), on this job's copies."""
 
 from ..contract import Outcome
 from ._errors import JobFailed

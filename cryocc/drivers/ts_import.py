@@ -1,4 +1,4 @@
-"""tsImport: WarpTools tilt-series import (.tomostar) and the tilt-series settings."""
+"""ts_import: WarpTools tilt-series import (.tomostar) and the tilt-series settings."""
 
 import os
 import shutil

@@ -1,4 +1,4 @@
-"""tsReconstruct: WarpTools ts_reconstruct, then a RELION 5 tomograms STAR."""
+"""ts_reconstruct: WarpTools ts_reconstruct, then a RELION 5 tomograms STAR."""
 
 import os
 
@@ -13,10 +13,10 @@ from ._warp_xml import warp_settings, warp_tilt_series
 def run(ctx: Context) -> None:
     p, px = ctx.params, ctx.acq["pixel_size"]
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
-    # the WarpTools folder of the job before: tsCtf's, or the tilt filter's with its tilts switched off
+    # the WarpTools folder of the job before: ts_ctf's, or the tilt filter's with its tilts switched off
     source = ctx.input_dir("tilt_series")
     if not (source / "warp_tiltseries").is_dir():
-        raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/ (the input must come from tsCtf or tiltFilter)")
+        raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/ (the input must come from ts_ctf or tilt_filter)")
     only = stage_workspace(ctx, source, [ts.name for ts in series], xml=False)
     # --halfmap_frames and --deconv are switches: a value after them is ignored and the switch is on
     ctx.run("WarpTools", ["ts_reconstruct", "--settings", "warp_tiltseries.settings",
@@ -27,7 +27,7 @@ def run(ctx: Context) -> None:
     settings = warp_settings(ctx.path("warp_tiltseries.settings"))
     size = [int(float(settings.get(f"Dimensions{axis}", 0))) for axis in "XYZ"]
     if min(size) <= 0:
-        raise JobFailed("warp_tiltseries.settings has no tomogram dimensions (tsImport's tomo_dimensions)")
+        raise JobFailed("warp_tiltseries.settings has no tomogram dimensions (ts_import's tomo_dimensions)")
     rows = []
     rec = ctx.path("warp_tiltseries/reconstruction")
     for ts in series:

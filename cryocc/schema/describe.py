@@ -44,7 +44,7 @@ def describe(job: JobType) -> dict[str, Any]:
             "description": text.removesuffix(f" [{unit}]") if unit else text,
         })
     return {
-        "type": job.name, "summary": job.summary, "tool": job.tool_label, "gpu": job.gpu,
+        "type": job.name, "aliases": list(job.aliases), "summary": job.summary, "tool": job.tool_label, "gpu": job.gpu,
         "consumes": {slot: {"kinds": list(s.kinds), "description": s.description} for slot, s in job.inputs.items()},
         "produces": [{"kind": o.kind, "path": o.path + ("/" if o.is_dir else ""), "description": o.description} for o in job.outputs],
         "acquisition": list(job.acquisition) + (["frames, mdocs, gain"] if job.uses_data else []),
@@ -56,7 +56,8 @@ def describe_text(job: JobType) -> str:
     from ..report import fmt, table
 
     d = describe(job)
-    lines = [f"{d['type']}: {d['summary']} ({d['tool']}{', GPU' if d['gpu'] else ''})", ""]
+    also = f" (also {', '.join(d['aliases'])})" if d["aliases"] else ""
+    lines = [f"{d['type']}{also}: {d['summary']} ({d['tool']}{', GPU' if d['gpu'] else ''})", ""]
     lines += [f"consumes  {slot}: {' or '.join(c['kinds'])} ({c['description']})" for slot, c in d["consumes"].items()] or ["consumes  the data"]
     lines += [f"produces  {o['kind'] or '-'}: {o['path']} ({o['description']})" for o in d["produces"]]
     if d["acquisition"]:

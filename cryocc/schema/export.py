@@ -27,7 +27,7 @@ def _job_variant(job: JobType):
         f"Job_{job.name}",
         __base__=Strict,
         __doc__=f"{job.summary} ({job.tool_label})",
-        type=(Literal[job.name], Field(description=job.summary)),
+        type=(Literal[(job.name, *job.aliases)], Field(description=job.summary)),
         params=(job.params, Field(default_factory=job.params) if _all_defaults(job) else ...),
         inputs=(inputs, Field(default_factory=inputs)),
         resources=(Resources, Field(default_factory=Resources)),
@@ -42,7 +42,7 @@ def pipeline_schema() -> dict[str, Any]:
     variants = [_job_variant(j) for j in CATALOG.values()]
     AnyJob = Annotated[Union[tuple(variants)], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (built at run time)
     DefaultParams = create_model("DefaultParams", __config__=ConfigDict(extra="forbid"),
-                                 **{j.name: (_partial(j) | None, None) for j in CATALOG.values()})
+                                 **{n: (_partial(j) | None, None) for j in CATALOG.values() for n in (j.name, *j.aliases)})
     Defaults = create_model("Defaults", __base__=Strict, resources=(Resources, Field(default_factory=Resources)),
                             params=(DefaultParams, Field(default_factory=DefaultParams)))
     fields = PipelineSpec.model_fields

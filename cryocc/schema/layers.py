@@ -7,13 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import Collector
-from .jobs import JobType, Params
+from ..errors import Collector, SpecError, did_you_mean
+from .jobs import TYPE_NAMES, JobType, Params, job_type
 from .located import pydantic_errors
 from .models import Resources
-from .yamldoc import Document, Key
+from .yamldoc import Document, Key, dotted
 
 BUILTIN_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=0)
+BUILTIN_GPU_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=1)  # a job type that needs a GPU
 
 
 def merge_resources(*layers: Resources | None) -> Resources:
@@ -62,3 +63,23 @@ def _add_param_errors(job_type: JobType, errs: list[dict], doc: Document, key: K
             if err["type"] == "extra_forbidden":
                 e.message += f" for job type {job_type.name}"
             errors.add(e)
+
+
+def by_type(mapping: dict[str, Any], doc: Document, section: Key, errors: Collector, skip: tuple[str, ...] = ()) -> dict[str, tuple[str, Any]]:
+    """A section keyed by job type (a site profile's params or resources, a pipeline's defaults.params),
+    keyed by the types' names: type name -> (the key as written, its value). A type may be written
+    by its name or an alias, once; an unknown type is an error at its key."""
+    out: dict[str, tuple[str, Any]] = {}
+    for key, value in mapping.items():
+        if key in skip:
+            continue
+        where = doc.locate((*section, key))
+        jt = job_type(key)
+        if jt is None:
+            errors.add(SpecError(f"unknown job type '{key}'", location=where, key=dotted((*section, key)), hint=did_you_mean(key, TYPE_NAMES)))
+        elif jt.name in out:
+            errors.add(SpecError(f"job type {jt.name} is given twice, as '{out[jt.name][0]}' and as '{key}'", location=where,
+                                 key=dotted((*section, key)), hint="keep one of them"))
+        else:
+            out[jt.name] = (key, value)
+    return out

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import Collector, Location, SpecError, did_you_mean
-from .jobs import CATALOG, JobType, Params
-from .layers import BUILTIN_RESOURCES, layered_params, merge_resources
+from .jobs import TYPE_NAMES, JobType, Params, job_type
+from .layers import BUILTIN_GPU_RESOURCES, BUILTIN_RESOURCES, by_type, layered_params, merge_resources
 from .located import pydantic_errors
 from .models import SAFE_NAME, PipelineSpec, Resources
 from .site import Site, load_site
@@ -75,7 +75,7 @@ def _check_jobs_raw(jobs: Any, doc: Document, errors: Collector) -> None:
         return
     for name, job in jobs.items():
         _check_name(name, doc, errors)
-        if isinstance(job, dict) and isinstance(job.get("type"), str) and job["type"] not in CATALOG:
+        if isinstance(job, dict) and isinstance(job.get("type"), str) and job_type(job["type"]) is None:
             _unknown_type(name, job["type"], doc, errors)
 
 
@@ -91,38 +91,37 @@ def _check_name(name: str, doc: Document, errors: Collector) -> bool:
 
 def _unknown_type(name: str, type_: str, doc: Document, errors: Collector) -> None:
     errors.add(SpecError(f"unknown job type '{type_}'", location=doc.locate(("jobs", name, "type"), value=True),
-                         key=f"jobs.{name}.type", hint=did_you_mean(type_, CATALOG)))
+                         key=f"jobs.{name}.type", hint=did_you_mean(type_, TYPE_NAMES)))
 
 
 def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Collector) -> dict[str, LoadedJob]:
-    for type_name in spec.defaults.params:
-        if type_name not in CATALOG:
-            errors.add(SpecError(f"unknown job type '{type_name}'", location=doc.locate(("defaults", "params", type_name)),
-                                 key=f"defaults.params.{type_name}", hint=did_you_mean(type_name, CATALOG)))
+    defaults = by_type(spec.defaults.params, doc, ("defaults", "params"), errors)
     jobs: dict[str, LoadedJob] = {}
     for name, job in spec.jobs.items():
         ok = _check_name(name, doc, errors)
-        job_type = CATALOG.get(job.type)
-        if job_type is None:
+        jt = job_type(job.type)
+        if jt is None:
             _unknown_type(name, job.type, doc, errors)
             continue
         layers: list[tuple[dict[str, Any], Document, Key]] = []
         if site is not None:
-            layers.append((site.profile.params.get(job.type, {}), site.doc, ("params", job.type)))
-        layers.append((spec.defaults.params.get(job.type, {}), doc, ("defaults", "params", job.type)))
+            key, values = site.params.get(jt.name, (jt.name, {}))
+            layers.append((values, site.doc, ("params", key)))
+        key, values = defaults.get(jt.name, (jt.name, {}))
+        layers.append((values, doc, ("defaults", "params", key)))
         layers.append((job.params, doc, ("jobs", name, "params")))
-        params = layered_params(job_type, layers, errors)
+        params = layered_params(jt, layers, errors)
         for slot in job.inputs:
-            if slot not in job_type.inputs:
+            if slot not in jt.inputs:
                 errors.add(SpecError(
-                    f"job type {job_type.name} has no input '{slot}'", location=doc.locate(("jobs", name, "inputs", slot)),
+                    f"job type {jt.name} has no input '{slot}'", location=doc.locate(("jobs", name, "inputs", slot)),
                     key=f"jobs.{name}.inputs.{slot}",
-                    hint=did_you_mean(slot, job_type.inputs) or f"{job_type.name} takes no inputs",
+                    hint=did_you_mean(slot, jt.inputs) or f"{jt.name} takes no inputs",
                 ))
-        site_res = site.profile.resources if site else {}
-        resources = merge_resources(BUILTIN_RESOURCES, site_res.get("default"), site_res.get(job.type),
-                                    spec.defaults.resources, job.resources)
+        builtin = BUILTIN_GPU_RESOURCES if jt.gpu else BUILTIN_RESOURCES
+        site_default, site_type = (site.profile.resources.get("default"), site.resources.get(jt.name)) if site else (None, None)
+        resources = merge_resources(builtin, site_default, site_type, spec.defaults.resources, job.resources)
         if params is not None and ok:
-            jobs[name] = LoadedJob(name, job_type, params, resources, dict(job.inputs),
+            jobs[name] = LoadedJob(name, jt, params, resources, dict(job.inputs),
                                    job.on_item_failure or spec.defaults.on_item_failure)
     return jobs

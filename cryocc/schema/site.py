@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import Collector, CryoccError, Location, SpecError, did_you_mean
 from ..resources import data_dir
-from .jobs import CATALOG
+from .layers import by_type
 from .located import pydantic_errors
-from .models import SiteProfile
+from .models import Resources, SiteProfile
 from .yamldoc import Document, load_yaml
 
 
@@ -19,6 +20,8 @@ from .yamldoc import Document, load_yaml
 class Site:
     profile: SiteProfile
     doc: Document
+    params: dict[str, tuple[str, dict[str, Any]]]  # type name -> (its key as written, maybe an alias; the values)
+    resources: dict[str, Resources]  # by the job types' names; "default" is profile.resources["default"]
 
 
 
@@ -64,9 +67,6 @@ def load_site(ref: str, pipeline_dir: Path, errors: Collector, where: Location) 
             profile = SiteProfile.model_validate({"name": "invalid", **{k: v for k, v in raw.items() if k not in bad}})
         except ValidationError:
             return None
-    for key in list(profile.params) + [k for k in profile.resources if k != "default"]:
-        if key not in CATALOG:
-            sect = "params" if key in profile.params else "resources"
-            errors.add(SpecError(f"unknown job type '{key}'", location=doc.locate((sect, key)), key=f"{sect}.{key}",
-                                 hint=did_you_mean(key, CATALOG)))
-    return Site(profile, doc)
+    params = by_type(profile.params, doc, ("params",), errors)
+    resources = {t: v for t, (_, v) in by_type(profile.resources, doc, ("resources",), errors, skip=("default",)).items()}
+    return Site(profile, doc, params, resources)

@@ -1,4 +1,4 @@
-"""The job catalog: one module per job type, sharing its stem with templates/ and drivers/."""
+"""The job catalog: one module per job type, named like the type, as its driver in drivers/ is."""
 
 # ruff: noqa: I001  (the catalog order is the import order)
 from ._base import InputSlot, JobType, Output, Params  # noqa: F401
@@ -20,3 +20,15 @@ from . import (  # noqa: F401  (import order = catalog order = the order of a st
 )
 
 CATALOG: dict[str, JobType] = JobType.catalog
+ALIASES: dict[str, str] = JobType.alias_of  # a name users of the replaced system know -> the type's name
+TYPE_NAMES: list[str] = [*CATALOG, *ALIASES]  # every name a pipeline may give as a type
+
+
+def job_type(name: str) -> JobType | None:
+    """The job type a pipeline or site profile names, by its name or an alias."""
+    return CATALOG.get(ALIASES.get(name, name))
+
+
+def type_name(name: str) -> str:
+    """The type's name for a name or alias (another name as it is: a type no longer in the catalog)."""
+    return ALIASES.get(name, name)

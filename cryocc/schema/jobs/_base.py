@@ -52,8 +52,7 @@ class Output:
 class JobType:
     """One job type: the catalog's name (`type:` in pipeline.yaml) and everything that goes with it."""
 
-    name: str  # as users know it, e.g. tsReconstruct
-    stem: str  # shared by schema/jobs/<stem>.py, templates/jobs/<stem>.star, drivers/<stem>.py
+    name: str  # `type:` in pipeline.yaml, and the stem of schema/jobs/<name>.py and drivers/<name>.py
     summary: str
     tool: str  # key into the site profile's tools
     tool_label: str  # what users call the tool
@@ -63,8 +62,11 @@ class JobType:
     acquisition: tuple[str, ...] = ()  # acquisition values the job uses (inferred from mdocs)
     uses_data: bool = False  # reads the frames/mdocs/gain of data: directly
     version: int = 1  # bump when the driver's results change for the same params
-    is_tomo: bool = True
-    gpu: bool = False
+    # The names users of the system cryocc replaces know it by, accepted wherever a type is named.
+    # The first is also the type's name in fingerprints: renaming a type must not re-run a project.
+    aliases: tuple[str, ...] = ()
+    is_tomo: bool = True  # job.star's _rlnJobIsTomo
+    gpu: bool = False  # needs a GPU: one by default, unless the site profile's resources say otherwise
     # params whose default depends on the data: (params, acquisition values) -> params; ValueError if it cannot
     derive: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     # Works tilt series by tilt series, so a job can be extended with some of them and keep the rest.
@@ -75,6 +77,11 @@ class JobType:
     pools: Callable[[dict[str, Any]], str | None] | None = None
 
     catalog: ClassVar[dict[str, JobType]] = {}
+    alias_of: ClassVar[dict[str, str]] = {}  # alias -> name
+
+    @property
+    def fingerprint_name(self) -> str:
+        return self.aliases[0] if self.aliases else self.name
 
     def produces(self) -> dict[str, Output]:
         return {o.kind: o for o in self.outputs if o.kind}
@@ -89,8 +96,12 @@ class JobType:
 
 
 def register(job: JobType) -> JobType:
-    if job.name in JobType.catalog:
+    if job.name in JobType.catalog or job.name in JobType.alias_of:
         raise RuntimeError(f"job type {job.name} registered twice")
+    for alias in job.aliases:
+        if alias in JobType.alias_of or alias in JobType.catalog:
+            raise RuntimeError(f"{job.name}: alias {alias} is taken")
+        JobType.alias_of[alias] = job.name
     for slot in job.inputs.values():
         if slot.option not in INPUT_FLAGS:
             raise RuntimeError(f"{job.name}: unknown RELION input option {slot.option}")

@@ -13,8 +13,8 @@ class CandidateExtractParams(Params):
 
 
 JOB = register(JobType(
-    name="tmextractcand",
-    stem="candidate_extract",
+    name="candidate_extract",
+    aliases=("tmextractcand",),
     summary="Candidate extraction from template-matching scores",
     tool="pytom",
     tool_label="pytom-match-pick pytom_extract_candidates.py",

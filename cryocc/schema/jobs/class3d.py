@@ -20,7 +20,6 @@ class Class3dParams(Params):
 
 JOB = register(JobType(
     name="class3d",
-    stem="class3d",
     summary="3D classification of subtomograms",
     tool="relion",
     tool_label="RELION 5 relion_refine",

@@ -9,8 +9,8 @@ class DenoisePredictParams(Params):
 
 
 JOB = register(JobType(
-    name="denoisepredict",
-    stem="denoise_predict",
+    name="denoise_predict",
+    aliases=("denoisepredict",),
     summary="cryoCARE denoising of tomograms",
     tool="cryocare",
     tool_label="cryoCARE_predict.py",

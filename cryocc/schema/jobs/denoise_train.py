@@ -9,8 +9,8 @@ class DenoiseTrainParams(Params):
 
 
 JOB = register(JobType(
-    name="denoisetrain",
-    stem="denoise_train",
+    name="denoise_train",
+    aliases=("denoisetrain",),
     summary="cryoCARE training on even/odd half tomograms",
     tool="cryocare",
     tool_label="cryoCARE_extract_train_data.py + cryoCARE_train.py",

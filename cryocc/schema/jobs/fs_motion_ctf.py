@@ -19,8 +19,8 @@ class FsMotionCtfParams(Params):
 
 
 JOB = register(JobType(
-    name="fsMotionAndCtf",
-    stem="fs_motion_ctf",
+    name="fs_motion_ctf",
+    aliases=("fsMotionAndCtf",),
     summary="Frame-series motion correction and per-tilt CTF",
     tool="warptools",
     tool_label="WarpTools fs_motion_and_ctf",

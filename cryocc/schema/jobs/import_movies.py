@@ -6,8 +6,8 @@ class ImportMoviesParams(Params):
 
 
 JOB = register(JobType(
-    name="importmovies",
-    stem="import_movies",
+    name="import_movies",
+    aliases=("importmovies",),
     summary="Import movies and mdocs into RELION tilt-series STAR files",
     tool="relion",
     tool_label="RELION 5 relion_python_tomo_import",

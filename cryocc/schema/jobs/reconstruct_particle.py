@@ -13,8 +13,8 @@ class ReconstructParticleParams(Params):
 
 
 JOB = register(JobType(
-    name="reconstructParticle",
-    stem="reconstruct_particle",
+    name="reconstruct_particle",
+    aliases=("reconstructParticle",),
     summary="Subtomogram average from an optimisation set",
     tool="relion",
     tool_label="RELION 5 relion_tomo_reconstruct_particle",

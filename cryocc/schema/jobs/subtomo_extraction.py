@@ -12,8 +12,8 @@ class SubtomoExtractionParams(Params):
 
 
 JOB = register(JobType(
-    name="subtomoExtraction",
-    stem="subtomo_extraction",
+    name="subtomo_extraction",
+    aliases=("subtomoExtraction",),
     summary="Pseudo-subtomogram extraction",
     tool="relion",
     tool_label="RELION 5 relion_tomo_subtomo",

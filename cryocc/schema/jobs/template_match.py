@@ -19,8 +19,8 @@ class TemplateMatchParams(Params):
 
 
 JOB = register(JobType(
-    name="templatematching",
-    stem="template_match",
+    name="template_match",
+    aliases=("templatematching",),
     summary="Template matching in tomograms",
     tool="pytom",
     tool_label="pytom-match-pick pytom_match_template.py",

@@ -10,8 +10,8 @@ class TiltFilterParams(Params):
 
 
 JOB = register(JobType(
-    name="tiltFilter",
-    stem="tilt_filter",
+    name="tilt_filter",
+    aliases=("tiltFilter",),
     summary="Rule-based tilt filter on the CTF and tilt metadata",
     tool="python",
     tool_label="cryocc (no external tool)",
@@ -25,5 +25,5 @@ JOB = register(JobType(
         Output(None, "tilt_filter_report.tsv", "every tilt with its verdict and reason"),
         Output(None, "warp_tiltseries", "WarpTools tilt-series folder with the dropped tilts switched off", is_dir=True),
     ),
-    version=2,  # 2: dropped tilts switched off in WarpTools' XMLs, so tsReconstruct leaves them out
+    version=2,  # 2: dropped tilts switched off in WarpTools' XMLs, so ts_reconstruct leaves them out
 ))

@@ -17,8 +17,8 @@ class TsAlignmentParams(Params):
 
 
 JOB = register(JobType(
-    name="aligntiltsWarp",
-    stem="ts_alignment",
+    name="ts_alignment",
+    aliases=("aligntiltsWarp",),
     summary="Tilt-series alignment with AreTomo2 or IMOD, through WarpTools",
     tool="warptools",
     tool_label="WarpTools ts_aretomo (AreTomo2) / ts_etomo_patches (IMOD)",

@@ -15,8 +15,8 @@ class TsCtfParams(Params):
 
 
 JOB = register(JobType(
-    name="tsCtf",
-    stem="ts_ctf",
+    name="ts_ctf",
+    aliases=("tsCtf",),
     summary="Tilt-series CTF with the defocus-handedness step",
     tool="warptools",
     tool_label="WarpTools ts_defocus_hand + ts_ctf",

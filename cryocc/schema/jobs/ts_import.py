@@ -23,8 +23,8 @@ def with_dimensions(params: dict[str, Any], acquisition: dict[str, Any]) -> dict
 
 
 JOB = register(JobType(
-    name="tsImport",
-    stem="ts_import",
+    name="ts_import",
+    aliases=("tsImport",),
     summary="Tilt-series import: .tomostar files and the tilt-series settings",
     tool="warptools",
     tool_label="WarpTools ts_import + create_settings",

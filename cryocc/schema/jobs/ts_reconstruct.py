@@ -10,8 +10,8 @@ class TsReconstructParams(Params):
 
 
 JOB = register(JobType(
-    name="tsReconstruct",
-    stem="ts_reconstruct",
+    name="ts_reconstruct",
+    aliases=("tsReconstruct",),
     summary="Tomogram reconstruction",
     tool="warptools",
     tool_label="WarpTools ts_reconstruct",
