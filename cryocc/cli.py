@@ -7,7 +7,9 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, ParamSpec
 
 import typer
 import typer.core
@@ -18,15 +20,15 @@ from .errors import CryoccError, os_failure
 # pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-UsageError = typer.BadParameter.__bases__[0]  # click's, whichever click typer carries
+UsageError: type[Exception] = typer.BadParameter.__bases__[0]  # click's, whichever click typer carries
 
 
 @contextlib.contextmanager
-def _usage_errors_exit_1():
+def _usage_errors_exit_1() -> Iterator[None]:
     try:
         yield
     except UsageError as exc:
-        exc.exit_code = 1
+        exc.exit_code = 1  # type: ignore[attr-defined]  # click's UsageError has one; typer hides which click
         raise
 
 
@@ -34,14 +36,16 @@ class Commands(typer.core.TyperGroup):
     """Usage errors (an unknown option, a missing argument) exit 1 like every other user error:
     2 is what plan --detailed-exitcode says when changes are pending."""
 
-    def make_context(self, *args, **kwargs):
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _usage_errors_exit_1():
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: Any) -> Any:
         with _usage_errors_exit_1():
             return super().invoke(ctx)
 
+
+P = ParamSpec("P")
 
 app = typer.Typer(
     cls=Commands,
@@ -60,11 +64,11 @@ PipelineArg = typer.Argument(..., metavar="PIPELINE", help="the pipeline spec, e
 ProjectOpt = typer.Option(..., "--project", "-p", help="the RELION project directory", show_default=False)
 
 
-def user_errors(fn):
+def user_errors(fn: Callable[P, None]) -> Callable[P, None]:
     """Print a CryoccError as a message (file:line:col, key, hint) and exit 1, without a traceback."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             return fn(*args, **kwargs)
         except OSError as exc:  # a disk, a permission or a file system met on the way
@@ -198,7 +202,7 @@ def gc(
                                                        else "pass --yes to move them to Trash/."))
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -277,7 +281,11 @@ def logs(
     their own log; the job directory is found through the lockfile and the project, so you need not know it."""
     from . import runner
 
-    runner.logs(project, job, follow=follow, item=item, write=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    runner.logs(project, job, follow=follow, item=item, write=write)
 
 
 @app.command(short_help="Stop the running scheme and its running job.")
@@ -328,7 +336,7 @@ def jobs(
         print(json.dumps(describe(jt), indent=1) if as_json else describe_text(jt))
         return
 
-    rows = [{"type": t.name, "aliases": list(t.aliases), "tool": t.tool_label, "summary": t.summary,
+    rows: list[dict[str, Any]] = [{"type": t.name, "aliases": list(t.aliases), "tool": t.tool_label, "summary": t.summary,
              "consumes": {s: list(i.kinds) for s, i in t.inputs.items()},
              "produces": {o.kind: o.path for o in t.outputs if o.kind}} for t in CATALOG.values()]
     if as_json:

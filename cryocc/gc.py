@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_lock
 from .errors import ProjectError
 from .fsio import atomic_write, make_dirs
 from .lockfile.lockfile import read_lockfile
 from .project import Project, observe_job, read_receipt
-from .star import block_loop, block_pairs, read_star
+from .star import block_loop, block_pairs, pairs_of, read_star, rows_of
 
 TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/pipeliner.cpp:2188-2290)
     "pipeline_processes": ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
@@ -63,7 +64,7 @@ def unused(project: Path) -> tuple[list[Unused], set[str]]:
     named = {d for name, j in lock.jobs.items() if name in current  # and the directory a run made since
              for d in (j.job_dir, j.continues, observe_job(relion, name, j).job_dir) if d}
     blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
-    rows = {t: _rows(blocks, t) for t in TABLES}
+    rows = {t: rows_of(blocks, t) for t in TABLES}
     live = _upstream_closure(named, rows)
     status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows["pipeline_processes"]}
     dirs = set(status) | {f"External/{d.name}/" for d in (project / "External").glob("job*") if d.is_dir()}
@@ -75,11 +76,6 @@ def unused(project: Path) -> tuple[list[Unused], set[str]]:
         job = _job_of(d)
         out.append(Unused(job_dir, job, _why(d, job, current), _size(d)))
     return out, live
-
-
-def _rows(blocks: dict, table: str) -> list[dict[str, str]]:
-    rows = blocks.get(table)
-    return rows if isinstance(rows, list) else []
 
 
 def _upstream_closure(named: set[str], rows: dict[str, list[dict[str, str]]]) -> set[str]:
@@ -151,14 +147,14 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
     gone = set(job_dirs)
     with pipeline_lock(project):
         blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
-        rows = {t: _rows(blocks, t) for t in TABLES}
+        rows = {t: rows_of(blocks, t) for t in TABLES}
         nodes = {r["rlnPipeLineEdgeToNode"] for r in rows["pipeline_output_edges"] if r["rlnPipeLineEdgeProcess"] in gone}
         keep, drop = {}, {}
         for table in TABLES:
             deleted = [_deleted(table, r, gone, nodes) for r in rows[table]]
             keep[table] = [r for r, d in zip(rows[table], deleted) if not d]
             drop[table] = [r for r, d in zip(rows[table], deleted) if d]
-        general = blocks.get("pipeline_general") or {"rlnPipeLineJobCounter": "1"}
+        general = pairs_of(blocks, "pipeline_general") or {"rlnPipeLineJobCounter": "1"}
         if any(drop.values()):
             atomic_write(project / job_dirs[0] / "deleted_pipeline.star", _pipeline_text(general, drop))
             atomic_write(project / PIPELINE, _pipeline_text(general, keep))
@@ -184,7 +180,7 @@ def _deleted(table: str, row: dict[str, str], gone: set[str], nodes: set[str]) -
     return process in gone or node in nodes
 
 
-def _pipeline_text(general: dict, tables: dict[str, list[dict[str, str]]]) -> str:
+def _pipeline_text(general: dict[str, Any], tables: dict[str, list[dict[str, str]]]) -> str:
     """A pipeline file; an empty table is left out (RELION refuses an empty loop)."""
     text = block_pairs("pipeline_general", general)
     for table, labels in TABLES.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
 from .lockfile.lockfile import JobLock, Lockfile
-from .star import read_star
+from .star import Blocks, pairs_of, read_star, rows_of
 from .states import Status
 
 
@@ -37,19 +37,20 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._schemes: dict[str, dict] = {}
+        self._schemes: dict[str, Blocks] = {}
         self._pipeline: dict[str, str] | None = None
-        self._queue: list[tuple[str, str, str, str]] | None | bool = False  # False: not asked yet
+        self._queue: list[tuple[str, str, str, str]] | None = None
+        self._asked = False  # squeue is asked once, when first needed
         self._real = os.path.realpath(root)
 
-    def scheme(self, name: str) -> dict:
+    def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
             path = self.root / scheme_dir(name) / "scheme.star"
             self._schemes[name] = read_star(path) if path.exists() else {}
         return self._schemes[name]
 
     def scheme_rows(self, scheme: str) -> list[dict[str, str]]:
-        return self.scheme(scheme).get("scheme_jobs") or []
+        return rows_of(self.scheme(scheme), "scheme_jobs")
 
     def scheme_started(self, scheme: str) -> bool:
         """True once relion_schemer has touched the scheme (lock dir, a started job, or a moved current node)."""
@@ -59,14 +60,14 @@ class Project:
         if not jobs:
             return False
         first = jobs[0]["rlnSchemeJobNameOriginal"]
-        general = self.scheme(scheme).get("scheme_general") or {}
+        general = pairs_of(self.scheme(scheme), "scheme_general")
         # a continued job's row says started from the beginning (it names its directory): only new rows tell
         return any(r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobMode") == "new" for r in jobs) or \
             general.get("rlnSchemeCurrentNodeName") != first
 
     def current_job_dir(self, scheme: str) -> str | None:
         """The job directory of the scheme's current node, once it has one."""
-        node = (self.scheme(scheme).get("scheme_general") or {}).get("rlnSchemeCurrentNodeName")
+        node = pairs_of(self.scheme(scheme), "scheme_general").get("rlnSchemeCurrentNodeName")
         for row in self.scheme_rows(scheme):
             if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith("External/"):
                 return row["rlnSchemeJobName"]
@@ -92,8 +93,8 @@ class Project:
         SLURM cannot be asked). Every RELION project names its jobs External/jobNNN/, so a job is ours
         by the id its script recorded as it started, or else (still queued) by its name and its
         working directory (RELION submits from the project directory)."""
-        if self._queue is False:
-            self._queue = squeue()
+        if not self._asked:
+            self._queue, self._asked = squeue(), True
         if self._queue is None:
             return None
         try:
@@ -109,8 +110,8 @@ class Project:
     def pipeline_status(self, job_dir: str) -> str | None:
         if self._pipeline is None:
             path = self.root / PIPELINE
-            rows = read_star(path).get("pipeline_processes") if path.exists() else None
-            self._pipeline = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows or []}
+            rows = rows_of(read_star(path), "pipeline_processes") if path.exists() else []
+            self._pipeline = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows}
         return self._pipeline.get(job_dir)
 
 
@@ -130,12 +131,13 @@ def squeue() -> list[tuple[str, str, str, str]] | None:
 def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
     """The driver's receipt in a job directory, or None when there is none (yet) or it is unreadable."""
     try:
-        return json.loads((root / job_dir / RECEIPT).read_text())
+        receipt: dict[str, Any] = json.loads((root / job_dir / RECEIPT).read_text())
+        return receipt
     except (OSError, ValueError):
         return None
 
 
-def outputs_missing(root: Path, job_dir: str, receipt: dict) -> list[str]:
+def outputs_missing(root: Path, job_dir: str, receipt: dict[str, Any]) -> list[str]:
     """Promised outputs gone or changed since the receipt, by stat: files by size, folders file by
     file (a receipt of format 1 lists no files: its folders by being non-empty)."""
     missing = []

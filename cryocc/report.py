@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from .compiler.estimate import summary_line
 from .compiler.plan import Plan
 from .compiler.recipe import Recipe
+from .states import Action, ItemReason, Reason
 
 UNITS = {"pixel_size": "Å/px", "voltage": "kV", "cs": "mm", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
 LABELS = {
@@ -17,10 +19,10 @@ LABELS = {
     "dose_per_tilt": "dose per tilt", "tilt_axis": "tilt axis", "eer_grouping": "EER grouping",
     "invert_defocus_hand": "invert defocus hand", "invert_tilt_angles": "invert tilt angles",
 }
-SYMBOL = {"keep": "=", "run": "+", "rerun": "~", "extend": "~", "orphan": "?"}
-COLOUR = {"keep": "2", "run": "32", "rerun": "33", "extend": "36", "orphan": "35"}  # ANSI SGR: dim, green, yellow, cyan, magenta
-ITEM_KINDS = (("changed", "changed"), ("failed", "failed"), ("unfinished", "unfinished"),
-              ("upstream", "re-run upstream"), ("removed", "gone from the data"))
+SYMBOL = {Action.KEEP: "=", Action.RUN: "+", Action.RERUN: "~", Action.EXTEND: "~", Action.ORPHAN: "?"}
+COLOUR = {Action.KEEP: "2", Action.RUN: "32", Action.RERUN: "33", Action.EXTEND: "36", Action.ORPHAN: "35"}  # ANSI SGR: dim, green, yellow, cyan, magenta
+ITEM_KINDS = ((ItemReason.CHANGED, "changed"), (ItemReason.FAILED, "failed"), (ItemReason.UNFINISHED, "unfinished"),
+              (ItemReason.UPSTREAM, "re-run upstream"), (ItemReason.REMOVED, "gone from the data"))
 NAMES_SHOWN = 5
 
 
@@ -36,35 +38,38 @@ def _colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def reason(r: dict) -> str:
-    kind, detail = r["kind"], r.get("detail")
-    if kind == "params":
+REASON_TEXT = {Reason.NEW: "new job", Reason.FAILED: "last run failed", Reason.ABORTED: "last run was aborted",
+               Reason.INCOMPLETE: "started, no sentinel, not running", Reason.OUTPUTS_MISSING: "outputs missing",
+               Reason.FORCED: "forced", Reason.REMOVED: "no longer in pipeline.yaml", Reason.RUNNING: "running now"}
+
+
+def reason(r: dict[str, Any]) -> str:
+    kind, detail = Reason(r["kind"]), r.get("detail")
+    if kind == Reason.PARAMS:
         return f"{r['key']}: {r['old']!r} -> {r['new']!r}"
-    if kind == "input":
+    if kind == Reason.INPUT:
         return f"input {r['path']}: {r.get('change', 'changed')}"
-    if kind == "upstream":
+    if kind == Reason.UPSTREAM:
         return f"upstream {r['job']}: {detail}" if detail else f"upstream {r['job']} runs"
-    if kind == "reuse":
+    if kind == Reason.REUSE:
         when = (r.get("ended") or "")[:16].replace("T", " ")
         return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
-    if kind == "items":
+    if kind == Reason.ITEMS:
         return _items_line(r)
-    if kind == "pools":
+    if kind == Reason.POOLS:
         return f"every tilt series again: {detail}"
-    if kind == "items_failed":
+    if kind == Reason.ITEMS_FAILED:
         items = r["items"]
         return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
-    text = {"new": "new job", "failed": "last run failed", "aborted": "last run was aborted",
-            "incomplete": "started, no sentinel, not running", "outputs_missing": "outputs missing",
-            "forced": "forced", "removed": "no longer in pipeline.yaml", "running": "running now"}.get(kind, kind)
-    if kind == "new" and detail:
-        return detail
-    return f"{text}: {detail}" if detail and kind not in ("incomplete",) else text
+    if kind == Reason.NEW and detail:
+        return str(detail)
+    text = REASON_TEXT[kind]
+    return f"{text}: {detail}" if detail and kind != Reason.INCOMPLETE else text
 
 
-def _items_line(r: dict) -> str:
+def _items_line(r: dict[str, Any]) -> str:
     """'+5 new, 1 changed (TS_07 mdoc), 2 failed (TS_03, TS_11), 292 kept'."""
-    parts = [f"+{len(r['new'])} new"] if r.get("new") else []
+    parts = [f"+{len(r[ItemReason.NEW])} new"] if r.get(ItemReason.NEW) else []
     for key, label in ITEM_KINDS:
         if r.get(key):
             names = sorted(r[key].items())
@@ -89,8 +94,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     print(f"\nPlan: {s['run']} to run, {s['rerun']} to re-run, {extend}{s['keep']} to keep, {s['orphan']} orphaned.", file=out)
     for line in data_lines(plan.waiting, plan.excluded):
         print(line, file=out)
-    if plan.estimate and (line := summary_line(plan.estimate)):
-        print(line, file=out)
+    if plan.estimate and (cost := summary_line(plan.estimate)):
+        print(cost, file=out)
     for note in plan.notes:
         print(f"note: {note}", file=out)
 
@@ -106,12 +111,12 @@ def data_lines(waiting: list[list[Any]], excluded: dict[str, str]) -> list[str]:
     return lines
 
 
-def _named(items) -> str:
+def _named(items: Iterable[tuple[str, str]]) -> str:
     """Tilt series with why: 'TS_02 (cracked ice), TS_07'."""
     return ", ".join(f"{name} ({why})" if why else name for name, why in items)
 
 
-def print_acquisition_line(summary: dict, out: TextIO | None = None) -> None:
+def print_acquisition_line(summary: dict[str, Any], out: TextIO | None = None) -> None:
     """One line of what was inferred (validate shows the full table), then the notes."""
     acq, sources = summary["acquisition"], summary["sources"]
     parts = [f"{LABELS[k]} {fmt(acq[k])} {UNITS.get(k, '')}".rstrip() + f" ({sources[k]})"

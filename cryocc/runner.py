@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .compiler import apply_pipeline
 from .contract import ABORT_NOW, ITEM_LOGS, RUN_RECORD, ended, scheme_dir, scheme_lock
@@ -62,7 +63,7 @@ def _pid_alive(pid: int, scheme: str) -> bool:
     return f"--scheme {scheme}" in cmdline
 
 
-def live_schemer(project: Path) -> dict | None:
+def live_schemer(project: Path) -> dict[str, Any] | None:
     """The schemer cryocc started for this project (its supervisor's pid), if it still runs."""
     try:
         record = json.loads((project / RUN_RECORD).read_text())
@@ -78,7 +79,7 @@ def _other_schemers(scheme: str) -> bool:
     return subprocess.run(["pgrep", "-f", f"relion_schemer.*--scheme {scheme}( |$)"], capture_output=True).returncode == 0
 
 
-def start(project: Path, scheme: str) -> dict:
+def start(project: Path, scheme: str) -> dict[str, Any]:
     site = _site(project, scheme)
     cmd = schemer_command(site, scheme, project)
     if not shutil.which(cmd[0]):
@@ -110,7 +111,7 @@ def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], p
         time.sleep(poll)
 
 
-def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict | None:
+def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict[str, Any] | None:
     """Start (or resume) the project's work. Returns the started schemer's record, or None when all is done."""
     project = Path(project)
     lock = applied_lock(project)
@@ -169,7 +170,7 @@ def abort(project: Path, *, say: Callable[[str], None]) -> None:
     say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {', '.join(asked)}" if asked else "; no job was running"))
 
 
-def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: float = 2.0,
+def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None], poll: float = 2.0,
            show: Callable[[list[JobState]], None] | None = None) -> int:
     """Report each job of the running scheme as its state changes, until the schemer ends; show()
     gets every job's state at each poll (for a live view). 0 when every job of the scheme succeeded,
@@ -180,7 +181,7 @@ def follow(project: Path, record: dict, *, say: Callable[[str], None], poll: flo
     while True:
         alive = _pid_alive(record["pid"], scheme)
         lock = applied_lock(project)
-        jobs = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
+        jobs: list[str] = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
         states = observe(project, lock)
         if show:
             show([states[n] for n in jobs if n in states])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 VERSION_LINE = "# version 50001"
 Value = str | int | float | bool
+Blocks = dict[str, dict[str, str] | list[dict[str, str]]]  # data_<name> -> its pairs or its loop's rows
 
 _NEEDS_QUOTES = re.compile(r"[\s]|^[#_;'\"]|^$")
 
@@ -57,10 +58,10 @@ def block_loop(name: str, labels: Sequence[str], rows: Iterable[Sequence[Value]]
     for row in rows:
         if len(row) != len(labels):
             raise StarValueError(f"data_{name}: row {row} does not have {len(labels)} values")
-    widths = [max(len(r[i]) for r in rows) for i in range(len(labels))]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(labels))]
     lines = [VERSION_LINE, "", f"data_{name}", "", "loop_"]
     lines += [f"_{label} #{i + 1}" for i, label in enumerate(labels)]
-    lines += [" ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    lines += [" ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join(lines) + "\n\n"
 
 
@@ -88,12 +89,12 @@ def _tokens(line: str) -> list[str]:
     return out
 
 
-def read_star(path: Path | str) -> dict[str, dict[str, str] | list[dict[str, str]]]:
+def read_star(path: Path | str) -> Blocks:
     """Blocks by name: a dict for key-value blocks, a list of row dicts for loops (values as text)."""
     return parse_star(Path(path).read_text())
 
 
-def parse_star(text: str) -> dict[str, dict[str, str] | list[dict[str, str]]]:
+def parse_star(text: str) -> Blocks:
     blocks: dict[str, dict[str, str] | list[dict[str, str]]] = {}
     lines = text.splitlines()
     i = 0
@@ -127,3 +128,15 @@ def parse_star(text: str) -> dict[str, dict[str, str] | list[dict[str, str]]]:
                 i += 1
             blocks[name] = pairs
     return blocks
+
+
+def rows_of(blocks: Blocks, name: str) -> list[dict[str, str]]:
+    """A block's loop rows; [] when there is no such block or it is not a loop."""
+    block = blocks.get(name)
+    return block if isinstance(block, list) else []
+
+
+def pairs_of(blocks: Blocks, name: str) -> dict[str, str]:
+    """A block's label-value pairs; {} when there is no such block or it is a loop."""
+    block = blocks.get(name)
+    return block if isinstance(block, dict) else {}

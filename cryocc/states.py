@@ -64,4 +64,4 @@ class ItemReason(StrEnum):
     REMOVED = "removed"  # no longer in the data
 
 
-STATE_REASONS = (Reason.FAILED, Reason.ABORTED, Reason.INCOMPLETE, Reason.OUTPUTS_MISSING, Reason.RUNNING)
+STATE_REASONS = (Status.FAILED, Status.ABORTED, Status.INCOMPLETE, Status.OUTPUTS_MISSING, Status.RUNNING)  # a status that is its own reason

@@ -34,7 +34,7 @@ def orphaned_jobs(project: Path, scheme: str) -> list[str]:
     return out
 
 
-def watch(project: Path, scheme: str, child: subprocess.Popen, interval: float) -> int:
+def watch(project: Path, scheme: str, child: subprocess.Popen[str], interval: float) -> int:
     suspects: set[str] = set()
     while child.poll() is None:
         time.sleep(interval)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
-    child = subprocess.Popen(cmd, cwd=a.project, stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, cwd=a.project, stdin=subprocess.DEVNULL, text=True)
     return watch(Path(a.project), a.scheme, child, a.interval) if a.slurm else child.wait()
 
 

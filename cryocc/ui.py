@@ -3,15 +3,21 @@ print plain text: report.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from .project import JobState
 
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def print_status(out: Console, doc: dict, project) -> None:
+def print_status(out: Console, doc: dict[str, Any], project: Path) -> None:
     t = Table(title=f"Jobs of {project}", title_justify="left")
     for col in ("job", "type", "state", "directory", "time", "detail"):
         t.add_column(col)
@@ -34,7 +40,7 @@ def print_status(out: Console, doc: dict, project) -> None:
               else "relion_schemer: not running (cryocc run starts or resumes it)")
 
 
-def jobs_live_table(states, scheme: str) -> Table:
+def jobs_live_table(states: list[JobState], scheme: str) -> Table:
     """The live view of `cryocc run --wait`: one row per job of the running scheme."""
     t = Table(title=f"Schemes/{scheme}/", title_justify="left")
     for col in ("job", "state", "directory", "SLURM", "time"):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ..fsio import atomic_write, user_cache
 from .infer import MdocInfo, read_mdoc, series_name
@@ -22,13 +23,13 @@ PARSER = 3  # bump when read_mdoc's results change: every cached entry is then p
 class MdocCache:
     def __init__(self, base: Path | None = None) -> None:
         self.base = base or user_cache("mdoc")
-        self.stores: dict[str, tuple[dict, bool]] = {}  # mdoc directory -> (entries, changed)
+        self.stores: dict[str, tuple[dict[str, Any], bool]] = {}  # mdoc directory -> (entries, changed)
         self.hashes: dict[str, tuple[int, int, str]] = {}  # listing key -> (size, mtime_ns, sha256)
 
     def _file(self, directory: str) -> Path:
         return self.base / (hashlib.sha256(os.path.realpath(directory).encode()).hexdigest()[:20] + ".json")
 
-    def _entries(self, directory: str) -> dict:
+    def _entries(self, directory: str) -> dict[str, Any]:
         if directory not in self.stores:
             try:
                 doc = json.loads(self._file(directory).read_text())

@@ -159,7 +159,7 @@ def mdoc_info(mdoc: MdocFile, path: Path, name: str, key: str = "") -> MdocInfo:
     montage = next((s for s in mdoc.sections if s.kind == "MontSection"), None)
     flagged = bool(mdoc.number(None, "Montage"))
     if montage or flagged:
-        line = mdoc.header["Montage"][1] if flagged else montage.line
+        line = mdoc.header["Montage"][1] if flagged or montage is None else montage.line
         raise mdoc.error(f"{path.name} is a montage, not a tilt series", line,
                          hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
     frame_set = next((s for s in mdoc.sections if s.kind == "FrameSet"), None)
@@ -305,8 +305,10 @@ def infer(
     claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
     for m in mdocs:
         keys = [frames.get(name) for name in m.frames]
-        for key in keys:
-            other = claimed.setdefault(key, m.name) if key is not None else m.name
+        for key in keys:  # type: ignore[assignment]  # the frame keys of this mdoc, None where missing
+            if key is None:
+                continue
+            other = claimed.setdefault(key, m.name)
             if other != m.name:
                 errors.add(DataError(
                     f"{m.name}.mdoc names frame {key.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
@@ -317,8 +319,8 @@ def infer(
             waiting.append((m.name, len(keys) - keys.count(None), len(keys)))
             continue
         if None in keys:
-            for z, name, key in zip(m.z, m.frames, keys):
-                if key is None:
+            for z, name, found in zip(m.z, m.frames, keys):
+                if found is None:
                     missing += 1
                     if missing <= 10:
                         errors.add(DataError(
@@ -326,8 +328,7 @@ def infer(
                             location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(name)}$"), 1),
                             key="SubFramePath", hint="check data.frames, or whether this movie was copied",
                         ))
-            keys = [k for k in keys if k is not None]
-        series.append(TiltSeries(m.name, m.key or m.path, tuple(keys), m.angles))
+        series.append(TiltSeries(m.name, m.key or m.path, tuple(k for k in keys if k is not None), m.angles))
     if missing > 10:
         errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames",
                              hint="are the movies still being copied, or does data.frames point at another session?"))

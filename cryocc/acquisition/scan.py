@@ -26,7 +26,7 @@ def frame_index(frames: dict[str, Stat], errors: Collector, pipeline: Pipeline) 
     return index
 
 
-def _glob_keys(globs: str | list[str]) -> list[tuple[str, ...]]:
+def _glob_keys(globs: str | list[str]) -> list[tuple[int, ...]]:
     """Where each glob of data.frames / data.mdocs sits in the spec: (key) for one, (key, i) in a list."""
     return [()] if isinstance(globs, str) else [(i,) for i in range(len(globs))]
 
@@ -42,9 +42,9 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
     for what, globs in (("frames", data.frames), ("mdocs", data.mdocs)):
         for sub, pattern in zip(_glob_keys(globs), getattr(data, f"{what[:-1]}_globs")):
             if absolute(pattern, root) in unmatched:
-                key = ("data", what, *sub)
-                errors.add(DataError(f"data.{what} matches no file: {pattern}", location=doc.locate(key, value=True),
-                                     key=".".join(map(str, key)), hint=f"globs are relative to {root}"))
+                where: tuple[str | int, ...] = ("data", what, *sub)
+                errors.add(DataError(f"data.{what} matches no file: {pattern}", location=doc.locate(where, value=True),
+                                     key=".".join(map(str, where)), hint=f"globs are relative to {root}"))
     if data.gain and not os.path.isfile(absolute(data.gain, root)):
         errors.add(DataError(f"gain reference not found: {data.gain}", location=doc.locate(("data", "gain"), value=True),
                              key="data.gain", hint=f"paths are relative to {root}"))

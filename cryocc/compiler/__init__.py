@@ -20,7 +20,7 @@ from .results import Results
 __all__ = ["ApplyResult", "apply_pipeline", "plan_pipeline", "project_lock"]
 
 
-def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tuple[Plan, dict[str, JobState]]:
+def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = ()) -> tuple[Plan, dict[str, JobState]]:
     """The plan apply would carry out, without writing anything."""
     project = Path(project)
     old, note, compiled = _compile_against(pipeline, project)
@@ -28,7 +28,7 @@ def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] = ()) -> tu
     return plan, states
 
 
-def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] = (), ignore_running: bool = False,
+def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = (), ignore_running: bool = False,
                    lock_timeout: float = 0) -> ApplyResult:
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
@@ -68,7 +68,7 @@ def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, st
     return old, note, compile_pipeline(pipeline, known_files=old.files if old else None)
 
 
-def _plan(compiled: Compiled, project: Path, force: list[str], old: Lockfile | None,
+def _plan(compiled: Compiled, project: Path, force: list[str] | tuple[str, ...], old: Lockfile | None,
           note: str | None) -> tuple[Plan, dict[str, JobState], Results]:
     states = observe(project, old)
     results = Results(project)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..contract import STATE_DIR
 from ..errors import ProjectError
@@ -31,10 +32,10 @@ APPLY_LOCK = f"{STATE_DIR}/apply.lock"
 SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
 
 
-def spec_copies(compiled: Compiled) -> dict[str, str]:
+def spec_copies(compiled: Compiled) -> dict[str, tuple[str, str]]:
     """{"pipeline": path, "site": path} -> (project-relative path, text), content-addressed so that
     writing them never changes what an earlier scheme names."""
-    out = {}
+    out: dict[str, tuple[str, str]] = {}
     for what, source in (("pipeline", compiled.recipe.path), ("site", compiled.recipe.site_path)):
         text = Path(source).read_text()
         out[what] = (f"{SPECS_DIR}/{what}-{sha256_bytes(text.encode())[:16]}.yaml", text)
@@ -44,7 +45,7 @@ def spec_copies(compiled: Compiled) -> dict[str, str]:
 @dataclass
 class ApplyResult:
     plan: Plan
-    summary: dict  # what the data looked like (Recipe.summary)
+    summary: dict[str, Any]  # what the data looked like (Recipe.summary)
     scheme: str | None  # the scheme to run; None when nothing runs
     written: list[str]
     noop: bool

@@ -65,6 +65,7 @@ def compile_pipeline(path: Path, known_files: dict[str, Any] | None = None) -> C
     if recipe is None:
         recipe, listing, mdoc_hashes = prepare(path, listing)
         cache.store(recipe, listing, mdoc_hashes)
+    assert listing is not None  # listed for the cached recipe, or by prepare
     files = FileFingerprints(recipe.frame_check, known_files, cache.hashes)
     compiled = fingerprint(recipe, listing, files, cache.digests)
     cache.remember(files.small)

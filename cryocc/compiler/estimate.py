@@ -6,9 +6,14 @@ so the plan's wall time is their sum."""
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..states import Action
+
+if TYPE_CHECKING:
+    from .compile import Compiled
+    from .plan import Plan
+    from .results import Results
 
 # Before a project has run a job type: (seconds per job, seconds per tilt series of 41 tilts),
 # typical for a 4k camera and one GPU. Rough, and said to be: the history replaces it.
@@ -20,7 +25,7 @@ DEFAULT_COST = {
 }
 
 
-def estimate(plan, compiled, results) -> dict[str, Any]:
+def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[str, Any]:
     """{"jobs": {name: {seconds, gpu_hours, source}}, "seconds", "gpu_hours", "gpus"} for the jobs the plan runs."""
     n_series = len(compiled.recipe.tilt_series)
     history = results.seconds_by_type() if results is not None and plan.to_run else {}  # a plan that keeps all looks at none

@@ -55,6 +55,7 @@ def wire(pipeline: Pipeline) -> dict[str, tuple[Wire, ...]]:
                             hint=f"add a job of type {_producers(spec.kinds)} before it, or name one with inputs: {{{slot}: <job>}}"))
                     continue
                 upstream = found
+            assert kind is not None  # found only with a kind
             out.append(Wire(slot, spec.option, INPUT_FLAGS[spec.option], upstream, kind, pipeline.jobs[upstream].type.produces()[kind].path))
         wires[name] = tuple(out)
     errors.raise_if_any()

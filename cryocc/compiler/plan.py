@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contract import Outcome
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
 from ..project import JobState, outputs_missing, read_receipt
 from ..states import RUNS, STATE_REASONS, Action, ItemReason, Reason, Status
+
+if TYPE_CHECKING:
+    from ..lockfile.lockfile import JobLock
+    from .compile import Compiled
+    from .recipe import JobRecipe
+    from .results import Results
 
 MAX_FILES_LISTED = 20
 
@@ -30,7 +36,7 @@ class JobPlan:
     items: Items | None = None  # per-tilt-series jobs that run: what becomes of each tilt series
 
     def to_json(self) -> dict[str, Any]:
-        out = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
         if self.items is not None and self.action in RUNS:
             out["items"] = self.items.to_json()
         return out
@@ -86,7 +92,8 @@ class FileMap(Mapping[str, dict[str, Any]]):
     """Small files at hand, frames loaded only when a change has to be explained (10^5 of them)."""
 
     def __init__(self, small: dict[str, dict[str, Any]], frames: Callable[[], dict[str, tuple[int, int]]]) -> None:
-        self.small, self._load, self._frames = small, frames, None
+        self.small, self._load = small, frames
+        self._frames: dict[str, dict[str, Any]] | None = None
 
     def _all_frames(self) -> dict[str, dict[str, Any]]:
         if self._frames is None:
@@ -104,7 +111,7 @@ class FileMap(Mapping[str, dict[str, Any]]):
         return sum(1 for _ in self)
 
 
-def _file_change(old: dict | None, new: dict | None) -> str:
+def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     if old is None:
         return "added"
     if new is None:
@@ -118,8 +125,8 @@ def _file_change(old: dict | None, new: dict | None) -> str:
     return "changed"
 
 
-def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, files_new: dict,
-                  fingerprint_of) -> list[dict[str, Any]]:
+def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any],
+                  fingerprint_of: Callable[[Any], str | None]) -> list[dict[str, Any]]:
     """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
     reasons: list[dict[str, Any]] = []
     if old.get("type") != new.get("type"):
@@ -147,7 +154,7 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: dict, fil
     return reasons
 
 
-def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
+def _reusable(results: Results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
     """The newest job directory that succeeded with this fingerprint and whose outputs are intact."""
     for job_dir, entry in results.find(fingerprint):
         receipt = read_receipt(results.root, job_dir)
@@ -159,17 +166,17 @@ def _reusable(results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
 KEPT_OUTCOMES = (Outcome.SUCCEEDED, Outcome.FILTERED)
 
 
-def _present(job, compiled, plans: dict[str, JobPlan]) -> set[str]:
+def _present(job: JobRecipe, compiled: Compiled, plans: dict[str, JobPlan]) -> set[str]:
     """The tilt series a job will see: all of them for a job that reads the data, else those every
     per-tilt-series job upstream hands on."""
-    upstream = [plans[w.upstream].items for w in job.wires if plans[w.upstream].items is not None]
+    upstream = [i for w in job.wires if (i := plans[w.upstream].items) is not None]
     if job.reads_data or not upstream:
         return {ts.name for ts in compiled.recipe.tilt_series}
     return set.intersection(*(u.after for u in upstream))
 
 
-def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
-                files_old: FileMap, results=None) -> None:
+def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | None, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
+                files_old: FileMap, results: Results | None = None) -> None:
     """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
     extension of its last job directory when its recipe is unchanged, no job upstream that pools
     tilt series runs, and that directory's receipt vouches for some of the tilt series; a kept job
@@ -187,10 +194,11 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
     todo_upstream = set().union(*(u.todo for u in up_items))
     # forced, or below a job that pools tilt series and runs: every tilt series again
     whole = forced or any(u.items is None and u.action in RUNS for u in ups)
-    extendable = (not whole and old is not None and own is not None and state.status in (Status.SUCCEEDED, Status.FAILED, Status.SCHEDULED)
+    extendable = (not whole and old is not None and own is not None and state is not None
+                  and state.status in (Status.SUCCEEDED, Status.FAILED, Status.SCHEDULED)
                   and old.recipe_fingerprint == compiled.recipe_fingerprints[jp.name])
 
-    def kept_of(records: dict) -> list[str]:
+    def kept_of(records: dict[str, Any]) -> list[str]:
         return sorted(t for t, fp in fingerprints.items() if t not in todo_upstream
                       and (records.get(t) or {}).get("fingerprint") == fp and records[t].get("outcome") in KEPT_OUTCOMES)
 
@@ -215,9 +223,10 @@ def _plan_items(jp: JobPlan, job, compiled, old, state: JobState | None, plans: 
         [r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED)]
 
 
-def _other_home(results, type_names: tuple[str, ...], kept_of, exclude: str | None) -> tuple[str | None, dict, list[str]]:
+def _other_home(results: Results, type_names: tuple[str, ...], kept_of: Callable[[dict[str, Any]], list[str]],
+                exclude: str | None) -> tuple[str | None, dict[str, Any], list[str]]:
     """The job directory of this type whose receipt vouches for the most tilt series, newest first on a tie."""
-    best: tuple[str | None, dict, list[str]] = (None, {}, [])
+    best: tuple[str | None, dict[str, Any], list[str]] = (None, {}, [])
     for job_dir in results.of_type(type_names):
         if job_dir == exclude:
             continue
@@ -228,7 +237,7 @@ def _other_home(results, type_names: tuple[str, ...], kept_of, exclude: str | No
     return best
 
 
-def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list[Items], compiled,
+def _why(todo: list[str], records: dict[str, Any], fingerprints: dict[str, str], ups: list[Items], compiled: Compiled,
          files_old: FileMap) -> dict[str, dict[str, str]]:
     """Why each tilt series of an extension runs: new (to the project: new upstream too), failed,
     changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream."""
@@ -248,18 +257,18 @@ def _why(todo: list[str], records: dict, fingerprints: dict[str, str], ups: list
     return why
 
 
-def _item_detail(kind: ItemReason, rec: dict | None, mdoc: str | None, compiled, files_old: FileMap) -> str:
+def _item_detail(kind: ItemReason, rec: dict[str, Any] | None, mdoc: str | None, compiled: Compiled, files_old: FileMap) -> str:
     """failed: the driver's reason; changed: what of the tilt series changed (its mdoc or its frames)."""
     if kind == ItemReason.FAILED:
         return (rec or {}).get("reason") or ""
-    if kind != ItemReason.CHANGED:
+    if kind != ItemReason.CHANGED or mdoc is None:
         return ""
     before, now = (files_old.small.get(mdoc) or {}).get("sha256"), (compiled.files.small.get(mdoc) or {}).get("sha256")
     return "mdoc" if before and before != now else "frames"
 
 
-def make_plan(compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] = (),
-              old_frames: Callable[[], dict[str, tuple[int, int]]] = dict, results=None) -> Plan:
+def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] | tuple[str, ...] = (),
+              old_frames: Callable[[], dict[str, tuple[int, int]]] = dict, results: Results | None = None) -> Plan:
     """old_frames: loads the frame map the lockfile names (only called to explain a data change).
     results: the project's results by fingerprint (compiler.results.Results): a job that would run
     is kept instead when a job directory already holds its result."""

@@ -16,6 +16,7 @@ import hashlib
 import json
 import marshal
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def code_id() -> str:
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
-def names_digest(keys) -> str:
+def names_digest(keys: Iterable[str]) -> str:
     """The listed names in listing order: a directory's order is stable while it is unchanged, and a
     directory reordered with the same files only costs a stage one. No sort of 10^5 names."""
     return hashlib.sha256(marshal.dumps(list(keys), 2)).hexdigest()

@@ -14,10 +14,13 @@ from ..contract import STATE_DIR, scheme_dir
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
-from ..star import block_loop, block_pairs, format_value, parse_star
+from ..star import block_loop, block_pairs, format_value, pairs_of, parse_star, rows_of
+from ..states import Action
 from .recipe import JobRecipe
 
 if TYPE_CHECKING:
+    import jinja2
+
     from .compile import Compiled
     from .plan import Plan
 
@@ -38,14 +41,12 @@ class RenderedJob:
 def job_template() -> tuple[dict[str, str], dict[str, str]]:
     """(data_job pairs, joboptions in template order) of templates/job.star."""
     blocks = parse_star((data_dir("templates") / "job.star").read_text())
-    job = blocks["job"]
-    options = {row["rlnJobOptionVariable"]: row.get("rlnJobOptionValue", "") for row in blocks["joboptions_values"]}
-    assert isinstance(job, dict)
-    return job, options
+    options = {row["rlnJobOptionVariable"]: row.get("rlnJobOptionValue", "") for row in rows_of(blocks, "joboptions_values")}
+    return pairs_of(blocks, "job"), options
 
 
 @cache
-def _jinja():
+def _jinja() -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("templates")), undefined=jinja2.StrictUndefined,
@@ -84,8 +85,8 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
 
 def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
     env = sorted(site["job_script"]["env"].items())
-    return _jinja().get_template("job_script.sh.j2").render(
-        job=job.name, type=job.type, site=site["name"], r=job.resources, setup=site["job_script"]["setup"], env=env)
+    return str(_jinja().get_template("job_script.sh.j2").render(
+        job=job.name, type=job.type, site=site["name"], r=job.resources, setup=site["job_script"]["setup"], env=env))
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
@@ -152,7 +153,7 @@ def check_scheme_refs(scheme: str, order: list[str], job_stars: dict[str, str]) 
     """Refuse any Schemes/ reference RELION would turn into garbage or "" (relion-observed 4.6)."""
     seen: set[str] = set()
     for name in order:
-        for row in parse_star(job_stars[name])["joboptions_values"]:
+        for row in rows_of(parse_star(job_stars[name]), "joboptions_values"):
             value = row.get("rlnJobOptionValue", "")
             if not _REF.search(value):
                 continue
@@ -178,11 +179,11 @@ def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
                   else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
         items = plans[name].items
         rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values,
-                              items and {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep})
+                              {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep} if items else None)
         files[rendered.params_path] = rendered.params_text
         files[rendered.script_path] = rendered.script_text
         stars[name] = files[f"{scheme_dir(scheme)}/{name}/job.star"] = rendered.job_star
     check_scheme_refs(scheme, run, stars)
-    continued = {j.name: j.job_dir for j in plan.jobs if j.action == "extend"}
+    continued = {j.name: j.job_dir for j in plan.jobs if j.action == Action.EXTEND and j.job_dir}
     files[f"{scheme_dir(scheme)}/scheme.star"] = render_scheme(scheme, run, continued)
     return files

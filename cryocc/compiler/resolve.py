@@ -120,7 +120,7 @@ def sources(pipeline: Pipeline) -> dict[str, str | None]:
 def summary(dataset: Dataset) -> dict[str, Any]:
     """What validate and apply tell the user about the data, as plain values."""
     acq = dataset.acquisition
-    groups: Counter = Counter()
+    groups: Counter[tuple[Any, ...]] = Counter()
     for m in dataset.mdocs:
         groups[(len(m.angles), f"{min(m.angles):.1f} .. {max(m.angles):.1f}" if m.angles else "-",
                 m.pixel_size, m.voltage, m.dose_per_tilt, m.tilt_axis)] += 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 
-def driver_for(stem: str) -> Callable:
+def driver_for(stem: str) -> Callable[..., Any]:
     """The run(ctx) of a job type; imported lazily so a node loads only its own driver."""
-    return importlib.import_module(f"{__name__}.{stem}").run
+    run: Callable[..., Any] = importlib.import_module(f"{__name__}.{stem}").run
+    return run

@@ -9,6 +9,7 @@ looks done. After the driver, every tilt series it was given has an outcome."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..contract import RECEIPT, Outcome, ReceiptStatus
 from ._errors import JobFailed
@@ -40,7 +41,7 @@ def start(ctx: Context, started: float) -> None:
 def nothing_to_do(ctx: Context) -> bool:
     """An extension that only drops tilt series (gone from the data) runs no tool."""
     items = ctx.doc.get("items")
-    return bool(items) and not items["todo"]
+    return items is not None and bool(items) and not items["todo"]
 
 
 def end(ctx: Context) -> None:
@@ -64,7 +65,7 @@ def end(ctx: Context) -> None:
             ctx.item(t, Outcome.FAILED, f"no row in {star}" if star else "no result")
 
 
-def _receipt_items(ctx: Context) -> dict:
+def _receipt_items(ctx: Context) -> dict[str, Any]:
     try:
         return json.loads(ctx.path(RECEIPT).read_text()).get("items") or {}
     except (OSError, ValueError):

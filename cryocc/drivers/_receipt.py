@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def check_outputs(ctx: Context) -> list[dict[str, Any]]:
     """Every promised output exists and is non-empty; returns them with their sizes, and a folder
     with every file in it (so that keeping the job can check each one, by stat)."""
-    found, missing = [], []
+    found: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
     for out in ctx.doc["outputs"]:
         p = ctx.path(out["path"])
         entry: dict[str, Any] = {"path": out["path"], "is_dir": out["is_dir"]}

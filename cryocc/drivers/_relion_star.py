@@ -7,6 +7,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..fsio import atomic_write
 from ..star import block_loop, block_pairs, read_star
@@ -17,8 +18,8 @@ from ._runtime import Context
 @dataclass
 class TiltSeries:
     name: str
-    row: dict[str, str]  # the global row (rlnTomoName, optics values, ...)
-    tilts: list[dict[str, str]] = field(default_factory=list)
+    row: dict[str, Any]  # the global row (rlnTomoName, optics values, ...): as read, str; drivers set numbers
+    tilts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TomogramRow:
@@ -58,14 +59,14 @@ def read_tilt_series(path: Path, project: Path) -> list[TiltSeries]:
     return out
 
 
-def _columns(rows: list[dict]) -> list[str]:
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
     cols: dict[str, None] = {}
     for r in rows:
         cols.update(dict.fromkeys(r))
     return list(cols)
 
 
-def _text(v) -> str:
+def _text(v: Any) -> str:
     if isinstance(v, float):
         return "NaN" if math.isnan(v) else f"{v:.6f}"
     return str(v)
@@ -84,7 +85,7 @@ def write_tilt_series(ctx: Context, filename: str, series: list[TiltSeries]) -> 
     write_global(ctx, filename, rows)
 
 
-def write_global(ctx: Context, filename: str, rows: list[dict]) -> None:
+def write_global(ctx: Context, filename: str, rows: list[dict[str, Any]]) -> None:
     """A data_global table; the job's combined one (items_star) also holds the rows an extension keeps."""
     rows = combined(ctx, filename, rows)
     if not rows:
@@ -93,20 +94,20 @@ def write_global(ctx: Context, filename: str, rows: list[dict]) -> None:
     atomic_write(ctx.path(filename), loop_text("global", rows))
 
 
-def loop_text(block: str, rows: list[dict]) -> str:
+def loop_text(block: str, rows: list[dict[str, Any]]) -> str:
     """One loop of every column any row has, in the order they first appear."""
     cols = _columns(rows)
     return block_loop(block, cols, [[_text(r.get(c, "")) for c in cols] for r in rows])
 
 
-def combined(ctx: Context, filename: str, rows: list[dict]) -> list[dict]:
+def combined(ctx: Context, filename: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """This run's rows and, for an extension, the kept ones: each tilt series once, by name."""
     if filename != ctx.doc.get("items_star") or not ctx.kept_rows:
         return rows
     return by_tomogram(ctx.kept_rows, rows)
 
 
-def by_tomogram(kept: list[dict], new: list[dict]) -> list[dict]:
+def by_tomogram(kept: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The kept rows of the tomograms this run wrote none for, and this run's, in tomogram order (a
     tomogram's own rows keep theirs): how an extension's combined STAR files are made."""
     written = {r["rlnTomoName"] for r in new}

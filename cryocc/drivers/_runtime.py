@@ -40,7 +40,7 @@ class Context:
     doc: dict[str, Any]
     inputs: dict[str, Path]  # slot -> input file RELION passed (absolute)
     threads: int
-    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=30))
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=30))
     tools_run: list[list[str]] = field(default_factory=list)
     items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
     kept_rows: list[dict[str, str]] = field(default_factory=list)  # an extension: the items_star rows it keeps
@@ -55,7 +55,7 @@ class Context:
         fingerprint = ((self.doc.get("items") or {}).get("fingerprints") or {}).get(name)
         self.items[name] = {**record, "fingerprint": fingerprint} if fingerprint else record
 
-    def to_process(self, series: list) -> list:
+    def to_process(self, series: list[Any]) -> list[Any]:
         """The tilt series (records with .name, or dicts with "name") of the input that this run is to
         process: all of them, or for an extension only the new, changed and failed ones."""
         todo = (self.doc.get("items") or {}).get("todo")
@@ -73,11 +73,13 @@ class Context:
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.doc["params"]
+        params: dict[str, Any] = self.doc["params"]
+        return params
 
     @property
     def acq(self) -> dict[str, Any]:
-        return self.doc["acquisition"]
+        acq: dict[str, Any] = self.doc["acquisition"]
+        return acq
 
     def path(self, rel: str) -> Path:
         return self.job_dir / rel
@@ -145,7 +147,7 @@ def item_log(ctx: Context, name: str) -> Path:
 
 
 def _name(series: Any) -> str:
-    return series["name"] if isinstance(series, dict) else series.name
+    return str(series["name"] if isinstance(series, dict) else series.name)
 
 
 def input_list(ctx: Context, filename: str, paths: list[str]) -> str:

@@ -24,7 +24,7 @@ def warp_ctf(xml: Path) -> dict[str, float]:
     ctf = _xml_root(xml).find("CTF")
     params = {p.get("Name"): p.get("Value") for p in (ctf if ctf is not None else [])}
     try:
-        return {k: float(params[k]) for k in ("Defocus", "DefocusDelta", "DefocusAngle")}
+        return {k: float(params[k] or "") for k in ("Defocus", "DefocusDelta", "DefocusAngle")}
     except (KeyError, TypeError, ValueError):
         raise JobFailed(f"{xml.name} has no complete <CTF> (Defocus, DefocusDelta, DefocusAngle)") from None
 
@@ -62,7 +62,7 @@ def warp_tilt_series(xml: Path) -> WarpTiltSeries:
 
     def grid(tag: str) -> dict[int, float]:
         node = root.find(tag)
-        return {int(n.get("Z")): float(n.get("Value")) for n in node.iter("Node")} if node is not None else {}
+        return {int(n.get("Z", "")): float(n.get("Value", "")) for n in node.iter("Node")} if node is not None else {}
 
     movies = [frame_id(m) for m in _lines(root, "MoviePath")]
     use = [v == "True" for v in _lines(root, "UseTilt")] or [True] * len(movies)
@@ -74,7 +74,7 @@ def warp_settings(path: Path) -> dict[str, str]:
     """A .settings file's Import and Tomo parameters (WarpLib/OptionsWarp.cs:171-201)."""
     root = _xml_root(path)
     sections = [root.find(name) for name in ("Import", "Tomo")]
-    return {p.get("Name"): p.get("Value") for section in sections if section is not None for p in section}
+    return {p.get("Name", ""): p.get("Value", "") for section in sections if section is not None for p in section}
 
 
 def set_use_tilt(xml: Path, use: list[bool]) -> None:

@@ -2,6 +2,8 @@
 
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 from ..contract import Outcome
 from ..fsio import atomic_write
@@ -14,7 +16,7 @@ from ._runtime import Context, item_log
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
 
 
-def _stage(ctx: Context, upstream, names: set[str]) -> list:
+def _stage(ctx: Context, upstream: Path, names: set[str]) -> list[Path]:
     """Our own tmResults/: the job JSONs of the tomograms to process, copied with output_dir
     pointing here, and the maps linked."""
     local = ctx.path("tmResults")
@@ -36,12 +38,12 @@ def _stage(ctx: Context, upstream, names: set[str]) -> list:
     return jobs
 
 
-def _tomogram(job) -> str:
+def _tomogram(job: Path) -> str:
     """The tilt series of a job file: pytom names tomograms <ts>_<apix>Apx (ts_reconstruct's files) or <ts>."""
     return re.sub(r"_\d+\.\d+Apx$", "", job.name[:-len(JOB_FILE)])
 
 
-def extract_args(p: dict, job) -> list:
+def extract_args(p: dict[str, Any], job: Path) -> list[Any]:
     """pytom_extract_candidates.py's command line for one job file (src/pytom_tm/entry_points.py:439-605 at 0.10.0)."""
     args = ["-j", str(job), "-n", p["max_num_particles"], "--particle-diameter", p["particle_diameter_ang"],
             "--relion5-compat", "--log", "debug"]
@@ -60,7 +62,7 @@ def run(ctx: Context) -> None:
     kept = _kept_candidates(ctx)
     found: dict[str, list[dict[str, str]]] = {}  # tomogram -> its candidates
 
-    def extract(job) -> None:
+    def extract(job: Path) -> None:
         name = _tomogram(job)
         star = job.with_name(job.name.replace(JOB_FILE, "_particles.star"))
         star.unlink(missing_ok=True)  # an earlier run's, which would pass for this run's

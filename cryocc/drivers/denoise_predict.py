@@ -3,6 +3,7 @@
 import json
 import os
 import queue
+from typing import Any
 
 from ..contract import Outcome
 from ._errors import JobFailed, Terminated
@@ -24,7 +25,7 @@ def _tiles(ctx: Context, even: str) -> list[int]:
     return [scale(p["ntiles_z"], nz), scale(p["ntiles_y"], ny), scale(p["ntiles_x"], nx)]
 
 
-def predict_config(model: str, even: str, odd: str, tiles: list[int], gpu: int = 0) -> dict:
+def predict_config(model: str, even: str, odd: str, tiles: list[int], gpu: int = 0) -> dict[str, Any]:
     """cryoCARE_predict.py's config for one tomogram (cryoCARE 0.3.0): the denoised volume goes to
     denoised/<file name of the even half>; gpu_id is an index into TensorFlow's visible GPUs
     (scripts/cryoCARE_predict.py:20-47)."""
@@ -46,7 +47,7 @@ def run(ctx: Context) -> None:
         free.put(gpu)
     done: dict[str, str] = {}
 
-    def predict(row: dict) -> None:
+    def predict(row: dict[str, Any]) -> None:
         """One tomogram on one GPU: cryoCARE predicts on one, so the job's GPUs take one each."""
         name, even, odd = row["rlnTomoName"], row["rlnTomoReconstructedTomogramHalf1"], row["rlnTomoReconstructedTomogramHalf2"]
         denoised = out_dir / os.path.basename(even)

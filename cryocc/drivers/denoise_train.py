@@ -2,13 +2,14 @@
 
 import json
 import os
+from typing import Any
 
 from ._errors import JobFailed
 from ._relion_star import read_global
 from ._runtime import Context
 
 
-def halves(ctx: Context, rows: list[dict], select: str) -> list[dict]:
+def halves(ctx: Context, rows: list[dict[str, Any]], select: str) -> list[dict[str, Any]]:
     chosen = [r for r in rows if select in r["rlnTomoName"]]
     if not chosen:
         raise JobFailed(f"no tomogram name contains '{select}'")
@@ -18,7 +19,7 @@ def halves(ctx: Context, rows: list[dict], select: str) -> list[dict]:
     return chosen
 
 
-def train_config(p: dict, even: list[str], odd: list[str]) -> dict:
+def train_config(p: dict[str, Any], even: list[str], odd: list[str]) -> dict[str, Any]:
     """One config for cryoCARE_extract_train_data.py and cryoCARE_train.py (cryoCARE 0.3.0 reads both from it)."""
     n, d = p["number_training_subvolumes"], p["subvolume_dimensions"]
     return {

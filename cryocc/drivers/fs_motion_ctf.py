@@ -2,10 +2,11 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..contract import Outcome
 from ._errors import JobFailed
-from ._relion_star import frame_id, read_tilt_series, write_tilt_series
+from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context, input_list, relink
 from ._warp_xml import relion_defocus, warp_ctf
 
@@ -15,7 +16,7 @@ def _span(text: str) -> tuple[str, str]:
     return lo, hi
 
 
-def _link_frames(ctx: Context, series) -> tuple[str, list[str]]:
+def _link_frames(ctx: Context, series: list[TiltSeries]) -> tuple[str, list[str]]:
     """Symlink the movies to process into frames/; returns their extension and their links, for
     --input_data (an extension's frames/ also holds the movies it keeps)."""
     frames = ctx.path("frames")
@@ -36,7 +37,7 @@ def _link_frames(ctx: Context, series) -> tuple[str, list[str]]:
 GAIN_FLAGS = {"flip_x": "--gain_flip_x", "flip_y": "--gain_flip_y", "transpose": "--gain_transpose"}
 
 
-def settings_args(a: dict, data: dict, ext: str) -> list:
+def settings_args(a: dict[str, Any], data: dict[str, Any], ext: str) -> list[Any]:
     # --exposure: the dose of the whole movie (one tilt), for WarpTools' per-frame dose weighting
     args = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
             "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings", "--angpix", a["pixel_size"],
@@ -82,7 +83,7 @@ def run(ctx: Context) -> None:
     write_tilt_series(ctx, "fs_motion_and_ctf.star", done)
 
 
-def _fill(ctx: Context, tilt: dict, proc: Path, halves: bool) -> None:
+def _fill(ctx: Context, tilt: dict[str, Any], proc: Path, halves: bool) -> None:
     fid = frame_id(tilt["rlnMicrographMovieName"])
     ctf = warp_ctf(proc / f"{fid}.xml")
     tilt["rlnMicrographName"] = ctx.rel(proc / "average" / f"{fid}.mrc")

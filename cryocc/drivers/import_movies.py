@@ -3,13 +3,14 @@
 import glob
 import os
 import shutil
+from typing import Any
 
 from ._errors import JobFailed
 from ._relion_star import read_global, write_global
 from ._runtime import Context, relink
 
 
-def _stage(ctx: Context, series: list[dict], data: dict) -> tuple[str, str]:
+def _stage(ctx: Context, series: list[dict[str, Any]], data: dict[str, Any]) -> tuple[str, str]:
     """Symlinks in the job directory to exactly the tilt series to import (not those excluded, still
     waiting for frames, or kept by an extension) and to the frames of every session's glob; returns
     the two patterns, relative to the project: relion_tomo_import globs with Path().glob(pattern),

@@ -7,6 +7,8 @@ ones alone; their rows are then merged with the kept tomograms' rows of the earl
 whose Subtomograms/<tomogram>/ files stay where they are."""
 
 import shutil
+from pathlib import Path
+from typing import Any
 
 from ..contract import Outcome
 from ..fsio import atomic_write
@@ -16,12 +18,12 @@ from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global
 from ._runtime import Context
 
 
-def _blocks(path) -> dict:
+def _blocks(path: Path) -> dict[str, Any]:
     blocks = read_star(path)
     return {name: blocks[name] for name in ("general", "optics", "particles") if name in blocks}
 
 
-def _star(blocks: dict) -> str:
+def _star(blocks: dict[str, Any]) -> str:
     text = block_pairs("general", blocks["general"]) if blocks.get("general") else ""
     return text + "".join(loop_text(name, blocks[name]) for name in ("optics", "particles") if blocks.get(name))
 

@@ -1,15 +1,18 @@
 """template_match: pytom_match_template per tomogram, with per-tilt angle, defocus and dose files."""
 
+from pathlib import Path
+from typing import Any
+
 from ..contract import Outcome
 from ._errors import JobFailed, Terminated
 from ._process import gpu_ordinals
-from ._relion_star import TomogramRow, read_global, read_tilt_series, write_global
+from ._relion_star import TiltSeries, TomogramRow, read_global, read_tilt_series, write_global
 from ._runtime import Context, relink
 
 OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
 
 
-def _write_lists(ctx: Context, ts) -> tuple[str, str, str]:
+def _write_lists(ctx: Context, ts: TiltSeries) -> tuple[str, str, str]:
     files = []
     for folder, values in (
         ("tiltAngleFiles", [t["rlnTomoNominalStageTiltAngle"] for t in ts.tilts]),
@@ -36,7 +39,7 @@ def volume_split(setting: str, n_gpus: int) -> list[str]:
     return [str(v) for v in dims]
 
 
-def match_args(p: dict, a: dict, volume, tlt: str, defocus: str, dose: str, gpus: list[str], split: list[str]) -> list:
+def match_args(p: dict[str, Any], a: dict[str, Any], volume: Path, tlt: str, defocus: str, dose: str, gpus: list[str], split: list[str]) -> list[Any]:
     """pytom_match_template.py's command line for one tomogram (src/pytom_tm/entry_points.py:607-977 at 0.10.0)."""
     args = ["-t", p["template"], "-d", str(volume.parent), "-m", p["mask"], "--voltage", a["voltage"],
             "--spherical-aberration", a["cs"], "--amplitude-contrast", a["amplitude_contrast"],

@@ -4,6 +4,8 @@ The dropped tilts leave the RELION tilt series and are switched off in this job'
 WarpTools workspace (<UseTilt> False in each tilt-series XML), which ts_reconstruct reconstructs
 from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:937)."""
 
+from typing import Any
+
 from ..contract import Outcome
 from ._relion_star import frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
@@ -11,7 +13,7 @@ from ._staging import stage_workspace
 from ._warp_xml import set_use_tilt, warp_tilt_series
 
 
-def _verdict(tilt: dict, p: dict) -> str:
+def _verdict(tilt: dict[str, Any], p: dict[str, Any]) -> str:
     angle = abs(float(tilt.get("rlnTomoNominalStageTiltAngle", 0)))
     if angle > p["max_abs_tilt"]:
         return f"tilt {angle:g}° > {p['max_abs_tilt']:g}°"
@@ -45,9 +47,9 @@ def run(ctx: Context) -> None:
     stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in kept], xml=True)
     for ts in kept:
         xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
-        good = {frame_id(t["rlnMicrographMovieName"]) for t in ts.tilts}
+        kept_movies = {frame_id(t["rlnMicrographMovieName"]) for t in ts.tilts}
         warp = warp_tilt_series(xml)
-        set_use_tilt(xml, [u and m in good for m, u in zip(warp.movies, warp.use)])
+        set_use_tilt(xml, [u and m in kept_movies for m, u in zip(warp.movies, warp.use)])
     ctx.path("tilt_filter_report.tsv").write_text("\n".join(report + _kept_report(ctx, {ts.name for ts in series})) + "\n")
     dropped = sum(1 for line in report[1:] if "\tdrop\t" in line)
     ctx.say(f"tilt filter: kept {len(report) - 1 - dropped} of {len(report) - 1} tilts, {len(kept)} of {len(series)} tilt series")

@@ -10,16 +10,18 @@ follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
 
+from typing import Any
+
 from ..contract import Outcome
-from ._alignment import read_aretomo_aln, read_imod_xf
+from ._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf
 from ._errors import JobFailed
-from ._relion_star import frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
+from ._relion_star import TiltSeries, frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import warp_tilt_series
 
 
-def warp_args(p: dict, n_series: int) -> list:
+def warp_args(p: dict[str, Any], n_series: int) -> list[Any]:
     common = ["--settings", "warp_tiltseries.settings", "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"]]
     if p["method"] == "imod":
         return ["ts_etomo_patches", *common, "--patch_size", int(p["imod_patch_size"] * 10)]
@@ -56,7 +58,7 @@ def run(ctx: Context) -> None:
     write_tilt_series(ctx, "aligned_tilt_series.star", aligned)
 
 
-def _alignment(ctx: Context, name: str, method: str, nominal_axis: float):
+def _alignment(ctx: Context, name: str, method: str, nominal_axis: float) -> dict[int, TiltAlignment] | None:
     """The aligner's rows, or None when it failed: WarpTools exits 0 and writes <ts>.xml even then,
     so its own files decide, together with the UnselectManual mark WarpTools puts on a failed item."""
     xml = ctx.path(f"warp_tiltseries/{name}.xml")
@@ -72,7 +74,7 @@ def _alignment(ctx: Context, name: str, method: str, nominal_axis: float):
     return rows or None
 
 
-def _apply(ctx: Context, ts, rows, pixel: float, sign: float) -> list[str]:
+def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: float, sign: float) -> list[str]:
     """Section i of the aligned stack is the i-th tilt of the .tomostar that WarpTools uses
     (TiltSeries.StackTilts.cs:33-40); AreTomo2 leaves dark sections out of its rows."""
     order = read_tomostar_movies(ctx.path(f"tomostar/{ts.name}.tomostar"))

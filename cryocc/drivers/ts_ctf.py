@@ -2,7 +2,7 @@
 
 from ..contract import Outcome
 from ._errors import JobFailed
-from ._relion_star import frame_id, read_tilt_series, write_tilt_series
+from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import relion_defocus, warp_tilt_series
@@ -36,7 +36,7 @@ def run(ctx: Context) -> None:
     write_tilt_series(ctx, "ts_ctf_tilt_series.star", done)
 
 
-def _fill(ctx: Context, ts) -> None:
+def _fill(ctx: Context, ts: TiltSeries) -> None:
     xml = warp_tilt_series(ctx.path(f"warp_tiltseries/{ts.name}.xml"))
     if xml.unselected:
         raise JobFailed("WarpTools ts_ctf failed on it (its XML is marked unselected; the reason is in run.out)")

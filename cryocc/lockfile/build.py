@@ -54,7 +54,7 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                     entry.continues = None
                 if recipe_fp and st.receipt and st.receipt.get("items"):
                     entry.items = {t: f"{r.get('fingerprint', '-')} {r['outcome']}" for t, r in st.receipt["items"].items()}
-            if jp.action == "keep" and recipe_fp:
+            if jp.action == Action.KEEP and recipe_fp:
                 entry.recipe_fingerprint = recipe_fp
             lock.jobs[jp.name] = entry
             continue
@@ -63,8 +63,8 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                                      parts=compiled.parts[jp.name], scheme=scheme,
                                      job_dir=None, state=Status.SCHEDULED, params_file=params_files.get(jp.name),
                                      recipe_fingerprint=recipe_fp,
-                                     items=items and {t: f"{fp} {'kept' if t in items.keep else Status.SCHEDULED}"
-                                                      for t, fp in sorted(items.fingerprints.items())},
+                                     items={t: f"{fp} {'kept' if t in items.keep else Status.SCHEDULED}"
+                                            for t, fp in sorted(items.fingerprints.items())} if items else None,
                                      continues=jp.job_dir if jp.action == Action.EXTEND else None)
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
         lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})

@@ -53,7 +53,7 @@ class FileFingerprints:
             else:
                 sha = sha256_file(path)
             entry = self.small[key] = {"size": size, "mtime_ns": mtime, "sha256": sha}
-        return "sha256:" + entry["sha256"]
+        return "sha256:" + str(entry["sha256"])
 
     def use_frames(self, listing: dict[str, tuple[int, int]], keys: list[str]) -> None:
         """The frames the data-reading jobs read, stat'ed by the listing."""

@@ -18,7 +18,8 @@ def _type(prop: dict[str, Any]) -> str:
         return "one of " + ", ".join(map(str, prop["enum"]))
     if "anyOf" in prop:
         return " | ".join(_type(p) for p in prop["anyOf"])
-    return {"number": "float", "integer": "int", "boolean": "bool", "string": "text", "null": "null"}.get(prop.get("type", ""), prop.get("type", "?"))
+    kind = str(prop.get("type", "?"))
+    return {"number": "float", "integer": "int", "boolean": "bool", "string": "text", "null": "null"}.get(kind, kind)
 
 
 def _allowed(prop: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import Collector, SpecError, did_you_mean
 from .jobs import TYPE_NAMES, JobType, Params, job_type
@@ -57,7 +58,7 @@ def _check_layer(job_type: JobType, values: dict[str, Any], doc: Document, key: 
         _add_param_errors(job_type, [e for e in exc.errors() if e["type"] != "missing"], doc, key, errors)
 
 
-def _add_param_errors(job_type: JobType, errs: list[dict], doc: Document, key: Key, errors: Collector) -> None:
+def _add_param_errors(job_type: JobType, errs: list[ErrorDetails], doc: Document, key: Key, errors: Collector) -> None:
     for err in errs:
         for e in pydantic_errors([err], doc, key, model=job_type.params, label="parameter"):
             if err["type"] == "extra_forbidden":

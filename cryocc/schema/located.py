@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 from ..errors import CryoccError, SpecError, did_you_mean
 from .yamldoc import Document, Key, dotted
 
 
-def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
+def pydantic_errors(errors: Sequence[ErrorDetails], doc: Document, prefix: Key = (), model: type[BaseModel] | None = None,
                     label: str = "key") -> list[CryoccError]:
     """Turn pydantic's errors (ValidationError.errors()) into located SpecErrors."""
-    out = []
+    out: list[CryoccError] = []
     for err in errors:
         loc = prefix + tuple(part for part in err["loc"] if part != "[key]")  # a dict key's own error: at the key
         kind = err["type"]
@@ -37,7 +39,7 @@ def pydantic_errors(errors: list[dict], doc: Document, prefix: Key = (), model: 
     return out
 
 
-def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[Any, type[BaseModel] | None]:
+def _walk(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any, type[BaseModel] | None]:
     """(the field at loc, or None; the model below it): dict keys and list indices are passed over."""
     field = None
     for part in loc:
@@ -51,7 +53,7 @@ def _walk(model: type[BaseModel] | None, loc: tuple) -> tuple[Any, type[BaseMode
     return field, model
 
 
-def _description(model: type[BaseModel] | None, loc: tuple) -> str | None:
+def _description(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
     """The description of the field at loc (the text editors show on hover), as a hint."""
     field, _ = _walk(model, loc)
     return field.description if field is not None else None
@@ -69,6 +71,6 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     _, below = _walk(model, loc)
     return list(below.model_fields) if below else []

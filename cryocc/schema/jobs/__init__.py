@@ -1,7 +1,7 @@
 """The job catalog: one module per job type, named like the type, as its driver in drivers/ is."""
 
 # ruff: noqa: I001  (the catalog order is the import order)
-from ._base import InputSlot, JobType, Output, Params  # noqa: F401
+from ._base import InputSlot, JobType, Output, Params
 from . import (  # noqa: F401  (import order = catalog order = the order of a standard chain)
     import_movies,
     fs_motion_ctf,
@@ -18,6 +18,8 @@ from . import (  # noqa: F401  (import order = catalog order = the order of a st
     reconstruct_particle,
     class3d,
 )
+
+__all__ = ["ALIASES", "CATALOG", "TYPE_NAMES", "InputSlot", "JobType", "Output", "Params", "job_type", "type_name"]
 
 CATALOG: dict[str, JobType] = JobType.catalog
 ALIASES: dict[str, str] = JobType.alias_of  # a name users of the replaced system know -> the type's name

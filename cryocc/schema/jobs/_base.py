@@ -92,7 +92,12 @@ class JobType:
     def result_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params that change results (the ones a fingerprint covers)."""
         fields = self.params.model_fields
-        return {k: v for k, v in params.items() if (fields[k].json_schema_extra or {}).get("affects_results", True)}
+        return {k: v for k, v in params.items() if _extra(fields[k].json_schema_extra).get("affects_results", True)}
+
+
+def _extra(extra: Any) -> dict[str, Any]:
+    """A field's json_schema_extra: param() sets a dict or nothing."""
+    return extra if isinstance(extra, dict) else {}
 
 
 def register(job: JobType) -> JobType:
