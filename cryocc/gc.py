@@ -63,8 +63,7 @@ def unused(project: Path) -> tuple[list[Unused], set[str]]:
     relion = Project(project)
     named = {d for name, j in lock.jobs.items() if name in current  # and the directory a run made since
              for d in (j.job_dir, j.continues, observe_job(relion, name, j).job_dir) if d}
-    blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
-    rows = {t: rows_of(blocks, t) for t in TABLES}
+    rows = {t: rows_of(relion.pipeline(), t) for t in TABLES}
     live = _upstream_closure(named, rows)
     status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows["pipeline_processes"]}
     dirs = set(status) | {f"External/{d.name}/" for d in (project / "External").glob("job*") if d.is_dir()}

@@ -38,7 +38,8 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._schemes: dict[str, Blocks] = {}
-        self._pipeline: dict[str, str] | None = None
+        self._pipeline: Blocks | None = None
+        self._status: dict[str, str] | None = None
         self._queue: list[tuple[str, str, str, str]] | None = None
         self._asked = False  # squeue is asked once, when first needed
         self._real = os.path.realpath(root)
@@ -107,12 +108,18 @@ class Project:
                 return {"id": jid, "state": state}
         return {}
 
-    def pipeline_status(self, job_dir: str) -> str | None:
+    def pipeline(self) -> Blocks:
+        """default_pipeline.star: RELION's processes, nodes and edges ({} before RELION ran a job)."""
         if self._pipeline is None:
             path = self.root / PIPELINE
-            rows = rows_of(read_star(path), "pipeline_processes") if path.exists() else []
-            self._pipeline = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows}
-        return self._pipeline.get(job_dir)
+            self._pipeline = read_star(path) if path.is_file() else {}
+        return self._pipeline
+
+    def pipeline_status(self, job_dir: str) -> str | None:
+        if self._status is None:
+            rows = rows_of(self.pipeline(), "pipeline_processes")
+            self._status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows}
+        return self._status.get(job_dir)
 
 
 def squeue() -> list[tuple[str, str, str, str]] | None:

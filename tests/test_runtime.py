@@ -51,3 +51,22 @@ def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_th
     assert outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/sub/TS_02.mrc"]
     (job / "reconstruction/TS_01.mrc").write_bytes(b"x")
     assert outputs_missing(tmp_path, "External/job007", receipt) == ["reconstruction/TS_01.mrc and 1 more (changed)"]
+
+
+def test_drivers_import_only_what_a_compute_node_needs():
+    """docs/architecture.md: drivers import contract, fsio, errors and star, nothing else of cryocc
+    (no compiler, no schema: no pydantic on the nodes)."""
+    import ast
+
+    from conftest import ROOT
+
+    seen = set()
+    for path in (ROOT / "cryocc/drivers").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                seen.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("cryocc"):
+                seen.add(node.module)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("cryocc") for a in node.names), path
+    assert seen <= {"contract", "fsio", "errors", "star"}, seen

@@ -298,10 +298,11 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
             elif state.status in STATE_REASONS:
                 jp.reasons.append({"kind": Reason(state.status), "detail": state.detail})
             never_ran = any(r["kind"] == Reason.NEW for r in jp.reasons)
-            for upstream in dict.fromkeys(w.upstream for w in job.wires):
+            upstreams = list(dict.fromkeys(w.upstream for w in job.wires))
+            for upstream in upstreams:
                 if plans[upstream].action in RUNS and not never_ran:
                     jp.reasons.append({"kind": Reason.UPSTREAM, "job": upstream})
-            for upstream in dict.fromkeys(w.upstream for w in job.wires):
+            for upstream in upstreams:
                 # an upstream job now keeps another result (an earlier one, reused) than this one was made from
                 moved = plans[upstream].job_dir != (old_jobs[upstream].job_dir if upstream in old_jobs else None)
                 if not jp.reasons and moved and any(r["kind"] == Reason.REUSE for r in plans[upstream].reasons):
