@@ -145,5 +145,5 @@ def test_renaming_a_type_keeps_its_fingerprints(example):
     aliased.write_text(re.sub(r"\{type: (\w+)", lambda m: "{type: " + to_alias.get(m.group(1), m.group(1)), canonical.read_text()))
     assert "{type: tsCtf" in aliased.read_text()
     a, b = compile_pipeline(canonical), compile_pipeline(aliased)
-    assert a.fingerprints == b.fingerprints
+    assert a.fingerprints == b.fingerprints and a.recipe_fingerprints == b.recipe_fingerprints
     assert a.parts["ctf"]["type"] == "tsCtf" and a.jobs["ctf"].type == "ts_ctf"
