@@ -18,7 +18,6 @@ SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it 
 ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others
 
 
-
 class ReceiptStatus(StrEnum):
     """How a driver's run ended, as its receipt records it (running: it has not)."""
 

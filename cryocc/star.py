@@ -52,16 +52,16 @@ def block_pairs(name: str, pairs: Mapping[str, Value]) -> str:
 
 
 def block_loop(name: str, labels: Sequence[str], rows: Iterable[Sequence[Value]]) -> str:
-    rows = [[format_value(v) for v in row] for row in rows]
-    if not rows:
+    text = [[format_value(v) for v in row] for row in rows]
+    if not text:
         raise StarValueError(f"refusing to write the empty loop data_{name}: RELION cannot read it")
-    for row in rows:
+    for row in text:
         if len(row) != len(labels):
             raise StarValueError(f"data_{name}: row {row} does not have {len(labels)} values")
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(labels))]
+    widths = [max(len(r[i]) for r in text) for i in range(len(labels))]
     lines = [VERSION_LINE, "", f"data_{name}", "", "loop_"]
     lines += [f"_{label} #{i + 1}" for i, label in enumerate(labels)]
-    lines += [" ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    lines += [" ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in text]
     return "\n".join(lines) + "\n\n"
 
 

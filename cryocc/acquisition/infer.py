@@ -305,14 +305,14 @@ def infer(
     claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
     for m in mdocs:
         keys = [frames.get(name) for name in m.frames]
-        for key in keys:  # type: ignore[assignment]  # the frame keys of this mdoc, None where missing
-            if key is None:
+        for frame in keys:  # this mdoc's frame keys, None where a frame is missing
+            if frame is None:
                 continue
-            other = claimed.setdefault(key, m.name)
+            other = claimed.setdefault(frame, m.name)
             if other != m.name:
                 errors.add(DataError(
-                    f"{m.name}.mdoc names frame {key.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
-                    f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(key.rpartition('/')[2])}$"), 1),
+                    f"{m.name}.mdoc names frame {frame.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
+                    f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(frame.rpartition('/')[2])}$"), 1),
                     key="SubFramePath", hint="is one mdoc a copy of the other? keep one of them in data.mdocs"))
                 break
         if None in keys and skip_incomplete:  # frames still being copied: wait for them

@@ -98,7 +98,7 @@ def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo:
     for name in recipe.order:
         job = recipe.jobs[name]
         parts[name] = job_parts(
-            job_type=(job.aliases or (job.type,))[0], type_version=job.type_version, params=job.result_params, acquisition=job.acquisition,
+            job_type=job.fingerprint_name, type_version=job.type_version, params=job.result_params, acquisition=job.acquisition,
             inputs={key: files.small_file(key, path) for key, path in job.files.items()},
             data=data if job.reads_data else None, upstream={w.slot: fingerprints[w.upstream] for w in job.wires})
         fingerprints[name] = job_fingerprint(parts[name])

@@ -35,7 +35,7 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
         job = compiled.jobs[name]
         items = planned[name].items
         todo = len(items.todo) if items is not None and planned[name].action == Action.EXTEND else n_series
-        past = [s for t in (job.type, *job.aliases) for s in history.get(t, ())]  # receipts before a rename name an alias
+        past = [s for t in job.names for s in history.get(t, ())]
         if past:
             seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
             seconds *= todo / max(n_series, 1)

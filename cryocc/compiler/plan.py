@@ -77,7 +77,7 @@ class Plan:
         return [j for j in self.jobs if any(r["kind"] == Reason.RUNNING for r in j.reasons)]
 
     def summary(self) -> dict[str, int]:
-        out = {str(a): 0 for a in (Action.KEEP, Action.RUN, Action.RERUN, Action.EXTEND, Action.ORPHAN)}
+        out = dict.fromkeys(map(str, Action), 0)
         for j in self.jobs:
             out[j.action] += 1
         return out
@@ -206,7 +206,7 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     home = own if keep else None
     if not keep and not whole and results is not None:
         # another directory of this job type may hold some tilt series as they are now (a recipe reverted)
-        home, records, keep = _other_home(results, (job.type, *job.aliases), kept_of, exclude=state.job_dir if state else None)
+        home, records, keep = _other_home(results, job.names, kept_of, exclude=state.job_dir if state else None)
     todo = sorted(set(fingerprints) - set(keep))
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == Outcome.SUCCEEDED} | set(todo))
     if not keep:

@@ -43,6 +43,16 @@ class JobRecipe(NamedTuple):
     items_star: str | None = None  # its combined result, a row per tilt series (merged when extended)
     pools: str | None = None  # why these params make it pool the tilt series (it then re-runs them all)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name of its type: receipts and results written before a rename carry an alias."""
+        return (self.type, *self.aliases)
+
+    @property
+    def fingerprint_name(self) -> str:
+        """The type's name in fingerprints: its first alias, so that a renamed type re-runs nothing."""
+        return self.aliases[0] if self.aliases else self.type
+
 
 class Series(NamedTuple):
     name: str

@@ -40,8 +40,8 @@ def start(ctx: Context, started: float) -> None:
 
 def nothing_to_do(ctx: Context) -> bool:
     """An extension that only drops tilt series (gone from the data) runs no tool."""
-    items = ctx.doc.get("items")
-    return items is not None and bool(items) and not items["todo"]
+    items: dict[str, Any] = ctx.doc.get("items") or {}
+    return bool(items) and not items["todo"]
 
 
 def end(ctx: Context) -> None:

@@ -15,7 +15,7 @@ from .models import Resources
 from .yamldoc import Document, Key, dotted
 
 BUILTIN_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=0)
-BUILTIN_GPU_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=1)  # a job type that needs a GPU
+ONE_GPU = Resources(gpus=1)  # the layer over the built-in resources of a job type that needs a GPU
 
 
 def merge_resources(*layers: Resources | None) -> Resources:

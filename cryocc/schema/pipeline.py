@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import Collector, Location, SpecError, did_you_mean
 from .jobs import TYPE_NAMES, JobType, Params, job_type
-from .layers import BUILTIN_GPU_RESOURCES, BUILTIN_RESOURCES, by_type, layered_params, merge_resources
+from .layers import BUILTIN_RESOURCES, ONE_GPU, by_type, layered_params, merge_resources
 from .located import pydantic_errors
 from .models import SAFE_NAME, PipelineSpec, Resources
 from .site import Site, load_site
@@ -118,9 +118,9 @@ def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Col
                     key=f"jobs.{name}.inputs.{slot}",
                     hint=did_you_mean(slot, jt.inputs) or f"{jt.name} takes no inputs",
                 ))
-        builtin = BUILTIN_GPU_RESOURCES if jt.gpu else BUILTIN_RESOURCES
         site_default, site_type = (site.profile.resources.get("default"), site.resources.get(jt.name)) if site else (None, None)
-        resources = merge_resources(builtin, site_default, site_type, spec.defaults.resources, job.resources)
+        resources = merge_resources(BUILTIN_RESOURCES, ONE_GPU if jt.gpu else None, site_default, site_type,
+                                    spec.defaults.resources, job.resources)
         if params is not None and ok:
             jobs[name] = LoadedJob(name, jt, params, resources, dict(job.inputs),
                                    job.on_item_failure or spec.defaults.on_item_failure)

@@ -19,7 +19,7 @@ from . import (  # noqa: F401  (import order = catalog order = the order of a st
     class3d,
 )
 
-__all__ = ["ALIASES", "CATALOG", "TYPE_NAMES", "InputSlot", "JobType", "Output", "Params", "job_type", "type_name"]
+__all__ = ["ALIASES", "CATALOG", "TYPE_NAMES", "InputSlot", "JobType", "Output", "Params", "job_type"]
 
 CATALOG: dict[str, JobType] = JobType.catalog
 ALIASES: dict[str, str] = JobType.alias_of  # a name users of the replaced system know -> the type's name
@@ -29,8 +29,3 @@ TYPE_NAMES: list[str] = [*CATALOG, *ALIASES]  # every name a pipeline may give a
 def job_type(name: str) -> JobType | None:
     """The job type a pipeline or site profile names, by its name or an alias."""
     return CATALOG.get(ALIASES.get(name, name))
-
-
-def type_name(name: str) -> str:
-    """The type's name for a name or alias (another name as it is: a type no longer in the catalog)."""
-    return ALIASES.get(name, name)

@@ -63,7 +63,8 @@ class JobType:
     uses_data: bool = False  # reads the frames/mdocs/gain of data: directly
     version: int = 1  # bump when the driver's results change for the same params
     # The names users of the system cryocc replaces know it by, accepted wherever a type is named.
-    # The first is also the type's name in fingerprints: renaming a type must not re-run a project.
+    # The first is also the type's name in fingerprints (JobRecipe.fingerprint_name): renaming a type
+    # must not re-run a project.
     aliases: tuple[str, ...] = ()
     is_tomo: bool = True  # job.star's _rlnJobIsTomo
     gpu: bool = False  # needs a GPU: one by default, unless the site profile's resources say otherwise
@@ -78,10 +79,6 @@ class JobType:
 
     catalog: ClassVar[dict[str, JobType]] = {}
     alias_of: ClassVar[dict[str, str]] = {}  # alias -> name
-
-    @property
-    def fingerprint_name(self) -> str:
-        return self.aliases[0] if self.aliases else self.name
 
     def produces(self) -> dict[str, Output]:
         return {o.kind: o for o in self.outputs if o.kind}
