@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real RELION 5 for the tests: relion_schemer, relion_pipeliner, relion_tomo_subtomo,
-# relion_tomo_reconstruct_particle, relion_refine (CPU, no GUI) and RELION's Python programs
+# relion_tomo_reconstruct_particle, relion_tomo_reconstruct_tomogram, relion_refine (CPU, no GUI) and RELION's Python programs
 # (relion_python_tomo_import). Prints, on its last line, a directory holding all of them.
 #
 #   1. RELION already on PATH (a facility machine): that directory, nothing built.
@@ -17,9 +17,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CHECK=0
 [ "${1:-}" = "--check" ] && CHECK=1
-PROGRAMS=(relion_schemer relion_pipeliner relion_tomo_subtomo relion_tomo_reconstruct_particle relion_refine
+PROGRAMS=(relion_schemer relion_pipeliner relion_tomo_subtomo relion_tomo_reconstruct_particle relion_tomo_reconstruct_tomogram relion_refine
           relion_python_tomo_import)
-TARGETS=(schemer pipeliner subtomo reconstruct_particle refine)  # make drops the relion_ and tomo_ prefixes
+TARGETS=(schemer pipeliner subtomo reconstruct_particle reconstruct_tomogram refine)  # make drops the relion_ and tomo_ prefixes
 # -O1: the tests run RELION on tiny data, and -O3 nearly doubles the compile time on 2 cores
 CMAKE_FLAGS=(-DGUI=OFF -DCUDA=OFF -DALTCPU=OFF -DFETCH_WEIGHTS=OFF -DCMAKE_BUILD_TYPE=Release
              "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O1 -DNDEBUG")
