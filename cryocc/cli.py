@@ -298,13 +298,18 @@ def abort(project: Path = ProjectOpt) -> None:
     runner.abort(project, say=console().print)
 
 
-@app.command(short_help="Print the JSON Schema of pipeline.yaml.")
+@app.command(short_help="Print the JSON Schema of pipeline.yaml (or of site profiles).")
 @user_errors
-def schema(output: Path | None = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")) -> None:
-    """Print the JSON Schema of pipeline.yaml (for editor completion and checks)."""
-    from .schema.export import schema_text
+def schema(
+    output: Path | None = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+    site: bool = typer.Option(False, "--site", help="the schema of site profiles instead of pipeline.yaml"),
+) -> None:
+    """Print the JSON Schema of pipeline.yaml, or with --site of site profiles (for editor completion and checks).
+    Both are derived from the models `cryocc validate` uses; the repository ships them as cryocc.schema.json
+    and cryocc.site.schema.json."""
+    from .schema.export import schema_text, site_schema_text
 
-    text = schema_text()
+    text = site_schema_text() if site else schema_text()
     if output:
         from .fsio import atomic_write
 

@@ -5,12 +5,21 @@
 # end-to-end tests (as root; it installs slurm-wlm and munge when missing), runs pytest, and stops
 # only the daemons it started. CRYOCC_REQUIRE_RELION=1 (set by .ci/run) turns a missing RELION
 # into a failure instead of a skip.
+#
+# Everything Python runs in a virtual environment of its own ($CRYOCC_VENV, default .venv in the checkout,
+# made when missing) installed from requirements/test.lock, so this machine, a developer's and CI run the
+# same pydantic, mypy and ruff whatever the system Python holds (update: bash requirements/lock.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip=(python3 -m pip install --quiet --disable-pip-version-check)
+venv=${CRYOCC_VENV:-$PWD/.venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+venv=$(cd "$venv" && pwd)
+export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv"  # python3, the driver and pip's scripts: the venv's
+pip=(python3 -m pip install --quiet --disable-pip-version-check -c requirements/test.lock)
 "${pip[@]}" -e '.[test]'
 # their GPU stacks (cupy, TensorFlow) cannot run here; the tests need their parsers and readers
-"${pip[@]}" --no-deps "pytom-match-pick==0.10.0" "cryoCARE==0.3.0"
+"${pip[@]}" --no-deps pytom-match-pick cryoCARE
+echo "Python: $(python3 --version) in $venv; pydantic $(python3 -c 'import pydantic; print(pydantic.VERSION)')"
 # the linters first, as pyproject.toml configures them: ruff, and mypy --strict over cryocc/
 python3 -m ruff check cryocc tests bench
 python3 -m mypy

@@ -54,11 +54,3 @@ def test_schema_carries_descriptions_units_and_defaults():
 
 def test_schema_command_prints_it(cli):
     assert json.loads(cli("schema").stdout) == pipeline_schema()
-
-
-def test_checked_in_schema_is_current():
-    from conftest import ROOT
-
-    from cryocc.schema.export import schema_text
-
-    assert (ROOT / "cryocc.schema.json").read_text() == schema_text(), "run: cryocc schema -o cryocc.schema.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, WithJsonSchema
 
 SAFE_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 SafeName = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
@@ -35,6 +35,12 @@ def _walltime(value: str | int) -> str:
     return text
 
 
+# _walltime as a JSON Schema pattern: not all zeros; M | M:S | H:M:S | D-H[:M[:S]], each unit below its next
+_SIXTY = "0*[0-5]?[0-9]"
+WALLTIME_PATTERN = (rf"^(?![0:-]*$)([0-9]+|[0-9]+:{_SIXTY}|[0-9]+:{_SIXTY}:{_SIXTY}"
+                    rf"|[0-9]+-0*([01]?[0-9]|2[0-3])(:{_SIXTY}){{0,2}})$")
+
+
 def _memory(value: str | int) -> str:
     text = str(value)
     if not re.fullmatch(r"[1-9]\d*[KMGT]?", text):
@@ -45,8 +51,7 @@ def _memory(value: str | int) -> str:
 Memory = Annotated[str | int, AfterValidator(_memory),
                    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^[1-9][0-9]*[KMGT]?$"}, {"type": "integer", "minimum": 1}]})]
 Walltime = Annotated[str | int, AfterValidator(_walltime),
-                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$"},
-                                               {"type": "integer", "minimum": 1}]})]
+                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": WALLTIME_PATTERN}, {"type": "integer", "minimum": 1}]})]
 
 
 # --- values that end up in the job script or a command line --------------------------------
@@ -98,10 +103,10 @@ class Resources(Strict):
     """SLURM resources of one job. Unset values fall through to the next layer."""
 
     partition: Partition | None = Field(None, description="SLURM partition (unset: the cluster's default)")
-    cpus: int | None = Field(None, ge=1, le=512, description="CPUs per task; also RELION's nr_threads (--j)")
+    cpus: StrictInt | None = Field(None, ge=1, le=512, description="CPUs per task; also RELION's nr_threads (--j)")
     mem: Memory | None = Field(None, description="memory per node, SLURM syntax, e.g. 32G")
     time: Walltime | None = Field(None, description="wall-time limit, [D-]HH:MM:SS")
-    gpus: int | None = Field(None, ge=0, le=16, description="GPUs per node (--gres=gpu:N)")
+    gpus: StrictInt | None = Field(None, ge=0, le=16, description="GPUs per node (--gres=gpu:N)")
     constraint: Constraint | None = Field(None, description="SLURM --constraint, e.g. 'a100|h100'")
     sbatch: tuple[SbatchArg, ...] | None = Field(None, description="extra #SBATCH arguments, e.g. ['--qos=high']")
 
