@@ -150,11 +150,11 @@ def _upstream_closure(named: set[str], rows: dict[str, list[dict[str, str]]]) ->
         inputs.setdefault(r.get("rlnPipeLineEdgeProcess", ""), []).append(r.get("rlnPipeLineEdgeFromNode", ""))
     live, todo = set(), list(named)
     while todo:
-        job_dir = todo.pop()
-        if job_dir in live:
+        d = todo.pop()
+        if d in live:
             continue
-        live.add(job_dir)
-        todo += [producer[n] for n in inputs.get(job_dir, ()) if n in producer]
+        live.add(d)
+        todo += [producer[n] for n in inputs.get(d, ()) if n in producer]
     return live
 
 
@@ -212,7 +212,8 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
     Everything it will touch is confined first: a refusal leaves the project as it was."""
     gone = set(job_dirs)
     trash = trash_dir(project) / "External"
-    targets = [trash / job_dir(project, d, source=str(project / PIPELINE), key="rlnPipeLineProcessName").name for d in job_dirs]
+    targets = [trash / job_dir(project, d, source=str(project / PIPELINE), key="pipeline_processes.rlnPipeLineProcessName").name
+               for d in job_dirs]
     if there := [t for t in targets if os.path.lexists(t)]:
         raise ProjectError(f"{there[0]} exists already", hint="move it away first: gc never deletes")
     with pipeline_lock(project):
@@ -221,6 +222,7 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
         produced = {r.get("rlnPipeLineEdgeToNode", ""): r.get("rlnPipeLineEdgeProcess", "")
                     for r in rows["pipeline_output_edges"] if r.get("rlnPipeLineEdgeProcess") in gone}
         markers = _node_markers(project, produced)
+        make_dirs(trash)  # before the first write: a file in its place stops gc here
         keep, drop = {}, {}
         for table in TABLES:
             deleted = [_deleted(table, r, gone, set(produced)) for r in rows[table]]
@@ -230,7 +232,6 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
         if any(drop.values()):
             atomic_write(project / job_dirs[0] / "deleted_pipeline.star", _pipeline_text(general, drop))
             atomic_write(project / PIPELINE, _pipeline_text(general, keep))
-        make_dirs(trash)
         for d, target in zip(job_dirs, targets):
             shutil.move(str(project / d), str(target))
         for marker in markers:
@@ -297,10 +298,10 @@ def empty_trash(project: Path) -> tuple[int, int]:
 
 def _deleted(table: str, row: dict[str, str], gone: set[str], nodes: set[str]) -> bool:
     if table == "pipeline_processes":
-        return row["rlnPipeLineProcessName"] in gone
+        return row.get("rlnPipeLineProcessName") in gone
     if table == "pipeline_nodes":
-        return row["rlnPipeLineNodeName"] in nodes
-    process = row["rlnPipeLineEdgeProcess"]
+        return row.get("rlnPipeLineNodeName") in nodes
+    process = row.get("rlnPipeLineEdgeProcess")
     node = row.get("rlnPipeLineEdgeFromNode") or row.get("rlnPipeLineEdgeToNode")
     return process in gone or node in nodes
 

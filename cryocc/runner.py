@@ -159,7 +159,8 @@ def abort(project: Path, *, say: Callable[[str], None]) -> None:
     lock = applied_lock(project)
     record = live_schemer(project)
     scheme = record["scheme"] if record else lock.schemes[-1]["name"]
-    schemer = record is not None or _other_schemers(scheme)
+    # one started outside cryocc holds the scheme's lock in this project (pgrep alone sees every project's)
+    schemer = record is not None or (Project(project).scheme_locked(scheme) and _other_schemers(scheme))
     jobs = _abort_files(project, lock, scheme, schemer)
     if schemer:
         from .confine import confined

@@ -116,6 +116,17 @@ def test_abort_with_nothing_running_writes_nothing_and_says_so(example, cli, tmp
     assert abort_files(tmp_path) == []
 
 
+def test_abort_takes_a_schemer_of_another_project_for_none(example, cli, tmp_path, monkeypatch):
+    """pgrep finds every project's relion_schemer of a scheme named cryocc_001; only one holding
+    this project's scheme lock is this project's."""
+    _, project = applied(example, cli, tmp_path)
+    monkeypatch.setattr(runner, "_other_schemers", lambda scheme: True)
+    assert "nothing runs in" in cli("abort", "--project", project, code=1).stderr and abort_files(tmp_path) == []
+    (project / ".relion_lock_scheme_cryocc_001").mkdir()
+    assert "asked Schemes/cryocc_001/ to stop" in cli("abort", "--project", project).stdout
+    assert abort_files(tmp_path) == [f"p/Schemes/cryocc_001/{ABORT_NOW}"]
+
+
 @pytest.fixture
 def schemer_alive(monkeypatch):
     """A relion_schemer of cryocc_001 taken for alive (its liveness is the runner's business, not abort's)."""

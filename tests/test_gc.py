@@ -181,6 +181,14 @@ def test_gc_refuses_a_trash_that_is_a_symlink(link, to, planted, cli, tmp_path):
     assert not any(target.iterdir())
 
 
+def test_gc_stops_before_its_first_write_when_a_file_is_where_trash_goes(planted, cli):
+    pipeline, project = planted
+    (project / "Trash").write_text("not a directory")
+    before = tree(project)
+    err = cli("gc", pipeline, "--project", project, "--yes", code=1).stderr
+    assert "Trash" in err and "hint:" in err and tree(project) == before, err
+
+
 def test_gc_never_writes_through_a_job_directory_that_is_a_symlink(planted, cli, tmp_path):
     pipeline, project = planted
     theirs = tmp_path / "theirs"
