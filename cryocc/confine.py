@@ -35,6 +35,8 @@ def confined(root: Path, rel: str, folder: str, *, source: str, key: str | None 
     plain relative path cryocc knows (e.g. "External/job004", "Trash/External"), taken as is:
     a symlink anywhere on the way, even one that stays in the project, leads elsewhere and is
     refused. Otherwise a ProjectError located at source and key."""
+    if "\0" in rel:  # no file system path holds one (and realpath would raise)
+        raise ProjectError(f"{shown(rel)} is not a path", location=Location(source), key=key, hint=hint)
     base = os.path.join(os.path.realpath(root), folder.rstrip("/"))
     real = os.path.realpath(os.path.join(root, rel))
     if real != base and not real.startswith(base + os.sep):

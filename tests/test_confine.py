@@ -78,6 +78,11 @@ def test_a_path_that_leads_out_is_a_located_error(rel, tmp_path):
     assert text.startswith("/p/default_pipeline.star: rlnPipeLineProcessName: ") and "outside the project" in text and "hint:" in text
 
 
+def test_a_nul_byte_is_a_located_error_too(tmp_path):
+    with pytest.raises(ProjectError, match=r"'External/job001/x\\x00' is not a path"):
+        confined(tmp_path, "External/job001/x\0", "External/job001", source="default_pipeline.star")
+
+
 def test_a_symlink_is_followed_before_the_check(tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
