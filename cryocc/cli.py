@@ -169,37 +169,82 @@ def apply(
           f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
 
 
-@app.command(short_help="List job directories no job uses any more; --yes moves them to Trash/.")
+@app.command(short_help="List job directories the spec no longer uses; --yes moves them to Trash/.")
 @user_errors
 def gc(
+    pipeline: Path = PipelineArg,
     project: Path = ProjectOpt,
     yes: bool = typer.Option(False, "--yes", help="move them to Trash/, as RELION deletes a job (the GUI can undelete)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """List the job directories that no job of the pipeline uses any more (superseded, failed and
-    run again, or of jobs gone from pipeline.yaml), with their sizes. --yes moves them to Trash/
-    the way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Never a job
-    that is kept, read by one, running or queued; refused while a schemer runs."""
+    """List the job directories that PIPELINE, as it is now, no longer uses (superseded, failed and
+    run again, or of jobs gone from pipeline.yaml), with their sizes. A directory plan would keep,
+    reuse or extend is in use, and so is every directory it reads. --yes moves them to Trash/ the
+    way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Trash/ keeps
+    their disk space until `cryocc trash --empty`. Never a job that is kept, read by one, running
+    or queued; refused while a schemer runs."""
     from . import gc as collector
     from .compiler import project_lock
 
+    _existing(project)
     collector.refuse_while_running(project)
     with project_lock(project):
-        found, _ = collector.unused(project)
+        found, _ = collector.unused(project, pipeline)
         if yes and found:
             collector.move_to_trash(project, [u.job_dir for u in found])
+    held = collector.trash_contents(project)[1]
     if as_json:
-        print(json.dumps({"unused": [u.__dict__ for u in found], "moved": bool(yes and found)}, indent=1))
+        print(json.dumps({"unused": [u.__dict__ for u in found], "moved": bool(yes and found), "trash": held}, indent=1))
         return
+    empty = f"cryocc trash --project {project} --empty"
     if not found:
-        print("nothing to collect: every job directory is in use")
+        print("nothing to collect: every job directory is in use" + (f"; Trash/ holds {_bytes(held)} ({empty} frees it)" if held else ""))
         return
     width = max(len(u.job_dir) for u in found)
     for u in found:
         print(f"{u.job_dir:<{width}}  {_bytes(u.size):>9}  {u.job or '-':<12} {u.why}")
     total = _bytes(sum(u.size for u in found))
-    print(f"\n{len(found)} job directories, {total}: " + ("moved to Trash/ (RELION's GUI can undelete them)." if yes
-                                                       else "pass --yes to move them to Trash/."))
+    if yes:
+        print(f"\n{len(found)} job directories, {total}: moved to Trash/ (RELION's GUI can undelete them).\n"
+              f"Trash/ holds {_bytes(held)}: the disk space is freed only when it is emptied: {empty}")
+    else:
+        print(f"\n{len(found)} job directories, {total}: pass --yes to move them to Trash/ "
+              f"(which keeps their space until {empty}).")
+
+
+@app.command(short_help="What Trash/ holds; --empty deletes it for good, freeing the disk space.")
+@user_errors
+def trash(
+    project: Path = ProjectOpt,
+    empty: bool = typer.Option(False, "--empty", help="delete everything in Trash/ for good (nothing can undelete it then)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Show the job directories in the project's Trash/ (where gc and RELION's GUI move deleted jobs,
+    which keeps their disk space) and its size. --empty deletes everything in Trash/ for good, and
+    nothing else: links in it are removed, never followed; refused when Trash/ is not a plain
+    directory of the project."""
+    from . import gc as collector
+
+    _existing(project)
+    jobs, size = collector.trash_contents(project)
+    deleted = collector.empty_trash(project)[0] if empty else 0
+    if as_json:
+        print(json.dumps({"job_dirs": jobs, "size": size, "emptied": empty}, indent=1))
+    elif not size and not deleted:
+        print("Trash/ is empty")
+    elif empty:
+        print(f"deleted {len(jobs)} job directories from Trash/: {_bytes(size)} freed")
+    else:
+        print("".join(f"Trash/{j}\n" for j in jobs) + f"Trash/ holds {len(jobs)} job directories, {_bytes(size)}: "
+              f"cryocc trash --project {project} --empty deletes them for good")
+
+
+def _existing(project: Path) -> None:
+    """gc and trash work on a project there is: they never create one."""
+    from .errors import ProjectError
+
+    if not project.is_dir():
+        raise ProjectError(f"--project {project} is not a directory", hint="give the project directory cryocc apply wrote")
 
 
 def _bytes(n: float) -> str:

@@ -2,12 +2,15 @@
 with --yes, deleted the way RELION deletes a job (relion:src/pipeliner.cpp:1052-1150, 2134-2340):
 under RELION's pipeline lock, the processes leave default_pipeline.star together with their
 output nodes and edges, a deleted_pipeline.star holding them is written into the first of them
-(so the RELION GUI can undelete them), and the directories move to Trash/. Nothing is removed.
+(so the RELION GUI can undelete them), and the directories move to Trash/. Nothing is removed
+until `cryocc trash --empty` empties Trash/.
 
-A directory is in use when a job of pipeline.yaml (as last applied: the lockfile's order) names
-it, when an extension is to run in it, or when such a directory consumed its outputs
-(default_pipeline.star's edges, followed upstream: STAR files point into the directories their
-jobs read). Only cryocc's own job directories are candidates, never one that runs or is queued."""
+A directory is in use when the spec (pipeline.yaml as it is now, planned as `cryocc plan` does)
+keeps, reuses or extends it, when a job of the spec names it in the lockfile or ran in it since,
+or when such a directory consumed its outputs (default_pipeline.star's edges, followed upstream:
+STAR files point into the directories their jobs read). Only cryocc's own job directories are
+candidates, never one that runs or is queued. Every directory a project file names is confined
+(confine.py) before it is read, moved or written into, and so are Trash/ and RELION's .Nodes/."""
 
 from __future__ import annotations
 
@@ -20,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_lock
-from .errors import ProjectError
+from .confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
+from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
+from .errors import Location, ProjectError
 from .fsio import atomic_write, make_dirs
-from .lockfile.lockfile import read_lockfile
-from .project import Project, observe_job, read_receipt
+from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
+from .project import JobState, Project, read_receipt
 from .star import block_loop, block_pairs, pairs_of, read_star, rows_of
 
 TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/pipeliner.cpp:2188-2290)
@@ -35,6 +39,8 @@ TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/
     "pipeline_output_edges": ["rlnPipeLineEdgeProcess", "rlnPipeLineEdgeToNode"],
 }
 LOCK_WAIT_SECONDS = 60  # as RELION's own PipeLine::read waits
+TRASH = "Trash"  # where RELION (and gc) move deleted job directories: Trash/External/jobNNN/
+TRASH_HINT = "gc moves job directories into Trash/ of the project: make Trash/ (and Trash/External/) plain directories there"
 
 
 @dataclass
@@ -54,41 +60,101 @@ def refuse_while_running(project: Path) -> None:
                            hint="gc waits until nothing runs: cryocc status shows what does")
 
 
-def unused(project: Path) -> tuple[list[Unused], set[str]]:
-    """The job directories gc would move, and those it keeps because they are in use."""
-    lock = read_lockfile(project)
-    if lock is None:
-        raise ProjectError(f"{project}: no cryocc.lock", hint="gc keeps what the last apply uses: run cryocc apply first")
-    current = set(lock.pipeline.get("order") or lock.jobs)
+def unused(project: Path, pipeline: Path) -> tuple[list[Unused], set[str]]:
+    """The job directories gc would move, and those it keeps because they are in use: what the
+    spec (pipeline) keeps, reuses or extends as `cryocc plan` plans it, what its jobs ran in, and
+    what those read."""
+    from .compiler import plan_pipeline
+    from .states import Action
+
+    lock = _named_lock(project)
+    the_plan, states = plan_pipeline(pipeline, project)
+    current = {j.name for j in the_plan.jobs if j.action != Action.ORPHAN}
+    if not current & set(lock.jobs):
+        raise ProjectError(f"{pipeline} has none of the jobs of {project / LOCKFILE} ({', '.join(sorted(lock.jobs))})",
+                           hint="give gc the pipeline.yaml this project was applied from")
+    named = {j.job_dir for j in the_plan.jobs if j.action != Action.ORPHAN}
+    for name in current & set(lock.jobs):
+        named |= {lock.jobs[name].job_dir, lock.jobs[name].continues, *_observed(project, states.get(name))}
     relion = Project(project)
-    named = {d for name, j in lock.jobs.items() if name in current  # and the directory a run made since
-             for d in (j.job_dir, j.continues, observe_job(relion, name, j).job_dir) if d}
     rows = {t: rows_of(relion.pipeline(), t) for t in TABLES}
-    live = _upstream_closure(named, rows)
-    status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows["pipeline_processes"]}
-    dirs = set(status) | {f"External/{d.name}/" for d in (project / "External").glob("job*") if d.is_dir()}
+    live = _upstream_closure({d for d in named if d}, rows)
+    status = _processes(project, rows["pipeline_processes"])
     out = []
-    for job_dir in sorted(dirs - live):
-        d = project / job_dir
-        if not (d / RECEIPT).is_file() or status.get(job_dir) in ("Running", "Scheduled") or not ended(d) or relion.slurm(job_dir):
+    for name in sorted((set(status) | _on_disk(project)) - live):
+        d = project / name
+        if not (d / RECEIPT).is_file() or status.get(name) in ("Running", "Scheduled") or not ended(d) or relion.slurm(name):
             continue  # not cryocc's, or not finished, or still in SLURM: never touched
         job = _job_of(d)
-        out.append(Unused(job_dir, job, _why(d, job, current), _size(d)))
+        out.append(Unused(name, job, _why(d, job, current), _size(d)))
     return out, live
 
 
+def _named_lock(project: Path) -> Lockfile:
+    """The lockfile, refused when it names no jobs (a bad merge: gc would take every job directory
+    for unused) or a job directory outside External/jobNNN/."""
+    lock = read_lockfile(project)
+    path = str(project / LOCKFILE)
+    if lock is None:
+        raise ProjectError(f"{project}: no cryocc.lock", hint="gc keeps what the last apply uses: run cryocc apply first")
+    if not lock.jobs:
+        raise ProjectError("names no jobs: gc would take every job directory of the project for unused", location=Location(path),
+                           key="jobs", hint="run cryocc apply PIPELINE --project DIR to rebuild it from the receipts, then gc")
+    for name, j in lock.jobs.items():
+        for key, value in (("job_dir", j.job_dir), ("continues", j.continues)):
+            if value:
+                job_dir(project, value, source=path, key=f"jobs.{name}.{key}")
+    return lock
+
+
+def _observed(project: Path, state: JobState | None) -> tuple[str | None, ...]:
+    """The directories a job was seen in (its scheme.star's rlnSchemeJobName), confined."""
+    if state is None:
+        return ()
+    source = str(project / (f"{scheme_dir(state.scheme)}/scheme.star" if state.scheme else LOCKFILE))
+    for d in (state.job_dir, state.continues):
+        if d:
+            job_dir(project, d, source=source, key="rlnSchemeJobName")
+    return state.job_dir, state.continues
+
+
+def _processes(project: Path, rows: list[dict[str, str]]) -> dict[str, str]:
+    """cryocc's processes of default_pipeline.star (External/jobNNN/), with their status label; other
+    RELION jobs (Import/job001/) are skipped, any other name is refused."""
+    out = {}
+    for r in rows:
+        name = r.get("rlnPipeLineProcessName", "")
+        if RELION_JOB_DIR.fullmatch(name) and not name.startswith("External/"):
+            continue  # a job RELION ran itself: never cryocc's
+        job_dir(project, name, source=str(project / PIPELINE), key="pipeline_processes.rlnPipeLineProcessName")
+        out[name] = r.get("rlnPipeLineProcessStatusLabel", "")
+    return out
+
+
+def _on_disk(project: Path) -> set[str]:
+    """The job directories in External/, confined (a symlinked one is refused)."""
+    try:
+        with os.scandir(project / "External") as it:
+            names = [f"External/{e.name}/" for e in it if JOB_DIR.fullmatch(f"External/{e.name}/")]
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    for name in names:
+        job_dir(project, name, source=str(project / name))
+    return set(names)
+
+
 def _upstream_closure(named: set[str], rows: dict[str, list[dict[str, str]]]) -> set[str]:
-    producer = {r["rlnPipeLineEdgeToNode"]: r["rlnPipeLineEdgeProcess"] for r in rows["pipeline_output_edges"]}
+    producer = {r.get("rlnPipeLineEdgeToNode"): r.get("rlnPipeLineEdgeProcess", "") for r in rows["pipeline_output_edges"]}
     inputs: dict[str, list[str]] = {}
     for r in rows["pipeline_input_edges"]:
-        inputs.setdefault(r["rlnPipeLineEdgeProcess"], []).append(r["rlnPipeLineEdgeFromNode"])
+        inputs.setdefault(r.get("rlnPipeLineEdgeProcess", ""), []).append(r.get("rlnPipeLineEdgeFromNode", ""))
     live, todo = set(), list(named)
     while todo:
-        job_dir = todo.pop()
-        if job_dir in live:
+        d = todo.pop()
+        if d in live:
             continue
-        live.add(job_dir)
-        todo += [producer[n] for n in inputs.get(job_dir, ()) if n in producer]
+        live.add(d)
+        todo += [producer[n] for n in inputs.get(d, ()) if n in producer]
     return live
 
 
@@ -142,39 +208,100 @@ def pipeline_lock(project: Path) -> Iterator[None]:
 
 
 def move_to_trash(project: Path, job_dirs: list[str]) -> None:
-    """RELION's delete of these processes (not recursive: what uses them is in use, so kept)."""
+    """RELION's delete of these processes (not recursive: what uses them is in use, so kept).
+    Everything it will touch is confined first: a refusal leaves the project as it was."""
     gone = set(job_dirs)
+    trash = trash_dir(project) / "External"
+    targets = [trash / job_dir(project, d, source=str(project / PIPELINE), key="pipeline_processes.rlnPipeLineProcessName").name
+               for d in job_dirs]
+    if there := [t for t in targets if os.path.lexists(t)]:
+        raise ProjectError(f"{there[0]} exists already", hint="move it away first: gc never deletes")
     with pipeline_lock(project):
         blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
         rows = {t: rows_of(blocks, t) for t in TABLES}
-        nodes = {r["rlnPipeLineEdgeToNode"] for r in rows["pipeline_output_edges"] if r["rlnPipeLineEdgeProcess"] in gone}
+        produced = {r.get("rlnPipeLineEdgeToNode", ""): r.get("rlnPipeLineEdgeProcess", "")
+                    for r in rows["pipeline_output_edges"] if r.get("rlnPipeLineEdgeProcess") in gone}
+        markers = _node_markers(project, produced)
+        make_dirs(trash)  # before the first write: a file in its place stops gc here
         keep, drop = {}, {}
         for table in TABLES:
-            deleted = [_deleted(table, r, gone, nodes) for r in rows[table]]
+            deleted = [_deleted(table, r, gone, set(produced)) for r in rows[table]]
             keep[table] = [r for r, d in zip(rows[table], deleted) if not d]
             drop[table] = [r for r, d in zip(rows[table], deleted) if d]
         general = pairs_of(blocks, "pipeline_general") or {"rlnPipeLineJobCounter": "1"}
         if any(drop.values()):
             atomic_write(project / job_dirs[0] / "deleted_pipeline.star", _pipeline_text(general, drop))
             atomic_write(project / PIPELINE, _pipeline_text(general, keep))
-        for job_dir in job_dirs:
-            target = project / "Trash" / job_dir.rstrip("/")
-            if target.exists():
-                raise ProjectError(f"{target} exists already", hint="move it away first: gc never deletes")
-            make_dirs(target.parent)
-            shutil.move(str(project / job_dir), str(target))
-        for node in nodes:  # RELION's .Nodes/<type>/<node> markers of the deleted outputs
-            for marker in (project / ".Nodes").glob(f"*/{node}"):
-                marker.unlink(missing_ok=True)
-        (project / ".pipeline_has_changed").touch()
+        for d, target in zip(job_dirs, targets):
+            shutil.move(str(project / d), str(target))
+        for marker in markers:
+            marker.unlink(missing_ok=True)
+        changed = confined(project, ".pipeline_has_changed", ".pipeline_has_changed", source=str(project / ".pipeline_has_changed"))
+        changed.touch()
+
+
+def _node_markers(project: Path, produced: dict[str, str]) -> list[Path]:
+    """RELION's .Nodes/<type>/<node> markers of the deleted processes' outputs; each must lie in its
+    process's folder there (a node named External/job005/../../../x is refused, not followed)."""
+    nodes = project / ".Nodes"
+    try:
+        with os.scandir(nodes) as it:
+            types = sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for node, process in produced.items():
+        for t in types:
+            marker = confined(project, f".Nodes/{t}/{node}", f".Nodes/{t}/{process}", source=str(project / PIPELINE),
+                              key="pipeline_output_edges.rlnPipeLineEdgeToNode")
+            if os.path.lexists(marker):
+                out.append(marker)
+    return out
+
+
+def trash_dir(project: Path) -> Path:
+    """Trash/ of the project (it may not exist yet): a real directory there, as is its External/,
+    never a symlink, even to elsewhere in the project."""
+    for rel in (TRASH, f"{TRASH}/External"):
+        confined(project, rel, rel, source=str(project / rel), hint=TRASH_HINT)
+    return project / TRASH
+
+
+def trash_contents(project: Path) -> tuple[list[str], int]:
+    """The job directories in Trash/ (<type>/jobNNN/, e.g. External/job005/) and the bytes Trash/
+    holds: disk space that moving them there did not free."""
+    trash = trash_dir(project)
+    if not trash.is_dir():
+        return [], 0
+    jobs = sorted(f"{p.parent.name}/{p.name}/" for p in trash.glob("*/*") if p.is_dir() and not p.is_symlink())
+    return jobs, _size(trash)
+
+
+def empty_trash(project: Path) -> tuple[int, int]:
+    """Delete everything in Trash/ for good, under RELION's pipeline lock (its GUI undeletes from
+    there); Trash/ itself stays. Returns (entries deleted, bytes freed). Links are removed, never
+    followed (shutil.rmtree does not follow them)."""
+    trash = trash_dir(project)
+    if not trash.is_dir():
+        return 0, 0
+    size = _size(trash)
+    with pipeline_lock(project):
+        with os.scandir(trash) as it:
+            entries = list(it)
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            else:
+                os.unlink(e.path)
+    return len(entries), size
 
 
 def _deleted(table: str, row: dict[str, str], gone: set[str], nodes: set[str]) -> bool:
     if table == "pipeline_processes":
-        return row["rlnPipeLineProcessName"] in gone
+        return row.get("rlnPipeLineProcessName") in gone
     if table == "pipeline_nodes":
-        return row["rlnPipeLineNodeName"] in nodes
-    process = row["rlnPipeLineEdgeProcess"]
+        return row.get("rlnPipeLineNodeName") in nodes
+    process = row.get("rlnPipeLineEdgeProcess")
     node = row.get("rlnPipeLineEdgeFromNode") or row.get("rlnPipeLineEdgeToNode")
     return process in gone or node in nodes
 

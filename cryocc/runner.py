@@ -152,22 +152,51 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
 
 
 def abort(project: Path, *, say: Callable[[str], None]) -> None:
-    """Ask the scheme and its running job to stop (what relion_schemer --abort does, plus every running job)."""
+    """Ask the scheme and its running job to stop (what relion_schemer --abort does, plus every running job).
+    Each RELION_JOB_ABORT_NOW goes only into a directory of the project (confine.py), all checked
+    before any is written; none is written when nothing runs (a stale one would stop the next run)."""
     project = Path(project)
     lock = applied_lock(project)
     record = live_schemer(project)
     scheme = record["scheme"] if record else lock.schemes[-1]["name"]
-    (project / scheme_dir(scheme) / ABORT_NOW).touch()
-    asked = []
-    for state in observe(project, lock).values():
-        if state.job_dir and state.status in (Status.RUNNING, Status.INCOMPLETE):
-            (project / state.job_dir / ABORT_NOW).touch()
-            asked.append(f"{state.name} ({state.job_dir})")
-    current = Project(project).current_job_dir(scheme)
-    if current and not (project / current / ABORT_NOW).exists():
-        (project / current / ABORT_NOW).touch()
-        asked.append(current)
-    say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {', '.join(asked)}" if asked else "; no job was running"))
+    # one started outside cryocc holds the scheme's lock in this project (pgrep alone sees every project's)
+    schemer = record is not None or (Project(project).scheme_locked(scheme) and _other_schemers(scheme))
+    jobs = _abort_files(project, lock, scheme, schemer)
+    if schemer:
+        from .confine import confined
+        from .confine import scheme_dir as confined_scheme
+
+        confined_scheme(project, scheme, source=str(project / (RUN_RECORD if record else "cryocc.lock")), key="scheme")
+        rel = f"{scheme_dir(scheme)}/{ABORT_NOW}"
+        jobs = {"": confined(project, rel, scheme_dir(scheme), source=str(project / rel)), **jobs}
+    elif not jobs:
+        raise ProjectError(f"nothing runs in {project}: no relion_schemer and no running job, so nothing to abort",
+                           hint="cryocc status shows each job's state")
+    for path in jobs.values():
+        path.touch()
+    asked = ", ".join(j for j in jobs if j)
+    if not schemer:
+        say(f"no relion_schemer runs; asked the running job {asked} to stop")
+    else:
+        say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {asked}" if asked else "; no job was running"))
+
+
+def _abort_files(project: Path, lock: Lockfile, scheme: str, schemer: bool) -> dict[str, Path]:
+    """The RELION_JOB_ABORT_NOW of each running job (a job that started and has no sentinel, while
+    a schemer runs; the scheme's current job), confined to its job directory."""
+    from .confine import confined, job_dir
+
+    found = {s.job_dir: (s.name, "cryocc.lock" if lock.jobs[s.name].job_dir == s.job_dir else f"{scheme_dir(s.scheme or '')}/scheme.star")
+             for s in observe(project, lock).values()
+             if s.job_dir and (s.status == Status.RUNNING or (schemer and s.status == Status.INCOMPLETE))}
+    current = Project(project).current_job_dir(scheme) if schemer else None
+    if current and current not in found:
+        found[current] = ("", f"{scheme_dir(scheme)}/scheme.star")
+    out = {}
+    for d, (name, source) in found.items():
+        job_dir(project, d, source=str(project / source), key="rlnSchemeJobName")
+        out[f"{name} ({d})" if name else d] = confined(project, d + ABORT_NOW, d, source=str(project / d / ABORT_NOW))
+    return out
 
 
 def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None], poll: float = 2.0,
@@ -233,19 +262,27 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     st = observe_job(Project(project), job, lock.jobs[job])
     if not st.job_dir:
         raise ProjectError(f"{job} has no job directory yet ({st.detail})", hint="it gets one when relion_schemer starts it: cryocc run")
-    d = project / st.job_dir
-    per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if (d / ITEM_LOGS).is_dir() else []
+    from .confine import confined, job_dir
+
+    jd = st.job_dir
+    source = "cryocc.lock" if lock.jobs[job].job_dir == jd else f"{scheme_dir(st.scheme or '')}/scheme.star"
+    d = job_dir(project, jd, source=str(project / source), key="rlnSchemeJobName")
+
+    def own(rel: str) -> Path:  # a log of the job: never followed out of its directory
+        return confined(project, jd + rel, jd, source=str(project / jd / rel))
+
+    per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if own(ITEM_LOGS).is_dir() else []
     if item is not None:
         if item not in per_item:
             raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
                                hint=("it has logs of " + ", ".join(per_item)) if per_item else "this job wrote no per-tilt-series logs")
-        write((d / ITEM_LOGS / f"{item}.log").read_text(errors="replace"))
+        write(own(f"{ITEM_LOGS}/{item}.log").read_text(errors="replace"))
         return
     pos = 0
     while True:
         done = ended(d)
         try:
-            with open(d / "run.out", "rb") as fh:
+            with open(own("run.out"), "rb") as fh:  # confined each time: it may appear (as a link) while followed
                 fh.seek(pos)
                 chunk = fh.read()
         except FileNotFoundError:
@@ -256,7 +293,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         if done or not follow:
             break
         time.sleep(poll)
-    err = d / "run.err"
+    err = own("run.err")
     if err.is_file() and err.stat().st_size:
         write(f"--- {st.job_dir}run.err ---\n" + err.read_text(errors="replace"))
     if per_item:

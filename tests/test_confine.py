@@ -1,0 +1,229 @@
+"""One confinement rule (cryocc/confine.py): a path a project file names is resolved, symlinks
+included, and must stay in the project and in its folder before abort or logs act on it. gc's
+cases are in test_gc.py. No RELION needed: projects are applied, then planted by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cryocc import runner
+from cryocc.confine import confined, job_dir, scheme_dir
+from cryocc.errors import ProjectError
+from cryocc.gc import TABLES, _pipeline_text
+
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+
+
+# --- helpers, shared with test_gc.py ------------------------------------------------------------
+
+def applied(example, cli, tmp_path: Path) -> tuple[Path, Path]:
+    """The quickstart applied (not run) to tmp_path/p; returns (pipeline, project)."""
+    pipeline, project = example(), tmp_path / "p"
+    cli("apply", pipeline, "--project", project)
+    return pipeline, project
+
+
+def set_lock(project: Path, job: str, **values: object) -> None:
+    """Change one job's entry of cryocc.lock, as a hand edit or a bad merge would."""
+    doc = json.loads((project / "cryocc.lock").read_text())
+    doc["jobs"][job].update(values)
+    (project / "cryocc.lock").write_text(json.dumps(doc))
+
+
+def finished_job(project: Path, job_dir: str, job: str = "ctf") -> Path:
+    """A job directory that looks like a finished cryocc job: a receipt and RELION's success sentinel."""
+    d = project / job_dir
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "cryocc_receipt.json").write_text(json.dumps({"job": job, "fingerprint": "0" * 64, "status": "succeeded", "outputs": []}))
+    (d / "RELION_JOB_EXIT_SUCCESS").touch()
+    (d / "data.mrc").write_bytes(b"x" * 1000)
+    return d
+
+
+def write_pipeline(project: Path, processes: list[str], outputs: dict[str, str] | None = None) -> None:
+    """default_pipeline.star with these processes (Succeeded) and output nodes (node -> process)."""
+    tables: dict[str, list[dict[str, str]]] = dict.fromkeys(TABLES, [])
+    tables["pipeline_processes"] = [{"rlnPipeLineProcessName": p, "rlnPipeLineProcessAlias": "None",
+                                     "rlnPipeLineProcessTypeLabel": "relion.external", "rlnPipeLineProcessStatusLabel": "Succeeded"}
+                                    for p in processes]
+    tables["pipeline_nodes"] = [{"rlnPipeLineNodeName": n, "rlnPipeLineNodeTypeLabel": "TomogramGroupMetadata.star",
+                                 "rlnPipeLineNodeTypeLabelDepth": "1"} for n in outputs or {}]
+    tables["pipeline_output_edges"] = [{"rlnPipeLineEdgeProcess": p, "rlnPipeLineEdgeToNode": n} for n, p in (outputs or {}).items()]
+    (project / "default_pipeline.star").write_text(_pipeline_text({"rlnPipeLineJobCounter": "9"}, tables))
+
+
+def abort_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob(ABORT_NOW))
+
+
+# --- the rule -----------------------------------------------------------------------------------
+
+def test_a_path_that_stays_in_its_folder_is_its_real_path(tmp_path):
+    (tmp_path / "External/job004").mkdir(parents=True)
+    assert confined(tmp_path, "External/job004/run.out", "External/job004", source="x") == tmp_path.resolve() / "External/job004/run.out"
+    assert job_dir(tmp_path, "External/job004/", source="x") == tmp_path.resolve() / "External/job004"
+    assert job_dir(tmp_path, "External/job005/", source="x") == tmp_path.resolve() / "External/job005"  # not made yet
+    assert scheme_dir(tmp_path, "cryocc_001", source="x") == tmp_path.resolve() / "Schemes/cryocc_001"
+
+
+@pytest.mark.parametrize("rel", ["External/../..", "External/job001/../../..", "/etc/passwd", "../q/External/job001/", "External/job001/../../../q"])
+def test_a_path_that_leads_out_is_a_located_error(rel, tmp_path):
+    with pytest.raises(ProjectError) as err:
+        confined(tmp_path, rel, "External", source="/p/default_pipeline.star", key="rlnPipeLineProcessName")
+    text = err.value.render()
+    assert text.startswith("/p/default_pipeline.star: rlnPipeLineProcessName: ") and "outside the project" in text and "hint:" in text
+
+
+def test_a_nul_byte_is_a_located_error_too(tmp_path):
+    with pytest.raises(ProjectError, match=r"'External/job001/x\\x00' is not a path"):
+        confined(tmp_path, "External/job001/x\0", "External/job001", source="default_pipeline.star")
+
+
+def test_a_symlink_is_followed_before_the_check(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    root = tmp_path / "p"
+    (root / "External/job001").mkdir(parents=True)
+    (root / "External/job002").symlink_to(outside)
+    (root / "External/job003").symlink_to(root / "External/job001")  # stays in the project, but is not job003
+    (root / "External/job001/run.out").symlink_to(outside / "secret")
+    with pytest.raises(ProjectError, match="outside the project"):
+        job_dir(root, "External/job002/", source="cryocc.lock")
+    with pytest.raises(ProjectError, match="External/job003/ leads to .*/External/job001, not in External/job003/"):
+        job_dir(root, "External/job003/", source="cryocc.lock")
+    with pytest.raises(ProjectError, match="outside the project"):
+        confined(root, "External/job001/run.out", "External/job001", source="run.out")
+
+
+@pytest.mark.parametrize("name", ["External/job1/", "External/job001", "External/job001/../job002/", "Import/job001/", "External/job001/x/",
+                                  "External/job001/\n"])
+def test_a_job_directory_has_exactly_relions_shape(name, tmp_path):
+    with pytest.raises(ProjectError, match=r"is not a job directory of the project \(External/jobNNN/\)"):
+        job_dir(tmp_path, name, source="cryocc.lock", key="jobs.ctf.job_dir")
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "", "../../x"])
+def test_a_scheme_is_one_plain_name(name, tmp_path):
+    with pytest.raises(ProjectError, match="is not a scheme name"):
+        scheme_dir(tmp_path, name, source="cryocc.lock", key="schemes")
+
+
+# --- abort --------------------------------------------------------------------------------------
+
+def test_abort_with_nothing_running_writes_nothing_and_says_so(example, cli, tmp_path):
+    _, project = applied(example, cli, tmp_path)
+    err = cli("abort", "--project", project, code=1).stderr
+    assert "nothing runs in" in err and "nothing to abort" in err and "Traceback" not in err
+    assert abort_files(tmp_path) == []
+
+
+def test_abort_takes_a_schemer_of_another_project_for_none(example, cli, tmp_path, monkeypatch):
+    """pgrep finds every project's relion_schemer of a scheme named cryocc_001; only one holding
+    this project's scheme lock is this project's."""
+    _, project = applied(example, cli, tmp_path)
+    monkeypatch.setattr(runner, "_other_schemers", lambda scheme: True)
+    assert "nothing runs in" in cli("abort", "--project", project, code=1).stderr and abort_files(tmp_path) == []
+    (project / ".relion_lock_scheme_cryocc_001").mkdir()
+    assert "asked Schemes/cryocc_001/ to stop" in cli("abort", "--project", project).stdout
+    assert abort_files(tmp_path) == [f"p/Schemes/cryocc_001/{ABORT_NOW}"]
+
+
+@pytest.fixture
+def schemer_alive(monkeypatch):
+    """A relion_schemer of cryocc_001 taken for alive (its liveness is the runner's business, not abort's)."""
+    record = {"scheme": "cryocc_001", "pid": 1, "host": "here"}
+    monkeypatch.setattr(runner, "live_schemer", lambda project: dict(record))
+    return record
+
+
+def test_abort_asks_the_running_scheme_inside_the_project(example, cli, tmp_path, schemer_alive):
+    _, project = applied(example, cli, tmp_path)
+    out = cli("abort", "--project", project).stdout
+    assert "asked Schemes/cryocc_001/ to stop" in out
+    assert abort_files(tmp_path) == [f"p/Schemes/cryocc_001/{ABORT_NOW}"]
+
+
+def test_abort_refuses_a_job_directory_the_lockfile_leads_out_with(example, cli, tmp_path, schemer_alive):
+    _, project = applied(example, cli, tmp_path)
+    set_lock(project, "ctf", job_dir="External/../../")  # passes a prefix check: it starts with External/
+    err = cli("abort", "--project", project, code=1).stderr
+    assert "cryocc.lock: rlnSchemeJobName: External/../../ is not a job directory" in err, err
+    assert abort_files(tmp_path) == []  # neither outside nor, half done, inside
+
+
+def test_abort_refuses_a_current_job_scheme_star_leads_out_with(example, cli, tmp_path, schemer_alive):
+    _, project = applied(example, cli, tmp_path)
+    star = project / "Schemes/cryocc_001/scheme.star"
+    text = star.read_text()
+    # the schemer is at import, which it named External/../../
+    star.write_text(text.replace("import      import      new 0", "import      External/../../ new 1", 1))
+    err = cli("abort", "--project", project, code=1).stderr
+    assert "scheme.star: rlnSchemeJobName: External/../../ is not a job directory" in err, err
+    assert abort_files(tmp_path) == []
+
+
+def test_abort_refuses_a_scheme_named_out_of_schemes(example, cli, tmp_path, schemer_alive):
+    _, project = applied(example, cli, tmp_path)
+    schemer_alive["scheme"] = "../.."
+    err = cli("abort", "--project", project, code=1).stderr
+    assert "run.json: scheme: ../.. is not a scheme name" in err, err
+    assert abort_files(tmp_path) == []
+
+
+def test_abort_does_not_touch_through_a_planted_abort_file(example, cli, tmp_path, schemer_alive):
+    _, project = applied(example, cli, tmp_path)
+    victim = tmp_path / "victim"
+    (project / "Schemes/cryocc_001" / ABORT_NOW).symlink_to(victim)
+    err = cli("abort", "--project", project, code=1).stderr
+    assert "outside the project" in err and not victim.exists()
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def secret(tmp_path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text("someone else's words\n")
+    return path
+
+
+def test_logs_does_not_follow_a_symlinked_run_out_out_of_the_project(example, cli, tmp_path, secret):
+    _, project = applied(example, cli, tmp_path)
+    d = finished_job(project, "External/job005/")
+    set_lock(project, "ctf", job_dir="External/job005/")
+    (d / "run.out").symlink_to(secret)
+    r = cli("logs", "ctf", "--project", project, code=1)
+    assert "External/job005/run.out leads to" in r.stderr and "outside the project" in r.stderr, r.stderr
+    assert "someone else" not in r.output
+    (d / "run.out").unlink()
+    (d / "run.out").write_text("mine\n")
+    (d / "run.err").symlink_to(secret)
+    r = cli("logs", "ctf", "--project", project, code=1)
+    assert "mine" in r.stdout and "someone else" not in r.output and "run.err leads to" in r.stderr
+
+
+def test_logs_does_not_follow_a_symlinked_tilt_series_log_out_of_the_project(example, cli, tmp_path, secret):
+    _, project = applied(example, cli, tmp_path)
+    d = finished_job(project, "External/job005/")
+    set_lock(project, "ctf", job_dir="External/job005/")
+    (d / "logs").mkdir()
+    (d / "logs/TS_01.log").symlink_to(secret)
+    r = cli("logs", "ctf", "--project", project, "--item", "TS_01", code=1)
+    assert "External/job005/logs/TS_01.log leads to" in r.stderr and "someone else" not in r.output, r.output
+    (d / "logs/TS_01.log").unlink()
+    (d / "logs").rmdir()
+    (d / "logs").symlink_to(secret.parent)
+    r = cli("logs", "ctf", "--project", project, "--item", "secret", code=1)
+    assert "External/job005/logs leads to" in r.stderr and "someone else" not in r.output, r.output
+
+
+def test_logs_refuses_a_job_directory_out_of_the_project(example, cli, tmp_path, secret):
+    _, project = applied(example, cli, tmp_path)
+    os.rename(secret, tmp_path / "run.out")
+    set_lock(project, "ctf", job_dir="External/../../")
+    r = cli("logs", "ctf", "--project", project, code=1)
+    assert "cryocc.lock: rlnSchemeJobName: External/../../ is not a job directory" in r.stderr and "someone else" not in r.output
