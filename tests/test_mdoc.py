@@ -49,7 +49,7 @@ def test_the_same_as_mdocfile(path):
     try:
         expected = read_with_mdocfile(path)
     except ValueError as exc:
-        with pytest.raises(DataError, match="montage" if str(exc) == "montage" else "frame-set"):
+        with pytest.raises(DataError, match="montage" if str(exc) == "montage" else "is a frame mdoc"):
             read_mdoc(path)
         return
     assert read_mdoc(path) == expected
