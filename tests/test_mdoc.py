@@ -198,12 +198,12 @@ def test_a_single_frame_tilt_series_flagged_montage_is_read(tmp_path):
     assert len(m.tilts) == 41 and m.tilt_axis == 85.3
 
 
-def test_a_montage_flagged_in_the_header_with_pieces_is_refused_at_the_first_piece(tmp_path):
+def test_a_montage_flagged_in_the_header_with_pieces_is_refused_at_the_flag(tmp_path):
     text = SERIALEM.replace("DataMode = 1\n", "Montage = 1\nDataMode = 1\n", 1).replace(
         "[ZValue = 3]\n", "[ZValue = 3]\nPieceCoordinates = 0 3400 0\n")
-    with pytest.raises(DataError, match="is a montage, not a tilt series") as info:
+    with pytest.raises(DataError, match=r"is a montage, not a tilt series \(Montage = 1, and \[ZValue = 3\] has montage pieces\)") as info:
         read_mdoc(_write(tmp_path, text))
-    assert text.splitlines()[info.value.location.line - 1] == "[ZValue = 3]"
+    assert text.splitlines()[info.value.location.line - 1] == "Montage = 1"
 
 
 @pytest.mark.parametrize("split", [

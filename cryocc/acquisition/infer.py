@@ -166,10 +166,12 @@ def _refuse_other_kinds(mdoc: MdocFile, path: Path) -> None:
     """A montage or a frame mdoc is refused, saying which it is. A header `Montage = 1` alone is not a
     montage: SerialEM writes it for a single-frame tilt series too (the pytom tutorial's data)."""
     montage = next((s for s in mdoc.sections if s.kind == "MontSection"), None)
-    if montage is None and mdoc.number(None, "Montage"):
-        montage = next((s for s in mdoc.sections if not _MONTAGE_PIECE_KEYS.isdisjoint(s.values)), None)
-    if montage is not None:
-        raise mdoc.error(f"{path.name} is a montage, not a tilt series", montage.line,
+    flagged = bool(mdoc.number(None, "Montage"))
+    pieces = next((s for s in mdoc.sections if not _MONTAGE_PIECE_KEYS.isdisjoint(s.values)), None) if flagged else None
+    if montage or pieces:
+        why = f" (Montage = 1, and [ZValue = {pieces.index}] has montage pieces)" if pieces and not montage else ""
+        line = mdoc.header["Montage"][1] if flagged else montage.line if montage else None
+        raise mdoc.error(f"{path.name} is a montage, not a tilt series{why}", line,
                          hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
     frame_set = next((s for s in mdoc.sections if s.kind == "FrameSet"), None)
     if frame_set:
