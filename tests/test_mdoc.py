@@ -181,14 +181,19 @@ def test_tomo5_rotation_angle_of_either_sign_agrees_with_its_title(tmp_path, tit
     assert read_mdoc(_write(tmp_path, text, "Position_3.mdoc")).tilt_axis == axis
 
 
-def test_a_tomo5_rotation_angle_that_disagrees_with_its_title_is_refused_at_its_line(tmp_path):
+def test_a_tomo5_rotation_angle_that_disagrees_with_its_title_needs_the_axis_in_the_spec(tmp_path):
     """abs() accepted any RotationAngle: a convention cryocc has not seen must not pass silently."""
     text = TOMO5.replace("RotationAngle = -84.23", "RotationAngle = -95.77")
-    with pytest.raises(DataError) as info:
-        read_mdoc(_write(tmp_path, text, "Position_3.mdoc"))
-    assert "does not agree with the title's TiltAxisAngle = -174.23" in info.value.message
-    assert text.splitlines()[info.value.location.line - 1] == "RotationAngle = -95.77"
-    assert "data.acquisition.tilt_axis" in info.value.hint
+    m = read_mdoc(_write(tmp_path, text, "Position_3.mdoc"))
+    assert m.tilt_axis is None
+    ds, errors = _infer(m)
+    assert ds is None
+    err = next(e for e in errors.errors if e.key == "RotationAngle")
+    assert "RotationAngle = -95.77, TiltAxisAngle = -174.23" in err.message
+    assert text.splitlines()[err.location.line - 1] == "RotationAngle = -95.77"
+    assert "data.acquisition.tilt_axis" in err.hint
+    ds, errors = _infer(m, tilt_axis=95.77)
+    assert not errors and ds.acquisition.tilt_axis == 95.77
 
 
 def test_a_single_frame_tilt_series_flagged_montage_is_read(tmp_path):

@@ -29,6 +29,7 @@ _TOMO5_TITLE_AXIS = re.compile(r"TiltAxisAngle\s*=\s*(-?\d+(?:\.\d+)?)")
 _MONTAGE_PIECE_KEYS = frozenset({"PieceCoordinates", "AlignedPieceCoords", "AlignedPieceCoordsVS", "SuperMontCoords",
                                  "XedgeDxy", "YedgeDxy", "XedgeDxyVS", "YedgeDxyVS"})
 UNKNOWN = "unknown"  # software, when no title names SerialEM or Tomography
+AXIS_DISAGREES = "Tomo5 RotationAngle disagrees with the title"  # |RotationAngle| != -(TiltAxisAngle + 90)
 DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
 EER_DEFAULT_GROUPING = 32
 
@@ -198,12 +199,8 @@ def _tilt_axis(mdoc: MdocFile, software: str, titles: str, first: Section) -> tu
     if software != "Tomo5" or rotation is None:
         return None, "missing" if software == "Tomo5" else "missing: no mdoc title names SerialEM or Tomography"
     title = _TOMO5_TITLE_AXIS.search(titles)
-    if title and abs(abs(rotation) + float(title.group(1)) + 90) > 0.05:
-        raise mdoc.error(f"RotationAngle = {rotation:g} does not agree with the title's TiltAxisAngle = {title.group(1)}: "
-                         f"every Tomo5 mdoc cryocc knows has |RotationAngle| = -(TiltAxisAngle + 90)",
-                         first.values["RotationAngle"][1], key="RotationAngle",
-                         hint="this Tomo5 version writes the axis another way: set data.acquisition.tilt_axis "
-                              "(and check the hand of a first tomogram)")
+    if title and abs(abs(rotation) + float(title.group(1)) + 90) > 0.05:  # a convention not seen: no axis
+        return None, f"{AXIS_DISAGREES} (RotationAngle = {rotation:g}, TiltAxisAngle = {title.group(1)})"
     return abs(rotation), "mdoc |RotationAngle| (Tomo5)"
 
 
@@ -262,6 +259,18 @@ def _describe(groups: dict[float, list[str]], unit: str) -> str:
     for v, names in sorted(groups.items()):
         parts.append(f"{v:g} {unit} in {len(names)} file{'s' if len(names) > 1 else ''} (e.g. {names[0]})")
     return "; ".join(parts)
+
+
+def _check_tomo5_axes(mdocs: list[MdocInfo], errors: Collector) -> None:
+    """Tomo5 mdocs whose RotationAngle fits neither known convention: one error, at the first one's line."""
+    odd = [m for m in mdocs if m.tilt_axis_source.startswith(AXIS_DISAGREES)]
+    if odd:
+        more = f" (and {len(odd) - 1} more mdocs)" if len(odd) > 1 else ""
+        errors.add(DataError(
+            f"{odd[0].tilt_axis_source}{more}: every Tomo5 mdoc cryocc knows has |RotationAngle| = -(TiltAxisAngle + 90)",
+            location=Location(odd[0].path, _line_of(Path(odd[0].path), r"RotationAngle\s*="), 1), key="RotationAngle",
+            hint="this Tomo5 version writes the axis another way: set data.acquisition.tilt_axis, "
+                 "and check the hand of a first tomogram"))
 
 
 def _check_software(mdocs: list[MdocInfo], softwares: Counter[str], o: AcquisitionOverrides, errors: Collector,
@@ -324,6 +333,8 @@ def infer(
     pick("pixel_size", "pixel size", "Å/px", 4, ((m.pixel_size, m.name) for m in mdocs), "PixelSpacing")
     pick("voltage", "voltage", "kV", 1, ((m.voltage, m.name) for m in mdocs), "Voltage")
     pick("tilt_axis", "tilt axis", "°", 1, ((m.tilt_axis, m.name) for m in mdocs), "Tilt axis angle / RotationAngle")
+    if o.tilt_axis is None:
+        _check_tomo5_axes(mdocs, errors)
     # Dose varies a little between positions; the first tilt's dose of each series, median over series.
     doses = sorted(m.dose_per_tilt for m in mdocs if m.dose_per_tilt)
     if o.dose_per_tilt is not None:
