@@ -38,8 +38,8 @@ def test_serialem_tilt_series_is_read_right():
 @pytest.mark.parametrize("name, message", [
     ("montage_section.mdoc", "is a montage, not a tilt series"),
     ("montage_section_multiple.mdoc", "is a montage, not a tilt series"),
-    ("frame_set_single.mdoc", "is a frame-set mdoc"),
-    ("frame_set_multiple.mdoc", "is a frame-set mdoc"),
+    ("frame_set_single.mdoc", "is a frame mdoc"),
+    ("frame_set_multiple.mdoc", "is a frame mdoc"),
 ])
 def test_real_mdocs_that_are_not_tilt_series_are_refused_with_their_line(name, message):
     with pytest.raises(DataError) as info:

@@ -4,13 +4,16 @@ same values, the same refusals; and what mdocfile lets through that cryocc must 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, REAL
 
-from cryocc.acquisition.infer import _SERIALEM_AXIS, MdocInfo, _basename, read_mdoc, series_name
-from cryocc.errors import DataError
+from cryocc.acquisition.infer import _SERIALEM_AXIS, MdocInfo, _basename, infer, read_mdoc, series_name
+from cryocc.acquisition.mdoc import parse
+from cryocc.errors import Collector, DataError, Location
+from cryocc.schema.models import AcquisitionOverrides
 
 MDOCS = sorted((REAL / "teamtomo-mdocfile").glob("*.mdoc")) + [
     EXAMPLES / "quickstart/data/mdoc/TS_01.mdoc", Path(__file__).resolve().parent / "fixtures/tomo5/Position_3.mdoc"]
@@ -49,7 +52,7 @@ def test_the_same_as_mdocfile(path):
     try:
         expected = read_with_mdocfile(path)
     except ValueError as exc:
-        with pytest.raises(DataError, match="montage" if str(exc) == "montage" else "frame-set"):
+        with pytest.raises(DataError, match="montage" if str(exc) == "montage" else "is a frame mdoc"):
             read_mdoc(path)
         return
     assert read_mdoc(path) == expected
@@ -102,3 +105,161 @@ def test_a_file_that_is_not_text_is_refused(tmp_path):
     with pytest.raises(DataError, match="byte 0xff is not UTF-8: not a text mdoc file") as info:
         read_mdoc(path)
     assert info.value.location.line == 2 and info.value.hint
+
+
+# --- as SerialEM and Tomo5 write them (issue 24: read the data as its writers do) ------------
+
+SERIALEM = (REAL / "teamtomo-mdocfile/tilt_series.mdoc").read_text()
+TITLE_1 = "[T = SerialEM: Digitized on EMBL Krios                       30-Nov-15  15:14:20    ]"
+TITLE_2 = "[T =     Tilt axis angle = 85.3, binning = 4  spot = 8  camera = 2]"
+TOMO5 = (Path(__file__).resolve().parent / "fixtures/tomo5/Position_3.mdoc").read_text()
+
+
+def _write(tmp_path: Path, text: str, name: str = "TS_01.mdoc") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _infer(m: MdocInfo, **overrides):
+    errors = Collector()
+    ds = infer([m], {f: f"frames/{f}" for f in m.frames}, AcquisitionOverrides(voltage=300, dose_per_tilt=3, **overrides),
+               errors, Location("pipeline.yaml", 8, 1))
+    return ds, errors
+
+
+@pytest.mark.parametrize("titles", [
+    [TITLE_1[1:-1], TITLE_2[1:-1]],  # both without brackets
+    [TITLE_1[1:-1], TITLE_2],  # as SerialEM's frame mdocs write the first
+], ids=["both", "first"])
+def test_a_serialem_title_without_brackets_is_serialem(tmp_path, titles):
+    """Taken for Tomo5 before: the axis became |RotationAngle| = 175.3 (SerialEM's axis + 90) and the
+    tilt angles were inverted, and validate passed."""
+    text = SERIALEM.replace(TITLE_1, titles[0]).replace(TITLE_2, titles[1])
+    m = read_mdoc(_write(tmp_path, text))
+    assert (m.software, m.tilt_axis, m.tilt_axis_source) == ("SerialEM", 85.3, "mdoc title 'Tilt axis angle'")
+    ds, errors = _infer(m)
+    assert not errors
+    assert (ds.acquisition.tilt_axis, ds.acquisition.invert_tilt_angles) == (85.3, False)
+
+
+def test_a_serialem_title_without_brackets_and_no_axis_asks_for_the_axis(tmp_path):
+    """As a SerialEM frame mdoc's title: no 'Tilt axis angle', so no axis rather than |RotationAngle|."""
+    m = read_mdoc(_write(tmp_path, SERIALEM.replace(TITLE_1, TITLE_1[1:-1]).replace(TITLE_2 + "\n", "")))
+    assert (m.software, m.tilt_axis, m.tilt_axis_source) == ("SerialEM", None, "missing")
+    ds, errors = _infer(m)
+    assert ds is None and [e.key for e in errors.errors] == ["data.acquisition.tilt_axis"]
+
+
+@pytest.mark.parametrize("title", [
+    "[T = Tomography: TITAN52337180 2023-05-04 10:12:03]",
+    "[T = Tomography_5.23.0.10273: TITAN 01-Jan-26  00:00:00]",
+])
+def test_tomo5_is_told_by_its_title(tmp_path, title):
+    text = TOMO5.replace("[T = Tomography: TITAN52337180 2023-05-04 10:12:03]", title)
+    assert read_mdoc(_write(tmp_path, text, "Position_3.mdoc")).software == "Tomo5"
+
+
+def test_an_mdoc_whose_titles_name_no_program_needs_the_axis_and_convention_in_the_spec(tmp_path):
+    """Without a title, the old reader called it Tomo5: |RotationAngle| and inverted angles, silently."""
+    text = SERIALEM.replace(TITLE_1 + "\n", "").replace(TITLE_2 + "\n", "")
+    m = read_mdoc(_write(tmp_path, text))
+    assert (m.software, m.tilt_axis) == ("unknown", None)
+    ds, errors = _infer(m)
+    assert ds is None
+    assert any("no title naming SerialEM or Tomography" in e.message and "invert_tilt_angles" in e.hint for e in errors.errors)
+    ds, errors = _infer(m, tilt_axis=85.3, invert_tilt_angles=False)
+    assert not errors and ds.acquisition.tilt_axis == 85.3
+
+
+@pytest.mark.parametrize("title_axis, rotation, axis", [
+    ("-174.23", "-84.23", 84.23),  # the sign of tests/fixtures/tomo5/Position_3.mdoc
+    ("-176.20", "86.20", 86.2),  # the sign of another Tomo5 version (docs/science-readers.md)
+])
+def test_tomo5_rotation_angle_of_either_sign_agrees_with_its_title(tmp_path, title_axis, rotation, axis):
+    text = TOMO5.replace("TiltAxisAngle = -174.23", f"TiltAxisAngle = {title_axis}").replace("RotationAngle = -84.23", f"RotationAngle = {rotation}")
+    assert read_mdoc(_write(tmp_path, text, "Position_3.mdoc")).tilt_axis == axis
+
+
+def test_a_tomo5_rotation_angle_that_disagrees_with_its_title_needs_the_axis_in_the_spec(tmp_path):
+    """abs() accepted any RotationAngle: a convention cryocc has not seen must not pass silently."""
+    text = TOMO5.replace("RotationAngle = -84.23", "RotationAngle = -95.77")
+    m = read_mdoc(_write(tmp_path, text, "Position_3.mdoc"))
+    assert m.tilt_axis is None
+    ds, errors = _infer(m)
+    assert ds is None
+    err = next(e for e in errors.errors if e.key == "RotationAngle")
+    assert "RotationAngle = -95.77, TiltAxisAngle = -174.23" in err.message
+    assert text.splitlines()[err.location.line - 1] == "RotationAngle = -95.77"
+    assert "data.acquisition.tilt_axis" in err.hint
+    ds, errors = _infer(m, tilt_axis=95.77)
+    assert not errors and ds.acquisition.tilt_axis == 95.77
+
+
+def test_a_single_frame_tilt_series_flagged_montage_is_read(tmp_path):
+    """The pytom tutorial's tilt series: a header `Montage = 1` and no montage pieces. Refused before."""
+    text = SERIALEM.replace("DataMode = 1\n", "Montage = 1\nDataMode = 1\n", 1)
+    m = read_mdoc(_write(tmp_path, text))
+    assert len(m.tilts) == 41 and m.tilt_axis == 85.3
+
+
+def test_a_montage_flagged_in_the_header_with_pieces_is_refused_at_the_flag(tmp_path):
+    text = SERIALEM.replace("DataMode = 1\n", "Montage = 1\nDataMode = 1\n", 1).replace(
+        "[ZValue = 3]\n", "[ZValue = 3]\nPieceCoordinates = 0 3400 0\n")
+    with pytest.raises(DataError, match=r"is a montage, not a tilt series \(Montage = 1, and \[ZValue = 3\] has montage pieces\)") as info:
+        read_mdoc(_write(tmp_path, text))
+    assert text.splitlines()[info.value.location.line - 1] == "Montage = 1"
+
+
+@pytest.mark.parametrize("split", [
+    (TITLE_2, "[T =     Tilt axis angle = 85.3,\nbinning = 4  spot = 8  camera = 2]"),
+    (TITLE_1, "[T = SerialEM: Digitized on EMBL Krios\n30-Nov-15  15:14:20    ]"),
+], ids=["axis title", "first title"])
+def test_a_title_over_two_lines_is_one_title(tmp_path, split):
+    m = read_mdoc(_write(tmp_path, SERIALEM.replace(*split)))
+    assert (m.software, m.tilt_axis) == ("SerialEM", 85.3)
+
+
+def test_a_title_cut_off_is_refused_at_its_line(tmp_path):
+    text = SERIALEM.replace(TITLE_2, "[T =     Tilt axis angle = 85.3,")
+    with pytest.raises(DataError, match="its ']' is not on this line or the next") as info:
+        read_mdoc(_write(tmp_path, text))
+    assert info.value.location.line == SERIALEM.splitlines().index(TITLE_2) + 1
+
+
+def test_a_frame_mdoc_is_refused_as_a_frame_mdoc(tmp_path):
+    """SerialEM writes one beside each movie, named after it (dots and all): the old message blamed the dot."""
+    name = "s_mmm_00993_33.0_Oct08_07.39.05.tif.mdoc"
+    path = _write(tmp_path, (REAL / "teamtomo-mdocfile/frame_set_single.mdoc").read_text(), name)
+    with pytest.raises(DataError) as info:
+        read_mdoc(path)
+    assert f"{name} is a frame mdoc" in info.value.message and "[ZValue = n]" in info.value.hint
+    assert path.read_text().splitlines()[info.value.location.line - 1] == "[FrameSet = 0]"
+
+
+def test_a_byte_order_mark_keeps_the_first_key(tmp_path):
+    path = tmp_path / "TS_01.mdoc"
+    path.write_text(SERIALEM, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfPixelSpacing = 5.4")
+    assert parse(path.read_text(encoding="utf-8"), str(path)).header["PixelSpacing"] == ("5.4", 1)
+    (tmp_path / "plain").mkdir()
+    assert read_mdoc(path) == replace(read_mdoc(_write(tmp_path / "plain", SERIALEM)), path=str(path))
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity", ""])
+def test_a_tilt_angle_that_is_not_a_number_is_refused_at_its_line(tmp_path, value):
+    """float() reads NaN and inf; the old reader let NaN through and took an empty value for 0.0."""
+    text = SERIALEM.replace("TiltAngle = 3.00113", f"TiltAngle = {value}", 1)
+    with pytest.raises(DataError, match="is not a number") as info:
+        read_mdoc(_write(tmp_path, text))
+    assert text.splitlines()[info.value.location.line - 1].startswith("TiltAngle =")
+
+
+def test_a_section_without_a_tilt_angle_is_refused_at_its_section(tmp_path):
+    """Taken for 0.0 before."""
+    start = SERIALEM.index("[ZValue = 2]")
+    line = SERIALEM.index("TiltAngle", start)
+    text = SERIALEM[:line] + SERIALEM[SERIALEM.index("\n", line) + 1:]
+    with pytest.raises(DataError, match=r"section \[ZValue = 2\] has no TiltAngle") as info:
+        read_mdoc(_write(tmp_path, text))
+    assert text.splitlines()[info.value.location.line - 1] == "[ZValue = 2]"

@@ -17,7 +17,7 @@ from typing import Any
 from ..fsio import atomic_write, user_cache
 from .infer import MdocInfo, read_mdoc, series_name
 
-PARSER = 3  # bump when read_mdoc's results change: every cached entry is then parsed again
+PARSER = 4  # bump when read_mdoc's results change: every cached entry is then parsed again
 
 
 class MdocCache:

@@ -1,10 +1,13 @@
 """Acquisition parameters and tilt series, inferred from SerialEM/Tomo5 mdoc files.
 
 One mdoc is one tilt series. Frames are matched through each section's SubFramePath basename
-(Windows paths included). Tilt axis: SerialEM writes it in a title line ("Tilt axis angle =
-85.3, binning = 4 ..."); Tomo5 writes a title "TiltAxisAngle = -174.23 ..." that is not the axis
-to use, and the axis is |RotationAngle| of its sections. The system cryocc replaces read
-RotationAngle for SerialEM files too, and so got the axis wrong. WarpTools ts_import tells the two
+(Windows paths included). The program that wrote the mdoc is told by what its titles say, with or
+without brackets: SerialEM writes "SerialEM: ..." and "Tilt axis angle = 85.3, binning = 4 ...",
+Tomo5 "Tomography..." and "TiltAxisAngle = -174.23 ...". SerialEM's tilt axis is its "Tilt axis
+angle"; RotationAngle there is the axis + 90 deg (the system cryocc replaces read it for SerialEM
+files too, and so got the axis wrong). Tomo5's title TiltAxisAngle is not the axis; |RotationAngle|
+is, and it must agree with the title: |RotationAngle| = -(TiltAxisAngle + 90) in every Tomo5 file
+seen, whichever sign RotationAngle has (docs/science-readers.md). WarpTools ts_import tells the two
 title lines apart the same way (ImportTiltseries.cs:182-199).
 """
 
@@ -19,9 +22,14 @@ from typing import Any, NamedTuple
 
 from ..errors import Collector, DataError, Location, decode_text
 from ..schema.models import AcquisitionOverrides
-from .mdoc import MdocFile, parse
+from .mdoc import MdocFile, Section, parse
 
 _SERIALEM_AXIS = re.compile(r"Tilt axis angle\s*=\s*(-?\d+(?:\.\d+)?)")  # case and spaces as SerialEM writes them
+_TOMO5_TITLE_AXIS = re.compile(r"TiltAxisAngle\s*=\s*(-?\d+(?:\.\d+)?)")
+_MONTAGE_PIECE_KEYS = frozenset({"PieceCoordinates", "AlignedPieceCoords", "AlignedPieceCoordsVS", "SuperMontCoords",
+                                 "XedgeDxy", "YedgeDxy", "XedgeDxyVS", "YedgeDxyVS"})
+UNKNOWN = "unknown"  # software, when no title names SerialEM or Tomography
+AXIS_DISAGREES = "Tomo5 RotationAngle disagrees with the title"  # |RotationAngle| != -(TiltAxisAngle + 90)
 DEFAULTS = {"cs": 2.7, "amplitude_contrast": 0.1, "invert_defocus_hand": False}
 EER_DEFAULT_GROUPING = 32
 
@@ -144,7 +152,6 @@ def series_name(path: Path) -> str:
 def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
     """Parse one mdoc (data: its bytes, if already read); DataError when it is not a tilt series
     with one movie per tilt."""
-    name = series_name(path)
     damaged = "was it damaged in a copy, or is it another kind of file? leave it out of data.mdocs until it is mended"
     try:
         raw = path.read_bytes() if data is None else data
@@ -152,43 +159,71 @@ def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
         raise _err(path, f"cannot be read: {exc.strerror}", hint="check its permissions (ls -l)") from None
     text = decode_text(raw, str(path), DataError, "mdoc file", damaged)
     mdoc = parse(text, str(path))
-    return mdoc_info(mdoc, path, name, key)
+    _refuse_other_kinds(mdoc, path)  # before the name: a frame mdoc's name (movie.tif.mdoc) has a dot
+    return mdoc_info(mdoc, path, series_name(path), key)
 
 
-def mdoc_info(mdoc: MdocFile, path: Path, name: str, key: str = "") -> MdocInfo:
+def _refuse_other_kinds(mdoc: MdocFile, path: Path) -> None:
+    """A montage or a frame mdoc is refused, saying which it is. A header `Montage = 1` alone is not a
+    montage: SerialEM writes it for a single-frame tilt series too (the pytom tutorial's data)."""
     montage = next((s for s in mdoc.sections if s.kind == "MontSection"), None)
     flagged = bool(mdoc.number(None, "Montage"))
-    if montage or flagged:
-        line = mdoc.header["Montage"][1] if flagged or montage is None else montage.line
-        raise mdoc.error(f"{path.name} is a montage, not a tilt series", line,
+    pieces = next((s for s in mdoc.sections if not _MONTAGE_PIECE_KEYS.isdisjoint(s.values)), None) if flagged else None
+    if montage or pieces:
+        why = f" (Montage = 1, and [ZValue = {pieces.index}] has montage pieces)" if pieces and not montage else ""
+        line = mdoc.header["Montage"][1] if flagged else montage.line if montage else None
+        raise mdoc.error(f"{path.name} is a montage, not a tilt series{why}", line,
                          hint="leave montage mdocs out of data.mdocs (tighten the glob or move them aside)")
     frame_set = next((s for s in mdoc.sections if s.kind == "FrameSet"), None)
     if frame_set:
-        raise mdoc.error(f"{path.name} is a frame-set mdoc (one movie for a whole series), not one movie per tilt",
-                         frame_set.line, hint="cryocc processes tilt series recorded as one movie per tilt; "
-                                              "leave this file out of data.mdocs")
-    sections = sorted(mdoc.sections, key=lambda s: s.index)
+        raise mdoc.error(f"{path.name} is a frame mdoc ([FrameSet] sections: the frames of one movie), not the "
+                         "mdoc of a tilt series", frame_set.line,
+                         hint="SerialEM writes one beside each movie it saves; the tilt series' mdoc is the one with "
+                              "[ZValue = n] sections: narrow data.mdocs to it (e.g. exclude '*.tif.mdoc')")
+
+
+def _software(titles: str) -> str:
+    if "SerialEM:" in titles or _SERIALEM_AXIS.search(titles):
+        return "SerialEM"
+    if "Tomography" in titles or "TiltAxisAngle" in titles:
+        return "Tomo5"
+    return UNKNOWN
+
+
+def _tilt_axis(mdoc: MdocFile, software: str, titles: str, first: Section) -> tuple[float | None, str]:
+    """The tilt axis and where it came from (None when the mdoc does not say it)."""
+    if software == "SerialEM":
+        match = _SERIALEM_AXIS.search(titles)
+        return (float(match.group(1)), "mdoc title 'Tilt axis angle'") if match else (None, "missing")
+    rotation = mdoc.number(first, "RotationAngle")
+    if software != "Tomo5" or rotation is None:
+        return None, "missing" if software == "Tomo5" else "missing: no mdoc title names SerialEM or Tomography"
+    title = _TOMO5_TITLE_AXIS.search(titles)
+    if title and abs(abs(rotation) + float(title.group(1)) + 90) > 0.05:  # a convention not seen: no axis
+        return None, f"{AXIS_DISAGREES} (RotationAngle = {rotation:g}, TiltAxisAngle = {title.group(1)})"
+    return abs(rotation), "mdoc |RotationAngle| (Tomo5)"
+
+
+def mdoc_info(mdoc: MdocFile, path: Path, name: str, key: str = "") -> MdocInfo:
+    sections = sorted((s for s in mdoc.sections if s.kind == "ZValue"), key=lambda s: s.index)
     if not sections:
         raise _err(path, f"{path.name} has no [ZValue = n] sections: not a tilt series",
                    hint="an mdoc of a tilt series has one [ZValue = n] section per tilt; is the file cut off, or another kind of mdoc?")
     first = sections[0]
     titles = " ".join(mdoc.titles)
-    axis_match = _SERIALEM_AXIS.search(titles)
-    software = "SerialEM" if axis_match or "SerialEM:" in titles else "Tomo5"
-    rotation = mdoc.number(first, "RotationAngle")
-    if axis_match:
-        axis, axis_source = float(axis_match.group(1)), "mdoc title 'Tilt axis angle'"
-    elif software == "Tomo5" and rotation is not None:
-        axis, axis_source = abs(rotation), "mdoc |RotationAngle| (Tomo5)"
-    else:
-        axis, axis_source = None, "missing"
+    software = _software(titles)
+    axis, axis_source = _tilt_axis(mdoc, software, titles, first)
     tilts = []
     for s in sections:
         frame = s.text("SubFramePath")
         if not frame:
             raise mdoc.error(f"section [ZValue = {s.index}] has no SubFramePath: cannot find its movie", s.line,
                              key="SubFramePath", hint="cryocc needs the movie frames; was frame saving on?")
-        tilts.append(Tilt(s.index, mdoc.number(s, "TiltAngle") or 0.0, _basename(frame)))
+        angle = mdoc.number(s, "TiltAngle")
+        if angle is None:
+            raise mdoc.error(f"section [ZValue = {s.index}] has no TiltAngle", s.line, key="TiltAngle",
+                             hint="SerialEM and Tomo5 write one in every section: was the file edited by hand or cut?")
+        tilts.append(Tilt(s.index, angle, _basename(frame)))
     dose = mdoc.number(first, "ExposureDose")
     size = (mdoc.header.get("ImageSize") or ("", 0))[0].split()
     return MdocInfo(
@@ -224,6 +259,39 @@ def _describe(groups: dict[float, list[str]], unit: str) -> str:
     for v, names in sorted(groups.items()):
         parts.append(f"{v:g} {unit} in {len(names)} file{'s' if len(names) > 1 else ''} (e.g. {names[0]})")
     return "; ".join(parts)
+
+
+def _check_tomo5_axes(mdocs: list[MdocInfo], errors: Collector) -> None:
+    """Tomo5 mdocs whose RotationAngle fits neither known convention: one error, at the first one's line."""
+    odd = [m for m in mdocs if m.tilt_axis_source.startswith(AXIS_DISAGREES)]
+    if odd:
+        more = f" (and {len(odd) - 1} more mdocs)" if len(odd) > 1 else ""
+        errors.add(DataError(
+            f"{odd[0].tilt_axis_source}{more}: every Tomo5 mdoc cryocc knows has |RotationAngle| = -(TiltAxisAngle + 90)",
+            location=Location(odd[0].path, _line_of(Path(odd[0].path), r"RotationAngle\s*="), 1), key="RotationAngle",
+            hint="this Tomo5 version writes the axis another way: set data.acquisition.tilt_axis, "
+                 "and check the hand of a first tomogram"))
+
+
+def _check_software(mdocs: list[MdocInfo], softwares: Counter[str], o: AcquisitionOverrides, errors: Collector,
+                    spec_location: Location) -> None:
+    """The tilt-angle convention follows the program that wrote the mdocs: one it cannot tell, or two in
+    one data set, must be settled in the spec."""
+    if o.invert_tilt_angles is not None and o.tilt_axis is not None:
+        return
+    if softwares[UNKNOWN]:
+        example = next(m.name for m in mdocs if m.software == UNKNOWN)
+        errors.add(DataError(
+            f"{softwares[UNKNOWN]} mdoc{'s' if softwares[UNKNOWN] > 1 else ''} (e.g. {example}.mdoc) have no title "
+            "naming SerialEM or Tomography: cryocc cannot tell their tilt axis and tilt-angle convention",
+            location=spec_location, key="data.acquisition",
+            hint="set data.acquisition.tilt_axis and data.acquisition.invert_tilt_angles "
+                 "(false as for SerialEM, true as for Tomo5)"))
+    elif len(softwares) > 1 and o.invert_tilt_angles is None:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(softwares.items()))
+        errors.add(DataError(f"the mdocs come from two programs ({counts}), whose tilt angles have opposite signs",
+                             location=spec_location, key="data.mdocs",
+                             hint="process each in its own pipeline, or set data.acquisition.invert_tilt_angles"))
 
 
 def infer(
@@ -265,6 +333,8 @@ def infer(
     pick("pixel_size", "pixel size", "Å/px", 4, ((m.pixel_size, m.name) for m in mdocs), "PixelSpacing")
     pick("voltage", "voltage", "kV", 1, ((m.voltage, m.name) for m in mdocs), "Voltage")
     pick("tilt_axis", "tilt axis", "°", 1, ((m.tilt_axis, m.name) for m in mdocs), "Tilt axis angle / RotationAngle")
+    if o.tilt_axis is None:
+        _check_tomo5_axes(mdocs, errors)
     # Dose varies a little between positions; the first tilt's dose of each series, median over series.
     doses = sorted(m.dose_per_tilt for m in mdocs if m.dose_per_tilt)
     if o.dose_per_tilt is not None:
@@ -282,6 +352,7 @@ def infer(
 
     softwares = Counter(m.software for m in mdocs)
     software = softwares.most_common(1)[0][0] if softwares else "SerialEM"
+    _check_software(mdocs, softwares, o, errors, spec_location)
     if o.invert_tilt_angles is not None:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:
