@@ -92,6 +92,7 @@ CASES: dict[str, Case] = {
     "unknown_job_type": Case("pipeline", "{type: ts_ctf}", "{type: tsCTF}", r"unknown job type 'tsCTF'", 23),
     "unknown_param": Case("pipeline", "sample_thickness_nm: 150", "sample_thicknes_nm: 150", r"unknown parameter 'sample_thicknes_nm'", 22),
     "wrong_type": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: two}", r"found 'two'", 24),
+    "param_true": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: true", r"sample_thickness_nm: expected a valid number, found True", 22),
     "out_of_range": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: 5000", r"less than or equal to 1000", 22),
     "unknown_upstream": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: alignn}}", r"no job named 'alignn'", 23),
     "input_not_produced": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: import}}",

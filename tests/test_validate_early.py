@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, edit
 
-from cryocc.acquisition.listing import list_files, reaches
+from cryocc.acquisition.listing import list_files
 from cryocc.errors import Collector, CryoccError, DataError
 
 # --- a bounded walk of ** globs -----------------------------------------------------------
@@ -58,9 +58,9 @@ def test_two_links_to_their_own_directory_are_refused_not_walked_forever(example
     frames = pipeline.parent / "data/frames"
     (frames / "again").symlink_to(".")
     (frames / "and_again").symlink_to(".")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))}
     out = subprocess.run([sys.executable, "-m", "cryocc", "validate", str(pipeline)], capture_output=True, text=True,
-                         timeout=120, env=env)
+                         timeout=120, env=env, cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     assert out.stderr.startswith(f"error: {frames}/again: data: data/**/*.mrc reaches the directory data/frames a second time"), out.stderr
     assert "hint: remove or replace the link" in out.stderr
@@ -87,6 +87,8 @@ def test_a_link_back_up_is_a_loop_even_below_the_glob(tmp_path):
     ("data/*/frames/*.mrc", "data/proj/External", False),
 ])
 def test_a_glob_reaches_a_directory_as_the_walk_would(pattern, project, reached, tmp_path):
+    from cryocc.acquisition.listing import reaches
+
     assert reaches(pattern, str(tmp_path), str(tmp_path / project)) is reached
 
 

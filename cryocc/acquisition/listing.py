@@ -13,7 +13,6 @@ import functools
 import glob
 import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,32 +80,47 @@ def _by_glob(pattern: str, root: str) -> dict[str, Stat]:
     except OSError:
         return out
     stack = [(base, "" if rel == "." else rel + "/", _closure(parts, {0}))]
+    matchers: dict[frozenset[int], Callable[[str], bool]] = {}
     while stack:
         directory, prefix, states = stack.pop()
+        if states not in matchers:
+            matchers[states] = _file_matcher(parts, states)
         try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)  # the same walk, and so the same messages, every time
+            dirs = _files_and_dirs(directory, prefix, matchers[states], out)
         except OSError:
             continue  # unreadable or gone: glob passes over it too
         below = []
-        for e in entries:
-            on, is_match = _step(parts, states, e.name)
-            if not on and not is_match:
+        for e in sorted(dirs, key=lambda e: e.name):  # in name order: the same walk, and the same messages, every time
+            on = _below(parts, states, e.name)
+            if not on:
                 continue
+            key = prefix + e.name
             try:
                 st = e.stat()
             except OSError:
-                continue  # a dangling link
-            if stat.S_ISREG(st.st_mode) and is_match:
-                out[prefix + e.name] = (st.st_size, st.st_mtime_ns)
-            elif stat.S_ISDIR(st.st_mode) and on:
-                key = prefix + e.name
-                first = seen.setdefault((st.st_dev, st.st_ino), key)
-                if first != key:
-                    raise _loop_error(pattern, root, key, first)
-                below.append((e.path, key + "/", on))
+                continue
+            first = seen.setdefault((st.st_dev, st.st_ino), key)
+            if first != key:
+                raise _loop_error(pattern, root, key, first)
+            below.append((e.path, key + "/", on))
         stack.extend(reversed(below))  # depth first, in name order
     return out
+
+
+def _files_and_dirs(directory: str, prefix: str, is_match: Callable[[str], bool], out: dict[str, Stat]) -> list[os.DirEntry[str]]:
+    """One listing of directory: the matching files go to out (key -> stat), its directories are returned."""
+    dirs = []
+    with os.scandir(directory) as entries:
+        for e in entries:
+            try:
+                if e.is_dir():
+                    dirs.append(e)
+                elif is_match(e.name) and e.is_file():
+                    st = e.stat()
+                    out[prefix + e.name] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue  # gone since listed
+    return dirs
 
 
 def _split(path: str) -> tuple[str, list[str]]:
@@ -122,7 +136,7 @@ def _identity(path: str) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=256)
-def _component(part: str) -> Callable[[str], object]:
+def _component(part: str) -> Callable[[str], re.Match[str] | None]:
     return re.compile(fnmatch.translate(part)).match
 
 
@@ -137,26 +151,33 @@ def _closure(parts: list[str], states: set[int]) -> frozenset[int]:
     return frozenset(out)
 
 
-def _step(parts: list[str], states: frozenset[int], name: str) -> tuple[frozenset[int], bool]:
-    """(the states below name if it is a directory, whether name matches as a file)."""
+def _hidden_ok(part: str, name: str) -> bool:
+    return name[0] != "." or part.startswith(".")  # as glob: hidden names only by a component that starts with '.'
+
+
+def _below(parts: list[str], states: frozenset[int], name: str) -> frozenset[int]:
+    """The states in the directory name (none: the glob matches nothing below it)."""
     on: set[int] = set()
-    is_match = False
-    last = len(parts) - 1
     for i in states:
-        if i > last:
+        if i >= len(parts) or not _hidden_ok(parts[i], name):
             continue
-        part = parts[i]
-        if name[0] == "." and not part.startswith("."):
-            continue  # as glob: hidden names only by a component that starts with '.'
-        if part == "**":
+        if parts[i] == "**":
             on.add(i)
-            is_match = is_match or all(p == "**" for p in parts[i:])
-        elif _component(part)(name):
-            if i == last:
-                is_match = True
-            else:
-                on.add(i + 1)
-    return (_closure(parts, on) if on else frozenset()), is_match
+        elif i < len(parts) - 1 and _component(parts[i])(name):
+            on.add(i + 1)
+    return _closure(parts, on) if on else frozenset()
+
+
+def _file_matcher(parts: list[str], states: frozenset[int]) -> Callable[[str], bool]:
+    """Whether a file's name matches, in a directory of these states: by the last component, or by a
+    trailing ** (which matches every file below it)."""
+    last = len(parts) - 1
+    tests = [(parts[i], None if parts[i] == "**" else _component(parts[i])) for i in sorted(states)
+             if i == last or (i < last and all(p == "**" for p in parts[i:]))]
+    if len(tests) == 1 and tests[0][1] is not None and not tests[0][0].startswith("."):  # the usual *.eer
+        rx = tests[0][1]
+        return lambda name: name[0] != "." and rx(name) is not None
+    return lambda name: any(_hidden_ok(part, name) and (rx is None or rx(name)) for part, rx in tests)
 
 
 def _loop_error(pattern: str, root: str, key: str, first: str) -> DataError:
@@ -182,7 +203,7 @@ def reaches(pattern: str, root: str, directory: str) -> bool:
         return False
     states = _closure(parts, {0})
     for name in filter(None, target[len(base):].split("/")):
-        states, _ = _step(parts, states, name)
+        states = _below(parts, states, name)
     return any(i < len(parts) for i in states)
 
 

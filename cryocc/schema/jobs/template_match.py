@@ -2,13 +2,13 @@ from pathlib import Path
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Grid
+from ._types import Float, Grid
 
 
 class TemplateMatchParams(Params):
     template: Path = param(..., "template map (.mrc), at the tomograms' pixel size")
     mask: Path = param(..., "mask for the template (.mrc)")
-    angular_search: float = param(12.0, "angular search increment", unit="°", gt=0, le=90)
+    angular_search: Float = param(12.0, "angular search increment", unit="°", gt=0, le=90)
     symmetry: str = param("C1", "rotational symmetry Cn of the template (--z-axis-rotational-symmetry)", pattern=r"^C[1-9]\d*$")
     spectral_whitening: bool = param(False, "spectral whitening")
     random_phase_correction: bool = param(False, "random-phase correction of the scores")

@@ -1,11 +1,11 @@
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import PerDevice, Span
+from ._types import Int, PerDevice, Span
 
 
 class TsCtfParams(Params):
-    window: int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
+    window: Int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
     range_min_max: Span = param("30:6.0", "CTF fit resolution range, low:high", unit="Å")
     defocus_min_max: Span = param("1.1:8", "defocus search range, min:max", unit="µm")
     defocus_hand: Literal["set_flip", "set_noflip", "auto"] = param(

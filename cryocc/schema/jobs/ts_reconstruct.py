@@ -1,9 +1,9 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import PerDevice
+from ._types import Float, PerDevice
 
 
 class TsReconstructParams(Params):
-    rescale_angpixs: float = param(12.0, "pixel size of the reconstructed tomograms", unit="Å/px", ge=2, le=50)
+    rescale_angpixs: Float = param(12.0, "pixel size of the reconstructed tomograms", unit="Å/px", ge=2, le=50)
     halfmap_frames: bool = param(True, "also reconstruct even/odd half tomograms (cryoCARE needs them)")
     deconv: bool = param(True, "write a deconvolved tomogram")
     perdevice: PerDevice = param(1, "tomograms reconstructed at once per GPU", affects_results=False)
