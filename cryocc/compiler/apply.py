@@ -174,7 +174,7 @@ def confine(project: Path, compiled: Compiled) -> None:
     for what in ("frames", "mdocs"):
         for pattern in recipe.data[what]:
             if reaches(pattern, recipe.root, str(root)):
-                raise ProjectError(f"--project {project} is within the reach of the data glob {pattern}",
+                raise ProjectError(f"--project {project} is within the reach of the data glob {os.path.relpath(pattern, recipe.root)}",
                                    location=Location(recipe.path), key=f"data.{what}",
                                    hint="put the project beside the data, or narrow the glob so it cannot match files in the "
                                         "project: the import job's links to the frames would be taken for frames")

@@ -73,7 +73,7 @@ def _not_bool(what: str) -> BeforeValidator:
     """One clear error for a boolean where what is expected (a union would report each branch)."""
     def check(value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError(f"expected {what}, not {str(value).lower()}")
+            raise ValueError(f"expected {what}")  # located.py adds what was found
         return value
 
     return BeforeValidator(check)
@@ -213,7 +213,7 @@ class Defaults(Strict):
 
 
 class PipelineSpec(Strict):
-    cryocc: Annotated[Literal[1], _not_bool("a number")] = Field(description="spec format version")
+    cryocc: Annotated[Literal[1], _not_bool("1")] = Field(description="spec format version")
     name: SafeName = Field(description="pipeline name (letters, digits, _ and -)")
     site: str = Field("local", description="site profile: a name under config/sites/ or a path to a YAML file")
     data: Data
