@@ -212,3 +212,19 @@ def test_a_colleague_can_take_the_lock_of_a_setgid_group_project(example, cli, t
         assert os.waitstatus_to_exitcode(status) == 0, "the colleague could not take the project lock"
     finally:
         shutil.rmtree(shared)
+
+
+def test_a_param_file_in_a_directory_with_a_comma_is_refused_when_its_tool_runs_in_a_container(example, cli):
+    pipeline = example("full-catalog")
+    root = pipeline.parent
+    (root / "refs").rename(root / "re,fs")
+    edit(pipeline, "template: refs/ribo_10A.mrc, mask: refs/ribo_mask.mrc", "template: \"re,fs/ribo_10A.mrc\", mask: \"re,fs/ribo_mask.mrc\"")
+    cli("validate", pipeline)  # pytom runs natively: nothing is bound
+    site = root / "mysite.yaml"
+    site.write_text((ROOT / "config/sites/local.yaml").read_text().replace("tools: {}", "tools: {pytom: {image: /images/pytom.sif}}"))
+    text = pipeline.read_text()
+    start = text.index("\nsite: ") + 1
+    pipeline.write_text(text[:start] + "site: mysite.yaml" + text[text.index("\n", start):])
+    err = cli("validate", pipeline, code=1).stderr
+    assert "pipeline.yaml:27:" in err and "jobs.tm_ribo.params.template: re,fs/ribo_10A.mrc: its directory holds , or :" in err, err
+    assert "jobs.tm_ribo.params.mask: re,fs/ribo_mask.mrc: its directory holds , or :" in err
