@@ -49,7 +49,8 @@ def _walltime(value: str | int) -> str:
 # seconds it wraps to another time or to no limit (tried: --time=24855-03:15:00 became 2957761 days).
 MAX_MINUTES = (2**31 - 1) // 60
 MAX_WALLTIME = f"{MAX_MINUTES // 1440}-{MAX_MINUTES % 1440 // 60:02d}:{MAX_MINUTES % 60:02d}:00"
-# sbatch counts memory in MB, 64 bits with flags in the top ones: far beyond any node, a size overflows
+# sbatch counts memory in MB in 64 bits, flags in the top ones, and multiplies units out unchecked:
+# 1 EiB keeps far inside that (and beyond any node)
 MAX_MEMORY_MB = 2**40
 _UNIT_MB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
 
@@ -60,7 +61,7 @@ def _memory(value: str | int) -> str:
         raise ValueError("expected SLURM memory: a positive number with an optional unit K, M, G or T (e.g. 32G)")
     unit = text[-1] if text[-1] in _UNIT_MB else "M"
     if len(text) > 24 or int(text.rstrip("KMGT")) * _UNIT_MB[unit] > MAX_MEMORY_MB:
-        raise ValueError(f"more memory than SLURM takes: from 1 (MB) to {MAX_MEMORY_MB // 1024**2}T")
+        raise ValueError(f"too much memory: SLURM memory runs from 1 (MB) to {MAX_MEMORY_MB // 1024**2}T")
     return text
 
 
