@@ -173,7 +173,7 @@ class Data(Strict):
     mdocs: Globs = Field(description="glob of SerialEM/Tomo5 mdoc files, one per tilt series, or a list of globs")
     exclude: dict[OneLine, OneLine] = Field(default_factory=dict, description="tilt series to leave out: name -> why (kept in the lockfile)")
     incomplete: Literal["skip", "error"] = Field(
-        "skip", description="a tilt series whose frames are not all there yet (still being collected or copied): "
+        "skip", description="a tilt series whose frames are not all there yet (still being collected or copied; an empty, 0-byte frame is not there yet): "
                             "skip = leave it out and list it as waiting, error = refuse")
     gain: OneLine | None = Field(None, description="gain reference file")
     gain_operations: str | None = Field(
