@@ -20,14 +20,14 @@ MDOC = ROOT / "examples/quickstart/data/mdoc/TS_01.mdoc"
 
 
 def add_tilt_series(base: Path, first: int, count: int) -> None:
-    """Tilt series first .. first+count-1: an mdoc each, and its 41 empty frames."""
+    """Tilt series first .. first+count-1: an mdoc each, and its 41 one-byte frames (an empty one is not there yet)."""
     text = MDOC.read_text()
     frames = [line.rsplit("\\", 1)[-1].strip() for line in text.splitlines() if line.startswith("SubFramePath")]
     for i in range(first, first + count):
         name = f"Position_{i:04d}"
         (base / "data/mdoc" / f"{name}.mdoc").write_text(text.replace("TS_01_", f"{name}_"))
         for frame in frames:
-            (base / "data/frames" / frame.replace("TS_01_", f"{name}_")).touch()
+            (base / "data/frames" / frame.replace("TS_01_", f"{name}_")).write_bytes(b"\0")
 
 
 def generate(base: Path, n: int) -> Path:

@@ -114,11 +114,15 @@ class Collector:
 
     def __init__(self) -> None:
         self.errors: list[CryoccError] = []
+        self._seen: set[str] = set()  # rendered once each: collecting n errors takes time linear in n
 
     def add(self, error: CryoccError) -> None:
         """Each distinct error once (a shared layer, e.g. defaults.params, is checked for every job)."""
-        seen = {e.render() for e in self.errors}
-        self.errors.extend(e for e in error.errors if e.render() not in seen)
+        for e in error.errors:
+            text = e.render()
+            if text not in self._seen:
+                self._seen.add(text)
+                self.errors.append(e)
 
     def __bool__(self) -> bool:
         return bool(self.errors)

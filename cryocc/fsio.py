@@ -28,6 +28,12 @@ def _shared(directory: Path) -> bool:
     return bool(os.stat(directory).st_mode & stat.S_ISGID)
 
 
+def file_mode(directory: Path) -> int:
+    """The mode of a new file in directory: a plain open()'s (the umask), group-writable inside a
+    setgid directory. Locks and state files get it too: a colleague must be able to take the lock."""
+    return (0o666 & ~_umask()) | (0o060 if _shared(directory) else 0)
+
+
 def make_dirs(path: Path) -> None:
     """mkdir -p with the umask; group-writable inside a setgid directory."""
     missing = []
@@ -54,7 +60,7 @@ def atomic_write(path: Path, data: str | bytes, *, durable: bool = True) -> None
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.chmod(tmp, (0o666 & ~_umask()) | (0o060 if _shared(path.parent) else 0))
+        os.chmod(tmp, file_mode(path.parent))
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

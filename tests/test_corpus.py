@@ -38,13 +38,20 @@ def _copy_mdoc(name: str, old: str = "", new: str = "") -> Callable[[Path], None
         text = (root / MDOC).read_text().replace("TS_01_", f"{name}_")
         (root / f"data/mdoc/{name}.mdoc").write_text(text.replace(old, new) if old else text)
         for f in (root / "data/frames").glob("TS_01_*"):
-            (root / "data/frames" / f.name.replace("TS_01_", f"{name}_")).touch()
+            (root / "data/frames" / f.name.replace("TS_01_", f"{name}_")).write_bytes(f.read_bytes())
     return make
 
 
 def _edit(path: Path, old: str, new: str) -> None:
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _glob_loop(root: Path) -> None:
+    """A ** glob over a directory holding two links to itself: glob.glob would walk 2^n paths."""
+    _edit(root / "pipeline.yaml", "frames: data/frames/*.mrc", "frames: data/**/*.mrc")
+    (root / "data/frames/loop_a").symlink_to(".")
+    (root / "data/frames/loop_b").symlink_to(".")
 
 
 def _same_frames(root: Path) -> None:
@@ -74,6 +81,7 @@ CASES: dict[str, Case] = {
     "top_level_list": Case("pipeline", "cryocc: 1\n", "- cryocc: 1\n", r"YAML syntax error|mapping|expected", None),
     "unknown_top_key": Case("pipeline", "name: quickstart\n", "name: quickstart\nnmae: x\n", r"unknown key 'nmae'", 6),
     "spec_version": Case("pipeline", "cryocc: 1", "cryocc: 2", r"cryocc", 4),
+    "spec_version_true": Case("pipeline", "cryocc: 1", "cryocc: true", r"cryocc: expected 1, found True", 4),
     "name_unsafe": Case("pipeline", "name: quickstart", 'name: "quick start"', r"name", 5),
     "name_newline": Case("pipeline", "name: quickstart", 'name: "quick\\nstart"', r"name", 5),
     "no_data": Case("pipeline", "data:\n  frames: data/frames/*.mrc\n  mdocs: data/mdoc/*.mdoc\n",
@@ -84,6 +92,7 @@ CASES: dict[str, Case] = {
     "unknown_job_type": Case("pipeline", "{type: ts_ctf}", "{type: tsCTF}", r"unknown job type 'tsCTF'", 23),
     "unknown_param": Case("pipeline", "sample_thickness_nm: 150", "sample_thicknes_nm: 150", r"unknown parameter 'sample_thicknes_nm'", 22),
     "wrong_type": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: two}", r"found 'two'", 24),
+    "param_true": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: true", r"sample_thickness_nm: expected a valid number, found True", 22),
     "out_of_range": Case("pipeline", "sample_thickness_nm: 150", "sample_thickness_nm: 5000", r"less than or equal to 1000", 22),
     "unknown_upstream": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: alignn}}", r"no job named 'alignn'", 23),
     "input_not_produced": Case("pipeline", "{type: ts_ctf}", "{type: ts_ctf, inputs: {tilt_series: import}}",
@@ -122,6 +131,18 @@ CASES: dict[str, Case] = {
     "sbatch_newline": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["--qos=high\\ntouch X"]}', r"control character", 24),
     "sbatch_semicolon": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["--qos=high;touch X"]}', r"one sbatch option", 24),
     "sbatch_not_option": Case("pipeline", "resources: {mem: 2G}", 'resources: {sbatch: ["qos=high"]}', r"one sbatch option", 24),
+    "mem_true": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: true}",
+                     r"mem: expected SLURM memory \(e\.g\. 32G\), found True(.|\n)*hint: mem: .*from 1 MB to 1048576T", 24),
+    "time_true": Case("pipeline", 'resources: {time: "00:20:00"}', "resources: {time: true}",
+                      r"time: expected a SLURM wall time \(e\.g\. 02:00:00\), found True", 16),
+    "cpus_true": Case("pipeline", "resources: {mem: 2G}", "resources: {cpus: true}", r"cpus: expected a valid integer, found True", 24),
+    "time_beyond_slurm": Case("pipeline", 'resources: {time: "00:20:00"}', 'resources: {time: "24855-03:15:00"}',
+                              r"longer than SLURM takes: wall times run from 1 minute to 24855-03:14:00", 16),
+    "time_minutes_beyond_slurm": Case("pipeline", 'resources: {time: "00:20:00"}', "resources: {time: 35791395}",
+                                      r"wall times run from 1 minute to 24855-03:14:00", 16),
+    "mem_beyond_slurm": Case("pipeline", "resources: {mem: 2G}", "resources: {mem: 1048577T}", r"from 1 \(MB\) to 1048576T", 24),
+    "integer_of_5000_digits": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: " + "1" * 5000 + "}", r"a number of 5000 digits", 24),
+    "integer_of_160_bits": Case("pipeline", "{rescale_angpixs: 10}", "{rescale_angpixs: 0x" + "f" * 40 + "}", r"160-bit integer: too large", 24),
     "resource_unknown": Case("pipeline", "resources: {mem: 2G}", "resources: {memory: 2G}", r"unknown key 'memory'", 24),
     # --- defaults: checked where written, even when a job overrides them ---
     "default_overridden_but_bad": Case("pipeline", 'resources: {time: "00:20:00"}',
@@ -140,6 +161,9 @@ CASES: dict[str, Case] = {
                             r"gain_operations", 11),
     "frame_check": Case("pipeline", "  mdocs: data/mdoc/*.mdoc\n", "  mdocs: data/mdoc/*.mdoc\n  frame_check: never\n", r"frame_check", 11),
     "acquisition_unknown": Case("pipeline", "    voltage: 300", "    voltag: 300", r"unknown key 'voltag'", 12),
+    "acquisition_true": Case("pipeline", "    voltage: 300", "    voltage: true", r"voltage: expected a valid number, found True", 12),
+    "frames_glob_loop": Case("pipeline", "", _glob_loop, r"reaches the directory data/frames a second time, as data/frames/loop_a: a symlink loop",
+                             None, "loop_a"),
     "acquisition_negative": Case("pipeline", "    dose_per_tilt: 3.0", "    dose_per_tilt: -3.0", r"greater than", 13),
     "frames_control_char": Case("pipeline", "data/frames/*.mrc", '"data/frames/\\n*.mrc"', r"control character", 9),
     "missing_dose": Case("pipeline", "    dose_per_tilt: 3.0            # and ExposureDose = 0 in every section\n", "",
@@ -171,6 +195,8 @@ CASES: dict[str, Case] = {
     "glob_list_empty": Case("pipeline", "  frames: data/frames/*.mrc", "  frames: []", r"at least 1", 9),
     "glob_in_list_matches_nothing": Case("pipeline", "  frames: data/frames/*.mrc", "  frames: [data/frames/*.mrc, session2/frames/*.mrc]",
                                          r"data\.frames matches no file: session2/frames/\*\.mrc", 9),
+    "mdoc_name_semicolon": Case("mdoc", "", _copy_mdoc("TS;02"), r"tilt-series name 'TS;02' holds ';': names may hold only letters, digits",
+                                None, "TS;02.mdoc"),
     "mdoc_montage": Case("mdoc", "", _montage, r"montage, not a tilt series", 5, "grid.mdoc"),
     # --- the site profile ---
     "site_missing": Case("pipeline", f"site: {SITE}", "site: locall", r"site profile 'locall' does not exist", 6),
@@ -190,6 +216,9 @@ CASES: dict[str, Case] = {
     "site_not_utf8": Case("site", "submit: sbatch", b"submit: sb\xe9atch", r"is not UTF-8", 6),
     "site_name_unsafe": Case("site", "name: local", "name: ../local", r"name", 4),
     "site_yaml_syntax": Case("site", "tools: {}", "tools: {", r"YAML syntax error", None),
+    "site_bind_comma": Case("site", "", 'container: {binds: ["/groups,/scratch"]}\n', r"without commas \(apptainer -B splits at , and :\)"),
+    "site_bind_three_colons": Case("site", "", 'container: {binds: ["/a:/b:/c"]}\n', r"src:dest\[:ro\|rw\]"),
+    "site_scratch_colon": Case("site", "", "scratch: /scratch:x\n", r"may not hold , or :"),
     "site_alias_bomb": Case("site", "", ALIAS_BOMB,
         r"more than 100000 values", None),
 }

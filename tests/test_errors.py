@@ -21,7 +21,7 @@ def _second_mdoc(pipeline: Path, old: str | None = None, new: str | None = None,
         text = text.replace(old, new)
     (root / f"data/mdoc/{name}.mdoc").write_text(text)
     for f in (root / "data/frames").glob("TS_01_*"):
-        (root / "data/frames" / f.name.replace("TS_01_", f"{name}_")).touch()
+        (root / "data/frames" / f.name.replace("TS_01_", f"{name}_")).write_bytes(f.read_bytes())
     return root / f"data/mdoc/{name}.mdoc"
 
 

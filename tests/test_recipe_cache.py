@@ -123,7 +123,7 @@ def test_a_new_frame_runs_stage_one_and_a_missing_one_is_an_error(example, stage
     pipeline = example()
     compile_pipeline(pipeline)
     frames = pipeline.parent / "data/frames"
-    (frames / "extra.mrc").write_bytes(b"")
+    (frames / "extra.mrc").write_bytes(b"x")  # not empty: an empty frame is not there yet
     compile_pipeline(pipeline)
     assert len(stage_one) == 2
     (frames / "TS_01_010_-15.0.mrc").unlink()

@@ -160,6 +160,8 @@ def test_what_validate_accepts_the_schema_accepts(data, full_catalog):
 NOT_A_SCHEMA_MATTER = {
     "yaml_syntax", "tab_indent", "duplicate_job", "duplicate_top_key", "nul_byte", "not_utf8", "control_char",
     "deep_nesting", "deep_block_nesting", "alias_bomb", "too_large",
+    # the largest wall time and memory sbatch takes: a number a string pattern cannot bound
+    "time_beyond_slurm", "mem_beyond_slurm",
 }
 
 

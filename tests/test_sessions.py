@@ -84,6 +84,33 @@ def test_incomplete_error_refuses_instead(proj):
     assert "TS_02.mdoc" in err and "is not among the frames matched by data.frames" in err
 
 
+def test_an_empty_frame_waits_like_a_missing_one_and_is_taken_in_once_filled(proj):
+    """A copy creates a frame before it fills it: a 0-byte frame is not there yet. Before, it passed
+    validate and apply and failed at motion correction."""
+    root = proj.pipeline.parent
+    frames = _session2(root)
+    content = frames[7].read_bytes()
+    frames[7].write_bytes(b"")
+    _two_sessions(proj.pipeline)
+    assert proj.plan()["data"]["waiting"] == [{"name": "TS_02", "frames": 40, "of": 41}]
+    proj.apply()
+    assert _import_series(proj) == ["TS_01"]
+    frames[7].write_bytes(content)  # the copy finished: same names, so the recipe cache must see it too
+    assert proj.plan()["data"]["waiting"] == []
+    proj.apply()
+    assert _import_series(proj) == ["TS_01", "TS_02"]
+
+
+def test_incomplete_error_refuses_an_empty_frame_at_its_file(proj):
+    frames = _session2(proj.pipeline.parent)
+    frames[3].write_bytes(b"")
+    _two_sessions(proj.pipeline)
+    edit(proj.pipeline, "  mdocs: [", "  incomplete: error\n  mdocs: [")
+    err = proj.cli("validate", proj.pipeline, code=1).stderr
+    assert err.startswith(f"error: {frames[3]}: data.frames: frame is empty (0 bytes)"), err
+    assert "hint: is it still being copied?" in err and "is not among the frames" not in err, err
+
+
 def test_an_excluded_tilt_series_is_left_out_with_its_reason(proj):
     _session2(proj.pipeline.parent)
     _two_sessions(proj.pipeline)

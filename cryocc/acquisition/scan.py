@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import Collector, CryoccError, DataError, did_you_mean
+from ..errors import Collector, CryoccError, DataError, Location, did_you_mean
 from ..schema.pipeline import Pipeline
 from .infer import Dataset, MdocInfo, infer, series_name
-from .listing import Listing, Stat, absolute, list_data
+from .listing import Listing, Stat, absolute, bound_dir, list_data
 
 
 def frame_index(frames: dict[str, Stat], errors: Collector, pipeline: Pipeline) -> dict[str, str]:
@@ -24,6 +25,69 @@ def frame_index(frames: dict[str, Stat], errors: Collector, pipeline: Pipeline) 
                                  location=pipeline.doc.locate(("data", "frames"), value=True), key="data.frames",
                                  hint="frames are matched to mdocs by file name, which must be unique"))
     return index
+
+
+SERIES_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*")
+
+
+def check_series_name(name: str, path: str) -> None:
+    """A tilt series' name becomes file names, STAR values and tools' arguments: a safe set of characters only."""
+    if not SERIES_NAME.fullmatch(name):
+        bad = next((c for c in name if not re.fullmatch(r"[A-Za-z0-9_+-]", c)), name[:1])
+        raise DataError(f"tilt-series name {name!r} holds {bad!r}: names may hold only letters, digits, _, - and + "
+                        "(and start with a letter or digit)", location=Location(path), key="data.mdocs",
+                        hint="the name (the mdoc's, without .mdoc) becomes file names, STAR-file values and the tools' "
+                             "command-line arguments, which split or stop at spaces, quotes, ;, \\ and control characters: "
+                             "rename the mdoc (keep its movies' names), or leave it out with data.exclude")
+
+
+SHOWN = 10  # errors of one kind shown one by one; the rest are counted
+
+
+def _unknown_exclusions(unknown: list[str], names: set[str], pipeline: Pipeline, errors: Collector) -> None:
+    """data.exclude names no mdoc: each located, the first few with a guess; linear in their number."""
+    doc = pipeline.doc
+    for name in unknown[:SHOWN]:
+        errors.add(DataError(f"data.exclude names {name}, but no mdoc of data.mdocs is {name}.mdoc",
+                             location=doc.locate(("data", "exclude", name)), key=f"data.exclude.{name}",
+                             hint=did_you_mean(name, names) or "give tilt-series names: the mdocs' names without .mdoc"))
+    if len(unknown) > SHOWN:
+        errors.add(DataError(f"... and {len(unknown) - SHOWN} more names in data.exclude that no mdoc of data.mdocs has",
+                             location=doc.locate(("data", "exclude")), key="data.exclude",
+                             hint="give tilt-series names: the mdocs' names without .mdoc"))
+
+
+def _refuse_empty(listing: Listing, mdocs: list[MdocInfo], errors: Collector) -> dict[str, str]:
+    """data.incomplete: error: the empty (0-byte) frames the mdocs name are refused, each at its file
+    (the rest counted); returned as a frame index, so they are not also called missing."""
+    named = {frame for m in mdocs for frame in m.frames}
+    empty = {key.rpartition("/")[2]: key for key in listing.empty if key.rpartition("/")[2] in named}
+    for key in list(empty.values())[:SHOWN]:
+        errors.add(DataError("frame is empty (0 bytes)", location=Location(listing.path(key)), key="data.frames",
+                             hint="is it still being copied? wait for the copy to finish, or set data.incomplete: skip "
+                                  "to leave its tilt series out (listed as waiting) until it is there"))
+    if len(empty) > SHOWN:
+        errors.add(DataError(f"... and {len(empty) - SHOWN} more empty frames", location=Location(listing.root), key="data.frames",
+                             hint="wait for the copy to finish, or set data.incomplete: skip"))
+    return empty
+
+
+def _refuse_unbindable(pipeline: Pipeline, errors: Collector) -> None:
+    """Tools run in containers see the data through apptainer -B, which splits its value at , and :
+    (src:dest:options, one bind after another)."""
+    data, doc, root = pipeline.spec.data, pipeline.doc, str(pipeline.root)
+    places: list[tuple[tuple[str | int, ...], str]] = []
+    for what, globs in (("frames", data.frames), ("mdocs", data.mdocs)):
+        for sub, pattern in zip(_glob_keys(globs), getattr(data, f"{what[:-1]}_globs")):
+            places.append((("data", what, *sub), bound_dir(pattern, root)))
+    if data.gain:
+        places.append((("data", "gain"), os.path.dirname(absolute(data.gain, root))))
+    for where, directory in places:
+        if "," in directory or ":" in directory:
+            errors.add(DataError(f"{directory} holds {',' if ',' in directory else ':'}, which apptainer's -B would split",
+                                 location=doc.locate(where, value=True), key=".".join(map(str, where)),
+                                 hint="the site runs tools in containers, with the data's directories bound in: "
+                                      "rename the directory, or reach it through a symlink whose path has no , or :"))
 
 
 def _glob_keys(globs: str | list[str]) -> list[tuple[int, ...]]:
@@ -55,17 +119,19 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
             name = series_name(Path(listing.path(key)))
             names.add(name)
             if name not in data.exclude:  # left out unread
+                check_series_name(name, listing.path(key))
                 mdocs.append(read(key, listing.path(key), listing.mdocs[key]))
         except CryoccError as exc:
             errors.add(exc)
-    for name in sorted(set(data.exclude) - names):
-        errors.add(DataError(f"data.exclude names {name}, but no mdoc of data.mdocs is {name}.mdoc",
-                             location=doc.locate(("data", "exclude", name)), key=f"data.exclude.{name}",
-                             hint=did_you_mean(name, names) or "give tilt-series names: the mdocs' names without .mdoc"))
+    _unknown_exclusions(sorted(set(data.exclude) - names), names, pipeline, errors)
     if names and names <= set(data.exclude):
         errors.add(DataError(f"data.exclude leaves out every tilt series ({len(names)})", location=doc.locate(("data", "exclude")),
                              key="data.exclude", hint="remove a tilt series from data.exclude, or point data.mdocs at the next session"))
+    if any(tool.image for tool in pipeline.site.profile.tools.values()):
+        _refuse_unbindable(pipeline, errors)
     index = frame_index(listing.frames, errors, pipeline)
+    if data.incomplete == "error":
+        index.update(_refuse_empty(listing, mdocs, errors))
     if errors and not mdocs:
         errors.raise_if_any()
     dataset = infer(mdocs, index, data.acquisition, errors, doc.locate(("data",)), skip_incomplete=data.incomplete == "skip")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..acquisition.listing import reaches
 from ..contract import STATE_DIR
-from ..errors import ProjectError
-from ..fsio import atomic_write, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
+from ..errors import Location, ProjectError
+from ..fsio import atomic_write, file_mode, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
 from ..lockfile.build import frame_map, new_lockfile
 from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
 from ..project import JobState, Project
@@ -64,7 +65,7 @@ def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
 
     make_dirs(project / STATE_DIR)
     owner = project / STATE_DIR / "apply.owner"
-    lock = FileLock(str(project / APPLY_LOCK), timeout=timeout)
+    lock = FileLock(str(project / APPLY_LOCK), timeout=timeout, mode=file_mode(project / STATE_DIR))
     try:
         lock.acquire()
     except Timeout:
@@ -169,6 +170,17 @@ def confine(project: Path, compiled: Compiled) -> None:
         if root == d or d in root.parents:
             raise ProjectError(f"--project {project} is {'the' if root == d else 'inside the'} data directory {d}",
                                hint="put the project beside the data, not in it: cryocc and RELION write thousands of files there")
+    recipe = compiled.recipe
+    for what in ("frames", "mdocs"):
+        for pattern in recipe.data[what]:
+            if reaches(pattern, recipe.root, str(root)):
+                raise ProjectError(f"--project {project} is within the reach of the data glob {os.path.relpath(pattern, recipe.root)}",
+                                   location=Location(recipe.path), key=f"data.{what}",
+                                   hint="put the project beside the data, or narrow the glob so it cannot match files in the "
+                                        "project: the import job's links to the frames would be taken for frames")
+    if ("," in str(root) or ":" in str(root)) and any((job.tool or {}).get("image") for job in recipe.jobs.values()):
+        raise ProjectError(f"--project {root} holds , or :, which apptainer's -B would split",
+                           hint="the site runs tools in containers, with the project bound in: use a path without , or :")
     refuse_escapes(root, [STATE_DIR, "Schemes", LOCKFILE])
 
 

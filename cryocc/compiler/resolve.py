@@ -26,14 +26,20 @@ def input_key(path: str, root: Path) -> str:
 
 
 def _file_params(job: JobType, params: dict[str, Any], root: Path, where: Callable[[str], tuple[Location, str]],
-                 errors: Collector) -> tuple[dict[str, Any], dict[str, str]]:
+                 errors: Collector, bound: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     """Params naming files made absolute (for the drivers), each an existing regular file; returns
-    them and key -> absolute path. where: the location and key that set a param."""
+    them and key -> absolute path. where: the location and key that set a param. bound: the tool
+    runs in a container, with each file's directory bound in by apptainer -B (split at , and :)."""
     out, files = dict(params), {}
     for name, f in job.params.model_fields.items():
         if f.annotation is Path or str(f.annotation) in ("pathlib.Path", "<class 'pathlib.Path'>"):
             out[name] = absolute(params[name], root)
             files[input_key(out[name], root)] = out[name]
+            if bound and ("," in os.path.dirname(out[name]) or ":" in os.path.dirname(out[name])):
+                location, key = where(name)
+                errors.add(SpecError(f"{params[name]}: its directory holds , or :, which apptainer's -B would split",
+                                     location=location, key=key, hint="the tool runs in a container, with the file's directory "
+                                                                      "bound in: move the file, or reach it through a symlink without , or :"))
             if os.path.isfile(out[name]):
                 continue
             problem = "is a directory, not a file" if os.path.isdir(out[name]) else "does not exist"
@@ -70,9 +76,9 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             except ValueError as exc:
                 raise SpecError(f"job {name}: {exc}", location=pipeline.doc.locate(("jobs", name)), key=f"jobs.{name}.params",
                                 hint=f"give it under jobs.{name}.params, or defaults.params.{jt.name} for every {jt.name} job") from None
-        params, files = _file_params(jt, params, pipeline.root, _origin(pipeline, name, jt.name), errors)
-        keys = {path: key for key, path in files.items()}
         tool = site.tools.get(jt.tool)
+        params, files = _file_params(jt, params, pipeline.root, _origin(pipeline, name, jt.name), errors, bound=bool(tool and tool.image))
+        keys = {path: key for key, path in files.items()}
         jobs[name] = JobRecipe(
             name=name, type=jt.name, aliases=jt.aliases, is_tomo=jt.is_tomo, type_version=jt.version, params=params,
             result_params={k: keys.get(params[k], params[k]) for k in jt.result_params(params)},

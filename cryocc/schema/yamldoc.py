@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,27 @@ def load_yaml(path: Path) -> Document:
         where = Location(str(path), *byte_position(text.encode(), len(text[:offset].encode()))) if isinstance(offset, int) else Location(str(path))
         raise SpecError(f"YAML error: {getattr(exc, 'reason', None) or exc}", location=where,
                         hint="remove control characters; YAML allows printable text, tabs and newlines") from None
+    except ValueError as exc:  # an integer too long for int() (sys.get_int_max_str_digits)
+        raise _long_integer(text, path) or SpecError(f"YAML error: {exc}", location=Location(str(path))) from None
     except RecursionError:
         raise SpecError("nested too deeply for the YAML parser", location=Location(str(path)),
                         hint="a pipeline or site profile is nested five levels deep") from None
     doc = Document(path=path, data=None)
     doc.data = _plain(raw, (), doc, [MAX_VALUES])
     return doc
+
+
+MAX_INT_BITS = 64  # no count, size or seed in a spec needs more
+
+
+def _long_integer(text: str, path: Path) -> SpecError | None:
+    """The first integer too long for int() (4300 digits by default), at its place in the file."""
+    m = re.search(r"\d[\d_]{" + str(sys.get_int_max_str_digits() or 4300) + ",}", text)
+    if m is None:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    return SpecError(f"a number of {len(m.group(0))} digits", location=Location(str(path), line, m.start() - text.rfind("\n", 0, m.start())),
+                     hint=f"numbers in a spec fit in {MAX_INT_BITS} bits; quote it if it is meant as text")
 
 
 def _duplicate_name(exc: Exception) -> str | None:
@@ -161,6 +177,9 @@ def _plain(node: Any, key: Key, doc: Document, budget: list[int]) -> Any:
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):
+        if int(node).bit_length() >= MAX_INT_BITS:
+            raise SpecError(f"{int(node).bit_length()}-bit integer: too large", location=doc.locate(key, value=True),
+                            key=dotted(key) or None, hint=f"numbers in a spec fit in {MAX_INT_BITS} bits; quote it if it is meant as text")
         return int(node)
     if isinstance(node, float):
         return float(node)

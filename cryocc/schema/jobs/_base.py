@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...contract import INPUT_FLAGS
 
 
 class Params(BaseModel):
-    """Base of every job type's params model: unknown keys are errors, values are frozen, and YAML's
-    own types hold: true is no number and 1 no boolean (as the JSON Schema says; pydantic would convert)."""
+    """Base of every job type's params model: unknown keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _yaml_types_hold(cls, value: Any, info: ValidationInfo) -> Any:
-        kinds = _scalar_kinds(cls.model_fields[info.field_name or ""].annotation)
-        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
-            raise ValueError("expected a number, not true or false")
-        if bool in kinds and not isinstance(value, bool) and not kinds & {int, float, str} and value is not None:
-            raise ValueError("expected true or false")
-        return value
 
 
 def param(default: Any, description: str, *, unit: str | None = None, affects_results: bool = True, **kw: Any) -> Any:
@@ -101,12 +90,6 @@ class JobType:
         """The params that change results (the ones a fingerprint covers)."""
         fields = self.params.model_fields
         return {k: v for k, v in params.items() if _extra(fields[k].json_schema_extra).get("affects_results", True)}
-
-
-def _scalar_kinds(annotation: Any) -> set[Any]:
-    """The plain scalar types a field's annotation admits (through Optional and unions)."""
-    args = get_args(annotation)
-    return {a for a in (args or (annotation,)) if a in (bool, int, float, str)}
 
 
 def _extra(extra: Any) -> dict[str, Any]:

@@ -1,15 +1,16 @@
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
+from ._types import Bool, Float, Int
 
 
 class CandidateExtractParams(Params):
-    particle_diameter_ang: float = param(200.0, "particle diameter", unit="Å", gt=0)
-    max_num_particles: int = param(1500, "at most this many candidates per tomogram", ge=1)
+    particle_diameter_ang: Float = param(200.0, "particle diameter", unit="Å", gt=0)
+    max_num_particles: Int = param(1500, "at most this many candidates per tomogram", ge=1)
     cutoff_method: Literal["NumberOfFalsePositives", "ManualCutOff"] = param("NumberOfFalsePositives", "how the score cut-off is chosen")
-    expected_false_positives: float = param(1.0, "false positives allowed per tomogram (NumberOfFalsePositives)", gt=0)
-    cc_threshold: float = param(0.1, "LCC cut-off (ManualCutOff)", gt=0, le=1)
-    tophat_filter: bool = param(False, "tophat-filter the score map before peak picking")
+    expected_false_positives: Float = param(1.0, "false positives allowed per tomogram (NumberOfFalsePositives)", gt=0)
+    cc_threshold: Float = param(0.1, "LCC cut-off (ManualCutOff)", gt=0, le=1)
+    tophat_filter: Bool = param(False, "tophat-filter the score map before peak picking")
 
 
 JOB = register(JobType(

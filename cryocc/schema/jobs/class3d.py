@@ -1,21 +1,21 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Symmetry
+from ._types import Bool, Float, Int, Symmetry
 
 
 class Class3dParams(Params):
-    n_classes: int = param(1, "number of classes", ge=1)
-    n_iterations: int = param(15, "iterations", ge=1)
-    tau_fudge: float = param(1.0, "regularisation parameter T", gt=0)
-    healpix_order: int = param(3, "angular sampling (HEALPix order)", ge=1, le=6)
-    offset_range: float = param(5.0, "offset search range", unit="px", ge=0)
-    offset_step: float = param(2.0, "offset search step", unit="px", gt=0)
+    n_classes: Int = param(1, "number of classes", ge=1)
+    n_iterations: Int = param(15, "iterations", ge=1)
+    tau_fudge: Float = param(1.0, "regularisation parameter T", gt=0)
+    healpix_order: Int = param(3, "angular sampling (HEALPix order)", ge=1, le=6)
+    offset_range: Float = param(5.0, "offset search range", unit="px", ge=0)
+    offset_step: Float = param(2.0, "offset search step", unit="px", gt=0)
     symmetry: Symmetry = param("C1", "point-group symmetry")
-    ini_high: float = param(45.0, "initial low-pass filter", unit="Å", gt=0)
-    particle_diameter: float = param(-1.0, "mask diameter (-1: automatic)", unit="Å", ge=-1)
-    flatten_solvent: bool = param(True, "flatten the solvent")
-    zero_mask: bool = param(True, "zero the solvent area of particles")
-    firstiter_cc: bool = param(True, "cross-correlation in the first iteration")
-    pool: int = param(30, "particles read at once per thread", ge=1, affects_results=False)
+    ini_high: Float = param(45.0, "initial low-pass filter", unit="Å", gt=0)
+    particle_diameter: Float = param(-1.0, "mask diameter (-1: automatic)", unit="Å", ge=-1)
+    flatten_solvent: Bool = param(True, "flatten the solvent")
+    zero_mask: Bool = param(True, "zero the solvent area of particles")
+    firstiter_cc: Bool = param(True, "cross-correlation in the first iteration")
+    pool: Int = param(30, "particles read at once per thread", ge=1, affects_results=False)
 
 
 JOB = register(JobType(

@@ -1,10 +1,11 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
+from ._types import Int
 
 
 class DenoisePredictParams(Params):
-    ntiles_x: int = param(4, "tiles along X (raised for large volumes)", ge=1, le=8)
-    ntiles_y: int = param(4, "tiles along Y", ge=1, le=8)
-    ntiles_z: int = param(4, "tiles along Z", ge=1, le=8)
+    ntiles_x: Int = param(4, "tiles along X (raised for large volumes)", ge=1, le=8)
+    ntiles_y: Int = param(4, "tiles along Y", ge=1, le=8)
+    ntiles_z: Int = param(4, "tiles along Z", ge=1, le=8)
     denoising_tomo_name: str = param("", "substring selecting tomograms to denoise (empty: all)")
 
 

@@ -1,11 +1,12 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
+from ._types import Int
 
 
 class DenoiseTrainParams(Params):
     tomograms_for_training: str = param("", "substring selecting training tomograms by name (empty: all)")
-    number_training_subvolumes: int = param(600, "subvolumes extracted per tomogram", ge=100)
-    subvolume_dimensions: int = param(64, "edge of a training subvolume", unit="px", ge=32)
-    epochs: int = param(10, "training epochs", ge=1)
+    number_training_subvolumes: Int = param(600, "subvolumes extracted per tomogram", ge=100)
+    subvolume_dimensions: Int = param(64, "edge of a training subvolume", unit="px", ge=32)
+    epochs: Int = param(10, "training epochs", ge=1)
 
 
 JOB = register(JobType(

@@ -1,20 +1,20 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Grid, PerDevice, Span
+from ._types import Bool, Grid, Int, PerDevice, Span
 
 
 class FsMotionCtfParams(Params):
     m_range_min_max: Span = param("500:10", "motion fit resolution range, low:high", unit="Å")
-    m_bfac: int = param(-500, "motion B-factor", unit="Å²", le=0)
+    m_bfac: Int = param(-500, "motion B-factor", unit="Å²", le=0)
     m_grid: Grid = param("1x1x3", "motion grid XxYxZ (Z is temporal)")
     c_range_min_max: Span = param("30:6.0", "CTF fit resolution range, low:high", unit="Å")
     c_defocus_min_max: Span = param("1.1:8", "defocus search range, min:max", unit="µm")
     c_grid: Grid = param("2x2x1", "CTF grid XxYxZ")
-    c_window: int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
-    c_use_sum: bool = param(False, "fit the CTF on the frame sum")
-    do_phase: bool = param(False, "fit a phase shift (phase plate data)")
-    out_average_halves: bool = param(True, "write even/odd half averages (cryoCARE needs them)")
-    out_skip_first: int = param(0, "frames to skip at the start of each movie", unit="frames", ge=0)
-    out_skip_last: int = param(0, "frames to skip at the end of each movie", unit="frames", ge=0)
+    c_window: Int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
+    c_use_sum: Bool = param(False, "fit the CTF on the frame sum")
+    do_phase: Bool = param(False, "fit a phase shift (phase plate data)")
+    out_average_halves: Bool = param(True, "write even/odd half averages (cryoCARE needs them)")
+    out_skip_first: Int = param(0, "frames to skip at the start of each movie", unit="frames", ge=0)
+    out_skip_last: Int = param(0, "frames to skip at the end of each movie", unit="frames", ge=0)
     perdevice: PerDevice = param(2, "movies processed at once per GPU", affects_results=False)
 
 

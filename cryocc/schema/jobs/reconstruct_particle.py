@@ -1,15 +1,15 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Symmetry
+from ._types import Bool, Float, Int, Symmetry
 
 
 class ReconstructParticleParams(Params):
-    box_size: int = param(384, "box size", unit="px", ge=16)
-    crop_size: int = param(224, "crop size, -1 for none", unit="px", ge=-1)
+    box_size: Int = param(384, "box size", unit="px", ge=16)
+    crop_size: Int = param(224, "crop size, -1 for none", unit="px", ge=-1)
     symmetry: Symmetry = param("C1", "point-group symmetry")
-    binning: int = param(1, "binning", ge=1)
-    snr: float = param(0.0, "Wiener SNR (0: automatic)", ge=0)
-    whiten: bool = param(False, "whiten the power spectrum")
-    no_ctf: bool = param(False, "do not apply CTFs")
+    binning: Int = param(1, "binning", ge=1)
+    snr: Float = param(0.0, "Wiener SNR (0: automatic)", ge=0)
+    whiten: Bool = param(False, "whiten the power spectrum")
+    no_ctf: Bool = param(False, "do not apply CTFs")
 
 
 JOB = register(JobType(

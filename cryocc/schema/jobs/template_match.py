@@ -2,17 +2,17 @@ from pathlib import Path
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Grid
+from ._types import Bool, Float, Grid
 
 
 class TemplateMatchParams(Params):
     template: Path = param(..., "template map (.mrc), at the tomograms' pixel size")
     mask: Path = param(..., "mask for the template (.mrc)")
-    angular_search: float = param(12.0, "angular search increment", unit="°", gt=0, le=90)
+    angular_search: Float = param(12.0, "angular search increment", unit="°", gt=0, le=90)
     symmetry: str = param("C1", "rotational symmetry Cn of the template (--z-axis-rotational-symmetry)", pattern=r"^C[1-9]\d*$")
-    spectral_whitening: bool = param(False, "spectral whitening")
-    random_phase_correction: bool = param(False, "random-phase correction of the scores")
-    non_spherical_mask: bool = param(False, "the mask is not spherical")
+    spectral_whitening: Bool = param(False, "spectral whitening")
+    random_phase_correction: Bool = param(False, "random-phase correction of the scores")
+    non_spherical_mask: Bool = param(False, "the mask is not spherical")
     bandpass: str | None = param(None, "band-pass 'low_pass:high_pass' resolutions, e.g. '20:400', or null for none", unit="Å",
                                  pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
     gpu_split: Grid | Literal["auto"] = param("auto", "split each tomogram XxYxZ across the GPU (auto: 2x2x1)", affects_results=False)

@@ -1,12 +1,13 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
+from ._types import Float, Int
 
 
 class TiltFilterParams(Params):
-    max_defocus_um: float = param(8.0, "drop tilts whose mean defocus exceeds this", unit="µm", gt=0)
-    min_defocus_um: float = param(0.0, "drop tilts whose mean defocus is below this", unit="µm", ge=0)
-    max_ctf_resolution: float = param(50.0, "drop tilts whose CTF fit is worse than this (0: no check)", unit="Å", ge=0)
-    max_abs_tilt: float = param(90.0, "drop tilts beyond this absolute nominal tilt angle", unit="°", gt=0, le=90)
-    min_tilts: int = param(10, "drop a whole tilt series left with fewer tilts than this", ge=1)
+    max_defocus_um: Float = param(8.0, "drop tilts whose mean defocus exceeds this", unit="µm", gt=0)
+    min_defocus_um: Float = param(0.0, "drop tilts whose mean defocus is below this", unit="µm", ge=0)
+    max_ctf_resolution: Float = param(50.0, "drop tilts whose CTF fit is worse than this (0: no check)", unit="Å", ge=0)
+    max_abs_tilt: Float = param(90.0, "drop tilts beyond this absolute nominal tilt angle", unit="°", gt=0, le=90)
+    min_tilts: Int = param(10, "drop a whole tilt series left with fewer tilts than this", ge=1)
 
 
 JOB = register(JobType(

@@ -1,18 +1,18 @@
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import PerDevice
+from ._types import Float, Int, PerDevice
 
 
 class TsAlignmentParams(Params):
     method: Literal["aretomo", "imod"] = param("aretomo", "aligner: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches)")
-    rescale_angpixs: float = param(12.0, "pixel size of the binned stack used for alignment", unit="Å/px", ge=2, le=50)
-    sample_thickness_nm: float = param(180.0, "sample thickness (AreTomo --alignz)", unit="nm", ge=50, le=1000)
-    patch_x: int = param(0, "AreTomo local patches in X (0: global only)", ge=0)
-    patch_y: int = param(0, "AreTomo local patches in Y (0: global only)", ge=0)
-    axis_iter: int = param(0, "AreTomo tilt-axis refinement iterations (0: off)", ge=0)
-    axis_batch: int = param(0, "AreTomo tilt series per axis-refinement batch (0: WarpTools default)", ge=0)
-    imod_patch_size: float = param(200.0, "IMOD patch size", unit="nm", gt=0)
+    rescale_angpixs: Float = param(12.0, "pixel size of the binned stack used for alignment", unit="Å/px", ge=2, le=50)
+    sample_thickness_nm: Float = param(180.0, "sample thickness (AreTomo --alignz)", unit="nm", ge=50, le=1000)
+    patch_x: Int = param(0, "AreTomo local patches in X (0: global only)", ge=0)
+    patch_y: Int = param(0, "AreTomo local patches in Y (0: global only)", ge=0)
+    axis_iter: Int = param(0, "AreTomo tilt-axis refinement iterations (0: off)", ge=0)
+    axis_batch: Int = param(0, "AreTomo tilt series per axis-refinement batch (0: WarpTools default)", ge=0)
+    imod_patch_size: Float = param(200.0, "IMOD patch size", unit="nm", gt=0)
     perdevice: PerDevice = param(1, "tilt series aligned at once per GPU", affects_results=False)
 
 

@@ -1,16 +1,16 @@
 from typing import Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import PerDevice, Span
+from ._types import Bool, Int, PerDevice, Span
 
 
 class TsCtfParams(Params):
-    window: int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
+    window: Int = param(512, "CTF fit window", unit="px", ge=128, le=2048)
     range_min_max: Span = param("30:6.0", "CTF fit resolution range, low:high", unit="Å")
     defocus_min_max: Span = param("1.1:8", "defocus search range, min:max", unit="µm")
     defocus_hand: Literal["set_flip", "set_noflip", "auto"] = param(
         "set_flip", "defocus handedness: force flip, force no flip, or let ts_defocus_hand --set_auto decide from the data")
-    do_phase: bool = param(False, "fit a phase shift (phase plate data)")
+    do_phase: Bool = param(False, "fit a phase shift (phase plate data)")
     perdevice: PerDevice = param(1, "tilt series fitted at once per GPU", affects_results=False)
 
 

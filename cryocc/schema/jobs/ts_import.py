@@ -1,13 +1,13 @@
 from typing import Any
 
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import Dims
+from ._types import Dims, Float
 
 DEFAULT_TOMO_DEPTH = 2048  # px
 
 
 class TsImportParams(Params):
-    min_intensity: float = param(0.0, "drop tilts darker than this fraction of cos(angle)*max", ge=0, le=1)
+    min_intensity: Float = param(0.0, "drop tilts darker than this fraction of cos(angle)*max", ge=0, le=1)
     tomo_dimensions: Dims | None = param(
         None, f"unbinned tomogram size XxYxZ (default: the mdocs' ImageSize x {DEFAULT_TOMO_DEPTH})", unit="px")
 

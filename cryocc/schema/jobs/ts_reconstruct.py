@@ -1,11 +1,11 @@
 from ._base import InputSlot, JobType, Output, Params, param, register
-from ._types import PerDevice
+from ._types import Bool, Float, PerDevice
 
 
 class TsReconstructParams(Params):
-    rescale_angpixs: float = param(12.0, "pixel size of the reconstructed tomograms", unit="Å/px", ge=2, le=50)
-    halfmap_frames: bool = param(True, "also reconstruct even/odd half tomograms (cryoCARE needs them)")
-    deconv: bool = param(True, "write a deconvolved tomogram")
+    rescale_angpixs: Float = param(12.0, "pixel size of the reconstructed tomograms", unit="Å/px", ge=2, le=50)
+    halfmap_frames: Bool = param(True, "also reconstruct even/odd half tomograms (cryoCARE needs them)")
+    deconv: Bool = param(True, "write a deconvolved tomogram")
     perdevice: PerDevice = param(1, "tomograms reconstructed at once per GPU", affects_results=False)
 
 
