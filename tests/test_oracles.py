@@ -21,7 +21,7 @@ import pytest
 from conftest import relion_bin
 
 from cryocc.drivers._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf, relion_columns
-from cryocc.drivers._warp_xml import relion_defocus
+from cryocc.drivers._warp_xml import relion_defocus, relion_hand
 
 # AreTomo2's global alignment of a 5-tilt stack whose section 2 it found dark: SEC ROT TX TY TILT
 ALN_ROWS = [(0, 84.8123, 12.345, -3.21, -39.87), (1, 85.0011, 5.5, 1.25, -19.92), (3, 85.2034, -7.75, 4.5, 20.11),
@@ -166,39 +166,68 @@ import json, sys
 import numpy as np
 import pandas as pd
 from tomography_python_programs.align_tilt_series._job_utils import tilt_series_alignment_parameters_to_relion_projection_matrices
-cols, points = json.loads(sys.argv[1]), np.array(json.loads(sys.argv[2]))
-# RELION's projection model (align_tilt_series/_job_utils.py:22-64; the same in the C++ programs,
-# relion:src/jaz/tomography/tomogram.cpp:17-63), in Å with a zero-sized specimen and image
-m = tilt_series_alignment_parameters_to_relion_projection_matrices(
-    specimen_shifts=pd.DataFrame([[cols["rlnTomoXShiftAngst"], cols["rlnTomoYShiftAngst"]]]),
-    euler_angles=pd.DataFrame([[cols[k] for k in ("rlnTomoXTilt", "rlnTomoYTilt", "rlnTomoZRot")]],
-                              columns=["rlnTomoXTilt", "rlnTomoYTilt", "rlnTomoZRot"]),
-    tilt_image_dimensions=np.zeros(2), tomogram_dimensions=np.zeros(3))
+tilts, points = json.loads(sys.argv[1]), np.array(json.loads(sys.argv[2]))
 homogeneous = np.c_[points, np.ones(len(points))]
-print(json.dumps({"projected": (homogeneous @ m.T)[:, :2].tolist()}))
+out = []
+for cols in tilts:
+    # RELION's projection model (align_tilt_series/_job_utils.py:22-64; the same in the C++ programs,
+    # relion:src/jaz/tomography/tomogram.cpp:17-63), in Å with a zero-sized specimen and image
+    m = tilt_series_alignment_parameters_to_relion_projection_matrices(
+        specimen_shifts=pd.DataFrame([[cols["rlnTomoXShiftAngst"], cols["rlnTomoYShiftAngst"]]]),
+        euler_angles=pd.DataFrame([[cols[k] for k in ("rlnTomoXTilt", "rlnTomoYTilt", "rlnTomoZRot")]],
+                                  columns=["rlnTomoXTilt", "rlnTomoYTilt", "rlnTomoZRot"]),
+        tilt_image_dimensions=np.zeros(2), tomogram_dimensions=np.zeros(3))
+    out.append((homogeneous @ m.T)[:, :3].tolist())
+print(json.dumps({"projected": out}))
 """
 
 POINTS = np.array([[0.0, 0.0, 0.0], [300.0, -200.0, 150.0], [-450.0, 120.0, -90.0], [80.0, 500.0, 240.0]])
+MIRRORED = pytest.mark.xfail(strict=True, reason=(
+    "docs/science.md point 2: with --dont_invert WarpTools' tomogram uses Ry(-TILT), and cryocc writes "
+    "rlnTomoYTilt = +TILT, its mirror; the sign is decided by the phantom test"))
+TS_IMPORT = pytest.mark.parametrize("ts_import_inverts", [pytest.param(True, id="ts_import-inverts"),
+                                                          pytest.param(False, id="ts_import--dont_invert", marks=MIRRORED)])
 
 
-@pytest.mark.parametrize("inverted", [
-    pytest.param(True, id="ts_import-inverts"),
-    pytest.param(False, id="ts_import--dont_invert", marks=pytest.mark.xfail(strict=True, reason=(
-        "docs/science.md point 2: with --dont_invert WarpTools' tomogram uses Ry(-TILT), and cryocc writes "
-        "rlnTomoYTilt = +TILT, the mirror; the sign is decided by the phantom test"))),
-])
-def test_relion_geometry_puts_warp_tomogram_points_where_warp_does(tmp_path: Path, relion_python: str, inverted: bool) -> None:
+def relion_projection(python: str, tmp_path: Path, ts_import_inverts: bool) -> list[np.ndarray]:
+    """POINTS through RELION's model of each tilt, with the columns cryocc writes."""
+    aln = read_aretomo_aln(write_aln(tmp_path / "TS_01.st.aln"))
+    sign = -1.0 if ts_import_inverts else 1.0  # what ts_alignment does for acquisition.invert_tilt_angles
+    cols = [relion_columns(aln[sec], PIXEL, tilt_sign=sign) for sec, *_ in ALN_ROWS]
+    return [np.array(p) for p in run_relion(python, RELION_PROJECT, json.dumps(cols), json.dumps(POINTS.tolist()))["projected"]]
+
+
+@TS_IMPORT
+def test_relion_geometry_puts_warp_tomogram_points_where_warp_does(tmp_path: Path, relion_python: str,
+                                                                    ts_import_inverts: bool) -> None:
     """The picks come from WarpTools' tomogram; RELION extracts them through cryocc's tilt-series STAR.
     Each point must land where WarpTools' own projection model puts it, at every tilt."""
-    aln = read_aretomo_aln(write_aln(tmp_path / "TS_01.st.aln"))
-    sign = -1.0 if inverted else 1.0  # what ts_alignment does for acquisition.invert_tilt_angles
-    for sec, rot, tx, ty, tilt in ALN_ROWS:
-        cols = relion_columns(aln[sec], PIXEL, tilt_sign=sign)
-        oracle = run_relion(relion_python, RELION_PROJECT, json.dumps(cols), json.dumps(POINTS.tolist()))
-        # WarpTools got the aligner's angles in its own sign (the .tomostar's, TiltSeries.StackTilts.cs:35-40)
+    projected = relion_projection(relion_python, tmp_path, ts_import_inverts)
+    for (_, rot, tx, ty, tilt), relion in zip(ALN_ROWS, projected):
+        # WarpTools gave the aligner its angles in its own sign (the .tomostar's, TiltSeries.StackTilts.cs:35-40)
         # and reads the aligner's .xf and .tlt back (AreTomo2 -OutImod 1)
         w_tilt, w_axis, w_offset = warp_import_xf(aretomo_xf(rot, tx, ty), tilt, PIXEL)
-        np.testing.assert_allclose(oracle["projected"], warp_project(POINTS, w_tilt, w_axis, w_offset), atol=1e-3)
+        np.testing.assert_allclose(relion[:, :2], warp_project(POINTS, w_tilt, w_axis, w_offset), atol=1e-3)
+
+
+@TS_IMPORT
+@pytest.mark.parametrize("defocus_flipped", [False, True], ids=["AreAnglesInverted-False", "AreAnglesInverted-True"])
+def test_relion_defocus_gradient_is_warps(tmp_path: Path, relion_python: str, ts_import_inverts: bool,
+                                          defocus_flipped: bool) -> None:
+    """A particle's defocus off the tilt's central defocus: WarpTools adds 1e-4 x its depth Z (Å -> µm)
+    in the rotated frame, with tilt and Z negated where AreAnglesInverted (warp:WarpLib/TiltSeries/TiltSeries.cs:
+    583-648); RELION adds rlnTomoHand x its depth in its own frame (relion:src/jaz/tomography/tomogram.cpp:267-290).
+    ts_ctf writes rlnTomoHand from AreAnglesInverted."""
+    projected = relion_projection(relion_python, tmp_path, ts_import_inverts)
+    hand = relion_hand(defocus_flipped)
+    for (_, rot, tx, ty, tilt), relion in zip(ALN_ROWS, projected):
+        _, axis, _ = warp_import_xf(aretomo_xf(rot, tx, ty), tilt, PIXEL)
+        if defocus_flipped:
+            m = warp_euler(0.0, -math.radians(tilt), math.radians(-axis))
+            depth = (POINTS * np.array([1.0, 1.0, -1.0])) @ m.T
+        else:
+            depth = POINTS @ warp_euler(0.0, math.radians(tilt), math.radians(-axis)).T
+        np.testing.assert_allclose(hand * relion[:, 2], depth[:, 2], atol=1e-3)
 
 
 def test_imod_rotation_follows_warp_not_relions_nominal_axis_guess(tmp_path: Path) -> None:
@@ -302,3 +331,32 @@ def test_pytom_particle_diameter_is_a_diameter(tmp_path: Path) -> None:
     assert len(pytom_extract(tmp_path, (64, 64, 64), voxel, peaks, passed)) == 1
     validated = int(diameter / 2.0 / voxel) * voxel
     assert len(pytom_extract(tmp_path, (64, 64, 64), voxel, peaks, validated)) == 2
+
+
+def warp_grid(tag: str, values: list[float]) -> str:
+    """A 1 x 1 x NTilts grid as WarpTools saves it (warp:WarpLib/CubicGrid.cs:392-413)."""
+    nodes = "".join(f'\n\t\t<Node X="0" Y="0" Z="{z}" Value="{v}" />' for z, v in enumerate(values))
+    return f'\t<{tag} Width="1" Height="1" Depth="{len(values)}" MarginX="0" MarginY="0" MarginZ="0">{nodes}\n\t</{tag}>\n'
+
+
+def test_per_tilt_ctf_as_warps_relion_export_takes_it(tmp_path: Path) -> None:
+    """WarpTools' export takes tilt t's defocus, delta and angle from node t of each grid
+    (GetTiltDefocusDelta/Angle, warp:WarpLib/TiltSeries/TiltSeries.cs:166-184, and the defocus at the
+    volume centre, GetPositionsInOneTilt :583-648, ExportParticlesTiltseries.cs:945-976); tilt t is
+    the t-th <MoviePath> (TiltSeries.cs:2159-2186). The tilts here are not in angle order."""
+    from cryocc.drivers._warp_xml import warp_tilt_series
+
+    movies = ["../warp_frameseries/TS_01_002_-3.0.mrc", "../warp_frameseries/TS_01_001_0.0.mrc", "../warp_frameseries/TS_01_003_3.0.mrc"]
+    defocus, delta, angle = [3.1, 3.25, 2.95], [0.05, 0.12, -0.02], [12.5, -40.0, 88.0]
+    xml = tmp_path / "TS_01.xml"
+    xml.write_text('<?xml version="1.0" encoding="utf-8"?>\n<TiltSeries AreAnglesInverted="True" UnselectManual="False">\n'
+                   "\t<Angles>-3\n0\n3</Angles>\n\t<UseTilt>True\nTrue\nTrue</UseTilt>\n"
+                   f"\t<MoviePath>{chr(10).join(movies)}</MoviePath>\n"
+                   + warp_grid("GridCTF", defocus) + warp_grid("GridCTFDefocusDelta", delta)
+                   + warp_grid("GridCTFDefocusAngle", angle) + "</TiltSeries>\n")
+    ts = warp_tilt_series(xml)
+    assert ts.movies == ["TS_01_002_-3.0", "TS_01_001_0.0", "TS_01_003_3.0"] and ts.inverted
+    for t in range(3):
+        got = relion_defocus(ts.defocus[t], ts.delta[t], ts.angle[t])
+        assert (got["rlnDefocusU"], got["rlnDefocusV"], got["rlnDefocusAngle"]) == pytest.approx(
+            ((defocus[t] + delta[t] / 2) * 1e4, (defocus[t] - delta[t] / 2) * 1e4, angle[t]))
