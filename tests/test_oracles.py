@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import relion_bin
+from conftest import run_relion
 
 from cryocc.drivers._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf, relion_columns
 from cryocc.drivers._warp_xml import relion_defocus, relion_hand
@@ -28,36 +25,6 @@ ALN_ROWS = [(0, 84.8123, 12.345, -3.21, -39.87), (1, 85.0011, 5.5, 1.25, -19.92)
             (4, 85.4455, -15.125, 9.875, 40.06)]
 GPU_STUB = str(Path(__file__).resolve().parent / "fake_tools" / "gpu_stub")
 PIXEL = 6.0  # Å, of the stack the aligner aligned (ts_alignment's rescale_angpixs)
-
-
-def _relion_python() -> tuple[str | None, str]:
-    """RELION's own Python interpreter: the one its relion_python_tomo_import wrapper runs
-    (relion:scripts/python_tomo_import.in:16), or CRYOCC_RELION_PYTHON."""
-    if os.environ.get("CRYOCC_RELION_PYTHON"):
-        return os.environ["CRYOCC_RELION_PYTHON"], ""
-    bin_dir, why = relion_bin()
-    if bin_dir is None:
-        return None, why
-    wrapper = Path(bin_dir) / "relion_python_tomo_import"
-    found = re.search(r'^python_executable="(.+)"$', wrapper.read_text(errors="replace"), re.M) if wrapper.is_file() else None
-    return (found.group(1), "") if found else (None, f"no python_executable in {wrapper}")
-
-
-@pytest.fixture(scope="session")
-def relion_python() -> str:
-    python, why = _relion_python()
-    if python is None:
-        if os.environ.get("CRYOCC_REQUIRE_RELION"):
-            pytest.fail(f"RELION's Python programs are required here: {why}")
-        pytest.skip(f"no RELION Python programs: {why}")
-    return python
-
-
-def run_relion(python: str, code: str, *args: object) -> dict[str, list[list[float]]]:
-    """Run code in RELION's interpreter; it prints one JSON object."""
-    out = subprocess.run([python, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def write_aln(path: Path) -> Path:
