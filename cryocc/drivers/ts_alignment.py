@@ -1,11 +1,11 @@
 """ts_alignment: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
 
-The alignment goes into RELION's columns the way RELION's own tilt-series alignment writes them
-(src/tomography_python_programs/align_tilt_series/aretomo/utils.py and imod/_utils.py): rlnTomoXTilt 0,
-rlnTomoYTilt the refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives
-the aligners its own tilt angles, negated unless ts_import had --dont_invert
-(WarpTools/Commands/Tiltseries/ImportTiltseries.cs:428); that sign is undone here so rlnTomoYTilt
-follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (ts_import's
+The alignment goes into RELION's columns as WarpTools' tomogram and RELION's own tilt-series
+alignment have it (_alignment.relion_columns; docs/science.md): rlnTomoXTilt 0, rlnTomoYTilt the
+refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives the aligners its
+own tilt angles, negated unless ts_import had --dont_invert (WarpTools/Commands/Tiltseries/
+ImportTiltseries.cs:453); that sign is undone here so rlnTomoYTilt follows the stage tilt (whether it
+should is point 2 of docs/science.md). Tilts WarpTools left out of the .tomostar (ts_import's
 --min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
