@@ -83,9 +83,12 @@ def _relion_python() -> tuple[str | None, str]:
     bin_dir, why = relion_bin()
     if bin_dir is None:
         return None, why
-    wrapper = Path(bin_dir) / "relion_python_tomo_import"
-    found = re.search(r'^python_executable="(.+)"$', wrapper.read_text(errors="replace"), re.M) if wrapper.is_file() else None
-    return (found.group(1), "") if found else (None, f"no python_executable in {wrapper}")
+    wrapper = shutil.which("relion_python_tomo_import", path=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
+    text = Path(wrapper).read_text(errors="replace") if wrapper else ""
+    found = re.search(r'^python_executable="(.+)"$', text, re.M)
+    if found and os.access(found.group(1), os.X_OK):
+        return found.group(1), ""
+    return None, f"no runnable python_executable in {wrapper or 'relion_python_tomo_import (not found)'} (set CRYOCC_RELION_PYTHON)"
 
 
 @pytest.fixture(scope="session")

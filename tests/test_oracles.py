@@ -137,7 +137,7 @@ tilts, points = json.loads(sys.argv[1]), np.array(json.loads(sys.argv[2]))
 homogeneous = np.c_[points, np.ones(len(points))]
 out = []
 for cols in tilts:
-    # RELION's projection model (align_tilt_series/_job_utils.py:22-64; the same in the C++ programs,
+    # RELION's projection model (align_tilt_series/_job_utils.py:25-66; the same in the C++ programs,
     # relion:src/jaz/tomography/tomogram.cpp:17-63), in Å with a zero-sized specimen and image
     m = tilt_series_alignment_parameters_to_relion_projection_matrices(
         specimen_shifts=pd.DataFrame([[cols["rlnTomoXShiftAngst"], cols["rlnTomoYShiftAngst"]]]),
@@ -268,7 +268,7 @@ def pytom_extract(tmp_path: Path, shape: tuple[int, int, int], voxel: float, pea
 def test_pick_centres_agree_between_pytom_warp_and_relion(tmp_path: Path) -> None:
     """A pick at voxel i of WarpTools' tomogram: pytom's --relion5-compat writes (i - shape/2) x voxel
     (run), WarpTools centres its model on VolumeDimensionsPhysical/2 (warp:WarpLib/TiltSeries/TiltSeries.cs:400,
-    source-derived), RELION on int(rlnTomoSizeX/2) unbinned pixels (relion:src/jaz/tomography/tomogram.cpp:38):
+    source-derived), RELION on int(rlnTomoSizeX/2) unbinned pixels (relion:src/jaz/tomography/tomogram.cpp:44):
     the same point, within a binned voxel, when rlnTomoSize is WarpTools' unbinned Tomo/Dimensions
     (ts_reconstruct) and the binned tomogram is Dimensions x pixel / angpix voxels."""
     px, angpix, size = 1.5, 6.0, np.array([256, 320, 128])  # unbinned Å/px, ts_reconstruct's angpix, Tomo/Dimensions
