@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +73,39 @@ def relion() -> str:
             pytest.fail(f"the real RELION is required here: {why}")
         pytest.skip(f"no real RELION: {why}")
     return bin_dir
+
+
+def _relion_python() -> tuple[str | None, str]:
+    """RELION's own Python interpreter: the one its relion_python_tomo_import wrapper runs
+    (relion:scripts/python_tomo_import.in:16), or CRYOCC_RELION_PYTHON."""
+    if os.environ.get("CRYOCC_RELION_PYTHON"):
+        return os.environ["CRYOCC_RELION_PYTHON"], ""
+    bin_dir, why = relion_bin()
+    if bin_dir is None:
+        return None, why
+    wrapper = shutil.which("relion_python_tomo_import", path=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
+    text = Path(wrapper).read_text(errors="replace") if wrapper else ""
+    found = re.search(r'^python_executable="(.+)"$', text, re.M)
+    if found and os.access(found.group(1), os.X_OK):
+        return found.group(1), ""
+    return None, f"no runnable python_executable in {wrapper or 'relion_python_tomo_import (not found)'} (set CRYOCC_RELION_PYTHON)"
+
+
+@pytest.fixture(scope="session")
+def relion_python() -> str:
+    python, why = _relion_python()
+    if python is None:
+        if os.environ.get("CRYOCC_REQUIRE_RELION"):
+            pytest.fail(f"RELION's Python programs are required here: {why}")
+        pytest.skip(f"no RELION Python programs: {why}")
+    return python
+
+
+def run_relion(python: str, code: str, *args: object) -> dict[str, list[list[float]]]:
+    """Run code in RELION's interpreter; it prints one JSON object."""
+    out = subprocess.run([python, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def tool_env(**switches: str) -> dict[str, str]:

@@ -66,10 +66,13 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
     site = pipeline.site.profile
     jobs: dict[str, JobRecipe] = {}
     errors = Collector()
+    deviations: dict[str, None] = {}  # each note once, in job order
     for name in order:
         loaded = pipeline.jobs[name]
         jt = loaded.type
         params = loaded.params.model_dump(mode="json")
+        if jt.deviation and (note := jt.deviation(params)):
+            deviations[note] = None
         if jt.derive:
             try:
                 params = jt.derive(params, acq)
@@ -106,7 +109,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
         },
         gain=input_key(gain, root) if gain else None,
         tilt_series=tuple(Series(ts.name, ts.mdoc, ts.frames) for ts in dataset.tilt_series),
-        summary=summary(dataset),
+        summary=summary(dataset, list(deviations)),
     )
 
 
@@ -123,8 +126,9 @@ def sources(pipeline: Pipeline) -> dict[str, str | None]:
     return out
 
 
-def summary(dataset: Dataset) -> dict[str, Any]:
-    """What validate and apply tell the user about the data, as plain values."""
+def summary(dataset: Dataset, deviations: list[str]) -> dict[str, Any]:
+    """What validate and apply tell the user about the data (and where the jobs depart from the
+    validated chain), as plain values."""
     acq = dataset.acquisition
     groups: Counter[tuple[Any, ...]] = Counter()
     for m in dataset.mdocs:
@@ -135,7 +139,7 @@ def summary(dataset: Dataset) -> dict[str, Any]:
         "sources": acq.sources,
         "tilt_series": len(dataset.tilt_series),
         "frames": sum(len(ts.frames) for ts in dataset.tilt_series),
-        "notes": list(dataset.notes),
+        "notes": [*dataset.notes, *deviations],
         "waiting": [list(w) for w in dataset.waiting],  # [name, frames there, frames in its mdoc]
         "excluded": dict(dataset.excluded),
         "groups": [[*key, n] for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))],

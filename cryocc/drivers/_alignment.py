@@ -31,22 +31,32 @@ def read_aretomo_aln(path: Path) -> dict[int, TiltAlignment]:
     return rows
 
 
-def read_imod_xf(xf: Path, tlt: Path, nominal_axis: float) -> dict[int, TiltAlignment]:
+def read_imod_xf(xf: Path, tlt: Path) -> dict[int, TiltAlignment]:
     """IMOD .xf rows "A11 A12 A21 A22 DX DY" (one per stack section) and .tlt angles, converted as
-    RELION converts them (yet_another_imod_wrapper/utils/xf.py, XF.in_plane_rotations and
-    specimen_shifts): rotation atan2(-A21, A11), its sign chosen to be nearer the nominal tilt axis,
-    shifts -(A^-1 (DX, DY))."""
+    WarpTools imports them into the geometry of the tomogram it reconstructs
+    (WarpLib/TiltSeries/TiltSeries.ImportAlignments.cs:99-116, 162-183; docs/science.md): rotation
+    atan2(-A21, A11) (Matrix3.EulerFromMatrix, WarpLib/Tools/Matrix3.cs:312), shifts A^T (-DX, -DY),
+    angles as written. RELION's own import (yet_another_imod_wrapper utils/xf.py) gives the same for
+    a pure rotation, but moves the shifts through A^-1 (they differ where IMOD solved magnification
+    or stretch) and may negate the rotation to lie nearer a nominal axis; WarpTools does neither,
+    and the picks come from WarpTools' tomogram."""
     lines = [line.split() for line in xf.read_text().splitlines() if line.strip()]
     tilts = [float(x) for x in tlt.read_text().split()]
     if len(lines) != len(tilts):
         raise JobFailed(f"{xf.name} has {len(lines)} rows but {tlt.name} {len(tilts)} angles")
-    rots, shifts = [], []
-    for parts in lines:
-        a, b, c, d, dx, dy = (float(x) for x in parts)
-        det = a * d - b * c
-        ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
-        rots.append(math.degrees(math.atan2(-c, a)))
-        shifts.append((-(ia * dx + ib * dy), -(ic * dx + id_ * dy)))
-    if sum(abs(-nominal_axis - r) for r in rots) < sum(abs(nominal_axis - r) for r in rots):
-        rots = [-r for r in rots]
-    return {i: TiltAlignment(tilt=t, rot=r, tx=sx, ty=sy) for i, (t, r, (sx, sy)) in enumerate(zip(tilts, rots, shifts))}
+    rows = {}
+    for i, (parts, tilt) in enumerate(zip(lines, tilts)):
+        a11, a12, a21, a22, dx, dy = (float(x) for x in parts)
+        rows[i] = TiltAlignment(tilt=tilt, rot=math.degrees(math.atan2(-a21, a11)),
+                                tx=a11 * -dx + a21 * -dy, ty=a12 * -dx + a22 * -dy)
+    return rows
+
+
+def relion_columns(a: TiltAlignment, pixel: float, tilt_sign: float) -> dict[str, float]:
+    """One tilt's RELION 5 geometry (rlnTomoXTilt/YTilt/ZRot, shifts in Å) from the aligner's row, as
+    RELION's own alignment import writes it (src/tomography_python_programs/align_tilt_series/
+    aretomo/utils.py:13-22, imod/_utils.py:21-34, aretomo/align_tilt_series.py:63-68): the shifts
+    are the aligner's, in pixels of the stack it aligned. tilt_sign multiplies the refined tilt
+    angle: the sign convention is point 2 of docs/science.md."""
+    return {"rlnTomoXTilt": 0.0, "rlnTomoYTilt": tilt_sign * a.tilt, "rlnTomoZRot": a.rot,
+            "rlnTomoXShiftAngst": a.tx * pixel, "rlnTomoYShiftAngst": a.ty * pixel}

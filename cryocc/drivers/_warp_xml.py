@@ -36,6 +36,13 @@ def relion_defocus(defocus: float, delta: float, angle: float) -> dict[str, floa
     return {"rlnDefocusU": u, "rlnDefocusV": v, "rlnDefocusAngle": angle, "rlnCtfAstigmatism": u - v}
 
 
+def relion_hand(inverted: bool) -> int:
+    """rlnTomoHand for a tilt series WarpTools marked AreAnglesInverted or not: WarpTools then negates
+    a particle's depth in its defocus (TiltSeries.cs:583-648), RELION multiplies it by rlnTomoHand
+    (relion:src/jaz/tomography/tomogram.cpp:277-290); tests/test_oracles.py holds the two together."""
+    return -1 if inverted else 1
+
+
 @dataclass
 class WarpTiltSeries:
     """A tilt-series XML (WarpLib/TiltSeries/TiltSeries.cs:2124-2323): per-tilt values are one text

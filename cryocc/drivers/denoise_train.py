@@ -26,7 +26,7 @@ def train_config(p: dict[str, Any], even: list[str], odd: list[str]) -> dict[str
         "even": even, "odd": odd, "patch_shape": [d, d, d], "num_slices": n, "split": 0.9, "tilt_axis": "Y",
         "n_normalization_samples": min(2000, int(len(even) * n * 0.9)), "path": "train_data",
         "train_data": "train_data", "model_name": "denoising_model", "epochs": p["epochs"], "steps_per_epoch": 200,
-        "batch_size": 16, "unet_kern_size": 3, "unet_n_depth": 3, "unet_n_first": 16, "learning_rate": 0.0004,
+        "batch_size": 16, "unet_kern_size": 3, "unet_n_depth": 3, "unet_n_first": 16, "learning_rate": p["learning_rate"],
         "gpu_id": 0, "overwrite": True,
     }
 

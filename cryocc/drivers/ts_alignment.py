@@ -1,11 +1,11 @@
 """ts_alignment: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
 
-The alignment goes into RELION's columns the way RELION's own tilt-series alignment writes them
-(src/tomography_python_programs/align_tilt_series/aretomo/utils.py and imod/_utils.py): rlnTomoXTilt 0,
-rlnTomoYTilt the refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives
-the aligners its own tilt angles, negated unless ts_import had --dont_invert
-(WarpTools/Commands/Tiltseries/ImportTiltseries.cs:428); that sign is undone here so rlnTomoYTilt
-follows the stage tilt as in RELION. Tilts WarpTools left out of the .tomostar (ts_import's
+The alignment goes into RELION's columns as WarpTools' tomogram and RELION's own tilt-series
+alignment have it (_alignment.relion_columns; docs/science.md): rlnTomoXTilt 0, rlnTomoYTilt the
+refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives the aligners its
+own tilt angles, negated unless ts_import had --dont_invert (WarpTools/Commands/Tiltseries/
+ImportTiltseries.cs:453); that sign is undone here so rlnTomoYTilt follows the stage tilt (whether it
+should is point 2 of docs/science.md). Tilts WarpTools left out of the .tomostar (ts_import's
 --min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
@@ -13,7 +13,7 @@ own tilt exclusion does, and listed in excluded_tilts.tsv.
 from typing import Any
 
 from ..contract import Outcome
-from ._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf
+from ._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf, relion_columns
 from ._errors import JobFailed
 from ._relion_star import TiltSeries, frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
 from ._runtime import Context
@@ -42,7 +42,7 @@ def run(ctx: Context) -> None:
     sign = -1.0 if ctx.acq["invert_tilt_angles"] else 1.0
     aligned, failed, excluded = [], [], ["tilt_series\tmovie\treason"]
     for ts in series:
-        rows = _alignment(ctx, ts.name, p["method"], nominal_axis=float(ts.tilts[0].get("rlnTomoNominalTiltAxisAngle", 0)))
+        rows = _alignment(ctx, ts.name, p["method"])
         if rows is None:
             failed.append(ts.name)
             ctx.item(ts.name, Outcome.FAILED, f"{p['method']} alignment failed")
@@ -58,7 +58,7 @@ def run(ctx: Context) -> None:
     write_tilt_series(ctx, "aligned_tilt_series.star", aligned)
 
 
-def _alignment(ctx: Context, name: str, method: str, nominal_axis: float) -> dict[int, TiltAlignment] | None:
+def _alignment(ctx: Context, name: str, method: str) -> dict[int, TiltAlignment] | None:
     """The aligner's rows, or None when it failed: WarpTools exits 0 and writes <ts>.xml even then,
     so its own files decide, together with the UnselectManual mark WarpTools puts on a failed item."""
     xml = ctx.path(f"warp_tiltseries/{name}.xml")
@@ -70,7 +70,7 @@ def _alignment(ctx: Context, name: str, method: str, nominal_axis: float) -> dic
         rows = read_aretomo_aln(aln) if aln.is_file() else {}
     else:
         xf, tlt = stack / f"{name}.xf", stack / f"{name}.tlt"  # batchruntomo -RootName <ts> (WarpWorker.cs:591)
-        rows = read_imod_xf(xf, tlt, nominal_axis) if xf.is_file() and tlt.is_file() else {}
+        rows = read_imod_xf(xf, tlt) if xf.is_file() and tlt.is_file() else {}
     return rows or None
 
 
@@ -94,11 +94,7 @@ def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: 
                    if movie in order else "left out by WarpTools ts_import")
             excluded.append(f"{ts.name}\t{tilt['rlnMicrographMovieName']}\t{why}")
             continue
-        tilt["rlnTomoXTilt"] = 0.0
-        tilt["rlnTomoYTilt"] = sign * a.tilt
-        tilt["rlnTomoZRot"] = a.rot
-        tilt["rlnTomoXShiftAngst"] = a.tx * pixel
-        tilt["rlnTomoYShiftAngst"] = a.ty * pixel
+        tilt.update(relion_columns(a, pixel, sign))
         kept.append(tilt)
     ts.tilts = kept
     return excluded

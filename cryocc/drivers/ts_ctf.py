@@ -5,7 +5,7 @@ from ._errors import JobFailed
 from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
-from ._warp_xml import relion_defocus, warp_tilt_series
+from ._warp_xml import relion_defocus, relion_hand, warp_tilt_series
 
 
 def run(ctx: Context) -> None:
@@ -46,4 +46,4 @@ def _fill(ctx: Context, ts: TiltSeries) -> None:
         if z is None or z not in xml.defocus:
             raise JobFailed(f"no CTF for {tilt['rlnMicrographMovieName']} in {ts.name}.xml")
         tilt.update(relion_defocus(xml.defocus[z], xml.delta.get(z, 0.0), xml.angle.get(z, 0.0)))
-    ts.row["rlnTomoHand"] = -1 if xml.inverted else 1
+    ts.row["rlnTomoHand"] = relion_hand(xml.inverted)

@@ -76,6 +76,9 @@ class JobType:
     # Why the job (with these params) pools tilt series, one result depending on them all, or None:
     # such a job re-runs every tilt series when the set changes, and the plan says why.
     pools: Callable[[dict[str, Any]], str | None] | None = None
+    # How a job with these params departs from the chain the lab validated against ground truth, and the
+    # setting that reproduces it, or None: validate shows each such note once (docs/science.md).
+    deviation: Callable[[dict[str, Any]], str | None] | None = None
 
     catalog: ClassVar[dict[str, JobType]] = {}
     alias_of: ClassVar[dict[str, str]] = {}  # alias -> name

@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import Any, Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
 from ._types import Bool, Float, Int
@@ -11,6 +11,13 @@ class CandidateExtractParams(Params):
     expected_false_positives: Float = param(1.0, "false positives allowed per tomogram (NumberOfFalsePositives)", gt=0)
     cc_threshold: Float = param(0.1, "LCC cut-off (ManualCutOff)", gt=0, le=1)
     tophat_filter: Bool = param(False, "tophat-filter the score map before peak picking")
+
+
+def deviation(p: dict[str, Any]) -> str:
+    d = p["particle_diameter_ang"]
+    return (f"candidate_extract passes particle_diameter_ang to pytom's --particle-diameter, a diameter as pytom "
+            f"defines it (picks at least {d / 2:g} Å apart); the validated chain passed about the radius (picks "
+            f"{d / 4:g} Å apart): particle_diameter_ang: {d / 2:g} reproduces it (docs/science.md, point 3)")
 
 
 JOB = register(JobType(
@@ -29,4 +36,5 @@ JOB = register(JobType(
     ),
     is_tomo=True,
     gpu=False,
+    deviation=deviation,
 ))
