@@ -285,7 +285,8 @@ def infer(
     if o.invert_tilt_angles is not None:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:
-        values["invert_tilt_angles"], sources["invert_tilt_angles"] = software == "Tomo5", f"default for {software}"
+        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science-phantom.md)
+        values["invert_tilt_angles"], sources["invert_tilt_angles"] = False, f"default for {software}"
 
     sizes = {m.image_size for m in mdocs if m.image_size}
     values["image_size"] = list(next(iter(sizes))) if len(sizes) == 1 else None
