@@ -27,7 +27,26 @@ import mrcfile
 import numpy as np
 import pytest
 from conftest import tool_env
-from phantom import BOX, COPIES, IMAGE, PIXEL, TOMO, best_shift, object_volume, real_tilts, serialem_mdoc, tomo5_mdoc, tomogram_volume, wedge, write_movies
+from phantom import (
+    AXIS,
+    BALLS,
+    BOX,
+    COPIES,
+    IMAGE,
+    PIXEL,
+    TOMO,
+    best_shift,
+    object_volume,
+    project,
+    real_tilts,
+    rot_y,
+    rot_z,
+    serialem_mdoc,
+    tomo5_mdoc,
+    tomogram_volume,
+    wedge,
+    write_movies,
+)
 from schemer import run_scheme
 from typer.testing import CliRunner
 
@@ -145,12 +164,13 @@ def test_relions_particle_at_the_known_positions_is_the_object_in_its_orientatio
     _assert_comes_back(run.particle(), truth, turned, "RELION particle")
 
 
-def test_the_phantom_is_what_the_test_says(run):
-    """The test's own geometry: the tilt images are exact projections of the balls (their sum of
-    density is the balls' volume, in every tilt)."""
-    from phantom import BALLS, project
-
+def test_the_phantom_is_what_the_test_says():
+    """The test's own geometry: the tilt images are exact projections of the balls (their summed
+    density is the balls' volume at any tilt), and a point lands where RELION's definition puts it."""
     volume = len(COPIES) * sum(4 / 3 * np.pi * r ** 3 for _, r in BALLS)
     for angle in (0.0, 60.0):
-        assert project(angle, 85.3).sum() == pytest.approx(volume, rel=0.03)
-    assert project(0.0, 85.3).shape == (IMAGE, IMAGE)
+        assert project(angle, AXIS).sum() == pytest.approx(volume, rel=0.03)
+    assert project(0.0, AXIS).shape == (IMAGE, IMAGE)
+    # Ry(+90°) turns +z into +x (right-handed, as relion:src/jaz/gravis/t3Matrix.h:478-500)
+    assert rot_y(90.0) @ np.array([0.0, 0.0, 1.0]) == pytest.approx([1.0, 0.0, 0.0])
+    assert rot_z(90.0) @ np.array([1.0, 0.0, 0.0]) == pytest.approx([0.0, 1.0, 0.0])
