@@ -737,12 +737,13 @@ def ts_reconstruct(o: dict) -> None:
         name = f"{ts.name}_{o['angpix']:.2f}Apx.mrc"  # TiltSeries.cs:52
         rec = Path(run.output_processing) / "reconstruction"
         used = sum(ts.use)  # tilts with UseTilt False get weight 0.0001 (TiltSeries.cs:937): left out here
-        volume = backproject(ts, "", pixel, [d * pixel for d in dims], shape, o["angpix"])
-        mrc.write(rec / name, volume, o["angpix"], float16=True)
-        for sub, wanted in (("deconv", o["deconv"]), ("even", o["halfmap_frames"]), ("odd", o["halfmap_frames"])):
-            if wanted:  # the deconvolved map is a filtered copy: here the map itself
-                half = volume if sub == "deconv" else backproject(ts, sub, pixel, [d * pixel for d in dims], shape, o["angpix"])
-                mrc.write(rec / sub / name, half, o["angpix"], float16=True)
+        halves = ["even", "odd"] if o["halfmap_frames"] else []
+        volumes = backproject(ts, ["", *halves], pixel, [d * pixel for d in dims], shape, o["angpix"])
+        mrc.write(rec / name, volumes[""], o["angpix"], float16=True)
+        for sub in halves:
+            mrc.write(rec / sub / name, volumes[sub], o["angpix"], float16=True)
+        if o["deconv"]:  # the deconvolved map is a filtered copy: here the map itself
+            mrc.write(rec / "deconv" / name, volumes[""], o["angpix"], float16=True)
         print(f"{ts.name}: reconstructed from {used} of {len(ts.use)} tilts")
 
     iterate(run, one)
@@ -757,26 +758,27 @@ def warp_euler(rot: float, tilt: float, psi: float) -> np.ndarray:
                      [sc, ss, cb]])
 
 
-def backproject(ts: TiltSeries, half: str, pixel: float, volume_phys: list[float], shape: list[int], angpix: float) -> np.ndarray:
-    """A weighted backprojection of the used tilts' averages (average/<half>/), in Warp's geometry: a
-    point at physical position p (Å) lands in tilt t at
+def backproject(ts: TiltSeries, halves: list[str], pixel: float, volume_phys: list[float], shape: list[int],
+                angpix: float) -> dict[str, np.ndarray]:
+    """Weighted backprojections of the used tilts' averages (average/<half>/ for each half, "" the
+    full ones), in Warp's geometry: a point at physical position p (Å) lands in tilt t at
     Euler(0, Angles[t], -TiltAxisAngles[t]) · (p - VolumeDimensionsPhysical/2) + AxisOffset[t] + ImageDimensionsPhysical/2
     (TiltSeries.GetPositionInAllTilts, WarpLib/TiltSeries/TiltSeries.cs:397-470; voxel i at i·angpix).
-    Each image is ramp-filtered across the tilt axis first. Returns (z, y, x)."""
+    Each image is ramp-filtered across the tilt axis first. Volumes (z, y, x) by half."""
     nx, ny, nz = shape
     z, y, x = np.meshgrid(*(np.arange(n) * angpix for n in (nz, ny, nx)), indexing="ij")
     centered = np.stack([x - volume_phys[0] / 2, y - volume_phys[1] / 2, z - volume_phys[2] / 2]).reshape(3, -1)
-    volume = np.zeros(nx * ny * nz)
+    volumes = {half: np.zeros(nx * ny * nz) for half in halves}
     for t in (t for t in range(len(ts.movies)) if ts.use[t]):
         avg = ts.average(t)
-        image, _ = mrc.read(avg.parent / half / avg.name if half else avg)
-        image = _ramp(image - image.mean(), ts.axis[t])
-        rotation = warp_euler(0.0, math.radians(ts.angles[t]), math.radians(-ts.axis[t]))
-        pos = rotation[:2] @ centered
-        px = (pos[0] + ts.offset_x[t] + image.shape[1] * pixel / 2) / pixel
-        py = (pos[1] + ts.offset_y[t] + image.shape[0] * pixel / 2) / pixel
-        volume += _bilinear(image, px, py)
-    return volume.reshape(nz, ny, nx).astype(np.float32)
+        images = {half: mrc.read(avg.parent / half / avg.name if half else avg)[0] for half in halves}
+        height, width = images[halves[0]].shape
+        pos = warp_euler(0.0, math.radians(ts.angles[t]), math.radians(-ts.axis[t]))[:2] @ centered
+        sample = _bilinear((pos[0] + ts.offset_x[t] + width * pixel / 2) / pixel, (pos[1] + ts.offset_y[t] + height * pixel / 2) / pixel,
+                           width, height)
+        for half, image in images.items():
+            volumes[half] += sample(_ramp(image - image.mean(), ts.axis[t]))
+    return {half: v.reshape(nz, ny, nx).astype(np.float32) for half, v in volumes.items()}
 
 
 def _ramp(image: np.ndarray, axis_deg: float) -> np.ndarray:
@@ -787,15 +789,21 @@ def _ramp(image: np.ndarray, axis_deg: float) -> np.ndarray:
     return np.real(np.fft.ifft2(np.fft.fft2(image) * weight))
 
 
-def _bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+def _bilinear(x: np.ndarray, y: np.ndarray, width: int, height: int):
+    """Bilinear interpolation at (x, y) in pixels, zero outside the image: the indices and weights once,
+    for any image of that size."""
+    x, y = np.clip(x + 2, 0, width + 2.5), np.clip(y + 2, 0, height + 2.5)  # into a border of zeros, 2 wide
+    x0, y0 = x.astype(int), y.astype(int)
     fx, fy = x - x0, y - y0
-    out = np.zeros(x.shape)
-    for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi, yi = x0 + dx, y0 + dy
-        inside = (xi >= 0) & (xi < image.shape[1]) & (yi >= 0) & (yi < image.shape[0])
-        out[inside] += w[inside] * image[yi[inside], xi[inside]]
-    return out
+    row = width + 4
+    index = y0 * row + x0
+    weights = ((index, (1 - fx) * (1 - fy)), (index + 1, fx * (1 - fy)), (index + row, (1 - fx) * fy), (index + row + 1, fx * fy))
+
+    def sample(image: np.ndarray) -> np.ndarray:
+        flat = np.pad(image, 2).ravel()
+        return sum(flat[i] * w for i, w in weights)
+
+    return sample
 
 
 COMMANDS = {"create_settings": create_settings, "fs_motion_and_ctf": fs_motion_and_ctf, "ts_import": ts_import,
