@@ -145,10 +145,6 @@ def normalised(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / (v.std() or 1.0)
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    return float((normalised(a) * normalised(b)).mean())
-
-
 def wedge(volume: np.ndarray, max_tilt: float = 60.0) -> np.ndarray:
     """The volume as a tilt series to ±max_tilt about the tomogram's y axis can show it: without the
     Fourier components in the missing wedge around kz, which no reconstruction has."""
