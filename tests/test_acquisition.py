@@ -65,12 +65,13 @@ def test_tomo5_axis_is_abs_rotation_angle_not_its_title_line():
     assert m.tilts[1].frame == "Position_3_001[3.00]_fractions.tiff"
 
 
-def test_tomo5_tilt_angles_are_inverted_by_default():
+def test_tomo5_tilt_angles_are_not_inverted_by_default():
+    """As the validated chain imports every mdoc (ts_import --dont_invert; docs/science-phantom.md)."""
     m = read_mdoc(TOMO5)
     errors = Collector()
     ds = infer([m], _frames(m), AcquisitionOverrides(), errors, Location("p.yaml"))
     assert not errors
-    assert ds.acquisition.invert_tilt_angles and ds.acquisition.sources["invert_tilt_angles"] == "default for Tomo5"
+    assert not ds.acquisition.invert_tilt_angles and ds.acquisition.sources["invert_tilt_angles"] == "default for Tomo5"
 
 
 @pytest.mark.parametrize("name, series", [("TS_01.mdoc", "TS_01"), ("TS_01.mrc.mdoc", "TS_01"), ("Position_10_2.mdoc", "Position_10_2")])

@@ -160,8 +160,8 @@ def _aln(path: Path) -> dict[int, list[float]]:
 
 
 def test_alignment_metadata_in_relions_convention(catalog):
-    """rlnTomoYTilt = TILT, rlnTomoZRot = ROT, shifts TX, TY in Å, as RELION's own AreTomo import; the
-    SerialEM data were imported with --dont_invert, so no sign to undo."""
+    """rlnTomoYTilt = -TILT (TILT is a Warp angle: Warp tilts by the negative of RELION's,
+    docs/science-phantom.md), rlnTomoZRot = ROT, shifts TX, TY in Å, as RELION's own AreTomo import."""
     d = catalog.dir("align")
     aln = _aln(d / "warp_tiltseries/tiltstack/TS_01/TS_01.st.aln")
     order = [Path(r.split()[0]).stem for r in (d / "tomostar/TS_01.tomostar").read_text().splitlines()
@@ -170,7 +170,7 @@ def test_alignment_metadata_in_relions_convention(catalog):
     assert len(ts) == 41
     for _, row in ts.iterrows():
         sec, rot, _, tx, ty, *_, tilt = aln[order.index(Path(row["rlnMicrographMovieName"]).stem)]
-        assert row["rlnTomoYTilt"] == pytest.approx(tilt)
+        assert row["rlnTomoYTilt"] == pytest.approx(-tilt)
         assert row["rlnTomoZRot"] == pytest.approx(rot)
         assert row["rlnTomoXShiftAngst"] == pytest.approx(tx * 12.0)
         assert row["rlnTomoYShiftAngst"] == pytest.approx(ty * 12.0)

@@ -160,16 +160,16 @@ def test_tomo5_is_told_by_its_title(tmp_path, title):
     assert read_mdoc(_write(tmp_path, text, "Position_3.mdoc")).software == "Tomo5"
 
 
-def test_an_mdoc_whose_titles_name_no_program_needs_the_axis_and_convention_in_the_spec(tmp_path):
+def test_an_mdoc_whose_titles_name_no_program_needs_the_axis_in_the_spec(tmp_path):
     """Without a title, the old reader called it Tomo5: |RotationAngle| and inverted angles, silently."""
     text = SERIALEM.replace(TITLE_1 + "\n", "").replace(TITLE_2 + "\n", "")
     m = read_mdoc(_write(tmp_path, text))
     assert (m.software, m.tilt_axis) == ("unknown", None)
     ds, errors = _infer(m)
     assert ds is None
-    assert any("no title naming SerialEM or Tomography" in e.message and "invert_tilt_angles" in e.hint for e in errors.errors)
-    ds, errors = _infer(m, tilt_axis=85.3, invert_tilt_angles=False)
-    assert not errors and ds.acquisition.tilt_axis == 85.3
+    assert any("no title naming SerialEM or Tomography" in e.message and "tilt_axis" in e.hint for e in errors.errors)
+    ds, errors = _infer(m, tilt_axis=85.3)
+    assert not errors and ds.acquisition.tilt_axis == 85.3 and ds.acquisition.invert_tilt_angles is False
 
 
 @pytest.mark.parametrize("title_axis, rotation, axis", [

@@ -63,8 +63,9 @@ def test_aretomo_aln_read_as_relion_reads_it(tmp_path: Path, relion_python: str)
     ours = read_aretomo_aln(aln)
     assert sorted(ours) == [sec for sec, *_ in ALN_ROWS]  # keyed by stack section: the dark one has no row
     for i, sec in enumerate(sorted(ours)):  # RELION's rows are the file's, in order
-        cols = relion_columns(ours[sec], PIXEL, tilt_sign=1.0)
-        assert [cols["rlnTomoXTilt"], cols["rlnTomoYTilt"], cols["rlnTomoZRot"]] == pytest.approx(oracle["euler"][i], abs=1e-9)
+        cols = relion_columns(ours[sec], PIXEL)
+        # RELION's own import writes +TILT for a tomogram it reconstructs itself; ours is WarpTools' (point 2)
+        assert [cols["rlnTomoXTilt"], -cols["rlnTomoYTilt"], cols["rlnTomoZRot"]] == pytest.approx(oracle["euler"][i], abs=1e-9)
         assert [cols["rlnTomoXShiftAngst"], cols["rlnTomoYShiftAngst"]] == pytest.approx(oracle["shifts"][i], abs=1e-9)
 
 
@@ -149,27 +150,21 @@ print(json.dumps({"projected": out}))
 """
 
 POINTS = np.array([[0.0, 0.0, 0.0], [300.0, -200.0, 150.0], [-450.0, 120.0, -90.0], [80.0, 500.0, 240.0]])
-MIRRORED = pytest.mark.xfail(strict=True, reason=(
-    "docs/science.md point 2: with --dont_invert WarpTools' tomogram uses Ry(-TILT), and cryocc writes "
-    "rlnTomoYTilt = +TILT, its mirror; the sign is decided by the phantom test"))
-TS_IMPORT = pytest.mark.parametrize("ts_import_inverts", [pytest.param(True, id="ts_import-inverts"),
-                                                          pytest.param(False, id="ts_import--dont_invert", marks=MIRRORED)])
+# WarpTools hands the aligner its angles negated unless ts_import had --dont_invert, and reads the
+# aligner's back as its own: cryocc's columns, and WarpTools' model, are the same either way
 
 
-def relion_projection(python: str, tmp_path: Path, ts_import_inverts: bool) -> list[np.ndarray]:
+def relion_projection(python: str, tmp_path: Path) -> list[np.ndarray]:
     """POINTS through RELION's model of each tilt, with the columns cryocc writes."""
     aln = read_aretomo_aln(write_aln(tmp_path / "TS_01.st.aln"))
-    sign = -1.0 if ts_import_inverts else 1.0  # what ts_alignment does for acquisition.invert_tilt_angles
-    cols = [relion_columns(aln[sec], PIXEL, tilt_sign=sign) for sec, *_ in ALN_ROWS]
+    cols = [relion_columns(aln[sec], PIXEL) for sec, *_ in ALN_ROWS]
     return [np.array(p) for p in run_relion(python, RELION_PROJECT, json.dumps(cols), json.dumps(POINTS.tolist()))["projected"]]
 
 
-@TS_IMPORT
-def test_relion_geometry_puts_warp_tomogram_points_where_warp_does(tmp_path: Path, relion_python: str,
-                                                                    ts_import_inverts: bool) -> None:
+def test_relion_geometry_puts_warp_tomogram_points_where_warp_does(tmp_path: Path, relion_python: str) -> None:
     """The picks come from WarpTools' tomogram; RELION extracts them through cryocc's tilt-series STAR.
     Each point must land where WarpTools' own projection model puts it, at every tilt."""
-    projected = relion_projection(relion_python, tmp_path, ts_import_inverts)
+    projected = relion_projection(relion_python, tmp_path)
     for (_, rot, tx, ty, tilt), relion in zip(ALN_ROWS, projected):
         # WarpTools gave the aligner its angles in its own sign (the .tomostar's, TiltSeries.StackTilts.cs:35-40)
         # and reads the aligner's .xf and .tlt back (AreTomo2 -OutImod 1)
@@ -177,15 +172,13 @@ def test_relion_geometry_puts_warp_tomogram_points_where_warp_does(tmp_path: Pat
         np.testing.assert_allclose(relion[:, :2], warp_project(POINTS, w_tilt, w_axis, w_offset), atol=1e-3)
 
 
-@TS_IMPORT
 @pytest.mark.parametrize("defocus_flipped", [False, True], ids=["AreAnglesInverted-False", "AreAnglesInverted-True"])
-def test_relion_defocus_gradient_is_warps(tmp_path: Path, relion_python: str, ts_import_inverts: bool,
-                                          defocus_flipped: bool) -> None:
+def test_relion_defocus_gradient_is_warps(tmp_path: Path, relion_python: str, defocus_flipped: bool) -> None:
     """A particle's defocus off the tilt's central defocus: WarpTools adds 1e-4 x its depth Z (Å -> µm)
     in the rotated frame, with tilt and Z negated where AreAnglesInverted (warp:WarpLib/TiltSeries/TiltSeries.cs:
     583-648); RELION adds rlnTomoHand x its depth in its own frame (relion:src/jaz/tomography/tomogram.cpp:267-290).
     ts_ctf writes rlnTomoHand from AreAnglesInverted."""
-    projected = relion_projection(relion_python, tmp_path, ts_import_inverts)
+    projected = relion_projection(relion_python, tmp_path)
     hand = relion_hand(defocus_flipped)
     for (_, rot, tx, ty, tilt), relion in zip(ALN_ROWS, projected):
         _, axis, _ = warp_import_xf(aretomo_xf(rot, tx, ty), tilt, PIXEL)
@@ -222,7 +215,7 @@ def test_imod_shift_follows_warp_on_a_stretched_xf(tmp_path: Path) -> None:
 
 
 def test_relion_columns_of_an_alignment() -> None:
-    cols = relion_columns(TiltAlignment(tilt=-39.87, rot=84.8, tx=2.0, ty=-1.5), pixel=6.0, tilt_sign=-1.0)
+    cols = relion_columns(TiltAlignment(tilt=-39.87, rot=84.8, tx=2.0, ty=-1.5), pixel=6.0)
     assert cols == {"rlnTomoXTilt": 0.0, "rlnTomoYTilt": 39.87, "rlnTomoZRot": 84.8,
                     "rlnTomoXShiftAngst": 12.0, "rlnTomoYShiftAngst": -9.0}
 

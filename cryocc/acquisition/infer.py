@@ -275,23 +275,17 @@ def _check_tomo5_axes(mdocs: list[MdocInfo], errors: Collector) -> None:
 
 def _check_software(mdocs: list[MdocInfo], softwares: Counter[str], o: AcquisitionOverrides, errors: Collector,
                     spec_location: Location) -> None:
-    """The tilt-angle convention follows the program that wrote the mdocs: one it cannot tell, or two in
-    one data set, must be settled in the spec."""
-    if o.invert_tilt_angles is not None and o.tilt_axis is not None:
+    """Where the tilt axis is found follows the program that wrote the mdocs: one no title names must
+    have its axis in the spec. (The tilt-angle sign does not: every program's angles are taken as they
+    are, as the validated chain does, docs/science.md point 1.)"""
+    if o.tilt_axis is not None or not softwares[UNKNOWN]:
         return
-    if softwares[UNKNOWN]:
-        example = next(m.name for m in mdocs if m.software == UNKNOWN)
-        errors.add(DataError(
-            f"{softwares[UNKNOWN]} mdoc{'s' if softwares[UNKNOWN] > 1 else ''} (e.g. {example}.mdoc) have no title "
-            "naming SerialEM or Tomography: cryocc cannot tell their tilt axis and tilt-angle convention",
-            location=spec_location, key="data.acquisition",
-            hint="set data.acquisition.tilt_axis and data.acquisition.invert_tilt_angles "
-                 "(false as for SerialEM, true as for Tomo5)"))
-    elif len(softwares) > 1 and o.invert_tilt_angles is None:
-        counts = ", ".join(f"{n} {name}" for name, n in sorted(softwares.items()))
-        errors.add(DataError(f"the mdocs come from two programs ({counts}), whose tilt angles have opposite signs",
-                             location=spec_location, key="data.mdocs",
-                             hint="process each in its own pipeline, or set data.acquisition.invert_tilt_angles"))
+    example = next(m.name for m in mdocs if m.software == UNKNOWN)
+    errors.add(DataError(
+        f"{softwares[UNKNOWN]} mdoc{'s' if softwares[UNKNOWN] > 1 else ''} (e.g. {example}.mdoc) have no title "
+        "naming SerialEM or Tomography: cryocc cannot tell where their tilt axis is",
+        location=spec_location, key="data.acquisition.tilt_axis",
+        hint="set data.acquisition.tilt_axis [°], and check the hand of a first tomogram"))
 
 
 def infer(
@@ -356,7 +350,8 @@ def infer(
     if o.invert_tilt_angles is not None:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:
-        values["invert_tilt_angles"], sources["invert_tilt_angles"] = software == "Tomo5", f"default for {software}"
+        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science-phantom.md)
+        values["invert_tilt_angles"], sources["invert_tilt_angles"] = False, f"default for {software}"
 
     sizes = {m.image_size for m in mdocs if m.image_size}
     values["image_size"] = list(next(iter(sizes))) if len(sizes) == 1 else None

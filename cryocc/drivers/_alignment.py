@@ -52,11 +52,13 @@ def read_imod_xf(xf: Path, tlt: Path) -> dict[int, TiltAlignment]:
     return rows
 
 
-def relion_columns(a: TiltAlignment, pixel: float, tilt_sign: float) -> dict[str, float]:
+def relion_columns(a: TiltAlignment, pixel: float) -> dict[str, float]:
     """One tilt's RELION 5 geometry (rlnTomoXTilt/YTilt/ZRot, shifts in Å) from the aligner's row, as
     RELION's own alignment import writes it (src/tomography_python_programs/align_tilt_series/
-    aretomo/utils.py:13-22, imod/_utils.py:21-34, aretomo/align_tilt_series.py:63-68): the shifts
-    are the aligner's, in pixels of the stack it aligned. tilt_sign multiplies the refined tilt
-    angle: the sign convention is point 2 of docs/science.md."""
-    return {"rlnTomoXTilt": 0.0, "rlnTomoYTilt": tilt_sign * a.tilt, "rlnTomoZRot": a.rot,
+    aretomo/utils.py:13-22, imod/_utils.py:21-34, aretomo/align_tilt_series.py:63-68) but for the
+    tilt's sign: the aligner's angles are WarpTools' (whatever ts_import's --dont_invert), and Warp's
+    geometry tilts by the negative of RELION's, so rlnTomoYTilt = -TILT puts RELION in WarpTools'
+    tomogram, where the picks come from (docs/science.md, point 2; tests/test_phantom.py,
+    tests/test_oracles.py). The shifts are the aligner's, in pixels of the stack it aligned."""
+    return {"rlnTomoXTilt": 0.0, "rlnTomoYTilt": -a.tilt, "rlnTomoZRot": a.rot,
             "rlnTomoXShiftAngst": a.tx * pixel, "rlnTomoYShiftAngst": a.ty * pixel}

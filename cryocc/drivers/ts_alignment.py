@@ -1,11 +1,12 @@
 """ts_alignment: AreTomo2 (ts_aretomo) or IMOD patch tracking (ts_etomo_patches) via WarpTools.
 
-The alignment goes into RELION's columns as WarpTools' tomogram and RELION's own tilt-series
-alignment have it (_alignment.relion_columns; docs/science.md): rlnTomoXTilt 0, rlnTomoYTilt the
-refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives the aligners its
-own tilt angles, negated unless ts_import had --dont_invert (WarpTools/Commands/Tiltseries/
-ImportTiltseries.cs:453); that sign is undone here so rlnTomoYTilt follows the stage tilt (whether it
-should is point 2 of docs/science.md). Tilts WarpTools left out of the .tomostar (ts_import's
+The alignment goes into RELION's columns the way RELION's own tilt-series alignment writes them
+(_alignment.relion_columns; docs/science.md): rlnTomoXTilt 0,
+rlnTomoYTilt the refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives
+the aligners its own tilt angles and reads theirs back as its own, and Warp's geometry tilts by the
+negative of RELION's (WarpLib/TiltSeries/TiltSeries.cs:397-470 with Matrix3.Euler; docs/science-phantom.md):
+so rlnTomoYTilt = -TILT, whatever ts_import's --dont_invert, and RELION sees the tomogram WarpTools
+reconstructs and the particles picked in it (tests/test_phantom.py). Tilts WarpTools left out of the .tomostar (ts_import's
 --min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's
 own tilt exclusion does, and listed in excluded_tilts.tsv.
 """
@@ -39,7 +40,6 @@ def run(ctx: Context) -> None:
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     only = stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
     ctx.run("WarpTools", warp_args(p, len(series)) + only)
-    sign = -1.0 if ctx.acq["invert_tilt_angles"] else 1.0
     aligned, failed, excluded = [], [], ["tilt_series\tmovie\treason"]
     for ts in series:
         rows = _alignment(ctx, ts.name, p["method"])
@@ -47,7 +47,7 @@ def run(ctx: Context) -> None:
             failed.append(ts.name)
             ctx.item(ts.name, Outcome.FAILED, f"{p['method']} alignment failed")
             continue
-        excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], sign)
+        excluded += _apply(ctx, ts, rows, p["rescale_angpixs"])
         aligned.append(ts)
         ctx.item(ts.name, Outcome.SUCCEEDED)
     if not aligned and not ctx.kept_rows:
@@ -74,7 +74,7 @@ def _alignment(ctx: Context, name: str, method: str) -> dict[int, TiltAlignment]
     return rows or None
 
 
-def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: float, sign: float) -> list[str]:
+def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: float) -> list[str]:
     """Section i of the aligned stack is the i-th tilt of the .tomostar that WarpTools uses
     (TiltSeries.StackTilts.cs:33-40); AreTomo2 leaves dark sections out of its rows."""
     order = read_tomostar_movies(ctx.path(f"tomostar/{ts.name}.tomostar"))
@@ -94,7 +94,7 @@ def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: 
                    if movie in order else "left out by WarpTools ts_import")
             excluded.append(f"{ts.name}\t{tilt['rlnMicrographMovieName']}\t{why}")
             continue
-        tilt.update(relion_columns(a, pixel, sign))
+        tilt.update(relion_columns(a, pixel))
         kept.append(tilt)
     ts.tilts = kept
     return excluded

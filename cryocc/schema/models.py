@@ -166,7 +166,7 @@ class AcquisitionOverrides(Strict):
     tilt_axis: Float | None = Field(None, ge=-360, le=360, description="tilt axis angle [°]")
     eer_grouping: Int | None = Field(None, ge=1, le=1000, description="EER frames per rendered fraction (default 32 for EER data)")
     invert_defocus_hand: bool | None = Field(None, description="flip the defocus handedness at import (microscope dependent; default no)")
-    invert_tilt_angles: bool | None = Field(None, description="invert tilt angles at tilt-series import (default: no for SerialEM, yes for Tomo5)")
+    invert_tilt_angles: bool | None = Field(None, description="invert tilt angles at import, as WarpTools does without --dont_invert (default: no)")
 
 
 Globs = OneLine | Annotated[list[OneLine], Field(min_length=1)]

@@ -3,7 +3,10 @@ WarpTools ts_aretomo runs it: in the tilt-stack folder, with the argument string
 WarpWorker/WarpWorker.cs:473 (warpem/warp v2.0.0dev36).
 
 Arguments are tag/value pairs (tags: CInput.cpp:26-59); tags it does not know are ignored, as the real
-one searches argv for the tags it knows. Outputs (the alignment itself is a stand-in):
+one searches argv for the tags it knows. The alignment is the true one for the data the tests give
+it: their tilt images are exact projections at the angles and about the axis that WarpTools hands on
+(-AngFile, -TiltAxis), so AreTomo2 has nothing to correct and reports those, with no shifts and no
+tilt offset (tests/test_phantom.py makes such data and reconstructs from what is reported). Outputs:
   <InMrc name, ".mrc" -> ".aln" or ".aln" appended>   beside -OutMrc   (MrcUtil/CSaveAlignFile.cpp:29-44)
       rows "SEC ROT GMAG TX TY SMEAN SFIT SCALE BASE TILT", SEC 0-based (:93-106; MrcUtil/CAlignParam.cpp:59)
   <InMrc stem>_Imod/<stem>_st.xf, <stem>_st.tlt        with -OutImod 1 (ImodUtil/CImodUtil.cpp:40-93,
@@ -46,7 +49,7 @@ def main(argv: list[str]) -> int:
         print(f"AreTomo2: alignment of {stem} failed (FAKE_ALIGN_FAIL)")
         return 1
     axis = float(args.get("-TiltAxis", ["0"])[0])
-    rows = [(i, axis + 0.01 * i, i * 1.5, -i * 0.5, a + 0.2) for i, a in enumerate(angles)]
+    rows = [(i, axis, 0.0, 0.0, a) for i, a in enumerate(angles)]  # SEC ROT TX TY TILT of exact data
     out_dir = Path(args["-OutMrc"][0]).parent
     aln = stack_path.name.replace(".mrc", ".aln") if ".mrc" in stack_path.name else stack_path.name + ".aln"
     lines = ["# AreTomo Alignment / Priims bprmMn ", f"# RawSize = {stack.shape[2]} {stack.shape[1]} {stack.shape[0]}",

@@ -9,7 +9,9 @@ value after one (`--deconv 0`) is ignored and the switch is on (CommandLineParse
 src/CommandLine/Core/ValueMapper.cs:35-38). An exception while running is unhandled and exits 134.
 Per-item failures are caught: the item's XML gets UnselectManual="True" and failed_items.json
 lists it, and WarpTools still exits 0 (WarpTools/Commands/BaseCommand.cs, IterateOverItems).
-The computations are stand-ins; the files, their names, formats and places are the real ones.
+Motion correction averages the frames, the alignment reports what it was given (see aretomo.py), and
+ts_reconstruct backprojects in Warp's geometry; CTF fits are stand-ins. The files, their names,
+formats and places are the real ones.
 """
 
 from __future__ import annotations
@@ -735,14 +737,73 @@ def ts_reconstruct(o: dict) -> None:
         name = f"{ts.name}_{o['angpix']:.2f}Apx.mrc"  # TiltSeries.cs:52
         rec = Path(run.output_processing) / "reconstruction"
         used = sum(ts.use)  # tilts with UseTilt False get weight 0.0001 (TiltSeries.cs:937): left out here
-        volume = mrc.noise(shape[::-1], ts.name, used)
-        mrc.write(rec / name, volume, o["angpix"], float16=True)
-        for sub, wanted in (("deconv", o["deconv"]), ("even", o["halfmap_frames"]), ("odd", o["halfmap_frames"])):
-            if wanted:
-                mrc.write(rec / sub / name, volume + 0.1 * mrc.noise(shape[::-1], ts.name, sub), o["angpix"], float16=True)
+        halves = ["even", "odd"] if o["halfmap_frames"] else []
+        volumes = backproject(ts, ["", *halves], pixel, [d * pixel for d in dims], shape, o["angpix"])
+        mrc.write(rec / name, volumes[""], o["angpix"], float16=True)
+        for sub in halves:
+            mrc.write(rec / sub / name, volumes[sub], o["angpix"], float16=True)
+        if o["deconv"]:  # the deconvolved map is a filtered copy: here the map itself
+            mrc.write(rec / "deconv" / name, volumes[""], o["angpix"], float16=True)
         print(f"{ts.name}: reconstructed from {used} of {len(ts.use)} tilts")
 
     iterate(run, one)
+
+
+def warp_euler(rot: float, tilt: float, psi: float) -> np.ndarray:
+    """Matrix3.Euler (WarpLib/Tools/Matrix3.cs:231-259), angles in radians, rows M1x M2x M3x."""
+    ca, cb, cg, sa, sb, sg = math.cos(rot), math.cos(tilt), math.cos(psi), math.sin(rot), math.sin(tilt), math.sin(psi)
+    cc, cs, sc, ss = cb * ca, cb * sa, sb * ca, sb * sa
+    return np.array([[cg * cc - sg * sa, cg * cs + sg * ca, -cg * sb],
+                     [-sg * cc - cg * sa, -sg * cs + cg * ca, sg * sb],
+                     [sc, ss, cb]])
+
+
+def backproject(ts: TiltSeries, halves: list[str], pixel: float, volume_phys: list[float], shape: list[int],
+                angpix: float) -> dict[str, np.ndarray]:
+    """Weighted backprojections of the used tilts' averages (average/<half>/ for each half, "" the
+    full ones), in Warp's geometry: a point at physical position p (Å) lands in tilt t at
+    Euler(0, Angles[t], -TiltAxisAngles[t]) · (p - VolumeDimensionsPhysical/2) + AxisOffset[t] + ImageDimensionsPhysical/2
+    (TiltSeries.GetPositionInAllTilts, WarpLib/TiltSeries/TiltSeries.cs:397-470; voxel i at i·angpix).
+    Each image is ramp-filtered across the tilt axis first. Volumes (z, y, x) by half."""
+    nx, ny, nz = shape
+    z, y, x = np.meshgrid(*(np.arange(n) * angpix for n in (nz, ny, nx)), indexing="ij")
+    centered = np.stack([x - volume_phys[0] / 2, y - volume_phys[1] / 2, z - volume_phys[2] / 2]).reshape(3, -1)
+    volumes = {half: np.zeros(nx * ny * nz) for half in halves}
+    for t in (t for t in range(len(ts.movies)) if ts.use[t]):
+        avg = ts.average(t)
+        images = {half: mrc.read(avg.parent / half / avg.name if half else avg)[0] for half in halves}
+        height, width = images[halves[0]].shape
+        pos = warp_euler(0.0, math.radians(ts.angles[t]), math.radians(-ts.axis[t]))[:2] @ centered
+        sample = _bilinear((pos[0] + ts.offset_x[t] + width * pixel / 2) / pixel, (pos[1] + ts.offset_y[t] + height * pixel / 2) / pixel,
+                           width, height)
+        for half, image in images.items():
+            volumes[half] += sample(_ramp(image - image.mean(), ts.axis[t]))
+    return {half: v.reshape(nz, ny, nx).astype(np.float32) for half, v in volumes.items()}
+
+
+def _ramp(image: np.ndarray, axis_deg: float) -> np.ndarray:
+    """|k| across the tilt axis, which Rz(axis) turns from the image's y axis to (-sin, cos)."""
+    ky, kx = np.meshgrid(np.fft.fftfreq(image.shape[0]), np.fft.fftfreq(image.shape[1]), indexing="ij")
+    a = math.radians(axis_deg)
+    weight = np.abs(kx * math.cos(a) + ky * math.sin(a)) + 1.0 / max(image.shape)
+    return np.real(np.fft.ifft2(np.fft.fft2(image) * weight))
+
+
+def _bilinear(x: np.ndarray, y: np.ndarray, width: int, height: int):
+    """Bilinear interpolation at (x, y) in pixels, zero outside the image: the indices and weights once,
+    for any image of that size."""
+    x, y = np.clip(x + 2, 0, width + 2.5), np.clip(y + 2, 0, height + 2.5)  # into a border of zeros, 2 wide
+    x0, y0 = x.astype(int), y.astype(int)
+    fx, fy = x - x0, y - y0
+    row = width + 4
+    index = y0 * row + x0
+    weights = ((index, (1 - fx) * (1 - fy)), (index + 1, fx * (1 - fy)), (index + row, (1 - fx) * fy), (index + row + 1, fx * fy))
+
+    def sample(image: np.ndarray) -> np.ndarray:
+        flat = np.pad(image, 2).ravel()
+        return sum(flat[i] * w for i, w in weights)
+
+    return sample
 
 
 COMMANDS = {"create_settings": create_settings, "fs_motion_and_ctf": fs_motion_and_ctf, "ts_import": ts_import,
