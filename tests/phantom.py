@@ -131,10 +131,11 @@ def serialem_mdoc(ts: str, tilts: list[Tilt]) -> str:
 
 def tomo5_mdoc(ts: str, tilts: list[Tilt]) -> str:
     """Tomo5's layout (tests/fixtures/tomo5/README.md): a 'Tomography:' title, a second title whose
-    TiltAxisAngle is not the axis, and the axis as -RotationAngle in every section."""
+    TiltAxisAngle is not the axis (RotationAngle - 90, as in the real files), and the axis as -RotationAngle
+    in every section."""
     head = (f"PixelSpacing = {PIXEL}\nVoltage = 300\nImageFile = {ts}.mrc\nImageSize = {IMAGE} {IMAGE}\nDataMode = 1\n\n"
             "[T = Tomography: TITAN52337180 2023-05-04 10:12:03]\n\n"
-            f"[T =   TiltAxisAngle = {AXIS - 270:.2f}  Binning = 1  SpotSize = 7]\n\n")
+            f"[T =   TiltAxisAngle = {-AXIS - 90:.2f}  Binning = 1  SpotSize = 7]\n\n")
     return head + "".join(_section(t, ts, f"RotationAngle = {-AXIS}\n", f"X:\\Tomo5\\{ts}\\", "04-May-2023") for t in tilts)
 
 
