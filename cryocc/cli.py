@@ -251,6 +251,22 @@ def status(
         print_status(console(), doc, project)
 
 
+@app.command(short_help="Write one self-contained HTML report of the project: graph, timeline, quality, plots.")
+@user_errors
+def report(
+    project: Path = ProjectOpt,
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="the HTML file to write"),
+) -> None:
+    """Write one HTML file that opens offline, with no server (from a cluster file system, say): the pipeline
+    as a graph with each job's state, a timeline of the jobs, the quality of each tilt series as the tools
+    measured it (a sortable table, and plots of defocus and CTF fit against tilt angle, alignment, picks),
+    a central slice of each tomogram, and what the next apply would do."""
+    from .html_report import write_report
+
+    counts = write_report(project, output)
+    print(f"Wrote {output}: {counts['tilt_series']} tilt series, {counts['plots']} plots, {counts['thumbnails']} tomogram slices.")
+
+
 @app.command(short_help="Start or resume relion_schemer on the applied scheme.")
 @user_errors
 def run(
