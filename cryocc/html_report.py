@@ -129,7 +129,7 @@ def _timeline(states: dict[str, JobState]) -> Figure | None:
     fig = go.Figure(go.Bar(y=[b[0] for b in bars], base=[b[1] for b in bars], x=[b[2] * 1000 for b in bars], orientation="h",
                            marker_color=[STATE_COLOURS.get(b[3], "#757575") for b in bars],
                            hovertext=[f"{b[0]}: {b[3]}, {b[2]:.0f} s" for b in bars], hoverinfo="text"))
-    fig.update_layout(title="Jobs over time (SLURM array tasks will show here once jobs fan out)", xaxis_type="date",
+    fig.update_layout(title="Jobs over time", xaxis_type="date",
                       yaxis_autorange="reversed", height=120 + 24 * len(bars))
     return "timeline", fig
 
