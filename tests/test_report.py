@@ -108,6 +108,23 @@ def test_status_and_plan_do_not_import_the_reports_libraries(catalog):
         assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
+def test_a_project_not_run_yet_gets_a_report_that_says_so(tmp_path, example):
+    pipeline = example()
+    project = tmp_path / "project"
+    assert CliRunner().invoke(app, ["apply", str(pipeline), "--project", str(project)]).exit_code == 0
+    out = tmp_path / "report.html"
+    assert "0 tilt series, 0 plots, 0 tomogram slices" in _report(project, out)
+    text = out.read_text()
+    assert "No job has run yet." in text and "No tilt series recorded yet." in text
+    assert text.count('data-state="scheduled"') == 6
+    assert "Plan: 6 to run" in text  # nothing ran: the next apply runs it all
+
+
+def test_report_refuses_a_directory_that_is_no_project(tmp_path):
+    result = CliRunner().invoke(app, ["report", "--project", str(tmp_path), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 1 and "nothing applied yet" in result.stderr and not (tmp_path / "r.html").exists()
+
+
 @pytest.mark.slurm
 def test_the_full_catalog_run_under_slurm_renders_in_chromium(tmp_path, monkeypatch, slurm_cluster, relion):
     """The done-when: `cryocc report` on the full-catalog example after a run under SLURM."""

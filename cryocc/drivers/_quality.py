@@ -15,7 +15,6 @@ from typing import Any
 
 from ..star import read_star
 from ._alignment import read_aretomo_aln
-from ._errors import JobFailed
 from ._relion_star import frame_id, read_global
 from ._runtime import Context
 from ._warp_xml import warp_tilt_series
@@ -38,7 +37,7 @@ def collect(ctx: Context) -> None:
         return
     try:
         found = reader(ctx, names)
-    except (OSError, ValueError, KeyError, IndexError, JobFailed, ET.ParseError) as exc:
+    except Exception as exc:  # the tool's results stand: numbers that cannot be read are only left out
         ctx.say(f"note: quality not recorded ({type(exc).__name__}: {exc})")
         return
     ctx.quality.update({n: q for n, q in found.items() if q})
