@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .project import JobState
 
 STATE_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00", "running": "#1565c0",
-                 "queued": "#6a1b9a", "scheduled": "#757575"}
+                 "scheduled": "#757575", "incomplete": "#6a1b9a", "outputs_missing": "#ad1457"}  # every Status
 # the table's columns after the tilt series: the measures, the tilts dropped, the outcome
 COLUMNS = ["tilts", "dropped", "defocus_um", "astigmatism_a", "ctf_resolution_a", "motion_a", "axis_deg", "shift_a", "hand",
            "picks", "particles"]

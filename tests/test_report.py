@@ -108,6 +108,31 @@ def test_status_and_plan_do_not_import_the_reports_libraries(catalog):
         assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
 
+def test_the_quality_table_sorts_by_a_click_in_the_browser(tmp_path):
+    """Three tilt series; a script appended to the page clicks the CTF-fit heading twice (ascending, then
+    descending), as a user would, and the DOM after it has the rows in that order."""
+    from cryocc.html_report import COLUMNS, render
+    from cryocc.lockfile.lockfile import JobLock, Lockfile
+    from cryocc.project import JobState
+    from cryocc.states import Status
+
+    res = {"TS_01": 9.5, "TS_02": 6.25, "TS_03": 12.0}
+    items = {ts: {"outcome": "succeeded", "quality": {"ctf_resolution_a": r, "tilts": 41}} for ts, r in res.items()}
+    receipt = {"type": "ts_ctf", "items": items, "started": "2026-12-06T10:00:00+0000", "seconds": 12.0}
+    lock = Lockfile(pipeline={"name": "sorting", "path": str(tmp_path / "gone.yaml")}, jobs={"ctf": JobLock("ts_ctf", "f1", {})})
+    text, _ = render(tmp_path, lock, {"ctf": JobState("ctf", Status.SUCCEEDED, "External/job005/", receipt=receipt)})
+    col = 1 + COLUMNS.index("ctf_resolution_a")
+    clicks = (f"var th = document.querySelector('#quality th[data-col=\"{col}\"]'); th.click(); "
+              "document.body.dataset.ascending = Array.from(document.querySelectorAll('#quality tbody tr td:first-child'))"
+              ".map(function (td) { return td.textContent; }).join(','); th.click();")
+    page = tmp_path / "sort.html"
+    page.write_text(text.replace("</body>", f"<script>{clicks}</script></body>"))
+    dom = render_in_chromium(page, ARTIFACTS / "report-sorted.png")
+    assert 'data-ascending="TS_02,TS_01,TS_03"' in dom
+    assert re.findall(r"<tr><td>([^<]+)</td>", dom) == ["TS_03", "TS_01", "TS_02"]
+    assert "The pipeline last applied" in dom and "is gone" in dom
+
+
 def test_a_project_not_run_yet_gets_a_report_that_says_so(tmp_path, example):
     pipeline = example()
     project = tmp_path / "project"
