@@ -260,8 +260,11 @@ def _bytes(n: float) -> str:
 def status(
     project: Path = ProjectOpt,
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    tilt_series: bool = typer.Option(False, "--tilt-series", help="per tilt series: what each job's tools measured (defocus, "
+                                     "CTF fit, tilt axis, tilts dropped and why, picks, particles) and which job measured it"),
 ) -> None:
-    """Each job's state and directory, learned from the project, and what the last apply planned."""
+    """Each job's state and directory, learned from the project, and what the last apply planned.
+    With --tilt-series, the quality of each tilt series as the tools measured it, job by job."""
     from .project import observe
     from .runner import applied_lock, live_schemer, tail
     from .states import Status
@@ -278,10 +281,35 @@ def status(
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}
+    if tilt_series:
+        from .quality import by_tilt_series
+
+        quality = by_tilt_series(states)
+        doc["tilt_series"] = quality
     if as_json:
         print(json.dumps(doc, indent=1))
+    elif tilt_series:
+        from .ui import print_tilt_series
+
+        print_tilt_series(console(), quality)
     else:
         print_status(console(), doc, project)
+
+
+@app.command(short_help="Write one self-contained HTML report of the project: graph, timeline, quality, plots.")
+@user_errors
+def report(
+    project: Path = ProjectOpt,
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="the HTML file to write"),
+) -> None:
+    """Write one HTML file that opens offline, with no server (from a cluster file system, say): the pipeline
+    as a graph with each job's state, a timeline of the jobs, the quality of each tilt series as the tools
+    measured it (a sortable table, and plots of defocus and CTF fit against tilt angle, alignment, picks),
+    a central slice of each tomogram, and what the next apply would do."""
+    from .html_report import write_report
+
+    counts = write_report(project, output)
+    print(f"Wrote {output}: {counts['tilt_series']} tilt series, {counts['plots']} plots, {counts['thumbnails']} tomogram slices.")
 
 
 @app.command(short_help="Start or resume relion_schemer on the applied scheme.")

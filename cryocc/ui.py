@@ -50,3 +50,18 @@ def jobs_live_table(states: list[JobState], scheme: str) -> Table:
         secs = (st.receipt or {}).get("seconds")
         t.add_row(st.name, st.status, st.job_dir or "-", slurm, f"{secs:.0f} s" if secs is not None else "")
     return t
+
+
+def print_tilt_series(out: Console, tilt_series: dict[str, list[dict[str, Any]]]) -> None:
+    """`status --tilt-series`: per tilt series, each job's outcome and what its tools measured."""
+    from .quality import summary_line
+
+    if not tilt_series:
+        out.print("no job has recorded a tilt series yet")
+        return
+    for ts, measures in tilt_series.items():
+        out.print(ts, markup=False)
+        for m in measures:
+            what = summary_line(m["quality"])
+            outcome = m["outcome"] + (f": {m['reason']}" if m["reason"] else "")
+            out.print(f"  {m['job']} ({m['job_dir']})  {outcome}" + (f"  {what}" if what else ""), markup=False)

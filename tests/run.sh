@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs cryocc with its test dependencies and the real
 # pytom-match-pick and cryoCARE (without their GPU stacks), runs ruff and mypy, finds or builds the real RELION 5
-# (tests/relion/build.sh: once per machine, 10-40 minutes), starts a one-node SLURM cluster for the
-# end-to-end tests (as root; it installs slurm-wlm and munge when missing), runs pytest, and stops
+# (tests/relion/build.sh: once per machine, 10-40 minutes), installs Debian's chromium for the report's
+# browser test and starts a one-node SLURM cluster for the end-to-end tests (as root; slurm-wlm and munge
+# are installed when missing), runs pytest, and stops
 # only the daemons it started. CRYOCC_REQUIRE_RELION=1 (set by .ci/run) turns a missing RELION
 # into a failure instead of a skip.
 #
@@ -32,9 +33,14 @@ else
   echo "no real RELION (${relion##*$'\n'}): the tests that need it will be skipped"
 fi
 if [ "$(id -u)" = 0 ]; then
+  # Debian's Chromium renders cryocc report's HTML in tests/test_report.py (headless, without a network)
+  if ! command -v chromium >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
   trap 'bash tests/slurm/stop.sh' EXIT
   bash tests/slurm/start.sh
 else
-  echo "not root: SLURM cannot be started here, so the end-to-end tests under SLURM will be skipped"
+  echo "not root: SLURM cannot be started (nor chromium installed) here, so the tests that need them will be skipped"
 fi
 python3 -m pytest "$@"

@@ -59,7 +59,9 @@ def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[
         "ended": _iso(time.time()),
         "seconds": round(time.time() - started, 3),
         "outputs": outputs,
-        "items": dict(sorted(ctx.items.items())),
+        "items": {name: {**r, "quality": ctx.quality[name]} if name in ctx.quality else r for name, r in sorted(ctx.items.items())},
+        # what the tools measured of tilt series that have no item record (a job that pools them: _quality)
+        "quality": {name: q for name, q in sorted(ctx.quality.items()) if name not in ctx.items},
         "cryocc": ctx.doc.get("cryocc"),
     }
     atomic_write(ctx.path(RECEIPT), json.dumps(receipt, indent=1, sort_keys=True) + "\n")

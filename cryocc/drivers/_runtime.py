@@ -45,6 +45,7 @@ class Context:
     items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
     kept_rows: list[dict[str, str]] = field(default_factory=list)  # an extension: the items_star rows it keeps
     seen: set[str] = field(default_factory=set)  # the tilt series to process that the input holds
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)  # tilt series -> what the tools measured (_quality)
     stopping: threading.Event = field(default_factory=threading.Event)  # set: every tool still running stops
 
     def item(self, name: str, outcome: str, reason: str = "") -> None:
@@ -214,6 +215,9 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
             run_job = driver_for(doc["type"])
         if not _items.nothing_to_do(ctx):
             run_job(ctx)
+            from . import _quality
+
+            _quality.collect(ctx)
         ctx.check_abort()
         _items.end(ctx)
         failed = ctx.failed_items()

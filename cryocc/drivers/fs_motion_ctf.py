@@ -6,6 +6,7 @@ from typing import Any
 
 from ..contract import Outcome
 from ._errors import JobFailed
+from ._quality import ctf_resolution
 from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
 from ._runtime import Context, input_list, relink
 from ._warp_xml import relion_defocus, warp_ctf
@@ -92,3 +93,7 @@ def _fill(ctx: Context, tilt: dict[str, Any], proc: Path, halves: bool) -> None:
         tilt["rlnMicrographNameOdd"] = ctx.rel(proc / "average" / "odd" / f"{fid}.mrc")
     tilt["rlnCtfImage"] = ctx.rel(proc / "powerspectrum" / f"{fid}.mrc")
     tilt.update(relion_defocus(ctf["Defocus"], ctf["DefocusDelta"], ctf["DefocusAngle"]))
+    # where RELION's own CTF job puts its fit resolution: the tilt filter's max_ctf_resolution reads it
+    resolution = ctf_resolution(proc / f"{fid}.xml")
+    if resolution is not None:
+        tilt["rlnCtfMaxResolution"] = resolution

@@ -332,9 +332,13 @@ def fs_motion_and_ctf(o: dict) -> None:
         # a stand-in fit inside the requested range; Warp's DefocusDelta is U - V (CTF.cs:471)
         rng = np.random.default_rng(mrc.seed(name))
         defocus = o["c_defocus_min"] + (o["c_defocus_max"] - o["c_defocus_min"]) * rng.uniform(0.2, 0.8)
+        # the fit's resolution (Movie.ProcessCTF.cs:794) and the mean frame movement: stand-ins, worse at high tilt
+        # when the movie's name carries its angle (the test data's TS_01_039_-60.0.eer)
+        angle = abs(float(name.rsplit("_", 1)[-1])) if _is_number(name.rsplit("_", 1)[-1]) else 0.0
+        quality = {"CTFResolutionEstimate": round(4.5 + angle / 6 + rng.uniform(0, 1), 1), "MeanFrameMovement": round(rng.uniform(0.5, 3), 3)}
         _save_movie_xml(proc / f"{name}.xml", {"Defocus": round(defocus, 4), "DefocusDelta": 0.1, "DefocusAngle": 30.0,
                                                "Voltage": o["c_voltage"], "Cs": o["c_cs"], "Amplitude": o["c_amplitude"],
-                                               "PixelSize": run.settings["PixelSize"]})
+                                               "PixelSize": run.settings["PixelSize"]}, quality)
 
     iterate(run, one)
 
@@ -364,8 +368,10 @@ def _gain(settings: dict[str, str]) -> np.ndarray | None:
     return gain
 
 
-def _save_movie_xml(path: Path, ctf: dict[str, object]) -> None:
-    root = ET.Element("Movie", DataDirectory="", UnselectFilter="False", UnselectManual="null")
+def _save_movie_xml(path: Path, ctf: dict[str, object], quality: dict[str, float]) -> None:
+    # root attributes as Movie.SaveMeta writes them (Movie.cs:1076-1083)
+    root = ET.Element("Movie", DataDirectory="", UnselectFilter="False", UnselectManual="null",
+                      **{k: str(v) for k, v in quality.items()}, MaskPercentage="-1")
     _params(ET.SubElement(root, "OptionsCTF"), {"Voltage": ctf.pop("Voltage"), "Cs": ctf.pop("Cs"),
                                                 "Amplitude": ctf.pop("Amplitude"), "PixelSize": ctf["PixelSize"]})
     _params(ET.SubElement(root, "CTF"), ctf)
@@ -517,6 +523,7 @@ class TiltSeries:
     offset_y: list[float] = field(default_factory=list)
     inverted: bool = False
     unselected: bool = False
+    ctf_resolution: float = 0.0  # CTFResolutionEstimate (TiltSeries.cs:2153), set by ts_ctf
     grids: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
@@ -535,6 +542,7 @@ class TiltSeries:
         root = ET.parse(xml).getroot()
         self.inverted = root.get("AreAnglesInverted") == "True"
         self.unselected = root.get("UnselectManual") == "True"
+        self.ctf_resolution = float(root.get("CTFResolutionEstimate", "0"))
 
         def lines(tag, conv):
             node = root.find(tag)
@@ -559,7 +567,7 @@ class TiltSeries:
     def save(self, processing: str) -> None:
         """TiltSeries.SaveMeta (TiltSeries.cs:2124-2323): per-tilt values as newline-joined text nodes."""
         root = ET.Element("TiltSeries", DataDirectory=self.data_dir, AreAnglesInverted=str(self.inverted),
-                          UnselectManual=str(self.unselected))
+                          UnselectManual=str(self.unselected), CTFResolutionEstimate=f"{self.ctf_resolution:g}")
         for tag, values in (("Angles", self.angles), ("Dose", self.dose), ("UseTilt", self.use), ("AxisAngle", self.axis),
                             ("AxisOffsetX", self.offset_x), ("AxisOffsetY", self.offset_y), ("MoviePath", self.movies)):
             ET.SubElement(root, tag).text = "\n".join(str(v) for v in values)
@@ -713,6 +721,8 @@ def ts_ctf(o: dict) -> None:
         ts.grids["GridCTF"] = [round(mid + 0.01 * z, 4) for z in range(n)]  # one node per tilt, Z = tilt index
         ts.grids["GridCTFDefocusDelta"] = [0.04] * n
         ts.grids["GridCTFDefocusAngle"] = [45.0] * n
+        # ProcessCTFSimultaneous.cs:850: pixel size over the last frequency the fit holds to, rounded to 0.1 Å
+        ts.ctf_resolution = round(2 * float(run.settings["PixelSize"]) + 0.05 * n, 1)
         ts.save(run.output_processing)
 
     iterate(run, one)

@@ -1,0 +1,196 @@
+"""What the tools measured, per tilt series and per tilt, read back from the files they wrote
+(each layout and its place in the tool's source: docs/tools.md, "Quality"). The driver records it in
+the receipt's item records (`items.<tilt series>.quality`); `cryocc status --tilt-series` and
+`cryocc report` show it. Reading it never fails a job: a file that cannot be read is said in run.out
+and its numbers are left out."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..star import read_star
+from ._alignment import read_aretomo_aln
+from ._relion_star import frame_id, read_global
+from ._runtime import Context
+from ._warp_xml import warp_tilt_series
+
+Quality = dict[str, Any]
+
+
+def ctf_resolution(xml: Path) -> float | None:
+    """A frame series' CTF fit resolution in Å: the <Movie> root's CTFResolutionEstimate
+    (warp:WarpLib/Movie/Movie.cs:1081, set in Movie.ProcessCTF.cs:794); 0 means not estimated."""
+    value = float(ET.parse(xml).getroot().get("CTFResolutionEstimate", "0"))
+    return value if value > 0 else None
+
+
+def collect(ctx: Context) -> None:
+    """Record the quality of the tilt series this run processed."""
+    reader = READERS.get(ctx.doc["type"])
+    names = sorted(ctx.seen)
+    if reader is None or not names:
+        return
+    try:
+        found = reader(ctx, names)
+    except Exception as exc:  # the tool's results stand: numbers that cannot be read are only left out
+        ctx.say(f"note: quality not recorded ({type(exc).__name__}: {exc})")
+        return
+    ctx.quality.update({n: q for n, q in found.items() if q})
+
+
+def _tilts(ctx: Context, name: str, job_dir: Path | None = None) -> list[dict[str, str]]:
+    """The tilts of one tilt series as a driver wrote them: <job>/tilt_series/<ts>.star."""
+    path = (job_dir or ctx.job_dir) / "tilt_series" / f"{name}.star"
+    if not path.is_file():
+        return []
+    blocks = read_star(path)
+    rows = blocks.get(name)
+    return rows if isinstance(rows, list) else next((b for b in blocks.values() if isinstance(b, list)), [])
+
+
+def _angle(row: dict[str, str]) -> float | None:
+    value = row.get("rlnTomoNominalStageTiltAngle")
+    return round(float(value), 2) if value not in (None, "") else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 3) if values else None
+
+
+def _summary(tilts: list[dict[str, Any]], *keys: str) -> Quality:
+    """Per tilt series: the mean of each per-tilt value (the median for the CTF fit resolution)."""
+    out: Quality = {}
+    for key in keys:
+        values = [t[key] for t in tilts if t.get(key) is not None]
+        if values:
+            out[key] = round(statistics.median(values), 2) if key == "ctf_resolution_a" else _mean(values)
+    return out
+
+
+def motion_ctf(ctx: Context, names: list[str]) -> dict[str, Quality]:
+    """WarpTools fs_motion_and_ctf: each movie's warp_frameseries/<movie>.xml (Movie.cs:1074-1126): defocus
+    and DefocusDelta (U - V) in µm from <CTF>, CTFResolutionEstimate (Å) and MeanFrameMovement (Å)."""
+    out = {}
+    for name in names:
+        tilts = []
+        for row in _tilts(ctx, name):
+            movie = frame_id(row["rlnMicrographMovieName"])
+            root = ET.parse(ctx.path(f"warp_frameseries/{movie}.xml")).getroot()
+            node = root.find("CTF")
+            ctf = {p.get("Name"): p.get("Value") for p in (node if node is not None else [])}
+            res, moved = float(root.get("CTFResolutionEstimate", "0")), float(root.get("MeanFrameMovement", "-1"))
+            tilts.append({"movie": movie, "angle": _angle(row), "defocus_um": float(ctf["Defocus"] or "nan"),
+                          "astigmatism_a": round(float(ctf["DefocusDelta"] or "nan") * 1e4, 1),
+                          "ctf_resolution_a": res if res > 0 else None, "motion_a": moved if moved >= 0 else None})
+        if tilts:
+            out[name] = {**_summary(tilts, "defocus_um", "astigmatism_a", "ctf_resolution_a", "motion_a"),
+                         "tilts": len(tilts), "per_tilt": tilts, "source": "warp_frameseries/<movie>.xml"}
+    return out
+
+
+def alignment(ctx: Context, names: list[str]) -> dict[str, Quality]:
+    """ts_aretomo / ts_etomo_patches: the refined tilt axis (AreTomo2's ROT column, per tilt, in its
+    .aln: aretomo2:MrcUtil/CSaveAlignFile.cpp:89-106), the shift of each tilt, and the tilts left out
+    (excluded_tilts.tsv, with the reason: dark for AreTomo2's DarkFrame lines, or WarpTools' selection)."""
+    dropped = _tsv(ctx.path("excluded_tilts.tsv"))
+    out = {}
+    for name in names:
+        tilts = [{"movie": frame_id(r["rlnMicrographMovieName"]), "angle": _angle(r), "axis_deg": round(float(r["rlnTomoZRot"]), 3),
+                  "shift_a": round(math.hypot(float(r["rlnTomoXShiftAngst"]), float(r["rlnTomoYShiftAngst"])), 2)}
+                 for r in _tilts(ctx, name)]
+        if not tilts:
+            continue
+        q: Quality = {**_summary(tilts, "axis_deg", "shift_a"), "tilts": len(tilts), "per_tilt": tilts,
+                      "dropped": [{"movie": frame_id(d[1]), "why": d[2]} for d in dropped if d[0] == name],
+                      "source": "aligned tilt_series/<ts>.star, excluded_tilts.tsv"}
+        aln = ctx.path(f"warp_tiltseries/tiltstack/{name}/{name}.st.aln")
+        if aln.is_file():
+            rows = read_aretomo_aln(aln)
+            q["axis_deg"] = _mean([a.rot for a in rows.values()])
+            q["source"] = f"warp_tiltseries/tiltstack/{name}/{name}.st.aln, excluded_tilts.tsv"
+        out[name] = q
+    return out
+
+
+def tilt_series_ctf(ctx: Context, names: list[str]) -> dict[str, Quality]:
+    """ts_ctf: warp_tiltseries/<ts>.xml (TiltSeries.cs:2124-2323): per tilt the defocus and DefocusDelta
+    grids by Z, per tilt series CTFResolutionEstimate (:2153, set in ProcessCTFSimultaneous.cs:850) and
+    the handedness (AreAnglesInverted); per tilt the frame-series fit resolution the tilt carries."""
+    out = {}
+    for name in names:
+        xml = ctx.path(f"warp_tiltseries/{name}.xml")
+        if not xml.is_file():
+            continue
+        warp = warp_tilt_series(xml)
+        z_of = {m: z for z, m in enumerate(warp.movies)}
+        tilts = []
+        for row in _tilts(ctx, name):
+            movie = frame_id(row["rlnMicrographMovieName"])
+            z = z_of.get(movie)
+            if z is None or z not in warp.defocus:
+                continue
+            res = row.get("rlnCtfMaxResolution")
+            tilts.append({"movie": movie, "angle": _angle(row), "defocus_um": warp.defocus[z],
+                          "astigmatism_a": round(warp.delta.get(z, 0.0) * 1e4, 1),
+                          "ctf_resolution_a": float(res) if res not in (None, "") else None})
+        series_res = float(ET.parse(xml).getroot().get("CTFResolutionEstimate", "0"))
+        q: Quality = {**_summary(tilts, "defocus_um", "astigmatism_a", "ctf_resolution_a"), "tilts": len(tilts), "per_tilt": tilts,
+                      "hand": "flip" if warp.inverted else "no flip", "source": f"warp_tiltseries/{name}.xml"}
+        if series_res > 0:
+            q["ctf_resolution_a"] = series_res
+        out[name] = q
+    return out
+
+
+def tilt_filter(ctx: Context, names: list[str]) -> dict[str, Quality]:
+    """cryocc's own rules: tilt_filter_report.tsv, one verdict and reason per tilt."""
+    rows = _tsv(ctx.path("tilt_filter_report.tsv"))
+    out = {}
+    for name in names:
+        mine = [r for r in rows if r[0] == name]
+        if mine:
+            out[name] = {"tilts": sum(r[2] == "keep" for r in mine), "source": "tilt_filter_report.tsv",
+                         "dropped": [{"movie": frame_id(r[1]), "why": r[3]} for r in mine if r[2] == "drop"]}
+    return out
+
+
+def tomograms(ctx: Context, names: list[str]) -> dict[str, Quality]:
+    """ts_reconstruct, denoise_predict: the tomogram each tilt series gave (tomograms.star), for thumbnails."""
+    path = ctx.path("tomograms.star")
+    rows = read_global(path) if path.is_file() else []
+    return {r["rlnTomoName"]: {"tomogram": r["rlnTomoReconstructedTomogram"], "source": "tomograms.star"}
+            for r in rows if r["rlnTomoName"] in names and r.get("rlnTomoReconstructedTomogram")}
+
+
+def _counter(filename: str, block: str, key: str) -> Callable[[Context, list[str]], dict[str, Quality]]:
+    def count(ctx: Context, names: list[str]) -> dict[str, Quality]:
+        path = ctx.path(filename)
+        rows = read_star(path).get(block) if path.is_file() else None
+        tomos = [r.get("rlnTomoName") for r in rows] if isinstance(rows, list) else []
+        return {n: {key: tomos.count(n), "source": filename} for n in names}
+    return count
+
+
+def _tsv(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    return [line.split("\t") + [""] * 3 for line in path.read_text().splitlines()[1:] if line]
+
+
+READERS: dict[str, Callable[[Context, list[str]], dict[str, Quality]]] = {
+    "fs_motion_ctf": motion_ctf,
+    "ts_alignment": alignment,
+    "ts_ctf": tilt_series_ctf,
+    "tilt_filter": tilt_filter,
+    "ts_reconstruct": tomograms,
+    "denoise_predict": tomograms,
+    # pytom's <tomogram>_particles.star rows, gathered in candidates.star (pytom:src/pytom_tm/extract.py:382-398)
+    "candidate_extract": _counter("candidates.star", "particles", "picks"),
+    # relion_tomo_subtomo's particles.star (relion:src/jaz/tomography/programs/subtomo.cpp:442)
+    "subtomo_extraction": _counter("particles.star", "particles", "particles"),
+}

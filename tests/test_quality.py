@@ -1,0 +1,120 @@
+"""Quality per tilt series: the numbers the tools wrote, read back from their files into the receipts'
+item records, shown by `cryocc status --tilt-series`, and read by the tilt filter's rules. The
+full-catalog example runs once with the workstation profile (the real relion_schemer and RELION
+programs, the contract fakes of tests/fake_tools)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+import starfile
+from conftest import tool_env
+from test_drivers import Catalog, _run_driver, _succeeded
+from typer.testing import CliRunner
+
+from cryocc.cli import app
+
+pytestmark = pytest.mark.usefixtures("relion")
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, relion):
+    return Catalog(tmp_path_factory.mktemp("quality"))
+
+
+def _quality(catalog, job: str, ts: str = "TS_01") -> dict:
+    """Per-item records hold it; a job that pools tilt series (ts_ctf deciding one handedness) has none."""
+    receipt = json.loads((catalog.dir(job) / "cryocc_receipt.json").read_text())
+    return receipt["items"][ts]["quality"] if receipt["items"] else receipt["quality"][ts]
+
+
+def _movie_xml(catalog, movie: str) -> ET.Element:
+    return ET.parse(catalog.dir("motion") / f"warp_frameseries/{movie}.xml").getroot()
+
+
+def test_motion_records_each_tilts_ctf_from_warps_frame_series_xml(catalog):
+    q = _quality(catalog, "motion")
+    assert q["tilts"] == 41 and len(q["per_tilt"]) == 41
+    for tilt in q["per_tilt"]:
+        root = _movie_xml(catalog, tilt["movie"])
+        ctf = {p.get("Name"): float(p.get("Value")) for p in root.find("CTF")}
+        assert tilt["defocus_um"] == pytest.approx(ctf["Defocus"])
+        assert tilt["astigmatism_a"] == pytest.approx(ctf["DefocusDelta"] * 1e4)
+        assert tilt["ctf_resolution_a"] == pytest.approx(float(root.get("CTFResolutionEstimate")))
+        assert tilt["motion_a"] == pytest.approx(float(root.get("MeanFrameMovement")))
+        assert tilt["angle"] == pytest.approx(float(tilt["movie"].rsplit("_", 1)[1]))
+
+
+def test_the_ctf_fit_resolution_is_written_where_relions_ctf_job_writes_it(catalog):
+    """rlnCtfMaxResolution per tilt, from Warp's CTFResolutionEstimate, travels down to the tilt filter's input."""
+    for job, star in (("motion", "tilt_series/TS_01.star"), ("ctf", "tilt_series/TS_01.star")):
+        tilts = catalog.star(job, star)["TS_01"]
+        for movie, res in zip(tilts["rlnMicrographMovieName"], tilts["rlnCtfMaxResolution"]):
+            assert res == pytest.approx(float(_movie_xml(catalog, _stem(movie)).get("CTFResolutionEstimate")))
+
+
+def test_the_tilt_filters_ctf_resolution_rule_fires(catalog):
+    """It never fired before: no job wrote rlnCtfMaxResolution."""
+    tilts = catalog.star("ctf", "tilt_series/TS_01.star")["TS_01"]
+    worse = {_stem(m) for m, r in zip(tilts["rlnMicrographMovieName"], tilts["rlnCtfMaxResolution"])
+             if r > 9 and abs(float(_stem(m).rsplit("_", 1)[1])) <= 57}
+    assert worse and len(worse) < len(tilts) - 12
+    proc, d = _run_driver(catalog, "filter", "ctfres", params={"max_ctf_resolution": 9.0, "min_tilts": 3}, env=tool_env())
+    _succeeded(proc, d)
+    report = [line.split("\t") for line in (d / "tilt_filter_report.tsv").read_text().splitlines()[1:]]
+    assert {_stem(row[1]) for row in report if row[3].startswith("CTF fit")} == worse
+    kept = starfile.read(d / "tilt_series/TS_01.star")
+    assert (kept["rlnCtfMaxResolution"] <= 9).all()
+    q = json.loads((d / "cryocc_receipt.json").read_text())["items"]["TS_01"]["quality"]
+    assert {x["movie"] for x in q["dropped"] if x["why"].startswith("CTF fit")} == worse
+
+
+def _stem(movie: str) -> str:
+    return movie.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def test_alignment_records_the_refined_axis_shifts_and_dropped_tilts(catalog):
+    q = _quality(catalog, "align")
+    aln = [line.split() for line in (catalog.dir("align") / "warp_tiltseries/tiltstack/TS_01/TS_01.st.aln").read_text().splitlines()
+           if line.strip() and not line.startswith("#")]
+    assert q["axis_deg"] == pytest.approx(sum(float(r[1]) for r in aln) / len(aln), abs=1e-3)
+    tilts = catalog.star("align", "tilt_series/TS_01.star")["TS_01"]
+    assert q["tilts"] == len(tilts) and q["dropped"] == []
+    assert [t["axis_deg"] for t in q["per_tilt"]] == pytest.approx(list(tilts["rlnTomoZRot"]), abs=1e-3)
+
+
+def test_ctf_records_defocus_per_tilt_and_the_series_resolution_from_the_tilt_series_xml(catalog):
+    q = _quality(catalog, "ctf")
+    root = ET.parse(catalog.dir("ctf") / "warp_tiltseries/TS_01.xml").getroot()
+    assert q["ctf_resolution_a"] == pytest.approx(float(root.get("CTFResolutionEstimate"))) and q["ctf_resolution_a"] > 0
+    assert q["hand"] == "flip"
+    grid = {int(n.get("Z")): float(n.get("Value")) for n in root.find("GridCTF")}
+    movies = [_stem(m) for m in root.find("MoviePath").text.split("\n")]
+    for tilt in q["per_tilt"]:
+        assert tilt["defocus_um"] == pytest.approx(grid[movies.index(tilt["movie"])])
+
+
+def test_the_filter_picks_and_particles_are_recorded(catalog):
+    dropped = _quality(catalog, "filter")["dropped"]
+    assert sorted(d["movie"] for d in dropped) == ["TS_01_039_-60.0", "TS_01_040_60.0"]
+    assert all(d["why"].startswith("tilt ") and d["why"].endswith("> 57°") for d in dropped), dropped
+    assert _quality(catalog, "picks")["picks"] == len(catalog.star("picks", "candidates.star")["particles"])
+    assert _quality(catalog, "extract")["particles"] == len(catalog.star("extract", "particles.star")["particles"])
+    assert _quality(catalog, "reconstruct")["tomogram"].endswith("warp_tiltseries/reconstruction/TS_01_10.00Apx.mrc")
+
+
+def test_status_shows_the_quality_per_tilt_series_with_the_job_that_measured_it(catalog):
+    runner = CliRunner()
+    out = runner.invoke(app, ["status", "--project", str(catalog.project), "--tilt-series", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)["tilt_series"]["TS_01"]
+    jobs = {m["job"]: m for m in doc}
+    assert jobs["ctf"]["job_dir"] == catalog.dirs["ctf"] and jobs["ctf"]["quality"]["hand"] == "flip"
+    assert jobs["picks"]["quality"]["picks"] > 0
+    assert "per_tilt" in jobs["motion"]["quality"]
+    text = runner.invoke(app, ["status", "--project", str(catalog.project), "--tilt-series"])
+    assert text.exit_code == 0, text.output
+    assert "TS_01" in text.stdout and f"ctf ({catalog.dirs['ctf']})" in text.stdout
+    assert "CTF fit" in text.stdout and "picks" in text.stdout
