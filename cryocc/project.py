@@ -49,7 +49,7 @@ class Project:
 
     def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
-            self._schemes[name] = read_star_file(self.root / scheme_dir(name) / "scheme.star")
+            self._schemes[name] = read_star_file(self.root / scheme_dir(name) / "scheme.star", SCHEME_SHAPE)
         return self._schemes[name]
 
     def scheme_rows(self, scheme: str) -> list[dict[str, str]]:
@@ -110,7 +110,7 @@ class Project:
     def pipeline(self) -> Blocks:
         """default_pipeline.star: RELION's processes, nodes and edges ({} before RELION ran a job)."""
         if self._pipeline is None:
-            self._pipeline = read_star_file(self.root / PIPELINE)
+            self._pipeline = read_star_file(self.root / PIPELINE, PIPELINE_SHAPE)
         return self._pipeline
 
     def pipeline_status(self, job_dir: str) -> str | None:
@@ -135,10 +135,29 @@ def squeue() -> list[tuple[str, str, str, str]] | None:
     return [tuple(line.split("\t", 3)) for line in text.splitlines() if line.count("\t") >= 3]  # type: ignore[misc]
 
 
-def read_star_file(path: Path) -> Blocks:
-    """A STAR file RELION or cryocc wrote in the project ({} when there is none)."""
+# The blocks cryocc reads of a STAR file (the first one is always there) and the labels each row of a loop must have.
+SCHEME_SHAPE = {"scheme_general": (), "scheme_jobs": ("rlnSchemeJobNameOriginal", "rlnSchemeJobName")}
+PIPELINE_SHAPE = {"pipeline_general": (), "pipeline_processes": ("rlnPipeLineProcessName",),
+                  "pipeline_input_edges": ("rlnPipeLineEdgeFromNode", "rlnPipeLineEdgeProcess"),
+                  "pipeline_output_edges": ("rlnPipeLineEdgeProcess", "rlnPipeLineEdgeToNode")}
+
+
+def read_star_file(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
+    """A STAR file RELION or cryocc wrote in the project ({} when there is none), when it has the
+    blocks and labels of shape; else an error naming the file and the block."""
     text = read_text(path, "STAR file")
-    return parse_star(text) if text is not None else {}
+    if text is None:
+        return {}
+    blocks = parse_star(text)
+    first = next(iter(shape))
+    if first not in blocks:
+        raise damaged(path, f"no data_{first} block: not a STAR file RELION or cryocc wrote", key=f"data_{first}")
+    for block, labels in shape.items():
+        for i, row in enumerate(rows_of(blocks, block)):
+            lacking = next((label for label in labels if label not in row), None)
+            if lacking:
+                raise damaged(path, f"row {i + 1} has no {lacking}: not a STAR file RELION or cryocc wrote", key=f"data_{block}")
+    return blocks
 
 
 class ReceiptOutput(TypedDict, total=False):

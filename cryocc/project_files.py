@@ -47,11 +47,12 @@ def open_regular(path: Path | str) -> Iterator[BinaryIO | None]:
         return
     except OSError as exc:
         raise os_failure(exc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise damaged(path, f"{kind} where a file belongs", hint=MOVE_AWAY)
     with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise damaged(path, f"{kind} where a file belongs", hint=MOVE_AWAY)
         yield fh
 
 
