@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_examples, edit
+from conftest import copy_examples, edit, tool_env
+from schemer import run_scheme
 
 from cryocc.errors import CryoccError
 
@@ -292,3 +294,102 @@ def test_squeue_output_is_decoded_whatever_its_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", fake_squeue(tmp_path, b"5\tPENDING\t" + odd + b"\tjob\n")["PATH"])
     (jid, state, workdir, name), = observed.squeue()
     assert (jid, state, name) == ("5", "PENDING", "job") and os.fsencode(workdir) == odd
+
+
+# --- 5. every read-only command against every project file, replaced in turn --------------------
+
+def synthetic_base(tmp_path: Path) -> tuple[Path, Path]:
+    """ran(), plus what a run leaves that ran() does not: default_pipeline.star and run.json."""
+    pipeline, root = ran(tmp_path)
+    rows = "".join(f"External/job{i:03d}/ None relion.external Succeeded\n" for i in range(1, 7))
+    (root / "default_pipeline.star").write_text(
+        "# version 50001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter 7\n\n# version 50001\n\ndata_pipeline_processes\n\n"
+        "loop_\n_rlnPipeLineProcessName #1\n_rlnPipeLineProcessAlias #2\n_rlnPipeLineProcessTypeLabel #3\n"
+        "_rlnPipeLineProcessStatusLabel #4\n" + rows + "\n")
+    (root / ".cryocc/run.json").write_text(json.dumps({"scheme": "cryocc_001", "pid": 1, "host": "a host that is not this one",
+                                                       "command": ["relion_schemer"], "log": "Schemes/cryocc_001/run.out"}))
+    return pipeline, root
+
+
+def relion_base(tmp_path: Path) -> tuple[Path, Path]:
+    """A quickstart project run to the end by the real relion_schemer, on the workstation site."""
+    pipeline = copy_examples(tmp_path / "examples", "quickstart", site="workstation")
+    root = tmp_path / "project"
+    assert cryocc("apply", pipeline, "--project", root).returncode == 0
+    run = run_scheme(root, tool_env())
+    assert run.exit_code == 0 and set(run.statuses.values()) == {"Succeeded"}, run.output
+    return pipeline, root
+
+
+@pytest.fixture(scope="module", params=["synthetic", "relion"])
+def base(request, tmp_path_factory) -> tuple[Path, Path]:
+    """A finished quickstart project, then reconstruct's parameter changed and applied (a new scheme,
+    not run yet: its scheme.star is read back, and the results index written), then changed again
+    in the spec only (so that plan looks for a result in the index)."""
+    if request.param == "relion":
+        request.getfixturevalue("relion")
+    tmp = tmp_path_factory.mktemp(request.param)
+    pipeline, root = (synthetic_base if request.param == "synthetic" else relion_base)(tmp)
+    edit(pipeline, "rescale_angpixs: 10", "rescale_angpixs: 11")
+    assert cryocc("apply", pipeline, "--project", root).returncode == 0
+    edit(pipeline, "rescale_angpixs: 11", "rescale_angpixs: 12")
+    assert (root / ".cryocc/results.json").is_file() and (root / "Schemes/cryocc_002/scheme.star").is_file()
+    return pipeline, root
+
+
+def _params_of(root: Path, job_dir: str) -> str:
+    return json.loads(receipt_of(root, job_dir).read_text())["params_file"]
+
+
+COMMANDS = {"plan": lambda pipeline: ("plan", pipeline), "status": lambda _: ("status",), "logs": lambda _: ("logs", "ctf"),
+            "gc": lambda _: ("gc",)}  # validate reads no project file; abort and apply write
+# each file, and the commands that read it (with this project, ctf's result is kept in External/job005/)
+FILES = {
+    "receipt": (lambda root: "External/job005/cryocc_receipt.json", {"plan", "status", "logs", "gc"}),
+    "params document": (lambda root: _params_of(root, "External/job005/"), {"plan", "status", "logs", "gc"}),
+    "lockfile": (lambda root: "cryocc.lock", {"plan", "status", "logs", "gc"}),
+    "scheme.star": (lambda root: "Schemes/cryocc_002/scheme.star", {"plan", "status", "gc"}),
+    "default_pipeline.star": (lambda root: "default_pipeline.star", {"gc"}),
+    "results.json": (lambda root: ".cryocc/results.json", {"plan"}),
+    "run.json": (lambda root: ".cryocc/run.json", {"status", "gc"}),
+    "log": (lambda root: "External/job005/run.out", {"logs"}),
+}
+# what a file's content cannot be without cryocc saying so: a damaged lockfile is rebuilt by plan (a
+# note naming it), a params document that is not what apply wrote makes its job run again, and a log
+# is whatever the tool wrote
+CONTENT_TOLERATED = {"lockfile": {"plan"}, "params document": {"plan", "status", "logs", "gc"}, "log": {"logs"}}
+
+
+def replace(path: Path, damage: str) -> None:
+    path.unlink()
+    if damage == "fifo":
+        os.mkfifo(path)
+    elif damage == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_bytes({"[]": b"[]", "null": b"null", "garbage": GARBAGE}[damage])
+
+
+@pytest.mark.parametrize("damage", ["fifo", "/dev/zero", "[]", "null", "garbage"])
+@pytest.mark.parametrize("what", FILES)
+def test_every_read_only_command_against_every_damaged_file(what, damage, base, tmp_path):
+    pipeline, original = base
+    root = tmp_path / "project"
+    shutil.copytree(original, root, symlinks=True)
+    rel_of, readers = FILES[what]
+    rel = rel_of(root)
+    replace(root / rel, damage)
+    for name, args in COMMANDS.items():
+        try:
+            out = cryocc(*args(pipeline), "--project", root)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"cryocc {name} did not return within {TIMEOUT} s with {rel} a {damage}")
+        assert "Traceback" not in out.stderr, (name, out.stderr)
+        named = str(root / rel)
+        if name not in readers or (damage in ("[]", "null", "garbage") and name in CONTENT_TOLERATED.get(what, ())):
+            assert out.returncode == 0, (name, out.stderr)
+            if what == "lockfile" and name == "plan":
+                assert f"{named}" in out.stdout and "rebuilt from the receipts" in out.stdout, out.stdout
+            continue
+        assert out.returncode == 1 and out.stderr.startswith(f"error: {named}"), (name, out.stderr)
+        assert "hint: " in out.stderr, (name, out.stderr)
