@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -16,7 +18,7 @@ from typing import Any, TypedDict, cast
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, RUN_RECORD, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
 from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
-from .project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
+from .project_files import ABSENT, SMALL_LIMIT, DamagedFile, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
 from .star import Blocks, pairs_of, parse_star, rows_of
 from .states import Status
 
@@ -49,7 +51,8 @@ class Project:
 
     def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
-            self._schemes[name] = read_star_file(self.root / scheme_dir(name) / "scheme.star", SCHEME_SHAPE)
+            self._schemes[name] = read_star_file(self.root / scheme_dir(name) / "scheme.star", SCHEME_SHAPE,
+                                                 writing=lambda: self.scheme_locked(name))
         return self._schemes[name]
 
     def scheme_rows(self, scheme: str) -> list[dict[str, str]]:
@@ -110,7 +113,8 @@ class Project:
     def pipeline(self) -> Blocks:
         """default_pipeline.star: RELION's processes, nodes and edges ({} before RELION ran a job)."""
         if self._pipeline is None:
-            self._pipeline = read_star_file(self.root / PIPELINE, PIPELINE_SHAPE)
+            self._pipeline = read_star_file(self.root / PIPELINE, PIPELINE_SHAPE,
+                                            writing=(self.root / ".relion_lock" / f"lock_{PIPELINE}").exists)
         return self._pipeline
 
     def pipeline_status(self, job_dir: str) -> str | None:
@@ -142,9 +146,24 @@ PIPELINE_SHAPE = {"pipeline_general": (), "pipeline_processes": ("rlnPipeLinePro
                   "pipeline_output_edges": ("rlnPipeLineEdgeProcess", "rlnPipeLineEdgeToNode")}
 
 
-def read_star_file(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
+def read_star_file(path: Path, shape: dict[str, tuple[str, ...]], writing: Callable[[], bool] = lambda: False) -> Blocks:
     """A STAR file RELION or cryocc wrote in the project ({} when there is none), when it has the
-    blocks and labels of shape; else an error naming the file and the block."""
+    blocks and labels of shape; else an error naming the file and the block. RELION rewrites its
+    STAR files in place: while writing() (its lock is held) a damaged one is read again, a while."""
+    for _ in range(STAR_RETRIES):
+        try:
+            return _star_of_shape(path, shape)
+        except DamagedFile:
+            if not writing():
+                raise
+            time.sleep(0.25)
+    return _star_of_shape(path, shape)
+
+
+STAR_RETRIES = 8
+
+
+def _star_of_shape(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
     text = read_text(path, "STAR file")
     if text is None:
         return {}

@@ -207,6 +207,28 @@ def test_a_star_file_not_utf8_or_without_its_blocks_is_an_error_naming_it(rel, d
     assert damage != "a short row" or ": row 1 has no " in text, text
 
 
+def test_a_pipeline_relion_is_rewriting_in_place_is_read_again(tmp_path):
+    """RELION truncates default_pipeline.star and writes it again under its pipeline lock: a reader
+    that comes between sees an empty file, which is no damage while the lock is held."""
+    import threading
+
+    from cryocc.project import Project
+
+    _, root = ran(tmp_path)
+    whole = SHORT_ROWS["default_pipeline.star"].replace("#2\nExternal/job001/x.star\n", "#2\nExternal/job001/x.star External/job002/\n")
+    (root / "default_pipeline.star").write_text("")
+    (root / ".relion_lock").mkdir()
+    (root / ".relion_lock/lock_default_pipeline.star").touch()
+    later = threading.Timer(0.4, lambda: ((root / "default_pipeline.star").write_text(whole),
+                                          (root / ".relion_lock/lock_default_pipeline.star").unlink()))
+    later.start()
+    try:
+        assert Project(root).pipeline()["pipeline_input_edges"] == [
+            {"rlnPipeLineEdgeFromNode": "External/job001/x.star", "rlnPipeLineEdgeProcess": "External/job002/"}]
+    finally:
+        later.join()
+
+
 # --- 3. a receipt is evidence, not a claim ----------------------------------------------------
 
 def test_a_forged_fingerprint_in_a_receipt_is_not_reused(tmp_path):
