@@ -229,13 +229,14 @@ def check_receipt(doc: Any, path: Path) -> Receipt:
     """doc, when it has the shape of a receipt (what cryocc reads of it); else an error at path and key."""
     receipt = expect_fields(doc, _RECEIPT_FIELDS, path, _WHAT, required=("fingerprint", "status"))
     for i, out in enumerate(receipt.get("outputs") or []):
-        expect_fields(out, _OUTPUT_FIELDS, path, _WHAT, f"outputs[{i}].", required=("path",))
+        expect(out, dict, path, f"outputs[{i}]", _WHAT)
+        expect_fields(out, _OUTPUT_FIELDS, path, _WHAT, f"outputs[{i}].", required=("path",) if out.get("is_dir") else ("path", "size"))
         if out["path"].startswith("/") or ".." in out["path"].split("/"):
             raise damaged(path, "an output outside its job directory: not a receipt cryocc wrote", key=f"outputs[{i}].path")
         for name, size in (out.get("files") or {}).items():
             expect(size, int, path, f"outputs[{i}].files.{name}", _WHAT)
     for name, item in (receipt.get("items") or {}).items():
-        expect_fields(item, _ITEM_FIELDS, path, _WHAT, f"items.{name}.")
+        expect_fields(item, _ITEM_FIELDS, path, _WHAT, f"items.{name}.", required=("outcome",))
     return cast(Receipt, receipt)
 
 

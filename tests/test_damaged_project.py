@@ -116,6 +116,9 @@ SHAPES = {
     "an output's size text": '{"fingerprint": "x", "status": "succeeded", "outputs": [{"path": "a", "size": "9"}]}',
     "an output outside": '{"fingerprint": "x", "status": "succeeded", "outputs": [{"path": "../../etc/passwd", "size": 9}]}',
     "items a list": '{"fingerprint": "x", "status": "succeeded", "items": []}',
+    "an item without its outcome": '{"fingerprint": "x", "status": "succeeded", "items": {"TS_01": {}}}',
+    "an output a list": '{"fingerprint": "x", "status": "succeeded", "outputs": [[]]}',
+    "a file without its size": '{"fingerprint": "x", "status": "succeeded", "outputs": [{"path": "a"}]}',
     "ended a number": '{"fingerprint": "x", "status": "succeeded", "ended": 7}',
 }
 
@@ -133,7 +136,7 @@ def test_a_receipt_of_the_wrong_shape_is_an_error_at_its_file_and_key(content, t
         assert f"{receipt}: {key}: should be an object" in out.stderr, out.stderr
 
 
-LOCKFILES = {"[]": "[]", "null": "null", "no jobs": "NO_JOBS", "jobs a list": "JOBS_LIST",
+LOCKFILES = {"[]": "[]", "null": "null", "no jobs": "NO_JOBS", "jobs a list": "JOBS_LIST", "params a list": "PARAMS_LIST",
              "a job a string": "JOBS_ONE_STRING", "a job's state a number": "STATE_NUMBER"}
 
 
@@ -148,6 +151,8 @@ def test_a_lockfile_of_the_wrong_shape_is_an_error_at_its_key_and_plan_rebuilds_
         key = "jobs"
     elif content == "JOBS_LIST":
         doc["jobs"], key = [], "jobs"
+    elif content == "PARAMS_LIST":
+        doc["jobs"]["ctf"]["parts"]["params"], key = [], "jobs.ctf.parts.params"
     elif content == "JOBS_ONE_STRING":
         doc["jobs"]["ctf"], key = "ctf", "jobs.ctf"
     elif content == "STATE_NUMBER":

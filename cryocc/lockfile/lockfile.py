@@ -136,6 +136,9 @@ _PIPELINE: dict[str, type | tuple[type, ...]] = {"name": str, "path": str, "spec
 _JOB: dict[str, type | tuple[type, ...]] = {
     "type": str, "fingerprint": str, "parts": dict, "scheme": (str, _NONE), "job_dir": (str, _NONE), "state": str,
     "params_file": (str, _NONE), "recipe_fingerprint": (str, _NONE), "items": (dict, _NONE), "continues": (str, _NONE)}
+_PARTS: dict[str, type | tuple[type, ...]] = {
+    "recipe": int, "type": str, "type_version": int, "params": dict, "acquisition": dict, "inputs": dict, "data": (str, _NONE),
+    "upstream": dict}
 _SCHEME: dict[str, type | tuple[type, ...]] = {"name": str, "jobs": list, "pipeline": str, "site": str}
 
 
@@ -157,6 +160,7 @@ def check_lockfile(doc: Any, path: str) -> dict[str, Any]:
         unknown = sorted(set(job) - set(_JOB))
         if unknown:
             raise DamagedFile("unknown key: not a lockfile cryocc wrote", location=Location(path), key=f"jobs.{name}.{unknown[0]}")
+        expect_fields(job["parts"], _PARTS, path, what, f"jobs.{name}.parts.")
         for item, record in (job.get("items") or {}).items():
             expect(record, str, path, f"jobs.{name}.items.{item}", what)
     for i, scheme in enumerate(doc["schemes"]):
