@@ -149,12 +149,13 @@ PIPELINE_SHAPE = {"pipeline_general": (), "pipeline_processes": ("rlnPipeLinePro
 def read_star_file(path: Path, shape: dict[str, tuple[str, ...]], writing: Callable[[], bool] = lambda: False) -> Blocks:
     """A STAR file RELION or cryocc wrote in the project ({} when there is none), when it has the
     blocks and labels of shape; else an error naming the file and the block. RELION rewrites its
-    STAR files in place: while writing() (its lock is held) a damaged one is read again, a while."""
-    for _ in range(STAR_RETRIES):
+    STAR files in place: a damaged one is read again, once, and then as long as writing() (its lock
+    is held: the writer may have finished, and let go of its lock, between our read and our look)."""
+    for attempt in range(STAR_RETRIES):
         try:
             return _star_of_shape(path, shape)
         except DamagedFile:
-            if not writing():
+            if attempt and not writing():
                 raise
             time.sleep(0.25)
     return _star_of_shape(path, shape)
