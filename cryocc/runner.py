@@ -25,7 +25,7 @@ from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
 from .project import JobState, Project, observe, read_run_record
-from .project_files import open_regular, read_bytes, read_tail
+from .project_files import open_regular, read_tail
 from .schema.models import SiteProfile
 from .states import Status
 
@@ -239,17 +239,12 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         if item not in per_item:
             raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
                                hint=("it has logs of " + ", ".join(per_item)) if per_item else "this job wrote no per-tilt-series logs")
-        write((read_bytes(d / ITEM_LOGS / f"{item}.log", "log", LOG_LIMIT) or b"").decode(errors="replace"))
+        _print_log(d / ITEM_LOGS / f"{item}.log", 0, write)
         return
     pos = 0
     while True:
         done = ended(d)
-        with open_regular(d / "run.out") as fh:
-            if fh is not None:
-                fh.seek(pos)
-                while chunk := fh.read(1 << 20):  # a log of any size, never all of it in memory
-                    write(chunk.decode(errors="replace"))
-                    pos += len(chunk)
+        pos = _print_log(d / "run.out", pos, write)
         if done or not follow:
             break
         time.sleep(poll)
@@ -261,7 +256,19 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
               f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
 
 
-LOG_LIMIT = 64 << 20  # bytes of a log printed at a time
+LOG_LIMIT = 64 << 20  # bytes of run.err printed (its end)
+
+
+def _print_log(path: Path, pos: int, write: Callable[[str], None]) -> int:
+    """Write a log from byte pos on, a chunk at a time (a log of any size, never all of it in
+    memory); returns where it ended. Not a regular file (a FIFO, a device): an error naming it."""
+    with open_regular(path) as fh:
+        if fh is not None:
+            fh.seek(pos)
+            while chunk := fh.read(1 << 20):
+                write(chunk.decode(errors="replace"))
+                pos += len(chunk)
+    return pos
 
 
 def tail(path: Path, n: int) -> list[str]:

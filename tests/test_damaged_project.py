@@ -234,6 +234,17 @@ def test_a_pipeline_relion_is_rewriting_in_place_is_read_again(tmp_path):
         later.join()
 
 
+@pytest.mark.parametrize("damage", ["fifo", "/dev/zero"])
+def test_a_tilt_series_log_that_is_not_a_file_is_an_error_naming_it(damage, tmp_path):
+    _, root = ran(tmp_path)
+    log = root / "External/job005/logs/TS_01.log"
+    log.parent.mkdir()
+    log.touch()
+    replace(log, damage)
+    out = cryocc("logs", "ctf", "--item", "TS_01", "--project", root)
+    assert out.returncode == 1 and out.stderr.startswith(f"error: {log}: a "), out.stderr
+
+
 # --- 3. a receipt is evidence, not a claim ----------------------------------------------------
 
 def test_a_forged_fingerprint_in_a_receipt_is_not_reused(tmp_path):
