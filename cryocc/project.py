@@ -335,10 +335,9 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     receipt = read_receipt(project.root, job_dir)
     state = JobState(name, Status.INCOMPLETE, job_dir, scheme, receipt)
     if (d / SUCCESS).exists():
-        mismatch = receipt_mismatch(project.root, receipt, lock.fingerprint) if receipt is not None else ""
         if receipt is None:
             state.status, state.detail = Status.INCOMPLETE, "its receipt is missing"
-        elif mismatch:
+        elif mismatch := receipt_mismatch(project.root, receipt, lock.fingerprint):
             state.status, state.detail, state.mismatch = Status.INCOMPLETE, f"its receipt does not match: {mismatch}", mismatch
         elif missing := outputs_missing(project.root, job_dir, receipt):
             state.status, state.detail = Status.OUTPUTS_MISSING, ", ".join(missing)

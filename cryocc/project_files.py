@@ -20,8 +20,8 @@ from .errors import Location, ProjectError, decode_text, os_failure
 DOCUMENT_LIMIT = 256 << 20  # bytes: a lockfile of 10^5 files is ~20 MB, a receipt of a big folder a few MB
 SMALL_LIMIT = 1 << 20  # a file cryocc writes a few lines into
 
-MOVE_AWAY = "cryocc reads only the regular files it or RELION wrote here: move this one away " \
-            "(a job whose receipt is gone runs again; a lost cryocc.lock is rebuilt from the receipts)"
+MOVE_AWAY = "cryocc reads only the regular files it or RELION wrote here: restore this one from a backup, or move " \
+            "it away (a job whose receipt is gone runs again; a lost cryocc.lock is rebuilt from the receipts)"
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
