@@ -310,6 +310,10 @@ def test_a_job_of_the_user_in_a_directory_not_utf8_crashes_nothing(tmp_path):
         assert out.returncode == 0 and "Traceback" not in out.stderr, (args, out.stderr)
     status = json.loads(cryocc("status", "--project", root, "--json", env=env).stdout)
     assert next(j for j in status["jobs"] if j["name"] == "reconstruct")["slurm"] == {"id": "78", "state": "RUNNING"}
+    out = cryocc("apply", pipeline, "--project", root, env=env)  # refused: ours runs
+    assert out.returncode == 1 and "still running: reconstruct (External/job006/)" in out.stderr, out.stderr
+    out = cryocc("abort", "--project", root, env=env)
+    assert out.returncode == 0 and "External/job006/" in out.stdout and "Traceback" not in out.stderr, out.stderr
 
 
 def test_a_stale_slurm_id_does_not_claim_another_projects_job(tmp_path, monkeypatch):
