@@ -316,6 +316,27 @@ def test_a_job_of_the_user_in_a_directory_not_utf8_crashes_nothing(tmp_path):
     assert out.returncode == 0 and "External/job006/" in out.stdout and "Traceback" not in out.stderr, out.stderr
 
 
+@pytest.mark.slurm
+def test_a_real_slurm_job_in_a_directory_not_utf8_crashes_nothing(tmp_path, slurm_cluster):
+    """Under the real SLURM: the user's job, queued (held by --begin, so it takes no node) in a
+    directory whose name is not UTF-8, under the name of one of our job directories."""
+    pipeline, root = ran(tmp_path)
+    (root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()  # a job without a sentinel: squeue is asked
+    odd = os.fsencode(tmp_path) + b"/caf\xe9-\xff"
+    os.mkdir(odd)
+    job = subprocess.run([b"sbatch", b"--parsable", b"--begin=now+1hour", b"-J", b"External/job006/", b"-D", odd,
+                          b"-o", b"/dev/null", b"--wrap", b"sleep 1"], capture_output=True, check=True).stdout.strip()
+    try:
+        status = json.loads(cryocc("status", "--project", root, "--json").stdout)
+        reconstruct = next(j for j in status["jobs"] if j["name"] == "reconstruct")
+        assert (reconstruct["state"], reconstruct["slurm"]) == ("incomplete", None), reconstruct  # not ours: elsewhere
+        for args in (("status",), ("plan", pipeline), ("gc",), ("logs", "reconstruct"), ("apply", pipeline), ("abort",)):
+            out = cryocc(*args, "--project", root)
+            assert out.returncode == 0 and "Traceback" not in out.stderr, (args, out.stderr)
+    finally:
+        subprocess.run([b"scancel", job], check=False)
+
+
 def test_a_stale_slurm_id_does_not_claim_another_projects_job(tmp_path, monkeypatch):
     from cryocc import project as observed
 
