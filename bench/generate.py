@@ -73,6 +73,7 @@ def mark_succeeded(project: Path) -> None:
                            else {"path": out["path"], "size": 6, "is_dir": False})
         (d / "cryocc_receipt.json").write_text(json.dumps({
             "fingerprint": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["fingerprint"], "status": "succeeded",
+            "params_file": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["params_file"],
             "outputs": outputs, "items": items}, indent=1, sort_keys=True))
         (d / "RELION_JOB_EXIT_SUCCESS").touch()
     g = blocks["scheme_general"]

@@ -5,17 +5,21 @@ run, gc and the supervisor read the project through it; a stat where it can."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
+from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, RUN_RECORD, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
+from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
-from .star import Blocks, pairs_of, read_star, rows_of
+from .project_files import ABSENT, SMALL_LIMIT, DamagedFile, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
+from .star import Blocks, pairs_of, parse_star, rows_of
 from .states import Status
 
 
@@ -27,6 +31,7 @@ class JobState:
     scheme: str | None = None
     receipt: dict[str, Any] | None = None
     detail: str = ""
+    mismatch: str = ""  # why its receipt does not match the lockfile's fingerprint (it is then incomplete)
     slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
     failed_items: dict[str, str] = field(default_factory=dict)  # tilt series the job succeeded without, and why
     continues: str | None = None  # an extension not run yet: the job directory it will run in again
@@ -46,8 +51,8 @@ class Project:
 
     def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
-            path = self.root / scheme_dir(name) / "scheme.star"
-            self._schemes[name] = read_star(path) if path.exists() else {}
+            self._schemes[name] = read_star_file(self.root / scheme_dir(name) / "scheme.star", SCHEME_SHAPE,
+                                                 writing=lambda: self.scheme_locked(name))
         return self._schemes[name]
 
     def scheme_rows(self, scheme: str) -> list[dict[str, str]]:
@@ -92,18 +97,15 @@ class Project:
     def slurm(self, job_dir: str) -> dict[str, str] | None:
         """The SLURM job RELION submitted for job_dir, if still queued or running ({} if not; None when
         SLURM cannot be asked). Every RELION project names its jobs External/jobNNN/, so a job is ours
-        by the id its script recorded as it started, or else (still queued) by its name and its
-        working directory (RELION submits from the project directory)."""
+        by its working directory (RELION submits from the project directory) and the id its script
+        recorded as it started, or else (still queued) its name: a stale id may be another's job now."""
         if not self._asked:
             self._queue, self._asked = squeue(), True
         if self._queue is None:
             return None
-        try:
-            job_id = (self.root / job_dir / SLURM_ID).read_text().strip()
-        except OSError:
-            job_id = ""
+        job_id = (read_text(self.root / job_dir / SLURM_ID, "SLURM job id", SMALL_LIMIT) or "").strip()
         for jid, state, workdir, name in self._queue:
-            ours = jid == job_id if job_id else name == job_dir and os.path.realpath(workdir) == self._real
+            ours = (jid == job_id if job_id else name == job_dir) and os.path.realpath(workdir) == self._real
             if ours:
                 return {"id": jid, "state": state}
         return {}
@@ -111,8 +113,8 @@ class Project:
     def pipeline(self) -> Blocks:
         """default_pipeline.star: RELION's processes, nodes and edges ({} before RELION ran a job)."""
         if self._pipeline is None:
-            path = self.root / PIPELINE
-            self._pipeline = read_star(path) if path.is_file() else {}
+            self._pipeline = read_star_file(self.root / PIPELINE, PIPELINE_SHAPE,
+                                            writing=(self.root / ".relion_lock" / f"lock_{PIPELINE}").exists)
         return self._pipeline
 
     def pipeline_status(self, job_dir: str) -> str | None:
@@ -127,21 +129,158 @@ def squeue() -> list[tuple[str, str, str, str]] | None:
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "--me", "-o", "%i\t%T\t%Z\t%j"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["squeue", "-h", "--me", "-o", "%i\t%T\t%Z\t%j"], capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
-    return [tuple(line.split("\t", 3)) for line in out.stdout.splitlines() if line.count("\t") >= 3]  # type: ignore[misc]
+    # bytes as the file system names them: any job of the user's may run in a directory whose name is not UTF-8
+    text = os.fsdecode(out.stdout)
+    return [tuple(line.split("\t", 3)) for line in text.splitlines() if line.count("\t") >= 3]  # type: ignore[misc]
+
+
+# The blocks cryocc reads of a STAR file (the first one is always there) and the labels each row of a loop must have.
+SCHEME_SHAPE = {"scheme_general": (), "scheme_jobs": ("rlnSchemeJobNameOriginal", "rlnSchemeJobName")}
+PIPELINE_SHAPE = {"pipeline_general": (), "pipeline_processes": ("rlnPipeLineProcessName",),
+                  "pipeline_input_edges": ("rlnPipeLineEdgeFromNode", "rlnPipeLineEdgeProcess"),
+                  "pipeline_output_edges": ("rlnPipeLineEdgeProcess", "rlnPipeLineEdgeToNode")}
+
+
+def read_star_file(path: Path, shape: dict[str, tuple[str, ...]], writing: Callable[[], bool] = lambda: False) -> Blocks:
+    """A STAR file RELION or cryocc wrote in the project ({} when there is none), when it has the
+    blocks and labels of shape; else an error naming the file and the block. RELION rewrites its
+    STAR files in place: a damaged one is read again, once, and then as long as writing() (its lock
+    is held: the writer may have finished, and let go of its lock, between our read and our look)."""
+    for attempt in range(STAR_RETRIES):
+        try:
+            return _star_of_shape(path, shape)
+        except DamagedFile:
+            if attempt and not writing():
+                raise
+            time.sleep(0.25)
+    return _star_of_shape(path, shape)
+
+
+STAR_RETRIES = 8
+
+
+def _star_of_shape(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
+    text = read_text(path, "STAR file")
+    if text is None:
+        return {}
+    blocks = parse_star(text)
+    first = next(iter(shape))
+    if first not in blocks:
+        raise damaged(path, f"no data_{first} block: not a STAR file RELION or cryocc wrote", key=f"data_{first}")
+    for block, labels in shape.items():
+        for i, row in enumerate(rows_of(blocks, block)):
+            lacking = next((label for label in labels if label not in row), None)
+            if lacking:
+                raise damaged(path, f"row {i + 1} has no {lacking}: not a STAR file RELION or cryocc wrote", key=f"data_{block}")
+    return blocks
+
+
+class ReceiptOutput(TypedDict, total=False):
+    path: str
+    is_dir: bool
+    size: int
+    files: dict[str, int]
+
+
+class ReceiptItem(TypedDict, total=False):
+    outcome: str
+    fingerprint: str
+    reason: str | None
+
+
+class Receipt(TypedDict, total=False):
+    """cryocc_receipt.json as drivers._receipt writes it: the keys cryocc reads back."""
+
+    job: str
+    type: str
+    fingerprint: str
+    params_file: str | None
+    status: str
+    reason: str | None
+    ended: str | None
+    seconds: int | float | None
+    outputs: list[ReceiptOutput]
+    items: dict[str, ReceiptItem]
+
+
+_RECEIPT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "job": str, "type": str, "fingerprint": str, "params_file": (str, type(None)), "status": str, "reason": (str, type(None)),
+    "ended": (str, type(None)), "seconds": (int, float, type(None)), "outputs": (list, type(None)), "items": (dict, type(None))}
+_OUTPUT_FIELDS: dict[str, type | tuple[type, ...]] = {"path": str, "is_dir": bool, "size": int, "files": dict}
+_ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint": str, "reason": (str, type(None))}
+_WHAT = "receipt"
 
 
 def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
-    """The driver's receipt in a job directory, or None when there is none (yet) or it is unreadable."""
-    try:
-        receipt: dict[str, Any] = json.loads((root / job_dir / RECEIPT).read_text())
-        return receipt
-    except (OSError, ValueError):
+    """The driver's receipt in a job directory, or None when there is none (yet). A receipt that is
+    not one (not a file, not JSON, of another shape) is an error naming it."""
+    path = root / job_dir / RECEIPT
+    doc = read_json(path, _WHAT)
+    if doc is ABSENT:
         return None
+    return dict(check_receipt(doc, path))
+
+
+def check_receipt(doc: Any, path: Path) -> Receipt:
+    """doc, when it has the shape of a receipt (what cryocc reads of it); else an error at path and key."""
+    receipt = expect_fields(doc, _RECEIPT_FIELDS, path, _WHAT, required=("fingerprint", "status"))
+    for i, out in enumerate(receipt.get("outputs") or []):
+        expect(out, dict, path, f"outputs[{i}]", _WHAT)
+        expect_fields(out, _OUTPUT_FIELDS, path, _WHAT, f"outputs[{i}].", required=("path",) if out.get("is_dir") else ("path", "size"))
+        if out["path"].startswith("/") or ".." in out["path"].split("/"):
+            raise damaged(path, "an output outside its job directory: not a receipt cryocc wrote", key=f"outputs[{i}].path")
+        for name, size in (out.get("files") or {}).items():
+            expect(size, int, path, f"outputs[{i}].files.{name}", _WHAT)
+    for name, item in (receipt.get("items") or {}).items():
+        expect_fields(item, _ITEM_FIELDS, path, _WHAT, f"items.{name}.", required=("outcome",))
+    return cast(Receipt, receipt)
+
+
+_PARAMS_FILE = re.compile(r"\.cryocc/jobs/(?!\.\.?/)[^/]+/([0-9a-f]{16})\.json")  # as render.render_job names it
+
+
+def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> str:
+    """Why a receipt does not match a result of fingerprint ("" when it does). A receipt is evidence,
+    not a claim: its fingerprint must be the recipe's, and that of the params document it names, whose
+    content must still hash to its name (apply names each one by its hash)."""
+    if receipt.get("fingerprint") != fingerprint:
+        return "it is from other parameters"
+    name = receipt.get("params_file") or ""
+    found = _PARAMS_FILE.fullmatch(name)
+    if not found:
+        return f"it names no params document of this project ({name or 'none'})"
+    data = read_bytes(root / name, "params document")
+    if data is None:
+        return f"its params document {name} is gone"
+    if sha256_bytes(data)[:16] != found[1]:
+        return f"its params document {name} was changed since apply wrote it"
+    doc = parse_json(data, root / name, "params document")
+    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint:
+        return f"its params document {name} has another fingerprint"
+    return ""
+
+
+class RunRecord(TypedDict):
+    """.cryocc/run.json: the relion_schemer cryocc started (runner.start writes it)."""
+
+    scheme: str
+    pid: int
+    host: str
+
+
+def read_run_record(root: Path) -> RunRecord | None:
+    """.cryocc/run.json, or None before cryocc started a schemer in the project."""
+    path = root / RUN_RECORD
+    doc = read_json(path, "run record", SMALL_LIMIT)
+    if doc is ABSENT:
+        return None
+    return cast(RunRecord, expect_fields(doc, {"scheme": str, "pid": int, "host": str}, path, "run record",
+                                         required=("scheme", "pid", "host")))
 
 
 def outputs_missing(root: Path, job_dir: str, receipt: dict[str, Any]) -> list[str]:
@@ -196,8 +335,10 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     receipt = read_receipt(project.root, job_dir)
     state = JobState(name, Status.INCOMPLETE, job_dir, scheme, receipt)
     if (d / SUCCESS).exists():
-        if not receipt or receipt.get("fingerprint") != lock.fingerprint:
-            state.status, state.detail = Status.INCOMPLETE, "its receipt is missing or from other parameters"
+        if receipt is None:
+            state.status, state.detail = Status.INCOMPLETE, "its receipt is missing"
+        elif mismatch := receipt_mismatch(project.root, receipt, lock.fingerprint):
+            state.status, state.detail, state.mismatch = Status.INCOMPLETE, f"its receipt does not match: {mismatch}", mismatch
         elif missing := outputs_missing(project.root, job_dir, receipt):
             state.status, state.detail = Status.OUTPUTS_MISSING, ", ".join(missing)
         else:

@@ -54,6 +54,8 @@ def reason(r: dict[str, Any]) -> str:
     if kind == Reason.REUSE:
         when = (r.get("ended") or "")[:16].replace("T", " ")
         return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
+    if kind == Reason.RECEIPT:
+        return (f"{r['job_dir']}: " if r.get("job_dir") else "") + f"its receipt does not match: {detail}"
     if kind == Reason.ITEMS:
         return _items_line(r)
     if kind == Reason.POOLS:

@@ -24,7 +24,8 @@ from .contract import ABORT_NOW, ITEM_LOGS, RUN_RECORD, ended, scheme_dir, schem
 from .errors import ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
-from .project import JobState, Project, observe
+from .project import JobState, Project, observe, read_run_record
+from .project_files import open_regular, read_tail
 from .schema.models import SiteProfile
 from .states import Status
 
@@ -65,11 +66,10 @@ def _pid_alive(pid: int, scheme: str) -> bool:
 
 def live_schemer(project: Path) -> dict[str, Any] | None:
     """The schemer cryocc started for this project (its supervisor's pid), if it still runs."""
-    try:
-        record = json.loads((project / RUN_RECORD).read_text())
-    except (OSError, ValueError):
+    record = read_run_record(project)
+    if record is None:
         return None
-    return record if record.get("host") == socket.gethostname() and _pid_alive(record["pid"], record["scheme"]) else None
+    return dict(record) if record["host"] == socket.gethostname() and _pid_alive(record["pid"], record["scheme"]) else None
 
 
 def _other_schemers(scheme: str) -> bool:
@@ -276,33 +276,37 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         if item not in per_item:
             raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
                                hint=("it has logs of " + ", ".join(per_item)) if per_item else "this job wrote no per-tilt-series logs")
-        write(own(f"{ITEM_LOGS}/{item}.log").read_text(errors="replace"))
+        _print_log(own(f"{ITEM_LOGS}/{item}.log"), 0, write)
         return
     pos = 0
     while True:
         done = ended(d)
-        try:
-            with open(own("run.out"), "rb") as fh:  # confined each time: it may appear (as a link) while followed
-                fh.seek(pos)
-                chunk = fh.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            write(chunk.decode(errors="replace"))
-            pos += len(chunk)
+        pos = _print_log(own("run.out"), pos, write)  # confined each time: it may appear (as a link) while followed
         if done or not follow:
             break
         time.sleep(poll)
-    err = own("run.err")
-    if err.is_file() and err.stat().st_size:
-        write(f"--- {st.job_dir}run.err ---\n" + err.read_text(errors="replace"))
+    err = read_tail(own("run.err"), LOG_LIMIT)
+    if err:
+        write(f"--- {st.job_dir}run.err ---\n" + err.decode(errors="replace"))
     if per_item:
         write(f"--- {len(per_item)} tilt series have their own log in {st.job_dir}{ITEM_LOGS}/ "
               f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
 
 
+LOG_LIMIT = 64 << 20  # bytes of run.err printed (its end)
+
+
+def _print_log(path: Path, pos: int, write: Callable[[str], None]) -> int:
+    """Write a log from byte pos on, a chunk at a time (a log of any size, never all of it in
+    memory); returns where it ended. Not a regular file (a FIFO, a device): an error naming it."""
+    with open_regular(path) as fh:
+        if fh is not None:
+            fh.seek(pos)
+            while chunk := fh.read(1 << 20):
+                write(chunk.decode(errors="replace"))
+                pos += len(chunk)
+    return pos
+
+
 def tail(path: Path, n: int) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-n:]
-    except OSError:
-        return []
+    return read_tail(path, 1 << 20).decode(errors="replace").splitlines()[-n:]

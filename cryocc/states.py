@@ -41,6 +41,7 @@ class Reason(StrEnum):
     INPUT = "input"  # an input file or the data changed
     UPSTREAM = "upstream"  # an upstream job runs, or keeps another result
     REUSE = "reuse"  # an earlier result with this fingerprint is kept, wherever it is
+    RECEIPT = "receipt"  # a receipt claims the result, but does not match the params document it names or the recipe
     ITEMS = "items"  # an extension: which tilt series are new, changed, failed, ...
     ITEMS_FAILED = "items_failed"  # it succeeded without some tilt series
     POOLS = "pools"  # one result depends on every tilt series: all of them run again

@@ -303,14 +303,14 @@ def test_the_watchdog_fails_only_jobs_that_went_to_slurm(tmp_path, slurm):
     """A started job without a sentinel that squeue does not know: lost, if the site submits to SLURM;
     running, if it runs jobs by bash (a workstation), whose jobs are in no squeue."""
     from cryocc import supervisor
-    from cryocc.star import block_loop
+    from cryocc.star import block_loop, block_pairs
 
     (tmp_path / "Schemes/s").mkdir(parents=True)
     (tmp_path / "External/job001").mkdir(parents=True)
-    (tmp_path / "Schemes/s/scheme.star").write_text(block_loop(
+    (tmp_path / "Schemes/s/scheme.star").write_text(block_pairs("scheme_general", {"rlnSchemeName": "Schemes/s/"}) + block_loop(
         "scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
         [["a", "External/job001/", "new", "1"]]))
-    (tmp_path / "default_pipeline.star").write_text(block_loop(
+    (tmp_path / "default_pipeline.star").write_text(block_pairs("pipeline_general", {"rlnPipeLineJobCounter": 2}) + block_loop(
         "pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
                                "rlnPipeLineProcessStatusLabel"], [["External/job001/", "None", "relion.external", "Running"]]))
     argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", *(["--slurm"] if slurm else []), "--", "sleep", "1"]

@@ -55,7 +55,7 @@ def read_lock(project: Path) -> tuple[Lockfile | None, str | None]:
     try:
         lock = read_lockfile(project)
     except DamagedLockfile as exc:
-        return None, f"{exc.message}: rebuilt from the receipts in External/ (apply keeps the damaged copy in {DAMAGED_DIR}/)"
+        return None, f"{exc.render().splitlines()[0]}: rebuilt from the receipts in External/ (apply keeps the damaged copy in {DAMAGED_DIR}/)"
     if lock is None and (project / "External").is_dir():
         return None, "no cryocc.lock: rebuilt from the receipts in External/"
     return lock, None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..contract import Outcome
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
-from ..project import JobState, outputs_missing, read_receipt
+from ..project import JobState, outputs_missing, read_receipt, receipt_mismatch
 from ..states import RUNS, STATE_REASONS, Action, ItemReason, Reason, Status
 
 if TYPE_CHECKING:
@@ -154,13 +154,20 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[s
     return reasons
 
 
-def _reusable(results: Results, fingerprint: str) -> tuple[str, dict[str, Any]] | None:
-    """The newest job directory that succeeded with this fingerprint and whose outputs are intact."""
+def _reusable(results: Results, fingerprint: str) -> tuple[tuple[str, dict[str, Any]] | None, list[dict[str, Any]]]:
+    """The newest job directory that succeeded with this fingerprint and whose outputs are intact, and
+    the reasons of those whose receipt claims it but does not match."""
+    refused = []
     for job_dir, entry in results.find(fingerprint):
         receipt = read_receipt(results.root, job_dir)
-        if receipt and receipt.get("fingerprint") == fingerprint and not outputs_missing(results.root, job_dir, receipt):
-            return job_dir, entry
-    return None
+        if receipt is None:
+            continue
+        mismatch = receipt_mismatch(results.root, receipt, fingerprint)
+        if mismatch:
+            refused.append({"kind": Reason.RECEIPT, "job_dir": job_dir, "detail": mismatch})
+        elif not outputs_missing(results.root, job_dir, receipt):
+            return (job_dir, entry), refused
+    return None, refused
 
 
 KEPT_OUTCOMES = (Outcome.SUCCEEDED, Outcome.FILTERED)
@@ -295,6 +302,8 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
                 jp.reasons.append({"kind": Reason.FORCED})
             if state is None or state.status == Status.SCHEDULED:
                 jp.reasons.append({"kind": Reason.NEW, "detail": "applied, not run yet"})
+            elif state.mismatch:
+                jp.reasons.append({"kind": Reason.RECEIPT, "detail": state.mismatch})
             elif state.status in STATE_REASONS:
                 jp.reasons.append({"kind": Reason(state.status), "detail": state.detail})
             never_ran = any(r["kind"] == Reason.NEW for r in jp.reasons)
@@ -318,7 +327,8 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
         upstream_runs = any(plans[w.upstream].action in RUNS for w in job.wires)
         blocked = name in force or upstream_runs or any(r["kind"] in (Reason.RUNNING, Reason.ITEMS_FAILED) for r in jp.reasons)
         if jp.action != Action.KEEP and results is not None and not blocked:
-            hit = _reusable(results, compiled.fingerprints[name])
+            hit, refused = _reusable(results, compiled.fingerprints[name])
+            jp.reasons += [r for r in refused if r["job_dir"] != jp.job_dir]  # its own: said above
             if hit:
                 job_dir, entry = hit
                 jp.action, jp.job_dir = Action.KEEP, job_dir

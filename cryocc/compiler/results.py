@@ -18,6 +18,7 @@ from typing import Any
 from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus
 from ..fsio import atomic_write
 from ..project import read_receipt
+from ..project_files import ABSENT, expect_fields, read_json
 
 INDEX = f"{STATE_DIR}/results.json"
 FORMAT = 3  # 2: seconds; 3: each receipt's mtime (an extension rewrites the receipt of a finished job)
@@ -33,12 +34,7 @@ class Results:
     def _look(self) -> None:
         if self._indexed is not None:
             return
-        try:
-            doc = json.loads((self.root / INDEX).read_text())
-            if doc.get("format") == FORMAT:
-                self.entries = doc["jobs"]
-        except (OSError, ValueError, KeyError):
-            pass
+        self.entries = read_index(self.root / INDEX)
         self._indexed = dict(self.entries)
         self._refresh()
 
@@ -96,3 +92,23 @@ class Results:
         if self.entries != self._indexed:
             atomic_write(self.root / INDEX, json.dumps({"format": FORMAT, "jobs": self.entries}, indent=0, sort_keys=True) + "\n")
             self._indexed = dict(self.entries)
+
+
+_WHAT = "results index"
+_ENTRY: dict[str, type | tuple[type, ...]] = {
+    "job": (str, type(None)), "type": (str, type(None)), "fingerprint": (str, type(None)), "status": (str, type(None)),
+    "ended": (str, type(None)), "params_file": (str, type(None)), "seconds": (int, float, type(None)), "mtime_ns": int}
+
+
+def read_index(path: Path) -> dict[str, dict[str, Any]]:
+    """.cryocc/results.json's entries ({} when there is none, or of an older format: the receipts are
+    read again); an index of another shape is an error at its key."""
+    doc = read_json(path, _WHAT)
+    if doc is ABSENT:
+        return {}
+    doc = expect_fields(doc, {"format": int, "jobs": dict}, path, _WHAT, required=("format", "jobs"))
+    if doc["format"] != FORMAT:
+        return {}
+    for job_dir, entry in doc["jobs"].items():
+        expect_fields(entry, _ENTRY, path, _WHAT, f"jobs.{job_dir}.", required=("mtime_ns",))
+    return dict(doc["jobs"])

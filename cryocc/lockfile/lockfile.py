@@ -27,8 +27,9 @@ from typing import Any
 
 from .. import __version__
 from ..contract import STATE_DIR
-from ..errors import ProjectError
+from ..errors import Location, ProjectError
 from ..fsio import atomic_write
+from ..project_files import DamagedFile, expect, expect_fields, parse_json, read_bytes, read_text
 from ..states import Status
 from .fingerprint import RECIPE_VERSION
 
@@ -52,11 +53,11 @@ def read_frames(project: Path, rel: str | None) -> dict[str, tuple[int, int]]:
         return {}
     try:
         out = {}
-        for line in (project / rel).read_text().splitlines():
+        for line in (read_text(project / rel, "frame map") or "").splitlines():
             key, size, mtime = line.rsplit("\t", 2)
             out[key] = (int(size), int(mtime))
         return out
-    except (OSError, ValueError):
+    except (OSError, ValueError, DamagedFile):
         return {}  # gone or damaged: the plan can then only say that the frames changed
 
 
@@ -113,21 +114,58 @@ class Lockfile:
         return text.replace('"files": {}', '"files": {\n' + rows + "\n }" if rows else '"files": {}', 1) + "\n"
 
     @classmethod
-    def from_text(cls, text: str, path: str = LOCKFILE) -> Lockfile:
+    def from_text(cls, text: str | bytes, path: str = LOCKFILE) -> Lockfile:
         try:
-            doc = json.loads(text)
-            if doc.get("lockfile") not in (1, FORMAT):
-                raise ProjectError(f"{path}: lockfile format {doc.get('lockfile')} is newer than {FORMAT}",
-                                   hint="it was written by a newer cryocc: upgrade cryocc")
+            doc = check_lockfile(parse_json(text.encode() if isinstance(text, str) else text, path, "lockfile"), path)
             return cls(
                 pipeline=doc["pipeline"], frame_check=doc["frame_check"], files=doc["files"], frames=doc.get("frames"),
                 jobs={k: JobLock(**v) for k, v in doc["jobs"].items()}, schemes=doc["schemes"],
                 recipe=doc["recipe"], cryocc=doc["cryocc"],
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DamagedLockfile(f"{path} is damaged: {exc}",
+        except DamagedFile as exc:
+            raise DamagedLockfile(f"{Path(path).name} is damaged: {exc.message}", location=exc.location, key=exc.key,
                                   hint="plan and apply rebuild it from the job directories' receipts; "
                                        "cryocc never deletes job directories, so nothing is lost") from None
+
+
+_NONE = type(None)
+_TOP: dict[str, type | tuple[type, ...]] = {
+    "lockfile": int, "cryocc": str, "recipe": int, "pipeline": dict, "frame_check": str, "files": dict,
+    "frames": (str, _NONE), "jobs": dict, "schemes": list}
+_PIPELINE: dict[str, type | tuple[type, ...]] = {"name": str, "path": str, "spec_sha256": str, "site": str, "order": list}
+_JOB: dict[str, type | tuple[type, ...]] = {
+    "type": str, "fingerprint": str, "parts": dict, "scheme": (str, _NONE), "job_dir": (str, _NONE), "state": str,
+    "params_file": (str, _NONE), "recipe_fingerprint": (str, _NONE), "items": (dict, _NONE), "continues": (str, _NONE)}
+_PARTS: dict[str, type | tuple[type, ...]] = {
+    "recipe": int, "type": str, "type_version": int, "params": dict, "acquisition": dict, "inputs": dict, "data": (str, _NONE),
+    "upstream": dict}
+_SCHEME: dict[str, type | tuple[type, ...]] = {"name": str, "jobs": list, "pipeline": str, "site": str}
+
+
+def check_lockfile(doc: Any, path: str) -> dict[str, Any]:
+    """doc, when it has the shape of a lockfile (every key cryocc reads of it); else DamagedFile at its key."""
+    what = "lockfile"
+    format_ = expect_fields(doc, {"lockfile": int}, path, what, required=("lockfile",))["lockfile"]
+    if format_ not in (1, FORMAT):
+        raise ProjectError(f"lockfile format {format_} is newer than {FORMAT}", location=Location(path), key="lockfile",
+                           hint="it was written by a newer cryocc: upgrade cryocc")
+    expect_fields(doc, _TOP, path, what, required=tuple(k for k in _TOP if k != "frames"))
+    expect_fields(doc["pipeline"], _PIPELINE, path, what, "pipeline.")
+    for name in doc["pipeline"].get("order", []):
+        expect(name, str, path, "pipeline.order[]", what)
+    for key, entry in doc["files"].items():
+        expect(entry, dict, path, f"files.{key}", what)
+    for name, job in doc["jobs"].items():
+        expect_fields(job, _JOB, path, what, f"jobs.{name}.", required=("type", "fingerprint", "parts"))
+        unknown = sorted(set(job) - set(_JOB))
+        if unknown:
+            raise DamagedFile("unknown key: not a lockfile cryocc wrote", location=Location(path), key=f"jobs.{name}.{unknown[0]}")
+        expect_fields(job["parts"], _PARTS, path, what, f"jobs.{name}.parts.")
+        for item, record in (job.get("items") or {}).items():
+            expect(record, str, path, f"jobs.{name}.items.{item}", what)
+    for i, scheme in enumerate(doc["schemes"]):
+        expect_fields(scheme, _SCHEME, path, what, f"schemes[{i}].", required=("name", "jobs"))
+    return dict(doc)
 
 
 class DamagedLockfile(ProjectError):
@@ -135,12 +173,11 @@ class DamagedLockfile(ProjectError):
 
 
 def read_lockfile(project: Path) -> Lockfile | None:
+    """The project's lockfile (None when there is none). Not a file, or too big: an error; not a
+    lockfile: DamagedLockfile, which plan and apply recover from."""
     path = project / LOCKFILE
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    return Lockfile.from_text(text, str(path))
+    data = read_bytes(path, "lockfile")
+    return None if data is None else Lockfile.from_text(data, str(path))
 
 
 def write_lockfile(project: Path, lock: Lockfile) -> None:
