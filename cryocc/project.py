@@ -18,6 +18,7 @@ from typing import Any, TypedDict, cast
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, RUN_RECORD, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
 from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
+from .errors import ProjectError
 from .project_files import ABSENT, SMALL_LIMIT, DamagedFile, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
 from .star import Blocks, pairs_of, parse_star, rows_of
 from .states import Status
@@ -154,7 +155,7 @@ def read_star_file(path: Path, shape: dict[str, tuple[str, ...]], writing: Calla
     for attempt in range(STAR_RETRIES):
         try:
             return _star_of_shape(path, shape)
-        except DamagedFile:
+        except ProjectError:  # damaged, or not STAR as RELION reads it (half written?)
             if attempt and not writing():
                 raise
             time.sleep(0.25)
@@ -168,7 +169,7 @@ def _star_of_shape(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
     text = read_text(path, "STAR file")
     if text is None:
         return {}
-    blocks = parse_star(text)
+    blocks = parse_star(text, str(path))
     first = next(iter(shape))
     if first not in blocks:
         raise damaged(path, f"no data_{first} block: not a STAR file RELION or cryocc wrote", key=f"data_{first}")
