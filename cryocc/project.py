@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, RUN_RECORD, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
+from .errors import ProjectError
 from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
-from .errors import ProjectError
-from .project_files import ABSENT, SMALL_LIMIT, DamagedFile, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
+from .project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
 from .star import Blocks, pairs_of, parse_star, rows_of
 from .states import Status
 
