@@ -66,7 +66,7 @@ def test_tomo5_axis_is_abs_rotation_angle_not_its_title_line():
 
 
 def test_tomo5_tilt_angles_are_not_inverted_by_default():
-    """As the validated chain imports every mdoc (ts_import --dont_invert; docs/science-phantom.md)."""
+    """As the validated chain imports every mdoc (ts_import --dont_invert; docs/science.md, point 1)."""
     m = read_mdoc(TOMO5)
     errors = Collector()
     ds = infer([m], _frames(m), AcquisitionOverrides(), errors, Location("p.yaml"))

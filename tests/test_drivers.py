@@ -161,7 +161,7 @@ def _aln(path: Path) -> dict[int, list[float]]:
 
 def test_alignment_metadata_in_relions_convention(catalog):
     """rlnTomoYTilt = -TILT (TILT is a Warp angle: Warp tilts by the negative of RELION's,
-    docs/science-phantom.md), rlnTomoZRot = ROT, shifts TX, TY in Å, as RELION's own AreTomo import."""
+    docs/science.md, point 2), rlnTomoZRot = ROT, shifts TX, TY in Å, as RELION's own AreTomo import."""
     d = catalog.dir("align")
     aln = _aln(d / "warp_tiltseries/tiltstack/TS_01/TS_01.st.aln")
     order = [Path(r.split()[0]).stem for r in (d / "tomostar/TS_01.tomostar").read_text().splitlines()

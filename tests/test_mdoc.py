@@ -174,7 +174,7 @@ def test_an_mdoc_whose_titles_name_no_program_needs_the_axis_in_the_spec(tmp_pat
 
 @pytest.mark.parametrize("title_axis, rotation, axis", [
     ("-174.23", "-84.23", 84.23),  # the sign of tests/fixtures/tomo5/Position_3.mdoc
-    ("-176.20", "86.20", 86.2),  # the sign of another Tomo5 version (docs/science-readers.md)
+    ("-176.20", "86.20", 86.2),  # the sign of another Tomo5 version (docs/science.md, point 6)
 ])
 def test_tomo5_rotation_angle_of_either_sign_agrees_with_its_title(tmp_path, title_axis, rotation, axis):
     text = TOMO5.replace("TiltAxisAngle = -174.23", f"TiltAxisAngle = {title_axis}").replace("RotationAngle = -84.23", f"RotationAngle = {rotation}")

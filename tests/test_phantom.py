@@ -14,7 +14,7 @@ Which way the stage really tilted is a fact of the microscope that no file tells
 `invert_tilt_angles: true` says that the tilt is the recorded angle read the way WarpTools reads it
 when it inverts (its default, which its help says matches IMOD); without it, cryocc follows the chain
 validated against ground truth, which always imports with --dont_invert, and the tilt is minus that
-(docs/science-phantom.md). Either way, every reconstruction, Warp's and RELION's, must show the
+(docs/science.md, point 1). Either way, every reconstruction, Warp's and RELION's, must show the
 phantom unmirrored, within two voxels of where it is, in its orientation.
 """
 

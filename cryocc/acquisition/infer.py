@@ -7,7 +7,7 @@ Tomo5 "Tomography..." and "TiltAxisAngle = -174.23 ...". SerialEM's tilt axis is
 angle"; RotationAngle there is the axis + 90 deg (the system cryocc replaces read it for SerialEM
 files too, and so got the axis wrong). Tomo5's title TiltAxisAngle is not the axis; |RotationAngle|
 is, and it must agree with the title: |RotationAngle| = -(TiltAxisAngle + 90) in every Tomo5 file
-seen, whichever sign RotationAngle has (docs/science-readers.md). WarpTools ts_import tells the two
+seen, whichever sign RotationAngle has (docs/science.md, point 6). WarpTools ts_import tells the two
 title lines apart the same way (ImportTiltseries.cs:182-199).
 """
 
@@ -350,7 +350,7 @@ def infer(
     if o.invert_tilt_angles is not None:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:
-        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science-phantom.md)
+        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science.md, point 1)
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = False, f"default for {software}"
 
     sizes = {m.image_size for m in mdocs if m.image_size}

@@ -4,7 +4,7 @@ The alignment goes into RELION's columns the way RELION's own tilt-series alignm
 (_alignment.relion_columns; docs/science.md): rlnTomoXTilt 0,
 rlnTomoYTilt the refined tilt angle, rlnTomoZRot the in-plane rotation, shifts in Å. WarpTools gives
 the aligners its own tilt angles and reads theirs back as its own, and Warp's geometry tilts by the
-negative of RELION's (WarpLib/TiltSeries/TiltSeries.cs:397-470 with Matrix3.Euler; docs/science-phantom.md):
+negative of RELION's (WarpLib/TiltSeries/TiltSeries.cs:397-470 with Matrix3.Euler; docs/science.md, point 2):
 so rlnTomoYTilt = -TILT, whatever ts_import's --dont_invert, and RELION sees the tomogram WarpTools
 reconstructs and the particles picked in it (tests/test_phantom.py). Tilts WarpTools left out of the .tomostar (ts_import's
 --min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's

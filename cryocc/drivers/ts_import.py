@@ -27,7 +27,7 @@ def run(ctx: Context) -> None:
             "--output", "tomostar", "--tilt_exposure", a["dose_per_tilt"], "--override_axis", a["tilt_axis"],
             "--min_intensity", p["min_intensity"]]
     # WarpTools negates the mdoc's angles unless told --dont_invert, which flips the tomograms' hand; the
-    # default keeps them, as the validated chain does for every mdoc (docs/science-phantom.md)
+    # default keeps them, as the validated chain does for every mdoc (docs/science.md, point 1)
     if not a["invert_tilt_angles"]:
         args.append("--dont_invert")
     ctx.run("WarpTools", args)
