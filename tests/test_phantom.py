@@ -27,11 +27,6 @@ import mrcfile
 import numpy as np
 import pytest
 from conftest import tool_env
-from schemer import run_scheme
-from typer.testing import CliRunner
-
-from cryocc.cli import app
-from cryocc.star import read_star
 from phantom import (
     AXIS,
     BALLS,
@@ -52,6 +47,11 @@ from phantom import (
     wedge,
     write_movies,
 )
+from schemer import run_scheme
+from typer.testing import CliRunner
+
+from cryocc.cli import app
+from cryocc.star import read_star
 
 pytestmark = pytest.mark.usefixtures("relion")
 
