@@ -35,6 +35,6 @@ JOB = register(JobType(
     items_star="fs_motion_and_ctf.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "eer_grouping"),
     uses_data=True,
-    version=2,  # 2: gain passed with WarpTools' real options, --exposure, astigmatism as Warp exports it
+    version=3,  # 2: gain passed with WarpTools' real options, --exposure, astigmatism as Warp exports it; 3: rlnCtfMaxResolution (the tilt filter reads it)
     gpu=True,
 ))
