@@ -153,9 +153,10 @@ def validate(
 
     try:
         recipe = compile_pipeline(pipeline).recipe
-    except CryoccError as exc:
-        if as_json:
-            print(json.dumps({"pipeline": str(pipeline), "valid": False, "errors": [_error_json(e) for e in exc.errors]}, indent=1))
+    except (CryoccError, OSError) as exc:
+        if as_json and not isinstance(exc, BrokenPipeError):
+            found = exc.errors if isinstance(exc, CryoccError) else os_failure(exc).errors
+            print(json.dumps({"pipeline": str(pipeline), "valid": False, "errors": [_error_json(e) for e in found]}, indent=1))
         raise
     if as_json:
         print(json.dumps(_validated_json(recipe, pipeline), indent=1))
