@@ -246,10 +246,10 @@ def apply(
     from .compiler import apply_pipeline
     from .report import print_acquisition_line, print_plan
 
-    new = _new_project(project)
+    new, existed = _new_project(project), project.exists()
     result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running, lock_timeout=lock_timeout)
     if new:
-        print(f"New project started in {project}/ ({new}).")
+        print(f"New project: {project}/ " + ("(a directory that held no cryocc project)" if existed else "(created)"))
     print_acquisition_line(result.summary)
     print_plan(result.plan)
     if result.noop:

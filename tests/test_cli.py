@@ -273,6 +273,8 @@ def test_plan_names_a_project_that_does_not_exist_yet_as_new(example, cli, tmp_p
     (tmp_path / "empty").mkdir()
     assert "holds no cryocc project yet" in cli("plan", pipeline, "--project", tmp_path / "empty").stdout
     assert not typo.exists()
+    assert cli("apply", pipeline, "--project", typo).stdout.startswith(f"New project: {typo}/ (created)\n")
+    assert "New project" not in cli("apply", pipeline, "--project", project).stdout
 
 
 def test_shell_completion_is_on_and_completes_commands(cli):
