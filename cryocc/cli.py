@@ -50,7 +50,9 @@ def _stdout_to_devnull() -> int:
     complain either; the exit status is the one a program killed by SIGPIPE leaves (as git's and
     coreutils' are), with no message."""
     with contextlib.suppress(OSError, ValueError):  # ValueError: a stdout with no file descriptor (a test's)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return CLOSED_PIPE
 
 
@@ -565,6 +567,8 @@ def sites(
                 data = load_yaml(path).data
             except CryoccError as exc:
                 data = {"description": f"unreadable: {exc.message}"}
+            except OSError as exc:
+                data = {"description": f"unreadable: {exc.strerror}"}
             data = data if isinstance(data, dict) else {}
             found.append({"name": path.stem, "description": str(data.get("description") or ""), "submit": str(data.get("submit") or "sbatch"),
                           "path": str(path), "bundled": directory == bundled, "shadowed": any(f["name"] == path.stem for f in found)})
