@@ -32,16 +32,40 @@ def _usage_errors_exit_1() -> Iterator[None]:
         raise
 
 
+# 128 + SIGPIPE: what the shell reports for git, grep or cat writing into a pipe whose reader has gone
+CLOSED_PIPE = 141
+
+
+@contextlib.contextmanager
+def _closed_pipe_ends_quietly() -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:
+        raise typer.Exit(_stdout_to_devnull()) from None
+
+
+def _stdout_to_devnull() -> int:
+    """The reader of stdout has gone (`cryocc status | head -1`): nothing more can be said, and nothing
+    went wrong. What is still buffered goes to /dev/null, so that Python's own flush at exit does not
+    complain either; the exit status is the one a program killed by SIGPIPE leaves (as git's and
+    coreutils' are), with no message."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: a stdout with no file descriptor (a test's)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return CLOSED_PIPE
+
+
 class Commands(typer.core.TyperGroup):
     """Usage errors (an unknown option, a missing argument) exit 1 like every other user error:
-    2 is what plan --detailed-exitcode says when changes are pending."""
+    2 is what plan --detailed-exitcode says when changes are pending. A closed stdout ends quietly."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
-        with _usage_errors_exit_1():
+        with _usage_errors_exit_1(), _closed_pipe_ends_quietly():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
-        with _usage_errors_exit_1():
+        with _usage_errors_exit_1(), _closed_pipe_ends_quietly():
             return super().invoke(ctx)
 
 
@@ -54,14 +78,33 @@ app = typer.Typer(
          "keep what already succeeded when you come back.",
     no_args_is_help=True,
     epilog="Exit status: 0 done; 1 an error (a bad spec, data, project or command line), with nothing "
-           "written; 2 only from plan --detailed-exitcode: something would run.",
-    add_completion=False,
+           "written; 2 only from plan --detailed-exitcode (something would run) and status --detailed-exitcode "
+           "(a job failed); 3 only from status --detailed-exitcode (jobs still to run); 141 quietly when the "
+           "reader of the output has gone (`cryocc status | head -1`), as for git or grep.",
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rich's help formatter costs more to import than a plan takes
 )
 
 PipelineArg = typer.Argument(..., metavar="PIPELINE", help="the pipeline spec, e.g. pipeline.yaml", show_default=False)
-ProjectOpt = typer.Option(..., "--project", "-p", help="the RELION project directory", show_default=False)
+
+
+def _project_default(ctx: typer.Context, project: Path | None) -> Path | None:
+    """--project, else $CRYOCC_PROJECT (click reads it), else the current directory when it holds a
+    cryocc project. Never a directory that merely exists: a new project is always named."""
+    if project is not None or ctx.resilient_parsing:  # resilient: shell completion, which must not fail
+        return project
+    here = Path.cwd()
+    if (here / "cryocc.lock").is_file() or (here / ".cryocc").is_dir():
+        return here
+    raise typer.BadParameter("no project: give --project DIR, set CRYOCC_PROJECT=DIR, or run cryocc in the project "
+                             "directory (one holding cryocc.lock or .cryocc/)", param_hint="'--project'")
+
+
+ProjectOpt = typer.Option(None, "--project", "-p", envvar="CRYOCC_PROJECT", callback=_project_default, show_default=False,
+                          show_envvar=False, help="the RELION project directory (default: $CRYOCC_PROJECT, else the current "
+                          "directory if it holds a cryocc project: cryocc.lock or .cryocc/)")
+PlainOpt = typer.Option(False, "--plain", help="print the table as tab-separated values, with a header line")
 
 
 def user_errors(fn: Callable[P, None]) -> Callable[P, None]:
@@ -71,6 +114,8 @@ def user_errors(fn: Callable[P, None]) -> Callable[P, None]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # not the file system's fault: the reader of stdout has gone (Commands ends quietly)
         except OSError as exc:  # a disk, a permission or a file system met on the way
             _report(os_failure(exc), "cryocc.lock is unchanged: the project is as the last complete apply left it.")
         except CryoccError as exc:
@@ -100,12 +145,47 @@ def main_options(
 
 @app.command(short_help="Check PIPELINE and its data; show what the mdocs say.")
 @user_errors
-def validate(pipeline: Path = PipelineArg) -> None:
+def validate(
+    pipeline: Path = PipelineArg,
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object: valid, and what was inferred and wired; "
+                                 "or valid false and the errors (file, line, column, key, message, hint)"),
+) -> None:
     """Check PIPELINE and its data; show what was inferred from the mdocs and how jobs are wired."""
     from .compiler.compile import compile_pipeline
+
+    try:
+        recipe = compile_pipeline(pipeline).recipe
+    except (CryoccError, OSError) as exc:
+        if as_json and not isinstance(exc, BrokenPipeError):
+            found = exc.errors if isinstance(exc, CryoccError) else os_failure(exc).errors
+            print(json.dumps({"pipeline": str(pipeline), "valid": False, "errors": [_error_json(e) for e in found]}, indent=1))
+        raise
+    if as_json:
+        print(json.dumps(_validated_json(recipe, pipeline), indent=1))
+        return
     from .report import print_validated
 
-    print_validated(compile_pipeline(pipeline).recipe, str(pipeline))
+    print_validated(recipe, str(pipeline))
+
+
+def _error_json(error: CryoccError) -> dict[str, Any]:
+    where = error.location
+    return {"file": where and where.file, "line": where and where.line, "column": where and where.col,
+            "key": error.key, "message": error.message, "hint": error.hint}
+
+
+def _validated_json(recipe: Any, pipeline: Path) -> dict[str, Any]:
+    """validate's table as data: the acquisition with each value's source, the tilt series as the mdocs
+    group them, and the jobs as wired with their resources."""
+    s = recipe.summary
+    groups = [dict(zip(("tilts", "angles", "pixel_size", "voltage", "dose_per_tilt", "tilt_axis", "count"), g, strict=True))
+              for g in s["groups"]]
+    jobs = [{"name": name, "type": job.type, "inputs": {w.slot: w.upstream for w in job.wires}, "resources": job.resources}
+            for name, job in ((n, recipe.jobs[n]) for n in recipe.order)]
+    return {"pipeline": str(pipeline), "valid": True, "name": recipe.name, "site": recipe.site["name"],
+            "acquisition": {k: {"value": v, "source": s["sources"].get(k)} for k, v in s["acquisition"].items()},
+            "tilt_series": s["tilt_series"], "frames": s["frames"], "groups": groups, "jobs": jobs,
+            "notes": s["notes"], "waiting": s.get("waiting", []), "excluded": s.get("excluded", {})}
 
 
 ForceOpt = typer.Option([], "--force", "-f", metavar="JOB", help="re-run JOB (and so everything downstream of it); repeatable")
@@ -119,19 +199,38 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="print the plan as one JSON object"),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 when nothing would run, 2 when something would"),
     force: list[str] = ForceOpt,
+    plain: bool = PlainOpt,
 ) -> None:
     """Show, job by job, what apply would keep, run, re-run or extend (run again in its directory for
-    some tilt series), and why. Writes nothing."""
+    some tilt series), and why. Writes nothing. A project directory that does not exist yet is named
+    as new first (a typo in --project shows up here, not as a second project)."""
     from .compiler import plan_pipeline
-    from .report import print_plan
+    from .report import print_plan, reason
 
+    new = _new_project(project)
     the_plan, _ = plan_pipeline(pipeline, project, force=force)
     if as_json:
-        print(json.dumps(the_plan.to_json(), indent=1))
+        print(json.dumps({**the_plan.to_json(), "new_project": bool(new)}, indent=1))
+    elif plain:
+        from .ui import print_table
+
+        print_table(("action", "job", "type", "directory", "why"), plain=True,
+                    rows=[[j.action, j.name, j.type, j.job_dir or "", "; ".join(reason(r) for r in j.reasons)] for j in the_plan.jobs])
     else:
+        if new:
+            print(f"New project: {project} {new}; apply starts one there, and every job runs.\n")
         print_plan(the_plan)
     if detailed_exitcode and the_plan.to_run:
         raise typer.Exit(2)
+
+
+def _new_project(project: Path) -> str | None:
+    """Why apply would start the project from nothing, or None for a project there is."""
+    if not project.exists():
+        return "does not exist yet"
+    if project.is_dir() and not (project / "cryocc.lock").is_file() and not (project / ".cryocc").is_dir():
+        return "holds no cryocc project yet (no cryocc.lock)"
+    return None
 
 
 @app.command(short_help="Write the scheme, job.star files and lockfile for what must run.")
@@ -149,7 +248,10 @@ def apply(
     from .compiler import apply_pipeline
     from .report import print_acquisition_line, print_plan
 
+    new, existed = _new_project(project), project.exists()
     result = apply_pipeline(pipeline, project, force=force, ignore_running=ignore_running, lock_timeout=lock_timeout)
+    if new:
+        print(f"New project: {project}/ " + ("(a directory that held no cryocc project)" if existed else "(created)"))
     print_acquisition_line(result.summary)
     print_plan(result.plan)
     if result.noop:
@@ -262,13 +364,18 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     tilt_series: bool = typer.Option(False, "--tilt-series", help="per tilt series: what each job's tools measured (defocus, "
                                      "CTF fit, tilt axis, tilts dropped and why, picks, particles) and which job measured it"),
+    plain: bool = PlainOpt,
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="exit 0 when every job succeeded, 2 when a job "
+                                           "failed, was aborted, stopped unfinished or lost outputs, 3 when none did but jobs are still to run"),
 ) -> None:
     """Each job's state and directory, learned from the project, and what the last apply planned.
-    With --tilt-series, the quality of each tilt series as the tools measured it, job by job."""
+    With --tilt-series, the quality of each tilt series as the tools measured it, job by job.
+    With --detailed-exitcode, the exit status says how the project stands, for scripts: 0 every job
+    succeeded; 2 a job failed, was aborted, stopped unfinished or lost its outputs; 3 none did, but jobs
+    are scheduled or running; 1 is an error, as for every command."""
     from .project import observe
     from .runner import applied_lock, live_schemer, tail
     from .states import Status
-    from .ui import console, print_status
 
     lock = applied_lock(project)
     states = observe(project, lock)
@@ -286,14 +393,25 @@ def status(
 
         quality = by_tilt_series(states)
         doc["tilt_series"] = quality
+    from .ui import print_status, print_tilt_series
+
     if as_json:
         print(json.dumps(doc, indent=1))
     elif tilt_series:
-        from .ui import print_tilt_series
-
-        print_tilt_series(console(), quality)
+        print_tilt_series(quality, plain=plain)
     else:
-        print_status(console(), doc, project)
+        print_status(doc, project, plain=plain)
+    if detailed_exitcode:
+        raise typer.Exit(_standing({st.status for st in states.values()}))
+
+
+def _standing(states: set[str]) -> int:
+    """status --detailed-exitcode: 2 when a job needs attention, 3 when jobs are still to run, else 0."""
+    from .states import Status
+
+    if states & {Status.FAILED, Status.ABORTED, Status.INCOMPLETE, Status.OUTPUTS_MISSING}:
+        return 2
+    return 3 if states & {Status.SCHEDULED, Status.RUNNING} else 0
 
 
 @app.command(short_help="Write one self-contained HTML report of the project: graph, timeline, quality, plots.")
@@ -396,13 +514,13 @@ def schema(
 def jobs(
     job_type: str | None = typer.Argument(None, metavar="[TYPE]", help="a job type: show its parameters", show_default=False),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    plain: bool = PlainOpt,
 ) -> None:
     """List the job types: the tool behind each, what it consumes and produces, and the other name
     each is known by ("also", accepted wherever a type is named). With TYPE (either name): every
     parameter of that type, with its type, unit, default, allowed values and description."""
     from .schema.jobs import CATALOG, TYPE_NAMES
     from .schema.jobs import job_type as find_type
-    from .ui import console
 
     if job_type is not None:
         from .errors import SpecError, did_you_mean
@@ -420,15 +538,47 @@ def jobs(
     if as_json:
         print(json.dumps(rows, indent=1))
         return
-    from rich.table import Table
+    from .ui import print_table
 
-    table = Table()
-    for col in ("type", "also", "tool", "consumes", "produces"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["type"], ", ".join(r["aliases"]), r["tool"], ", ".join(f"{s}: {'|'.join(k)}" for s, k in r["consumes"].items()) or "data",
-                      ", ".join(f"{k} ({p})" for k, p in r["produces"].items()))
-    console().print(table)
+    print_table(("type", "also", "tool", "consumes", "produces"), key=(0, 1), plain=plain, rows=[
+        [r["type"], ", ".join(r["aliases"]), r["tool"], ", ".join(f"{s}: {'|'.join(k)}" for s, k in r["consumes"].items()) or "data",
+         ", ".join(f"{k} ({p})" for k, p in r["produces"].items())] for r in rows])
+
+
+@app.command(short_help="List the site profiles: the bundled ones and those in ./config/sites/, with what each does.")
+@user_errors
+def sites(
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    plain: bool = PlainOpt,
+) -> None:
+    """List the site profiles a pipeline.yaml in the current directory can name with `site:`: those in
+    ./config/sites/ first (they win over a bundled one of the same name), then the ones bundled with cryocc,
+    each with its description and how it submits jobs. Copy one beside pipeline.yaml and adapt it:
+    docs/sites.md describes every key, and cryocc.site.schema.json (cryocc schema --site) checks them in an editor."""
+    from .resources import data_dir
+    from .schema.site import site_search_path
+    from .schema.yamldoc import load_yaml
+
+    bundled = (data_dir("config") / "sites").resolve()
+    found: list[dict[str, Any]] = []
+    for directory in dict.fromkeys(d.resolve() for d in site_search_path(Path.cwd()) if d.is_dir()):  # cwd may be the bundle's
+        for path in sorted(directory.glob("*.yaml")):
+            try:
+                data = load_yaml(path).data
+            except CryoccError as exc:
+                data = {"description": f"unreadable: {exc.message}"}
+            except OSError as exc:
+                data = {"description": f"unreadable: {exc.strerror}"}
+            data = data if isinstance(data, dict) else {}
+            found.append({"name": path.stem, "description": str(data.get("description") or ""), "submit": str(data.get("submit") or "sbatch"),
+                          "path": str(path), "bundled": directory == bundled, "shadowed": any(f["name"] == path.stem for f in found)})
+    if as_json:
+        print(json.dumps(found, indent=1))
+        return
+    from .ui import print_table
+
+    print_table(("site", "submit", "description", "file"), key=(0, 1), plain=plain, rows=[
+        [f["name"], f["submit"], f["description"] + (" (shadowed by ./config/sites/)" if f["shadowed"] else ""), f["path"]] for f in found])
 
 
 @app.command(short_help="Write a starter pipeline.yaml from the data globs.")
@@ -450,7 +600,14 @@ def init(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit:
+        try:  # what print() buffered is written now, where a closed pipe can still end quietly
+            sys.stdout.flush()
+        except BrokenPipeError:
+            sys.exit(_stdout_to_devnull())
+        raise
 
 
 if __name__ == "__main__":
