@@ -218,7 +218,7 @@ def status(
 ) -> None:
     """Each job's state and directory, learned from the project, and what the last apply planned."""
     from .project import observe
-    from .runner import applied_lock, live_schemer, tail
+    from .runner import applied_lock, failure_tail, live_schemer
     from .states import Status
     from .ui import console, print_status
 
@@ -229,7 +229,7 @@ def status(
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
                      "seconds": (st.receipt or {}).get("seconds"),
-                     "log_tail": tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in (Status.FAILED, Status.ABORTED) else []}
+                     "log_tail": failure_tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in (Status.FAILED, Status.ABORTED) else []}
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}
@@ -291,7 +291,9 @@ def logs(
 @app.command(short_help="Stop the running scheme and its running job.")
 @user_errors
 def abort(project: Path = ProjectOpt) -> None:
-    """Ask the running scheme and its running job to stop (the job ends with RELION_JOB_EXIT_ABORTED)."""
+    """Stop the running scheme and its running job, and wait until they have stopped (the job ends
+    with RELION_JOB_EXIT_ABORTED; one still queued in SLURM is cancelled). Exit 1 when nothing was
+    running, or when something still runs after 30 s (it says what)."""
     from . import runner
     from .ui import console
 

@@ -78,7 +78,7 @@ def _stop_everything(project) -> None:
     """What a test leaves running would hold the one node for the tests after it: its schemer
     (with the supervisor, in their own session) and its SLURM jobs go."""
     try:
-        os.killpg(json.loads((project / ".cryocc/run.json").read_text())["pid"], signal.SIGKILL)
+        os.killpg(json.loads((project / ".cryocc/run.json").read_text())["supervisor"], signal.SIGKILL)
     except (OSError, ValueError, KeyError):
         pass
     out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
@@ -219,7 +219,7 @@ def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)
     e2e.wait_for("align", "running", 90)
-    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["pid"]
+    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["supervisor"]
     os.killpg(pid, signal.SIGKILL)  # the head node lost the schemer (and its supervisor) while align runs in SLURM
     assert (e2e.root / ".relion_lock_scheme_cryocc_001").exists()  # left behind, as RELION does
     status = e2e.cli("status", "--project", e2e.root).stdout
@@ -298,21 +298,38 @@ def test_a_failed_tilt_series_is_named_and_retried_alone_under_slurm(e2e):
 
 
 
-@pytest.mark.parametrize("slurm", [True, False], ids=["site-submits-with-sbatch", "site-runs-jobs-by-bash"])
-def test_the_watchdog_fails_only_jobs_that_went_to_slurm(tmp_path, slurm):
-    """A started job without a sentinel that squeue does not know: lost, if the site submits to SLURM;
-    running, if it runs jobs by bash (a workstation), whose jobs are in no squeue."""
+@pytest.mark.parametrize(("qsub", "process", "fails"), [("sbatch", None, True), ("bash", None, False), ("bash", "ended", True),
+                                                       ("bash", "runs", False)],
+                         ids=["sbatch-not-in-squeue", "bash-not-started-yet", "bash-process-ended", "bash-process-runs"])
+def test_the_watchdog_fails_only_jobs_that_nothing_runs(tmp_path, qsub, process, fails):
+    """A started job without a sentinel is lost when SLURM does not know it (the site submits with
+    sbatch), or when its own process ended (a site that runs jobs by bash, whose jobs are in no squeue);
+    not while its process runs, nor before its script has recorded one."""
+    import socket
+
     from cryocc import supervisor
     from cryocc.star import block_loop
 
     (tmp_path / "Schemes/s").mkdir(parents=True)
-    (tmp_path / "External/job001").mkdir(parents=True)
+    job = tmp_path / "External/job001"
+    job.mkdir(parents=True)
     (tmp_path / "Schemes/s/scheme.star").write_text(block_loop(
         "scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
         [["a", "External/job001/", "new", "1"]]))
     (tmp_path / "default_pipeline.star").write_text(block_loop(
         "pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
                                "rlnPipeLineProcessStatusLabel"], [["External/job001/", "None", "relion.external", "Running"]]))
-    argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", *(["--slurm"] if slurm else []), "--", "sleep", "1"]
-    assert supervisor.main(argv) == 0
-    assert (tmp_path / "External/job001/RELION_JOB_EXIT_FAILURE").exists() == slurm
+    (job / "job.star").write_text(block_loop("joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], [["qsub", qsub]]))
+    script = subprocess.Popen(["bash", "-c", "sleep 30; true", "External/job001/run_submit.script"], cwd=tmp_path)
+    try:
+        if process == "ended":
+            script.kill()
+            script.wait()
+        if process:
+            (job / "cryocc_pid").write_text(f"{socket.gethostname()} {script.pid}\n")
+        argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", "--", "sleep", "1"]
+        assert supervisor.main(argv) == 0
+    finally:
+        script.kill()
+        script.wait()
+    assert (job / "RELION_JOB_EXIT_FAILURE").exists() == fails
