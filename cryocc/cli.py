@@ -217,7 +217,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Each job's state and directory, learned from the project, and what the last apply planned."""
-    from .project import observe
+    from .project import JobState, observe
     from .runner import applied_lock, failure_tail, live_schemer
     from .states import Status
     from .ui import console, print_status
@@ -226,10 +226,19 @@ def status(
     states = observe(project, lock)
     order = lock.pipeline.get("order", [])
     states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    def log_tail(st: JobState) -> dict[str, Any]:
+        """A failed job's last log lines: its run.out, or its run.err where it wrote nothing else (a
+        submission that failed: the submit command's message)."""
+        if not st.job_dir or st.status not in (Status.FAILED, Status.ABORTED):
+            return {"log_tail": []}
+        for log in ("run.out", "run.err"):
+            if lines := failure_tail(project / st.job_dir / log, 5):
+                return {"log_tail": lines, "log": f"{st.job_dir}{log}"}
+        return {"log_tail": []}
+
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
-                     "seconds": (st.receipt or {}).get("seconds"),
-                     "log_tail": failure_tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in (Status.FAILED, Status.ABORTED) else []}
+                     "seconds": (st.receipt or {}).get("seconds"), **log_tail(st)}
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}

@@ -29,7 +29,7 @@ def print_status(out: Console, doc: dict[str, Any], project: Path) -> None:
     out.print(t)
     for j in doc["jobs"]:
         if j["log_tail"]:
-            out.print(f"{j['name']} ({j['job_dir']}run.out):", markup=False)
+            out.print(f"{j['name']} ({j['log']}):", markup=False)
             for line in j["log_tail"]:
                 out.print(f"  | {line}", markup=False)
     last = doc["last_apply"]

@@ -78,7 +78,8 @@ def _stop_everything(project) -> None:
     """What a test leaves running would hold the one node for the tests after it: its schemer
     (with the supervisor, in their own session) and its SLURM jobs go."""
     try:
-        os.killpg(json.loads((project / ".cryocc/run.json").read_text())["supervisor"], signal.SIGKILL)
+        record = json.loads((project / ".cryocc/run.json").read_text())
+        os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
     except (OSError, ValueError, KeyError):
         pass
     out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
