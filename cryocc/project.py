@@ -202,11 +202,16 @@ class Project:
 
 def this_run(job_dir: Path, name: str) -> bool:
     """Whether a file a job script writes as it starts is there for the job's latest run: RELION writes
-    the job's job.star into its directory as it submits each run (a continued job runs again there)."""
+    the job's job.star into its directory as it submits each run (a continued job runs again there),
+    so one older than that is an earlier run's."""
     try:
-        return os.stat(job_dir / name).st_mtime_ns >= os.stat(job_dir / "job.star").st_mtime_ns
+        written = os.stat(job_dir / name).st_mtime_ns
     except OSError:
         return False
+    try:
+        return written >= os.stat(job_dir / "job.star").st_mtime_ns
+    except OSError:
+        return True
 
 
 def is_sbatch(command: str) -> bool:

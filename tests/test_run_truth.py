@@ -275,3 +275,20 @@ def test_the_failure_tail_of_run_wait_prints_each_line_once(local_project):
     tail = [line for line in out.split("stopped at ctf: failed", 1)[1].splitlines() if line.startswith("  | ")]
     assert any("ts_ctf failed as asked" in line for line in tail), out
     assert len(tail) == len(set(tail)), out
+
+
+def test_the_slurm_id_an_earlier_run_recorded_does_not_hide_the_queued_rerun(tmp_path, monkeypatch):
+    """A continued job is submitted again into its own directory, where the SLURM id its earlier run
+    recorded stays until the new run's script starts: the queued new run is its job, not that id."""
+    from test_shared_facility import _fake_squeue
+
+    from cryocc.contract import SLURM_ID
+    from cryocc.project import Project as View
+
+    job = tmp_path / "p/External/job006"
+    job.mkdir(parents=True)
+    (job / SLURM_ID).write_text("21\n")
+    os.utime(job / SLURM_ID, (1_700_000_000, 1_700_000_000))
+    (job / "job.star").write_text("data_job\n")  # RELION writes it as it submits the job again
+    _fake_squeue(tmp_path, monkeypatch, [f"22\tPENDING\t{tmp_path / 'p'}\tExternal/job006/"])
+    assert View(tmp_path / "p").slurm("External/job006/") == {"id": "22", "state": "PENDING"}
