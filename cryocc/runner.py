@@ -236,9 +236,9 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
             subprocess.run(["scancel", st.slurm["id"]], capture_output=True, timeout=30, check=False)
     stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
              and p.current_job_dir(st.scheme or "") == st.job_dir]
-    asked = [f"{st.name} ({st.job_dir})" for st in running + stuck]
-    say(("asked " + ", ".join(f"Schemes/{s}/" for s in schemers) + " to stop" if schemers else "no relion_schemer runs; asked")
-        + (f" and its running job {', '.join(asked)}" if schemers and asked else f" {', '.join(asked)} to stop" if asked else ""))
+    jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
+    what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
+    say("asked " + " and ".join(what) + " to stop")
     _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
 
 
@@ -251,42 +251,46 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
                   grace: float, poll: float) -> None:
     """Until the schemers have ended and each job has a sentinel: a job that nothing runs any more
     (cancelled while queued, never submitted) gets RELION_JOB_EXIT_ABORTED from here, as its driver
-    would have written. After grace seconds, a schemer cryocc started is terminated."""
-    deadline, t0 = time.time() + grace, time.time()
+    would have written. After grace seconds, the schemer cryocc started is ended."""
+    t0 = time.time()
     while True:
         p = Project(project)
         states = observe(project, lock)
-        for name in jobs:
-            st = states[name]
-            if st.status == Status.INCOMPLETE and st.job_dir and p.liveness(st.job_dir)[0] is False:
+        for st in (states[n] for n in jobs):
+            if st.status == Status.INCOMPLETE and p.liveness(st.job_dir or "")[0] is False:
                 _mark_aborted(project, st)
-        states = observe(project, lock)
         alive = [s for s in schemers if p.schemer_runs(s)]
         left = [states[n] for n in jobs if states[n].status in (Status.RUNNING, Status.INCOMPLETE)]
         if not alive and not left:
-            ended_as = ", ".join(f"{n} {states[n].status}" for n in jobs)
-            say(f"stopped in {time.time() - t0:.0f} s" + (f": {ended_as}" if ended_as else "")
-                + ("; relion_schemer has ended" if schemers else ""))
+            states = observe(project, lock)
+            ended_as = [f"{n} {states[n].status}" for n in jobs] + (["relion_schemer has ended"] if schemers else [])
+            say(f"stopped in {time.time() - t0:.0f} s: " + ", ".join(ended_as))
             return
-        if time.time() > deadline:
+        if time.time() > t0 + grace:
             break
         time.sleep(poll)
     record = p.schemer()
     if record and record["scheme"] in alive:
-        os.kill(record["pid"], signal.SIGTERM)  # its lock stays behind: the next cryocc run clears it
-        for _ in range(20):
-            if not schemer_alive(record["pid"], record["scheme"]):
-                break
-            time.sleep(0.25)
-        else:
-            os.kill(record["pid"], signal.SIGKILL)
+        _end_schemer(record["pid"], record["scheme"])  # its lock stays behind: the next cryocc run clears it
         say(f"relion_schemer (pid {record['pid']}) did not stop within {grace:.0f} s: ended it")
-        alive.remove(record["scheme"])
-    problems = [f"relion_schemer of Schemes/{s}/ still runs (not started by cryocc run: stop it yourself)" for s in alive]
-    problems += [f"{st.name} ({st.job_dir}) still runs: {st.detail}" for st in left]
+        alive = [s for s in schemers if Project(project).schemer_runs(s)]
+    problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
+    problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
     if problems:
         raise ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
-                           hint="cryocc status shows what still runs; scancel or kill it by its id")
+                           hint="cryocc status shows what still runs; scancel or kill it by the id it names")
+
+
+def _end_schemer(pid: int, scheme: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        for _ in range(20):
+            if not schemer_alive(pid, scheme):
+                return
+            time.sleep(0.25)
 
 
 def _mark_aborted(project: Path, st: JobState) -> None:

@@ -97,8 +97,11 @@ def fail(project: Path, job_dir: str, why: str, printed: list[str]) -> str:
 def watch(project: Path, scheme: str, child: subprocess.Popen[str], interval: float) -> int:
     stderr = StderrLog(project / scheme_dir(scheme) / "run.err")
     suspects: set[str] = set()
-    while child.poll() is None:
-        time.sleep(interval)
+    while True:
+        try:
+            return child.wait(timeout=interval)  # ends with the schemer, not an interval later
+        except subprocess.TimeoutExpired:
+            pass
         stderr.note()
         lost = dict(lost_jobs(project, scheme))
         for job_dir in lost.keys() & suspects:
@@ -106,7 +109,6 @@ def watch(project: Path, scheme: str, child: subprocess.Popen[str], interval: fl
                 said = fail(project, job_dir, lost[job_dir], stderr.since(_submitted_at(project / job_dir)))
                 print(f"cryocc watchdog: {job_dir}: {said}; wrote {FAILURE}", flush=True)
         suspects = set(lost)
-    return child.returncode
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,8 +221,8 @@ def test_abort_returns_once_the_job_and_the_schemer_have_stopped(local_project):
     p.wait_for_line("align", "hanging as asked")
     pid = json.loads((p.root / ".cryocc/run.json").read_text())["pid"]
     out = p.cli("abort", "--project", p.root).stdout
-    assert "asked Schemes/cryocc_001/ to stop and its running job align (External/job004/)" in out
-    assert re.search(r"stopped in \d+ s: align aborted; relion_schemer has ended", out), out
+    assert "asked Schemes/cryocc_001/ and its running job align (External/job004/) to stop" in out
+    assert re.search(r"stopped in \d+ s: align aborted, relion_schemer has ended", out), out
     assert not _schemer_alive(pid)
     assert p.job("align")["state"] == "aborted" and p.status()["schemer"] is None
 
@@ -239,7 +239,7 @@ def test_abort_stops_a_schemer_whose_job_is_still_queued(slurm_project):
     pid = json.loads((p.root / ".cryocc/run.json").read_text())["pid"]
     t0 = time.time()
     out = p.cli("abort", "--project", p.root).stdout
-    assert time.time() - t0 < 20 and "import aborted; relion_schemer has ended" in out, out
+    assert time.time() - t0 < 20 and "import aborted, relion_schemer has ended" in out, out
     assert not _schemer_alive(pid)
     assert p.job("import")["state"] == "aborted"
     assert imp["slurm"]["id"] not in subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import copy_examples, edit, tool_env
@@ -176,12 +177,26 @@ def test_abort_stops_the_running_tool(e2e):
     e2e.cli("run", "--project", e2e.root)
     align = e2e.wait_for("align", "running", 90)
     time.sleep(2)
-    assert "asked Schemes/cryocc_001/ to stop" in e2e.cli("abort", "--project", e2e.root).stdout
-    e2e.wait_for("align", "aborted", 30)
+    out = e2e.cli("abort", "--project", e2e.root).stdout
+    assert f"asked Schemes/cryocc_001/ and its running job align ({align['job_dir']}) to stop" in out
+    assert "align aborted, relion_schemer has ended" in out  # abort returns once both have stopped
+    assert e2e.status()["align"]["state"] == "aborted"
     d = e2e.root / align["job_dir"]
     assert json.loads((d / "cryocc_receipt.json").read_text())["status"] == "aborted"
     _wait_schemer_gone(e2e)
-    assert not subprocess.run(["pgrep", "-f", "fake.*ts_aretomo|bin/WarpTools ts_aretomo"], capture_output=True).stdout
+    assert not _working_in(e2e.root)  # nothing of the job is left (other projects' tools may run on this machine)
+
+
+def _working_in(root) -> list[str]:
+    """Command lines of the processes whose working directory is in root."""
+    real, found = str(root.resolve()), []
+    for proc in os.scandir("/proc"):
+        try:
+            if proc.name.isdigit() and os.readlink(f"{proc.path}/cwd").startswith(real):
+                found.append(Path(proc.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
 
 
 def _wait_for_line(path, text, seconds=60):
