@@ -96,7 +96,7 @@ def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]
     for key, image in images:
         if image and not os.path.isfile(image):
             refuse(key, f"{image}: no such container image", "build or copy the image there, or fix the path")
-    if any(image for _, image in images) and not shutil.which(site.container.executable, path=path):
+    if any(image for _, image in images) and not site.relion.image and not shutil.which(site.container.executable, path=path):
         refuse("container.executable", f"{site.container.executable}: command not found", "the site's images need it")
     for name, tool in site.tools.items():
         if tool.bin_dir and not tool.image and not os.path.isdir(tool.bin_dir):

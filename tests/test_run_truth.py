@@ -178,7 +178,8 @@ def test_a_job_run_by_bash_runs_while_its_process_does_even_where_squeue_answers
     assert p.status()["schemer"]
     r = p.cli("apply", p.pipeline, "--project", p.root, code=1)  # README: apply is refused while a job runs
     assert "still running: align" in r.stderr
-    assert "? " not in p.cli("plan", p.pipeline, "--project", p.root).stdout
+    plan = json.loads(p.cli("plan", p.pipeline, "--project", p.root, "--json").stdout)
+    assert {"kind": "running", "detail": align["detail"]} in next(j for j in plan["jobs"] if j["name"] == "align")["reasons"]
 
 
 def test_run_wait_follows_jobs_run_by_bash_without_calling_them_not_running(local_project, slurm_cluster):
@@ -292,3 +293,41 @@ def test_the_slurm_id_an_earlier_run_recorded_does_not_hide_the_queued_rerun(tmp
     (job / "job.star").write_text("data_job\n")  # RELION writes it as it submits the job again
     _fake_squeue(tmp_path, monkeypatch, [f"22\tPENDING\t{tmp_path / 'p'}\tExternal/job006/"])
     assert View(tmp_path / "p").slurm("External/job006/") == {"id": "22", "state": "PENDING"}
+
+
+def test_where_slurm_cannot_be_asked_only_the_job_its_live_schemer_waits_for_runs(tmp_path, monkeypatch):
+    """squeue does not answer: the job the scheme's live relion_schemer waits for is taken as running;
+    once that schemer is gone, its lock left behind says nothing: the job is not running."""
+    import socket
+
+    from cryocc.lockfile.lockfile import JobLock
+    from cryocc.project import Project as View
+    from cryocc.project import observe_job
+    from cryocc.star import block_loop, block_pairs
+
+    root = tmp_path / "p"
+    (root / "Schemes/s").mkdir(parents=True)
+    (root / "External/job001").mkdir(parents=True)
+    (root / ".relion_lock_scheme_s").mkdir()
+    (root / ".cryocc").mkdir()
+    (root / "Schemes/s/scheme.star").write_text(block_pairs("scheme_general", {"rlnSchemeCurrentNodeName": "a"}) + block_loop(
+        "scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
+        [["a", "External/job001/", "new", "1"]]))
+    (root / "External/job001/job.star").write_text(
+        block_loop("joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], [["qsub", "sbatch"]]))
+    (root / "default_pipeline.star").write_text(block_loop(  # as the killed schemer left it
+        "pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
+                               "rlnPipeLineProcessStatusLabel"], [["External/job001/", "None", "relion.external", "Running"]]))
+    _stub(tmp_path / "stubs", "squeue", "exit 1\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'stubs'}{os.pathsep}{os.environ['PATH']}")
+    lock = JobLock(type="import_movies", fingerprint="f", parts={}, scheme="s")
+    schemer = subprocess.Popen(["bash", "-c", "sleep 30; true", "relion_schemer", "--scheme", "s"], cwd=root)
+    try:
+        (root / ".cryocc/run.json").write_text(json.dumps({"scheme": "s", "pid": schemer.pid, "host": socket.gethostname()}))
+        st = observe_job(View(root), "a", lock)
+        assert st.status == "running" and "its relion_schemer runs and waits for it" in st.detail, st
+    finally:
+        schemer.kill()
+        schemer.wait()
+    st = observe_job(View(root), "a", lock)
+    assert st.status == "incomplete" and "SLURM cannot be asked" in st.detail, st
