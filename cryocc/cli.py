@@ -256,7 +256,11 @@ def run(
 ) -> None:
     """Start relion_schemer on the applied scheme, detached from the terminal; recover after a crash.
 
-    If the last scheme already ran (fully or partly), jobs still in SLURM are waited for, stale RELION
+    First the site must answer: the schemer, the submit command (on a SLURM site, sbatch and squeue),
+    the driver, and every image and tool directory of the site profile; otherwise run refuses and
+    names each. It warns when pipeline.yaml changed since the scheme was applied from it.
+
+    If the last scheme already ran (fully or partly), jobs still running are waited for, stale RELION
     locks are removed, and only what is left is planned and run: finished work is never submitted again."""
     from . import runner
     from .ui import console
