@@ -294,7 +294,8 @@ def squeue() -> list[tuple[str, str, str, str]] | None:
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "--me", "-o", "%i\t%T\t%Z\t%j"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["squeue", "-h", "--me", "-o", "%i\t%T\t%Z\t%j"], capture_output=True, text=True,
+                             errors="surrogateescape", timeout=10)  # any byte: a directory name need not be UTF-8
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:

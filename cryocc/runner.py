@@ -228,10 +228,8 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
     if not schemers and not running:
         raise ProjectError(f"nothing to abort: no relion_schemer runs for {project} and none of its jobs runs",
                            hint="cryocc status shows what became of each job")
-    for scheme in schemers:
-        _ask_to_stop(project, scheme_dir(scheme))
+    _ask_to_stop(project, [scheme_dir(s) for s in schemers] + [st.job_dir or "" for st in running])
     for st in running:
-        _ask_to_stop(project, st.job_dir or "")
         if st.slurm.get("state") == "PENDING":  # no driver runs yet to see the request: it never would
             subprocess.run(["scancel", st.slurm["id"]], capture_output=True, timeout=30, check=False)
     stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
@@ -242,9 +240,10 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
     _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
 
 
-def _ask_to_stop(project: Path, rel_dir: str) -> None:
-    """RELION's request to stop (relion_schemer --abort): RELION_JOB_ABORT_NOW in a job or scheme directory."""
-    (project / rel_dir / ABORT_NOW).touch()
+def _ask_to_stop(project: Path, rel_dirs: list[str]) -> None:
+    """RELION's request to stop (relion_schemer --abort): RELION_JOB_ABORT_NOW in each job or scheme directory."""
+    for rel_dir in rel_dirs:
+        (project / rel_dir / ABORT_NOW).touch()
 
 
 def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list[str], say: Callable[[str], None],

@@ -243,7 +243,7 @@ def test_abort_stops_a_schemer_whose_job_is_still_queued(slurm_project):
     assert time.time() - t0 < 20 and "import aborted, relion_schemer has ended" in out, out
     assert not _schemer_alive(pid)
     assert p.job("import")["state"] == "aborted"
-    assert imp["slurm"]["id"] not in subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout
+    assert imp["slurm"]["id"] not in subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, errors="replace").stdout
 
 
 def test_abort_with_nothing_running_says_so_and_leaves_nothing_behind(local_project):

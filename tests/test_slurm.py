@@ -83,7 +83,7 @@ def _stop_everything(project) -> None:
         os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
     except (OSError, ValueError, KeyError):
         pass
-    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True, errors="replace").stdout
     mine = [line.split()[0] for line in out.splitlines() if len(line.split()) == 2 and line.split()[1] == str(project)]
     if mine:
         subprocess.run(["scancel", *mine], check=False)
