@@ -373,18 +373,28 @@ def status(
     With --detailed-exitcode, the exit status says how the project stands, for scripts: 0 every job
     succeeded; 2 a job failed, was aborted, stopped unfinished or lost its outputs; 3 none did, but jobs
     are scheduled or running; 1 is an error, as for every command."""
-    from .project import observe
-    from .runner import applied_lock, live_schemer, tail
+    from .project import JobState, observe
+    from .runner import applied_lock, failure_tail, live_schemer
     from .states import Status
 
     lock = applied_lock(project)
     states = observe(project, lock)
     order = lock.pipeline.get("order", [])
     states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+    def log_tail(st: JobState) -> dict[str, Any]:
+        """A failed job's last log lines: its run.out, or its run.err where it wrote nothing else (a
+        submission that failed: the submit command's message)."""
+        if not st.job_dir or st.status not in (Status.FAILED, Status.ABORTED):
+            return {"log_tail": []}
+        for log in ("run.out", "run.err"):
+            if lines := failure_tail(project / st.job_dir / log, 5):
+                return {"log_tail": lines, "log": f"{st.job_dir}{log}"}
+        return {"log_tail": []}
+
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
-                     "seconds": (st.receipt or {}).get("seconds"),
-                     "log_tail": tail(project / st.job_dir / "run.out", 5) if st.job_dir and st.status in (Status.FAILED, Status.ABORTED) else []}
+                     "seconds": (st.receipt or {}).get("seconds"), **log_tail(st)}
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}
@@ -438,7 +448,11 @@ def run(
 ) -> None:
     """Start relion_schemer on the applied scheme, detached from the terminal; recover after a crash.
 
-    If the last scheme already ran (fully or partly), jobs still in SLURM are waited for, stale RELION
+    First the site must answer: the schemer, the submit command (on a SLURM site, sbatch and squeue),
+    the driver, and every image and tool directory of the site profile; otherwise run refuses and
+    names each. It warns when pipeline.yaml changed since the scheme was applied from it.
+
+    If the last scheme already ran (fully or partly), jobs still running are waited for, stale RELION
     locks are removed, and only what is left is planned and run: finished work is never submitted again."""
     from . import runner
     from .ui import console
@@ -482,7 +496,9 @@ def logs(
 @app.command(short_help="Stop the running scheme and its running job.")
 @user_errors
 def abort(project: Path = ProjectOpt) -> None:
-    """Ask the running scheme and its running job to stop (the job ends with RELION_JOB_EXIT_ABORTED)."""
+    """Stop the running scheme and its running job, and wait until they have stopped (the job ends
+    with RELION_JOB_EXIT_ABORTED; one still queued in SLURM is cancelled). Exit 1 when nothing was
+    running, or when something still runs after 30 s (it says what)."""
     from . import runner
     from .ui import console
 

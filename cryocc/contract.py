@@ -15,6 +15,9 @@ ABORT_NOW = "RELION_JOB_ABORT_NOW"
 RECEIPT = "cryocc_receipt.json"
 RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it starts: the job is then known by id
+JOB_PID = "cryocc_pid"  # a job script run without SLURM (by bash) writes "<host> <pid>" here as it starts
+WATCHDOG_NOTE = "cryocc_watchdog.txt"  # why cryocc, not the job, wrote the job's end sentinel
+LOG_TAIL_MARK = "--- last lines of output ---"  # a failed driver repeats its log's last lines below this line
 ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others
 
 

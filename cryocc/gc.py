@@ -29,7 +29,7 @@ from .errors import Location, ProjectError
 from .fsio import atomic_write, make_dirs
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, read_receipt
-from .star import block_loop, block_pairs, pairs_of, read_star, rows_of
+from .star import block_loop, block_pairs, pairs_of, rows_of
 
 TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/pipeliner.cpp:2188-2290)
     "pipeline_processes": ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
@@ -217,7 +217,7 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
     if there := [t for t in targets if os.path.lexists(t)]:
         raise ProjectError(f"{there[0]} exists already", hint="move it away first: gc never deletes")
     with pipeline_lock(project):
-        blocks = read_star(project / PIPELINE) if (project / PIPELINE).is_file() else {}
+        blocks = Project(project).pipeline()  # read again under RELION's lock, as a project file (project_files)
         rows = {t: rows_of(blocks, t) for t in TABLES}
         produced = {r.get("rlnPipeLineEdgeToNode", ""): r.get("rlnPipeLineEdgeProcess", "")
                     for r in rows["pipeline_output_edges"] if r.get("rlnPipeLineEdgeProcess") in gone}

@@ -1,13 +1,20 @@
 """One read-only view of a RELION project on disk, and what happened to each job learned back from
 it: the scheme.star that ran the job (rlnSchemeJobName, HasStarted), default_pipeline.star, the job
-directory's sentinels, the driver's receipt, and SLURM for jobs with no sentinel yet. plan, status,
-run, gc and the supervisor read the project through it; a stat where it can."""
+directory's sentinels, the driver's receipt, and, for a job with no sentinel yet, its own process or
+its own SLURM job. plan, status, run, abort, gc and the supervisor read the project through it; a stat
+where it can.
+
+One truth about running: a job runs only while its own process (a job script run by bash records
+its pid) or its own SLURM job does; the schemer runs only while the relion_schemer cryocc started
+(its pid in .cryocc/run.json) does. A site that runs jobs by bash never has squeue asked about them:
+any of the user's SLURM jobs would say nothing about a job that is in no queue."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,7 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, RUN_RECORD, SLURM_ID, SUCCESS, Outcome, scheme_dir, scheme_lock
+from . import confine
+from .contract import (
+    ABORTED,
+    FAILURE,
+    JOB_PID,
+    PIPELINE,
+    RECEIPT,
+    RUN_RECORD,
+    SLURM_ID,
+    SUCCESS,
+    WATCHDOG_NOTE,
+    Outcome,
+    scheme_dir,
+    scheme_lock,
+)
 from .errors import ProjectError
 from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
@@ -49,6 +70,7 @@ class Project:
         self._queue: list[tuple[str, str, str, str]] | None = None
         self._asked = False  # squeue is asked once, when first needed
         self._real = os.path.realpath(root)
+        self._schemer: dict[str, Any] | None | bool = False  # False: not looked for yet
 
     def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
@@ -104,12 +126,70 @@ class Project:
             self._queue, self._asked = squeue(), True
         if self._queue is None:
             return None
-        job_id = (read_text(self.root / job_dir / SLURM_ID, "SLURM job id", SMALL_LIMIT) or "").strip()
+        # an id an earlier run of a continued job recorded is not this run's
+        recorded = this_run(self.root / job_dir, SLURM_ID)
+        job_id = (read_text(self.root / job_dir / SLURM_ID, "SLURM job id", SMALL_LIMIT) or "").strip() if recorded else ""
         for jid, state, workdir, name in self._queue:
             ours = (jid == job_id if job_id else name == job_dir) and os.path.realpath(workdir) == self._real
             if ours:
                 return {"id": jid, "state": state}
         return {}
+
+    def submitted_with_sbatch(self, job_dir: str) -> bool | None:
+        """Whether RELION submitted the job's latest run with sbatch, by the qsub of the job.star it
+        writes into the job directory as it submits (None: that job.star says nothing readable)."""
+        text = read_small(self.root / job_dir / "job.star", "job.star")
+        try:
+            rows = rows_of(parse_star(text), "joboptions_values") if text else []
+        except (ProjectError, ValueError, IndexError):  # RELION may be writing it: nothing said yet
+            rows = []
+        qsub = next((r.get("rlnJobOptionValue") for r in rows if r.get("rlnJobOptionVariable") == "qsub"), None)
+        return None if qsub is None else is_sbatch(qsub)
+
+    def job_process(self, job_dir: str) -> tuple[str, int] | None:
+        """(host, pid) of the job script run by bash, as it recorded itself for this run (a record
+        older than the job.star RELION wrote as it submitted the run is an earlier run's)."""
+        d = self.root / job_dir
+        if not this_run(d, JOB_PID):
+            return None
+        words = (read_small(d / JOB_PID, "job process record") or "").split()
+        if len(words) != 2 or not words[1].isdigit():
+            return None
+        return words[0], int(words[1])
+
+    def liveness(self, job_dir: str) -> tuple[bool | None, str, dict[str, str]]:
+        """Whether the job started in job_dir runs now, by its own process or its own SLURM job (None:
+        it cannot be told from here), why, and its SLURM job (id, state) while queued or running."""
+        if self.submitted_with_sbatch(job_dir) is False:  # run by bash on this machine: never in squeue
+            proc = self.job_process(job_dir)
+            if proc is None:
+                return None, "its script has not recorded its process", {}
+            host, pid = proc
+            if host != socket.gethostname():
+                return None, f"its process {pid} runs on {host}, which cannot be checked from here", {}
+            if process_runs(pid, job_dir, self._real):
+                return True, f"its process {pid} runs", {}
+            return False, f"its process {pid} ended without a sentinel", {}
+        slurm = self.slurm(job_dir)
+        if slurm is None:
+            return None, "SLURM cannot be asked (squeue did not answer)", {}
+        if slurm:
+            return True, f"SLURM job {slurm['id']} {slurm['state']}", slurm
+        return False, "SLURM does not know it", {}
+
+    def schemer(self) -> dict[str, Any] | None:
+        """The relion_schemer cryocc started for this project, while it runs."""
+        if self._schemer is False:
+            self._schemer = live_schemer(self.root)
+        return self._schemer if isinstance(self._schemer, dict) else None
+
+    def schemer_runs(self, scheme: str) -> bool:
+        """Whether a relion_schemer of the scheme runs: the one cryocc started, or one started by
+        hand (it holds the scheme's lock)."""
+        record = self.schemer()
+        if record is not None:
+            return bool(record["scheme"] == scheme)
+        return self.scheme_locked(scheme) and foreign_schemer(self.root, scheme)
 
     def pipeline(self) -> Blocks:
         """default_pipeline.star: RELION's processes, nodes and edges ({} before RELION ran a job)."""
@@ -123,6 +203,82 @@ class Project:
             rows = rows_of(self.pipeline(), "pipeline_processes")
             self._status = {r["rlnPipeLineProcessName"]: r.get("rlnPipeLineProcessStatusLabel", "") for r in rows}
         return self._status.get(job_dir)
+
+
+def this_run(job_dir: Path, name: str) -> bool:
+    """Whether a file a job script writes as it starts is there for the job's latest run: RELION writes
+    the job's job.star into its directory as it submits each run (a continued job runs again there),
+    so one older than that is an earlier run's."""
+    try:
+        written = os.stat(job_dir / name).st_mtime_ns
+    except OSError:
+        return False
+    try:
+        return written >= os.stat(job_dir / "job.star").st_mtime_ns
+    except OSError:
+        return True
+
+
+def is_sbatch(command: str) -> bool:
+    """Whether a submit command (a site profile's submit, RELION's qsub) is SLURM's sbatch."""
+    words = command.split()
+    return bool(words) and os.path.basename(words[0]) == "sbatch"
+
+
+def read_small(path: Path, what: str) -> str | None:
+    """A small file a job script, a driver or RELION wrote in a job directory (None when absent);
+    a FIFO, a device or bytes that are not UTF-8 are an error naming it (project_files)."""
+    return read_text(path, what, SMALL_LIMIT)
+
+
+def _args(pid: int) -> list[bytes] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read(1 << 16).split(b"\0")
+    except OSError:
+        return None
+
+
+def process_runs(pid: int, job_dir: str, root_real: str) -> bool:
+    """Whether pid is still the job script run for job_dir from the project (not a process that got
+    its pid since): its command line names the job directory and it works in the project."""
+    args = _args(pid)
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return args is not None and any(job_dir.encode() in a for a in args) and cwd == root_real
+
+
+def schemer_alive(pid: int, scheme: str) -> bool:
+    """Whether pid is a relion_schemer (natively or in its container) running the scheme."""
+    args = _args(pid) or []
+    return any(a == b"--scheme" and b == scheme.encode() for a, b in zip(args, args[1:], strict=False))
+
+
+def live_schemer(root: Path) -> dict[str, Any] | None:
+    """The relion_schemer cryocc started for this project (.cryocc/run.json: host, pid, scheme), if it
+    still runs on this host."""
+    record = read_run_record(root)
+    if record is None or record["host"] != socket.gethostname():
+        return None
+    return dict(record) if schemer_alive(record["pid"], record["scheme"]) else None
+
+
+def foreign_schemer(root: Path, scheme: str) -> bool:
+    """A relion_schemer of this scheme started outside cryocc, in this project (every project's
+    first scheme is cryocc_001: one working elsewhere is not this one)."""
+    if not shutil.which("pgrep"):
+        return False
+    out = subprocess.run(["pgrep", "-f", f"relion_schemer.*--scheme {scheme}( |$)"], capture_output=True, text=True)
+    real = os.path.realpath(root)
+    for pid in out.stdout.split():
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == real:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def squeue() -> list[tuple[str, str, str, str]] | None:
@@ -217,6 +373,23 @@ _ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint
 _WHAT = "receipt"
 
 
+def end_note(root: Path, job_dir: str, receipt: dict[str, Any] | None) -> str:
+    """Why the job ended as it did: its receipt's reason, or, where cryocc wrote the sentinel for it
+    since (its submission failed, it vanished from SLURM, abort found it not running), cryocc's note."""
+    d = root / job_dir
+    try:
+        noted = os.stat(d / WATCHDOG_NOTE).st_mtime_ns
+    except OSError:
+        noted = None
+    try:
+        received = os.stat(d / RECEIPT).st_mtime_ns if receipt else None
+    except OSError:
+        received = None
+    if noted is not None and (received is None or noted >= received):
+        return (read_small(d / WATCHDOG_NOTE, "watchdog note") or "").split("\n", 1)[0]
+    return str((receipt or {}).get("reason") or "")
+
+
 def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
     """The driver's receipt in a job directory, or None when there is none (yet). A receipt that is
     not one (not a file, not JSON, of another shape) is an error naming it."""
@@ -280,8 +453,11 @@ def read_run_record(root: Path) -> RunRecord | None:
     doc = read_json(path, "run record", SMALL_LIMIT)
     if doc is ABSENT:
         return None
-    return cast(RunRecord, expect_fields(doc, {"scheme": str, "pid": int, "host": str}, path, "run record",
-                                         required=("scheme", "pid", "host")))
+    record = cast(RunRecord, expect_fields(doc, {"scheme": str, "pid": int, "host": str}, path, "run record",
+                                           required=("scheme", "pid", "host")))
+    if not confine.PLAIN_NAME.fullmatch(record["scheme"]):
+        raise damaged(path, f"{confine.shown(record['scheme'])} is not a scheme name: not a run record cryocc wrote", key="scheme")
+    return record
 
 
 def outputs_missing(root: Path, job_dir: str, receipt: dict[str, Any]) -> list[str]:
@@ -324,14 +500,24 @@ def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:
         return False
 
 
+def _confined_job(project: Project, job_dir: str, named_in: str, key: str) -> None:
+    confine.job_dir(project.root, job_dir, source=str(project.root / named_in), key=key)
+
+
 def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     scheme = lock.scheme
+    if scheme:
+        confine.scheme_dir(project.root, scheme, source=str(project.root / "cryocc.lock"), key=f"jobs.{name}.scheme")
     if lock.continues and not lock.job_dir and scheme and not _reached(project, scheme, name, lock.continues):
+        _confined_job(project, lock.continues, "cryocc.lock", f"jobs.{name}.continues")
         return JobState(name, Status.SCHEDULED, None, scheme, read_receipt(project.root, lock.continues),
                         detail="applied, not run yet", continues=lock.continues)
     job_dir = lock.job_dir or (project.scheme_job_dir(scheme, name) if scheme else None)
     if job_dir is None:
         return JobState(name, Status.SCHEDULED, None, scheme, detail="applied, not run yet")
+    # nothing is read in a directory a project file names before it is known to be one of the project's
+    _confined_job(project, job_dir, "cryocc.lock" if lock.job_dir else f"{scheme_dir(scheme or '')}/scheme.star",
+                  f"jobs.{name}.job_dir" if lock.job_dir else "rlnSchemeJobName")
     d = project.root / job_dir
     receipt = read_receipt(project.root, job_dir)
     state = JobState(name, Status.INCOMPLETE, job_dir, scheme, receipt)
@@ -350,18 +536,18 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
                 state.detail = f"continued without {len(failed)} failed tilt series: " + ", ".join(sorted(failed))
         return state
     if (d / FAILURE).exists():
-        state.status, state.detail = Status.FAILED, (receipt or {}).get("reason") or ""
+        state.status, state.detail = Status.FAILED, end_note(project.root, job_dir, receipt)
         return state
     if (d / ABORTED).exists():
-        state.status = Status.ABORTED
+        state.status, state.detail = Status.ABORTED, end_note(project.root, job_dir, receipt)
         return state
-    slurm = project.slurm(job_dir)
-    if slurm:
-        state.status, state.slurm, state.detail = Status.RUNNING, slurm, f"SLURM job {slurm['id']} {slurm['state']}"
-    elif slurm is None and scheme and project.scheme_locked(scheme) and project.pipeline_status(job_dir) == "Running":
-        state.status, state.detail = Status.RUNNING, "the scheme is locked by a running relion_schemer"
+    running, why, slurm = project.liveness(job_dir)
+    if running is None and scheme and project.schemer_runs(scheme) and project.current_job_dir(scheme) == job_dir:
+        running, why = True, f"{why}; its relion_schemer runs and waits for it"
+    if running:
+        state.status, state.slurm, state.detail = Status.RUNNING, slurm, why
     else:
-        state.status, state.detail = Status.INCOMPLETE, "started, no sentinel, not running"
+        state.detail = "started, no sentinel, not running" + (f" ({why})" if running is None else "")
     return state
 
 

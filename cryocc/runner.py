@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import apply_pipeline
-from .contract import ABORT_NOW, ITEM_LOGS, RUN_RECORD, ended, scheme_dir, scheme_lock
-from .errors import ProjectError
+from .contract import ABORT_NOW, ABORTED, ITEM_LOGS, LOG_TAIL_MARK, RUN_RECORD, WATCHDOG_NOTE, ended, scheme_dir, scheme_lock
+from .errors import Collector, Location, ProjectError
 from .fsio import atomic_write, sha256_bytes
 from .lockfile.lockfile import Lockfile, read_lockfile
-from .project import JobState, Project, observe, read_run_record
+from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
 from .project_files import open_regular, read_tail
 from .schema.models import SiteProfile
 from .states import Status
+
+__all__ = ["abort", "applied_lock", "follow", "live_schemer", "logs", "run", "schemer_command", "tail"]
 
 
 def applied_lock(project: Path) -> Lockfile:
@@ -38,12 +41,16 @@ def applied_lock(project: Path) -> Lockfile:
     return lock
 
 
+def _site_file(project: Path, scheme: str) -> Path:
+    """The copy of the site profile the scheme was compiled from (older lockfiles name none: their one copy)."""
+    record = next((s for s in applied_lock(project).schemes if s["name"] == scheme), {})
+    return project / str(record.get("site", ".cryocc/site.yaml"))
+
+
 def _site(project: Path, scheme: str) -> SiteProfile:
-    """The site profile the scheme was compiled from (older lockfiles name none: their one copy, .cryocc/site.yaml)."""
     from .schema.yamldoc import load_yaml
 
-    record = next((s for s in applied_lock(project).schemes if s["name"] == scheme), {})
-    return SiteProfile.model_validate(load_yaml(project / record.get("site", ".cryocc/site.yaml")).data)
+    return SiteProfile.model_validate(load_yaml(_site_file(project, scheme)).data)
 
 
 def schemer_command(site: SiteProfile, scheme: str, project: Path) -> list[str]:
@@ -56,58 +63,98 @@ def schemer_command(site: SiteProfile, scheme: str, project: Path) -> list[str]:
     return [c.executable, "exec", *c.options, *[a for b in binds for a in ("-B", b)], site.relion.image, *args]
 
 
-def _pid_alive(pid: int, scheme: str) -> bool:
+def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) -> None:
+    """What the site needs before relion_schemer starts, or one error for each thing missing: the
+    schemer, the submit command (where it is sbatch: sbatch and squeue answering), the driver, and
+    every container image and tool directory the site profile names. A run that cannot submit its
+    first job would otherwise wait at it."""
+    where = Location(str(_site_file(project, scheme)))
+    errors = Collector()
+
+    def refuse(key: str, message: str, hint: str) -> None:
+        errors.add(ProjectError(message, location=where, key=key, hint=hint))
+
+    path = env.get("PATH")
+    schemer = schemer_command(site, scheme, project)[0]
+    if not shutil.which(schemer, path=path):
+        refuse("container.executable" if site.relion.image else "relion.command", f"{schemer}: command not found",
+               "install it or put it on PATH, or name it in the site profile")
+    submit = site.submit.split()[0]
+    if not shutil.which(submit, path=path):
+        refuse("submit", f"{submit}: command not found", "the site profile's submit command must run on this machine")
+    elif is_sbatch(site.submit):
+        for argv in ([submit, "--version"], ["squeue", "-h", "--me", "-o", "%i"]):
+            problem = _answers(argv, env)
+            if problem:
+                refuse("submit", f"`{' '.join(argv)}` does not answer: {problem}",
+                       "SLURM must answer from this machine (try sinfo and squeue); or use a site profile "
+                       "that runs jobs without it (submit: bash)")
+    driver = site.driver.split()[0]
+    if not shutil.which(driver, path=path):
+        refuse("driver", f"{driver}: command not found", "install cryocc where the jobs run, and name its "
+               "cryocc_relion_driver in the site profile (driver:)")
+    images = [("relion.image", site.relion.image)] + [(f"tools.{n}.image", t.image) for n, t in site.tools.items()]
+    for key, image in images:
+        if image and not os.path.isfile(image):
+            refuse(key, f"{image}: no such container image", "build or copy the image there, or fix the path")
+    if any(image for _, image in images) and not site.relion.image and not shutil.which(site.container.executable, path=path):
+        refuse("container.executable", f"{site.container.executable}: command not found", "the site's images need it")
+    for name, tool in site.tools.items():
+        if tool.bin_dir and not tool.image and not os.path.isdir(tool.bin_dir):
+            refuse(f"tools.{name}.bin_dir", f"{tool.bin_dir}: no such directory", "fix the path, or leave bin_dir out to use PATH")
+    errors.raise_if_any()
+
+
+def _answers(argv: list[str], env: dict[str, str]) -> str:
+    """What is wrong when argv does not answer ("" when it does): its own last words, or its exit code."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    return f"--scheme {scheme}" in cmdline
+        out = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=30, env=env,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "no answer within 30 s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if out.returncode == 0:
+        return ""
+    said = (out.stderr.strip() or out.stdout.strip()).splitlines()
+    return said[-1] if said else f"exit {out.returncode}"
 
 
-def live_schemer(project: Path) -> dict[str, Any] | None:
-    """The schemer cryocc started for this project (its supervisor's pid), if it still runs."""
-    record = read_run_record(project)
-    if record is None:
-        return None
-    return dict(record) if record["host"] == socket.gethostname() and _pid_alive(record["pid"], record["scheme"]) else None
-
-
-def _other_schemers(scheme: str) -> bool:
-    """A relion_schemer of this scheme started outside cryocc."""
-    if not shutil.which("pgrep"):
-        return False
-    return subprocess.run(["pgrep", "-f", f"relion_schemer.*--scheme {scheme}( |$)"], capture_output=True).returncode == 0
-
-
-def start(project: Path, scheme: str) -> dict[str, Any]:
-    site = _site(project, scheme)
+def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) -> dict[str, Any]:
+    """relion_schemer under its supervisor, detached; the record of both (.cryocc/run.json)."""
     cmd = schemer_command(site, scheme, project)
-    if not shutil.which(cmd[0]):
-        raise ProjectError(f"{cmd[0]}: command not found", hint="check relion.command (and image) in the site profile, and PATH")
     log = project / scheme_dir(scheme)
-    env = {**os.environ, **site.relion.env}
-    # only jobs submitted to SLURM can vanish from it: a workstation's jobs are not in squeue at all
-    watch = ["--slurm"] if os.path.basename(shlex.split(site.submit)[0]) == "sbatch" else []
+    told, tell = os.pipe()  # the supervisor tells the schemer's pid through it
     supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
-                  *watch, "--", *cmd]
-    with open(log / "run.out", "ab") as out, open(log / "run.err", "ab") as err:
-        # its own session: the schemer outlives the terminal and the user logging out of the head node
-        proc = subprocess.Popen(supervised, cwd=project, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
-    record = {"scheme": scheme, "pid": proc.pid, "host": socket.gethostname(), "command": cmd,
+                  "--tell-pid", str(tell), "--", *cmd]
+    try:
+        with open(log / "run.out", "ab") as out, open(log / "run.err", "ab") as err:
+            # its own session: the schemer outlives the terminal and the user logging out of the head node
+            proc = subprocess.Popen(supervised, cwd=project, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True, pass_fds=(tell,))
+    finally:
+        os.close(tell)
+    with os.fdopen(told, "rb") as fh:
+        ready, _, _ = select.select([fh], [], [], 60)
+        said = fh.readline(64).decode(errors="replace").strip() if ready else ""
+    if not said.isdigit():
+        last = tail(log / "run.err", 1)
+        raise ProjectError("relion_schemer did not start" + (f": {last[0]}" if last else ""),
+                           location=Location(f"{log}/run.err"), hint="its log says why")
+    record = {"scheme": scheme, "pid": int(said), "supervisor": proc.pid, "host": socket.gethostname(), "command": cmd,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"Schemes/{scheme}/run.out"}
     atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     return record
 
 
 def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], poll: float) -> None:
-    """Jobs still queued or running in SLURM with no schemer watching: wait for their sentinels
-    rather than submit a second copy into the same directory."""
+    """Jobs still queued or running (in SLURM, or their process) with no schemer watching: wait for
+    their sentinels rather than submit a second copy into the same directory."""
     while True:
-        running = [s for s in observe(project, lock).values() if s.status == Status.RUNNING and s.slurm]
+        running = [s for s in observe(project, lock).values() if s.status == Status.RUNNING]
         if not running:
             return
-        say("waiting for " + ", ".join(f"{s.name} (SLURM job {s.slurm['id']} {s.slurm['state']})" for s in running))
+        say("waiting for " + ", ".join(f"{s.name} ({s.detail})" for s in running))
         time.sleep(poll)
 
 
@@ -122,7 +169,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
     _wait_for_slurm(project, lock, say, poll)
     for s in lock.schemes:  # RELION leaves its lock behind when it dies; a stale one blocks the next run
         stale = project / scheme_lock(s['name'])
-        if stale.exists() and not _other_schemers(s["name"]):
+        if stale.exists() and not foreign_schemer(project, s["name"]):
             shutil.rmtree(stale)
             say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
     scheme = lock.schemes[-1]["name"]
@@ -130,9 +177,25 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         scheme = _replan(project, lock, say)
         if scheme is None:
             return None
-    record = start(project, scheme)
+    elif changed := _spec_changed(lock):
+        say(f"warning: {changed} changed since Schemes/{scheme}/ was applied from it; running what was applied "
+            "(cryocc plan shows what the change would do, cryocc apply writes it)")
+    site = _site(project, scheme)
+    env = {**os.environ, **site.relion.env}
+    preflight(project, scheme, site, env)
+    record = start(project, scheme, site, env)
     say(f"started relion_schemer for Schemes/{scheme}/ (pid {record['pid']}), log {record['log']}")
     return record
+
+
+def _spec_changed(lock: Lockfile) -> str | None:
+    """The pipeline the lockfile was applied from, if its content is not what was applied."""
+    spec = Path(lock.pipeline.get("path", ""))
+    try:
+        same = spec.is_file() and sha256_bytes(spec.read_bytes()) == lock.pipeline.get("spec_sha256")
+    except OSError:
+        return None
+    return None if same or not spec.is_file() else str(spec)
 
 
 def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | None:
@@ -140,7 +203,7 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
     spec = Path(lock.pipeline.get("path", ""))
     if not spec.is_file():
         raise ProjectError(f"the pipeline last applied ({spec}) is gone", hint="run cryocc apply PIPELINE --project DIR")
-    if sha256_bytes(spec.read_bytes()) != lock.pipeline.get("spec_sha256"):
+    if _spec_changed(lock):
         raise ProjectError(f"{spec} changed since the last apply",
                            hint="review the changes with cryocc plan, then cryocc apply, then cryocc run")
     result = apply_pipeline(spec, project)
@@ -151,52 +214,114 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
     return result.scheme
 
 
-def abort(project: Path, *, say: Callable[[str], None]) -> None:
-    """Ask the scheme and its running job to stop (what relion_schemer --abort does, plus every running job).
-    Each RELION_JOB_ABORT_NOW goes only into a directory of the project (confine.py), all checked
-    before any is written; none is written when nothing runs (a stale one would stop the next run)."""
+def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, poll: float = 0.5) -> None:
+    """Stop the scheme and its running job, and wait until they have: the job by RELION_JOB_ABORT_NOW
+    (its driver stops the tool and ends RELION_JOB_EXIT_ABORTED), a job still queued in SLURM by
+    scancel, and a job the schemer waits for that nothing runs (its submission failed) by writing
+    its RELION_JOB_EXIT_ABORTED for it. A schemer still alive after grace seconds is terminated. A
+    ProjectError when nothing was running, or something is still running after all."""
     project = Path(project)
     lock = applied_lock(project)
-    record = live_schemer(project)
-    scheme = record["scheme"] if record else lock.schemes[-1]["name"]
-    # one started outside cryocc holds the scheme's lock in this project (pgrep alone sees every project's)
-    schemer = record is not None or (Project(project).scheme_locked(scheme) and _other_schemers(scheme))
-    jobs = _abort_files(project, lock, scheme, schemer)
-    if schemer:
-        from .confine import confined
-        from .confine import scheme_dir as confined_scheme
+    p = Project(project)
+    states = observe(project, lock)
+    schemers = [s["name"] for s in lock.schemes if p.schemer_runs(s["name"])]
+    running = [st for st in states.values() if st.job_dir and st.status == Status.RUNNING]
+    if not schemers and not running:
+        raise ProjectError(f"nothing to abort: no relion_schemer runs for {project} and none of its jobs runs",
+                           hint="cryocc status shows what became of each job")
+    _ask_to_stop(project, lock, schemers, running)
+    for st in running:
+        if st.slurm.get("state") == "PENDING":  # no driver runs yet to see the request: it never would
+            subprocess.run(["scancel", st.slurm["id"]], capture_output=True, timeout=30, check=False)
+    stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
+             and p.current_job_dir(st.scheme or "") == st.job_dir]
+    jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
+    what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
+    say("asked " + " and ".join(what) + " to stop")
+    _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
 
-        confined_scheme(project, scheme, source=str(project / (RUN_RECORD if record else "cryocc.lock")), key="scheme")
-        rel = f"{scheme_dir(scheme)}/{ABORT_NOW}"
-        jobs = {"": confined(project, rel, scheme_dir(scheme), source=str(project / rel)), **jobs}
-    elif not jobs:
-        raise ProjectError(f"nothing runs in {project}: no relion_schemer and no running job, so nothing to abort",
-                           hint="cryocc status shows each job's state")
-    for path in jobs.values():
+
+def _ask_to_stop(project: Path, lock: Lockfile, schemers: list[str], running: list[JobState]) -> None:
+    """RELION's request to stop (relion_schemer --abort): RELION_JOB_ABORT_NOW in each scheme and job
+    directory, each only in a directory of the project (confine.py), all checked before any is written."""
+    from .confine import confined
+    from .confine import job_dir as confined_job
+    from .confine import scheme_dir as confined_scheme
+
+    targets = [(scheme_dir(s), confined_scheme(project, s, source=str(project / "cryocc.lock"), key="schemes")) for s in schemers]
+    for st in running:
+        rel = st.job_dir or ""
+        targets.append((rel, confined_job(project, rel, source=str(project / _named_in(lock, st)), key="rlnSchemeJobName")))
+    files = [confined(project, f"{rel.rstrip('/')}/{ABORT_NOW}", rel, source=str(project / rel / ABORT_NOW)) for rel, _ in targets]
+    for path in files:
         path.touch()
-    asked = ", ".join(j for j in jobs if j)
-    if not schemer:
-        say(f"no relion_schemer runs; asked the running job {asked} to stop")
-    else:
-        say(f"asked Schemes/{scheme}/ to stop" + (f" and its running job {asked}" if asked else "; no job was running"))
 
 
-def _abort_files(project: Path, lock: Lockfile, scheme: str, schemer: bool) -> dict[str, Path]:
-    """The RELION_JOB_ABORT_NOW of each running job (a job that started and has no sentinel, while
-    a schemer runs; the scheme's current job), confined to its job directory."""
-    from .confine import confined, job_dir
+def _named_in(lock: Lockfile, st: JobState) -> str:
+    """The project file that named a job's directory: the lockfile, or the scheme.star that ran it."""
+    return "cryocc.lock" if lock.jobs[st.name].job_dir == st.job_dir else f"{scheme_dir(st.scheme or '')}/scheme.star"
 
-    found = {s.job_dir: (s.name, "cryocc.lock" if lock.jobs[s.name].job_dir == s.job_dir else f"{scheme_dir(s.scheme or '')}/scheme.star")
-             for s in observe(project, lock).values()
-             if s.job_dir and (s.status == Status.RUNNING or (schemer and s.status == Status.INCOMPLETE))}
-    current = Project(project).current_job_dir(scheme) if schemer else None
-    if current and current not in found:
-        found[current] = ("", f"{scheme_dir(scheme)}/scheme.star")
-    out = {}
-    for d, (name, source) in found.items():
-        job_dir(project, d, source=str(project / source), key="rlnSchemeJobName")
-        out[f"{name} ({d})" if name else d] = confined(project, d + ABORT_NOW, d, source=str(project / d / ABORT_NOW))
-    return out
+
+def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list[str], say: Callable[[str], None],
+                  grace: float, poll: float) -> None:
+    """Until the schemers have ended and each job has a sentinel: a job that nothing runs any more
+    (cancelled while queued, never submitted) gets RELION_JOB_EXIT_ABORTED from here, as its driver
+    would have written. After grace seconds, the schemer cryocc started is ended."""
+    t0 = time.time()
+    while True:
+        p = Project(project)
+        states = observe(project, lock)
+        for st in (states[n] for n in jobs):
+            if st.status == Status.INCOMPLETE and p.liveness(st.job_dir or "")[0] is False:
+                _mark_aborted(project, st)
+        alive = [s for s in schemers if p.schemer_runs(s)]
+        left = [states[n] for n in jobs if states[n].status in (Status.RUNNING, Status.INCOMPLETE)]
+        if not alive and not left:
+            states = observe(project, lock)
+            ended_as = [f"{n} {states[n].status}" for n in jobs] + (["relion_schemer has ended"] if schemers else [])
+            say(f"stopped in {time.time() - t0:.0f} s: " + ", ".join(ended_as))
+            return
+        if time.time() > t0 + grace:
+            break
+        time.sleep(poll)
+    record = p.schemer()
+    if record and record["scheme"] in alive:
+        _end_schemer(record["pid"], record["scheme"])  # its lock stays behind: the next cryocc run clears it
+        say(f"relion_schemer (pid {record['pid']}) did not stop within {grace:.0f} s: ended it")
+        alive = [s for s in schemers if Project(project).schemer_runs(s)]
+    problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
+    problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
+    if problems:
+        raise ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
+                           hint="cryocc status shows what still runs; scancel or kill it by the id it names")
+
+
+def _end_schemer(pid: int, scheme: str) -> None:
+    """Terminate, then kill, the relion_schemer pid: only while pid is still that schemer (a pid is reused)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not schemer_alive(pid, scheme):
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        for _ in range(20):
+            if not schemer_alive(pid, scheme):
+                return
+            time.sleep(0.25)
+
+
+def _mark_aborted(project: Path, st: JobState) -> None:
+    """A job the schemer waits for that nothing runs (its submission failed, or it was cancelled
+    while queued) would never see RELION_JOB_ABORT_NOW: end it as its driver would have."""
+    from .confine import job_dir as confined_job
+
+    d = confined_job(project, st.job_dir or "", source=str(project / f"{scheme_dir(st.scheme or '')}/scheme.star"), key="rlnSchemeJobName")
+    if ended(d):
+        return
+    atomic_write(d / WATCHDOG_NOTE, f"aborted by cryocc abort while not running ({st.detail}); cryocc wrote "
+                                    f"{ABORTED} so that relion_schemer stops waiting\n")
+    (d / ABORTED).touch()
 
 
 def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None], poll: float = 2.0,
@@ -208,7 +333,7 @@ def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None],
     scheme = record["scheme"]
     seen: dict[str, str] = {}
     while True:
-        alive = _pid_alive(record["pid"], scheme)
+        alive = schemer_alive(record["pid"], scheme)
         lock = applied_lock(project)
         jobs: list[str] = next((s["jobs"] for s in lock.schemes if s["name"] == scheme), [])
         states = observe(project, lock)
@@ -234,7 +359,7 @@ def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None],
     st = states[name]
     say(f"Schemes/{scheme}/ stopped at {name}: {status}" + (f" ({st.detail})" if st.detail else ""))
     if st.job_dir:
-        for line in tail(project / st.job_dir / "run.out", 10):
+        for line in failure_tail(project / st.job_dir / "run.out", 10):
             say(f"  | {line}")
     return 1
 
@@ -310,3 +435,11 @@ def _print_log(path: Path, pos: int, write: Callable[[str], None]) -> int:
 
 def tail(path: Path, n: int) -> list[str]:
     return read_tail(path, 1 << 20).decode(errors="replace").splitlines()[-n:]
+
+
+def failure_tail(path: Path, n: int) -> list[str]:
+    """The last lines of a failed job's log, each once: a driver that failed repeats its output's
+    last lines below LOG_TAIL_MARK, so those are shown, not the same lines again above them."""
+    lines = tail(path, 400)
+    marks = [i for i, line in enumerate(lines) if line == LOG_TAIL_MARK]
+    return lines[marks[-1] + 1:][-n:] if marks else lines[-n:]

@@ -86,7 +86,7 @@ def print_status(doc: dict[str, Any], project: Path, plain: bool = False, termin
         return
     for j in doc["jobs"]:
         if j["log_tail"]:
-            print(f"{j['name']} ({j['job_dir']}run.out):")
+            print(f"{j['name']} ({j['log']}):")
             for line in j["log_tail"]:
                 print(f"  | {line}")
     last = doc["last_apply"]

@@ -240,11 +240,17 @@ def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
     assert (p.root / "Schemes/cryocc_001/scheme.star").exists()
 
 
-@pytest.mark.parametrize("slurm", [{"id": "42", "state": "RUNNING"}, None], ids=["in-squeue", "no-slurm-but-scheme-locked"])
-def test_apply_refuses_while_a_job_runs(done, monkeypatch, slurm):
+def _submitted_with_sbatch(job_dir) -> None:
+    """As if RELION had submitted the job to SLURM (the project ran with the workstation profile)."""
+    star = job_dir / "job.star"
+    star.write_text(re.sub(r"^(\s*qsub\s+)bash", r"\1sbatch", star.read_text(), count=1, flags=re.M))
+
+
+def test_apply_refuses_while_a_job_runs(done, monkeypatch):
     import cryocc.project as state
 
-    monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: slurm)  # what squeue says (None: cannot ask)
+    monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {"id": "42", "state": "RUNNING"})  # what squeue says
+    _submitted_with_sbatch(done.root / "External/job006")
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
     pipeline = done.root / "default_pipeline.star"  # as RELION left it while the job ran
@@ -261,6 +267,7 @@ def test_a_job_gone_from_slurm_without_a_sentinel_is_not_running(done, monkeypat
     import cryocc.project as state
 
     monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {})  # squeue answers: not queued
+    _submitted_with_sbatch(done.root / "External/job006")
     (done.root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()
     (done.root / ".relion_lock_scheme_cryocc_001").mkdir()
     assert _reasons(done.plan(), "reconstruct")[0]["kind"] == "incomplete"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from conftest import copy_examples, edit, tool_env
@@ -78,10 +79,11 @@ def _stop_everything(project) -> None:
     """What a test leaves running would hold the one node for the tests after it: its schemer
     (with the supervisor, in their own session) and its SLURM jobs go."""
     try:
-        os.killpg(json.loads((project / ".cryocc/run.json").read_text())["pid"], signal.SIGKILL)
+        record = json.loads((project / ".cryocc/run.json").read_text())
+        os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
     except (OSError, ValueError, KeyError):
         pass
-    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True).stdout
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True, errors="replace").stdout
     mine = [line.split()[0] for line in out.splitlines() if len(line.split()) == 2 and line.split()[1] == str(project)]
     if mine:
         subprocess.run(["scancel", *mine], check=False)
@@ -175,12 +177,26 @@ def test_abort_stops_the_running_tool(e2e):
     e2e.cli("run", "--project", e2e.root)
     align = e2e.wait_for("align", "running", 90)
     time.sleep(2)
-    assert "asked Schemes/cryocc_001/ to stop" in e2e.cli("abort", "--project", e2e.root).stdout
-    e2e.wait_for("align", "aborted", 30)
+    out = e2e.cli("abort", "--project", e2e.root).stdout
+    assert f"asked Schemes/cryocc_001/ and its running job align ({align['job_dir']}) to stop" in out
+    assert "align aborted, relion_schemer has ended" in out  # abort returns once both have stopped
+    assert e2e.status()["align"]["state"] == "aborted"
     d = e2e.root / align["job_dir"]
     assert json.loads((d / "cryocc_receipt.json").read_text())["status"] == "aborted"
     _wait_schemer_gone(e2e)
-    assert not subprocess.run(["pgrep", "-f", "fake.*ts_aretomo|bin/WarpTools ts_aretomo"], capture_output=True).stdout
+    assert not _working_in(e2e.root)  # nothing of the job is left (other projects' tools may run on this machine)
+
+
+def _working_in(root) -> list[str]:
+    """Command lines of the processes whose working directory is in root."""
+    real, found = str(root.resolve()), []
+    for proc in os.scandir("/proc"):
+        try:
+            if proc.name.isdigit() and os.readlink(f"{proc.path}/cwd").startswith(real):
+                found.append(Path(proc.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
 
 
 def _wait_for_line(path, text, seconds=60):
@@ -219,7 +235,7 @@ def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)
     e2e.wait_for("align", "running", 90)
-    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["pid"]
+    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["supervisor"]
     os.killpg(pid, signal.SIGKILL)  # the head node lost the schemer (and its supervisor) while align runs in SLURM
     assert (e2e.root / ".relion_lock_scheme_cryocc_001").exists()  # left behind, as RELION does
     status = e2e.cli("status", "--project", e2e.root).stdout
@@ -298,21 +314,38 @@ def test_a_failed_tilt_series_is_named_and_retried_alone_under_slurm(e2e):
 
 
 
-@pytest.mark.parametrize("slurm", [True, False], ids=["site-submits-with-sbatch", "site-runs-jobs-by-bash"])
-def test_the_watchdog_fails_only_jobs_that_went_to_slurm(tmp_path, slurm):
-    """A started job without a sentinel that squeue does not know: lost, if the site submits to SLURM;
-    running, if it runs jobs by bash (a workstation), whose jobs are in no squeue."""
+@pytest.mark.parametrize(("qsub", "process", "fails"), [("sbatch", None, True), ("bash", None, False), ("bash", "ended", True),
+                                                       ("bash", "runs", False)],
+                         ids=["sbatch-not-in-squeue", "bash-not-started-yet", "bash-process-ended", "bash-process-runs"])
+def test_the_watchdog_fails_only_jobs_that_nothing_runs(tmp_path, qsub, process, fails):
+    """A started job without a sentinel is lost when SLURM does not know it (the site submits with
+    sbatch), or when its own process ended (a site that runs jobs by bash, whose jobs are in no squeue);
+    not while its process runs, nor before its script has recorded one."""
+    import socket
+
     from cryocc import supervisor
     from cryocc.star import block_loop, block_pairs
 
     (tmp_path / "Schemes/s").mkdir(parents=True)
-    (tmp_path / "External/job001").mkdir(parents=True)
+    job = tmp_path / "External/job001"
+    job.mkdir(parents=True)
     (tmp_path / "Schemes/s/scheme.star").write_text(block_pairs("scheme_general", {"rlnSchemeName": "Schemes/s/"}) + block_loop(
         "scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
         [["a", "External/job001/", "new", "1"]]))
     (tmp_path / "default_pipeline.star").write_text(block_pairs("pipeline_general", {"rlnPipeLineJobCounter": 2}) + block_loop(
         "pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
                                "rlnPipeLineProcessStatusLabel"], [["External/job001/", "None", "relion.external", "Running"]]))
-    argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", *(["--slurm"] if slurm else []), "--", "sleep", "1"]
-    assert supervisor.main(argv) == 0
-    assert (tmp_path / "External/job001/RELION_JOB_EXIT_FAILURE").exists() == slurm
+    (job / "job.star").write_text(block_loop("joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], [["qsub", qsub]]))
+    script = subprocess.Popen(["bash", "-c", "sleep 30; true", "External/job001/run_submit.script"], cwd=tmp_path)
+    try:
+        if process == "ended":
+            script.kill()
+            script.wait()
+        if process:
+            (job / "cryocc_pid").write_text(f"{socket.gethostname()} {script.pid}\n")
+        argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", "--", "sleep", "1"]
+        assert supervisor.main(argv) == 0
+    finally:
+        script.kill()
+        script.wait()
+    assert (job / "RELION_JOB_EXIT_FAILURE").exists() == fails

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, SUCCESS, Outcome, ReceiptStatus
+from ..contract import ABORT_NOW, ABORTED, FAILURE, INPUT_FLAGS, ITEM_LOGS, LOG_TAIL_MARK, SUCCESS, Outcome, ReceiptStatus
 from ._container import command_line
 from ._errors import Aborted, JobFailed, PartialFailure, Terminated, items_failed
 from ._process import run_tool
@@ -247,7 +247,7 @@ def _end(ctx: Context | None, job_dir: Path, sentinel: str, status: str, started
     try:
         if ctx is not None:
             if ctx.tail:
-                print("--- last lines of output ---", flush=True)
+                print(LOG_TAIL_MARK, flush=True)
                 print("\n".join(list(ctx.tail)[-15:]), flush=True)
             write_receipt(ctx, status, started, [], reason)
     except BaseException:  # the sentinel matters more than the receipt
