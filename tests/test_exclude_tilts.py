@@ -4,6 +4,9 @@ real (as in test_plan.py); the project's side made by hand."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from test_plan import SITE, build_file_tree
 
@@ -169,3 +172,42 @@ def test_no_exclusion_leaves_every_fingerprint_as_it_was(tree):
     compiled = compile_pipeline(tree)
     assert all("exclude_tilts" not in p for p in compiled.parts.values())
     assert compiled.sees_exclusion == frozenset() and compiled.tilt_exclusions == {}
+
+
+# --- end to end: the workstation site, the real relion_schemer, the fake tools -----------------
+
+@pytest.mark.usefixtures("relion")
+def test_excluded_tilts_are_gone_from_the_tilt_series_of_the_jobs_from_alignment_on(tmp_path):
+    import starfile
+    from test_incremental import Proj
+    from test_items import add_series, handed_on, processed
+    from test_items import run as run_all
+
+    p = Proj(tmp_path)
+    add_series(p.pipeline.parent, ["TS_02", "TS_03"])
+    p.apply()
+    first = run_all(p)
+    excluding(p.pipeline, '    TS_02:\n      zvalues: [1, 2, 40]\n      why: "ice crack"\n')
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert {n: j["action"] for n, j in plan.items()} == {"import": "keep", "motion": "keep", "tsimport": "keep",
+                                                         "align": "extend", "ctf": "extend", "reconstruct": "extend"}
+    assert all(plan[j]["items"] == {"todo": ["TS_02"], "keep": 2, "changed": {"TS_02": "excluded tilts"}} for j in ("align", "ctf", "reconstruct"))
+    p.apply()
+    done = run_all(p)
+    lock = json.loads((p.root / "cryocc.lock").read_text())
+    record = lock["pipeline"]["excluded_tilts"]["TS_02"]
+    assert record["zvalues"] == [1, 2, 40] and record["why"] == "ice crack"
+    gone = {f.rsplit(".", 1)[0] for f in record["frames"]}
+    assert len(gone) == 3
+    for job in ("align", "ctf", "reconstruct"):
+        assert processed(p, job, done[job]) == ["TS_02"], job
+        assert handed_on(p, job, done[job]) == ["TS_01", "TS_02", "TS_03"], job
+    for job, star in (("align", "aligned_tilt_series.star"), ("ctf", "ts_ctf_tilt_series.star")):
+        series = starfile.read(p.root / done[job] / star, always_dict=True)["global"]
+        for name, path in zip(series["rlnTomoName"], series["rlnTomoTiltSeriesStarFile"]):
+            tilts = starfile.read(p.root / path, always_dict=True)[name]
+            movies = {Path(m).stem for m in tilts["rlnMicrographMovieName"]}
+            assert len(movies) == (38 if name == "TS_02" else 41) and not movies & gone, (job, name)
+    report = (p.root / done["align"] / "excluded_tilts.tsv").read_text()
+    assert sum("\tdata.exclude_tilts: ice crack" in line for line in report.splitlines()) == 3
+    assert set(done) == {"align", "ctf", "reconstruct"} and all(done[j] == first[j] for j in done)  # extended in place
