@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_plan import SITE, build_file_tree
 
-from cryocc.compiler.compile import compile_pipeline
+from cryocc.compiler.compile import compile_pipeline, item_fingerprint
 from cryocc.compiler.plan import make_plan
 from cryocc.compiler.render import params_document
 from cryocc.contract import Outcome
@@ -164,14 +164,19 @@ def test_a_changed_exclusion_is_named_by_its_key_and_dropping_it_reruns_that_til
     tree.write_text(tree.read_text().replace("  exclude_tilts:\n    TS_02: {zvalues: [4, 5], why: ice crack}\n", ""))
     jobs = {j.name: j for j in make_plan(compile_pipeline(tree), lock, states).jobs}
     assert [n for n, j in jobs.items() if j.action != Action.KEEP] == ["align", "ctf", "reconstruct"]
-    assert all(jobs[n].items.todo == ["TS_02"] for n in ("align", "ctf", "reconstruct"))
+    assert all(jobs[n].to_json()["items"] == {"todo": ["TS_02"], "keep": 2, "changed": {"TS_02": "excluded tilts"}}
+               for n in ("align", "ctf", "reconstruct"))
 
 
 def test_no_exclusion_leaves_every_fingerprint_as_it_was(tree):
     """Fingerprints of projects that never used exclude_tilts must not move."""
     compiled = compile_pipeline(tree)
-    assert all("exclude_tilts" not in p for p in compiled.parts.values())
-    assert compiled.sees_exclusion == frozenset() and compiled.tilt_exclusions == {}
+    assert all("exclude_tilts" not in p for p in compiled.parts.values()) and compiled.tilt_exclusions == {}
+    series = compiled.series_fingerprints()
+    for name in PER_SERIES:
+        assert compiled.items(name) == {t: item_fingerprint(compiled.recipe_fingerprints[name], fp) for t, fp in series.items()}
+    assert compiled.sees_exclusion == {"align", "ctf", "reconstruct"}
+    assert "exclude_tilts" not in params_document(compiled.jobs["align"], "", None, compiled.recipe.site)
 
 
 # --- end to end: the workstation site, the real relion_schemer, the fake tools -----------------

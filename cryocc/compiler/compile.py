@@ -114,12 +114,12 @@ def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo:
 
 
 def tilt_exclusions(recipe: Recipe) -> tuple[frozenset[str], dict[str, str]]:
-    """The jobs that see data.exclude_tilts (the one that applies it and every job after it) and, per tilt
-    series, a digest of the tilts it leaves out."""
+    """The jobs that see data.exclude_tilts (the one that would apply it, and every job after it) and, per
+    tilt series it names, a digest of the tilts it leaves out."""
     sees: set[str] = set()
     for name in recipe.order:
         job = recipe.jobs[name]
-        if job.exclude_tilts or any(w.upstream in sees for w in job.wires):
+        if job.exclude_tilts is not None or any(w.upstream in sees for w in job.wires):
             sees.add(name)
     excluded = recipe.summary.get("excluded_tilts") or {}
     return frozenset(sees), {ts: digest(e["zvalues"]) for ts, e in excluded.items()} if sees else {}

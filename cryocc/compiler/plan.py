@@ -215,7 +215,7 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == Outcome.SUCCEEDED} | set(todo))
     if not keep:
         return
-    why = _why(todo, records, fingerprints, up_items, compiled, files_old, old_exclusions)
+    why = _why(todo, records, fingerprints, up_items, compiled, files_old, old_exclusions if jp.name in compiled.sees_exclusion else None)
     removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
     if removed:
         why[ItemReason.REMOVED] = dict.fromkeys(removed, "")
@@ -245,8 +245,8 @@ def _why(todo: list[str], records: dict[str, Any], fingerprints: dict[str, str],
          files_old: FileMap, old_exclusions: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """Why each tilt series of an extension runs: new (to the project: new upstream too), failed,
     changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream.
-    old_exclusions: data.exclude_tilts as the lockfile records it."""
-    excluded = _changed_exclusions(old_exclusions or {}, compiled) if compiled.sees_exclusion else set()
+    old_exclusions (a job that sees data.exclude_tilts): data.exclude_tilts as the lockfile records it."""
+    excluded = _changed_exclusions(old_exclusions, compiled) if old_exclusions is not None else set()
     mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
     why: dict[str, dict[str, str]] = {}
     for t in todo:
@@ -339,7 +339,7 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
                                "params_file": entry.get("params_file")}]
         if job.per_item:
             _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results,
-                        lock.pipeline.get("excluded_tilts") if lock else None)
+                        (lock.pipeline.get("excluded_tilts") or {}) if lock else None)
         elif job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
             jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
         plans[name] = jp
