@@ -14,6 +14,7 @@ from cryocc.compiler.compile import compile_pipeline, item_fingerprint
 from cryocc.compiler.plan import make_plan
 from cryocc.compiler.render import params_document
 from cryocc.contract import Outcome
+from cryocc.drivers._relion_star import read_tomostar_movies
 from cryocc.errors import CryoccError
 from cryocc.lockfile.build import frame_map, new_lockfile
 from cryocc.project import JobState
@@ -213,6 +214,9 @@ def test_excluded_tilts_are_gone_from_the_tilt_series_of_the_jobs_from_alignment
             tilts = starfile.read(p.root / path, always_dict=True)[name]
             movies = {Path(m).stem for m in tilts["rlnMicrographMovieName"]}
             assert len(movies) == (38 if name == "TS_02" else 41) and not movies & gone, (job, name)
+    # WarpTools aligned without them: they are not in the alignment job's .tomostar
+    aligned = set(read_tomostar_movies(p.root / done["align"] / "tomostar/TS_02.tomostar"))
+    assert len(aligned) == 38 and not aligned & gone
     report = (p.root / done["align"] / "excluded_tilts.tsv").read_text()
     assert sum("\tdata.exclude_tilts: ice crack" in line for line in report.splitlines()) == 3
     assert set(done) == {"align", "ctf", "reconstruct"} and all(done[j] == first[j] for j in done)  # extended in place
