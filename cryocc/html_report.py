@@ -301,9 +301,11 @@ def _mdoc_tilts(lock: Lockfile, names: set[str]) -> dict[str, list[tuple[int | N
     root = Path(str(lock.pipeline.get("path", ""))).parent
     out: dict[str, list[tuple[int | None, float | None, str]]] = {}
     for key in lock.files:
-        if key.endswith(".mdoc") and os.path.basename(key)[:-len(".mdoc")].removesuffix(".mrc") in names:
+        path = root / key
+        # an mdoc the lockfile names, still a regular file (never a FIFO, which would block the read)
+        if key.endswith(".mdoc") and os.path.basename(key)[:-len(".mdoc")].removesuffix(".mrc") in names and path.is_file():
             with contextlib.suppress(CryoccError, OSError):
-                info = read_mdoc(root / key)
+                info = read_mdoc(path)
                 out[info.name] = [(z, a, _frame_id(f)) for z, a, f in zip(info.z, info.angles, info.frames)]
     return out
 
