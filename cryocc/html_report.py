@@ -14,6 +14,7 @@ import contextlib
 import html
 import io
 import json
+import os
 import struct
 import time
 import zlib
@@ -58,6 +59,7 @@ def render(project: Path, lock: Lockfile, states: dict[str, JobState]) -> tuple[
         ("Pipeline", _graph(lock, states)),
         ("Timeline", _figure_html(figures[0]) if figures and figures[0][0] == "timeline" else "<p>No job has run yet.</p>"),
         ("Quality per tilt series", _table(rows)),
+        ("Tilts", _tilts(lock, quality)),
         ("Plots", "".join(_figure_html(f) for f in figures if f[0] != "timeline") or "<p>No tool has measured anything yet.</p>"),
         ("Tomograms", thumbs or "<p>No tomogram yet.</p>"),
         ("What the next apply would do", _next_apply(project, lock)),
@@ -224,6 +226,95 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+# --- every tilt, the tilts left out, and the data.exclude_tilts YAML for the tilts a user ticks ------
+
+TILT_COLUMNS = ["defocus_um", "ctf_resolution_a", "shift_a"]
+CHOSEN = "chosen in the report"  # the reason the YAML box gives when the spec gave none
+
+
+def _tilts(lock: Lockfile, quality: dict[str, list[dict[str, Any]]]) -> str:
+    """A table per tilt series of every tilt its mdoc lists (or, if it cannot be read now, the tools
+    measured): ZValue, angle, measures, and why it is left out (data.exclude_tilts, or a tool). Ticking
+    tilts writes the data.exclude_tilts YAML for them into a box to copy; those the spec excludes start ticked."""
+    excluded = lock.pipeline.get("excluded_tilts") or {}
+    names = sorted(set(quality) | set(excluded))
+    mdocs = _mdoc_tilts(lock, set(names))
+    tables = [_tilt_table(ts, excluded.get(ts) or {}, mdocs.get(ts), quality.get(ts, [])) for ts in names]
+    if not tables:
+        return "<p>No tilt recorded yet.</p>"
+    box = (f'<p><label>Reason: <input id="exclude-why" size="40" placeholder="{CHOSEN}"></label></p>'
+           '<textarea id="exclude-yaml" readonly rows="8" cols="90"></textarea><p><button id="exclude-copy">Copy</button></p>'
+           '<p class="note">Tick the tilts to leave out: the box holds <code>data.exclude_tilts</code> for them, to paste under '
+           "<code>data:</code> in pipeline.yaml; <code>cryocc plan</code> then re-runs, from the alignment on, those tilt series alone. "
+           "ZValue is the n of the mdoc's <code>[ZValue = n]</code> section.</p>")
+    return box + "".join(tables)
+
+
+def _tilt_table(ts: str, spec: dict[str, Any], mdoc: list[tuple[int | None, float | None, str]] | None,
+                measures: list[dict[str, Any]]) -> str:
+    spec_out = {_frame_id(f) for f in spec.get("frames", [])}
+    why_spec = str(spec.get("why", ""))
+    measured, dropped = _measured(measures)
+    tilts = mdoc or sorted(((None, v.get("angle"), m) for m, v in measured.items()), key=lambda t: (t[1] is None, t[1] or 0))
+    heads = ["exclude", "ZValue", "tilt angle (°)", "movie", *(LABELS[c][0] + LABELS[c][1] for c in TILT_COLUMNS), "left out"]
+    rows = []
+    for z, angle, movie in tilts:
+        why = f"data.exclude_tilts: {why_spec}" if movie in spec_out else dropped.get(movie, "")
+        ticked = " checked" if movie in spec_out else ""
+        cells = [f'<td><input type="checkbox" class="tilt-pick"{ticked}></td>', f"<td>{_blank(z)}</td>",
+                 f"<td>{'' if angle is None else f'{angle:g}'}</td>", f"<td>{html.escape(movie)}</td>"]
+        for c in TILT_COLUMNS:
+            value = measured.get(movie, {}).get(c)
+            cells.append(f"<td>{'' if value is None else html.escape(LABELS[c][2].format(value))}</td>")
+        cells.append(f"<td>{html.escape(why)}</td>")
+        state = "excluded" if why else "kept"
+        rows.append(f'<tr class="{state}" data-z="{_blank(z)}" data-angle="{_blank(angle)}">{"".join(cells)}</tr>')
+    said = f", {len(spec_out)} excluded ({html.escape(why_spec)})" if spec else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
+    return (f'<details{" open" if spec else ""}><summary>{html.escape(ts)}: {len(tilts)} tilts{said}</summary>'
+            f'<table class="tilts" data-ts="{html.escape(ts)}" data-why="{html.escape(why_spec)}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></details>')
+
+
+def _blank(value: Any) -> str:
+    return "" if value is None else html.escape(str(value))
+
+
+def _measured(measures: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Movie -> its latest value of each per-tilt measure, and movie -> why a tool dropped it."""
+    values: dict[str, dict[str, Any]] = {}
+    dropped: dict[str, str] = {}
+    for m in measures:
+        for t in m["quality"].get("per_tilt") or []:
+            values.setdefault(str(t.get("movie", "")), {}).update({k: v for k, v in t.items() if v is not None})
+        for d in m["quality"].get("dropped") or []:
+            dropped[str(d.get("movie", ""))] = f"{m['job']}: {d.get('why', '')}"
+    return values, dropped
+
+
+def _mdoc_tilts(lock: Lockfile, names: set[str]) -> dict[str, list[tuple[int | None, float | None, str]]]:
+    """Tilt series -> [(ZValue, angle, movie id)] from its mdoc, which the lockfile names; none for an mdoc
+    that cannot be read now."""
+    from .acquisition.infer import read_mdoc
+    from .errors import CryoccError
+
+    root = Path(str(lock.pipeline.get("path", ""))).parent
+    out: dict[str, list[tuple[int | None, float | None, str]]] = {}
+    for key in lock.files:
+        path = root / key
+        # an mdoc the lockfile names, still a regular file (never a FIFO, which would block the read)
+        if key.endswith(".mdoc") and os.path.basename(key)[:-len(".mdoc")].removesuffix(".mrc") in names and path.is_file():
+            with contextlib.suppress(CryoccError, OSError):
+                info = read_mdoc(path)
+                out[info.name] = [(z, a, _frame_id(f)) for z, a, f in zip(info.z, info.angles, info.frames)]
+    return out
+
+
+def _frame_id(movie: str) -> str:
+    """As the drivers name a movie: its file name without the last extension (dots in angles survive)."""
+    return os.path.splitext(os.path.basename(movie))[0]
+
+
 # --- thumbnails: the central slice of each tomogram, as a PNG -------------------------------------
 
 def _thumbnails(project: Path, rows: list[dict[str, Any]]) -> str:
@@ -308,7 +399,7 @@ PAGE = """<!DOCTYPE html>
 </head><body>
 <header><h1>{heading}</h1><p>cryocc report, written {when}. One file: it needs no server and no network.</p></header>
 <nav><a href="#pipeline">pipeline</a> <a href="#timeline">timeline</a> <a href="#quality-per-tilt-series">quality</a>
-<a href="#plots">plots</a> <a href="#tomograms">tomograms</a> <a href="#what-the-next-apply-would-do">next apply</a></nav>
+<a href="#tilts">tilts</a> <a href="#plots">plots</a> <a href="#tomograms">tomograms</a> <a href="#what-the-next-apply-would-do">next apply</a></nav>
 <main>{body}</main>
 <script>{script}</script>
 </body></html>
@@ -326,6 +417,8 @@ table.sortable td:first-child, table.sortable th:first-child { text-align: left;
 table.sortable th { cursor: pointer; background: #f3f3f3; } th.asc::after { content: " ▲"; } th.desc::after { content: " ▼"; }
 .figure { display: inline-block; width: 48%; min-width: 420px; vertical-align: top; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 1em; } figure.thumb { margin: 0; } figure.thumb img { image-rendering: pixelated; }
+table.tilts { border-collapse: collapse; font-size: 0.85em; margin: 0.3em 0 1em; } table.tilts td, table.tilts th { border: 1px solid #ddd; padding: 2px 6px; }
+table.tilts tr.excluded { background: #fdecea; color: #8a1c1c; } textarea#exclude-yaml { font-family: monospace; width: 100%; max-width: 60em; }
 figcaption .path, .note { color: #666; font-size: 0.85em; } pre.plan { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }
 """
 
@@ -343,5 +436,33 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
     }).forEach(function (tr) { body.appendChild(tr); });
   });
 });
+(function () {
+  var box = document.getElementById('exclude-yaml'), why = document.getElementById('exclude-why');
+  if (!box) { return; }
+  function write() {
+    var lines = ['# under data: in pipeline.yaml', '  exclude_tilts:'];
+    document.querySelectorAll('table.tilts').forEach(function (table) {
+      var z = [], angles = [];
+      table.querySelectorAll('tbody tr').forEach(function (tr) {
+        if (!tr.querySelector('input.tilt-pick').checked) { return; }
+        if (tr.dataset.z !== '') { z.push(+tr.dataset.z); } else if (tr.dataset.angle !== '') { angles.push(+tr.dataset.angle); }
+      });
+      if (!z.length && !angles.length) { return; }
+      var parts = [];
+      if (z.length) { parts.push('zvalues: [' + z.join(', ') + ']'); }
+      if (angles.length) { parts.push('angles: [' + angles.join(', ') + ']'); }
+      var reason = why.value || table.dataset.why || why.placeholder;
+      parts.push('why: ' + JSON.stringify(reason));
+      lines.push('    ' + table.dataset.ts + ': {' + parts.join(', ') + '}');
+    });
+    box.textContent = lines.length > 2 ? lines.join('\\n') + '\\n' : '# tick tilts above to exclude them\\n';
+  }
+  document.querySelectorAll('input.tilt-pick').forEach(function (c) { c.addEventListener('change', write); });
+  why.addEventListener('input', write);
+  document.getElementById('exclude-copy').addEventListener('click', function () {
+    box.select(); document.execCommand('copy');  // works from file:// and offline, unlike the clipboard API's permissions
+  });
+  write();
+})();
 document.body.dataset.ready = 'yes';
 """

@@ -102,14 +102,18 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         print(f"note: {note}", file=out)
 
 
-def data_lines(waiting: list[list[Any]], excluded: dict[str, str]) -> list[str]:
-    """The tilt series left out, and why: still waiting for frames, or excluded by the spec."""
+def data_lines(waiting: list[list[Any]], excluded: dict[str, str], excluded_tilts: dict[str, Any] | None = None) -> list[str]:
+    """The tilt series left out, and why: still waiting for frames, or excluded by the spec; and the tilts
+    the spec leaves out (ZValues)."""
     lines = []
     if waiting:
         lines.append(f"Waiting: {len(waiting)} tilt series whose frames are not all there yet (left out until they are): "
                      + ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting))
     if excluded:
         lines.append("Excluded (data.exclude): " + _named(excluded.items()))
+    if excluded_tilts:
+        lines.append("Tilts excluded (data.exclude_tilts, by ZValue): " + _named(
+            (f"{name} {', '.join(map(str, e['zvalues']))}", e["why"]) for name, e in excluded_tilts.items()))
     return lines
 
 
@@ -126,7 +130,7 @@ def print_acquisition_line(summary: dict[str, Any], out: TextIO | None = None) -
     print(f"Data: {summary['tilt_series']} tilt series, {summary['frames']} frames; " + ", ".join(parts), file=out)
     for note in summary["notes"]:
         print(f"note: {note}", file=out)
-    for line in data_lines(summary.get("waiting", []), summary.get("excluded", {})):
+    for line in data_lines(summary.get("waiting", []), summary.get("excluded", {}), summary.get("excluded_tilts")):
         print(line, file=out)
     print(file=out)
 
@@ -160,5 +164,5 @@ def print_validated(recipe: Recipe, pipeline: str, out: TextIO | None = None) ->
     print(table("Jobs in run order", ["job", "type", "inputs", "resources"], rows), file=out)
     for note in s["notes"]:
         print(f"note: {note}", file=out)
-    for line in data_lines(s.get("waiting", []), s.get("excluded", {})):
+    for line in data_lines(s.get("waiting", []), s.get("excluded", {}), s.get("excluded_tilts")):
         print(line, file=out)

@@ -5,6 +5,7 @@ example runs once with the workstation profile, and once under SLURM (the done-w
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -172,3 +173,41 @@ def test_the_full_catalog_run_under_slurm_renders_in_chromium(tmp_path, monkeypa
     _report(project, out)
     dom = render_in_chromium(out, ARTIFACTS / "report-slurm.png")
     check_rendered(dom, tilt_series=["TS_01"])
+
+
+def test_the_tilts_table_marks_the_excluded_tilts_and_writes_the_yaml_for_those_ticked(tmp_path):
+    """Two tilt series of six tilts; the lockfile says TS_02 leaves out ZValue 5. The page starts with that
+    exclusion in the box; a script appended to the page ticks ZValues 1 and 3 of TS_01, as a user would,
+    and the box then holds both, ready to paste under data:."""
+    from test_exclude_tilts import ANGLES, mdoc
+
+    from cryocc.html_report import render
+    from cryocc.lockfile.lockfile import JobLock, Lockfile
+    from cryocc.project import JobState
+    from cryocc.states import Status
+
+    (tmp_path / "data").mkdir()
+    for ts in ("TS_01", "TS_02"):
+        (tmp_path / f"data/{ts}.mdoc").write_text(mdoc(ts))
+    per_tilt = {ts: [{"movie": f"{ts}_{z:03d}_{a}", "angle": a, "defocus_um": 3.0 + z / 10} for z, a in enumerate(ANGLES)]
+                for ts in ("TS_01", "TS_02")}
+    items = {ts: {"outcome": "succeeded", "quality": {"tilts": 6, "per_tilt": tilts}} for ts, tilts in per_tilt.items()}
+    receipt = {"type": "fs_motion_ctf", "items": items, "started": "2026-12-06T10:00:00+0000", "seconds": 12.0}
+    excluded = {"TS_02": {"zvalues": [5], "frames": ["TS_02_005_9.0.tiff"], "why": "ice crack"}}
+    lock = Lockfile(pipeline={"name": "tilts", "path": str(tmp_path / "pipeline.yaml"), "excluded_tilts": excluded},
+                    files={f"data/{ts}.mdoc": {} for ts in ("TS_01", "TS_02")}, jobs={"motion": JobLock("fs_motion_ctf", "f1", {})})
+    text, _ = render(tmp_path, lock, {"motion": JobState("motion", Status.SUCCEEDED, "External/job002/", receipt=receipt)})
+    assert '<tr class="excluded" data-z="5" data-angle="9.0">' in text and "data.exclude_tilts: ice crack" in text
+    assert 'id="exclude-yaml"' in text and "exclude_tilts:" in text  # the box and its script, inline
+    ticks = ("var before = document.getElementById('exclude-yaml').textContent; document.body.dataset.before = before;"
+             "document.querySelectorAll('table.tilts[data-ts=\"TS_01\"] tbody tr').forEach(function (tr) {"
+             "  if (tr.dataset.z === '1' || tr.dataset.z === '3') { var c = tr.querySelector('input'); c.checked = true;"
+             "    c.dispatchEvent(new Event('change')); } });")
+    page = tmp_path / "tilts.html"
+    page.write_text(text.replace("</body>", f"<script>{ticks}</script></body>"))
+    dom = render_in_chromium(page, ARTIFACTS / "report-tilts.png")
+    assert 'data-before="# under data: in pipeline.yaml\n  exclude_tilts:\n    TS_02: {zvalues: [5], why: &quot;ice crack&quot;}\n"' in dom
+    box = re.search(r'<textarea id="exclude-yaml"[^>]*>(.*?)</textarea>', dom, re.S)
+    assert box and html.unescape(box.group(1)) == ('# under data: in pipeline.yaml\n  exclude_tilts:\n'
+                                                   '    TS_01: {zvalues: [1, 3], why: "chosen in the report"}\n'
+                                                   '    TS_02: {zvalues: [5], why: "ice crack"}\n')

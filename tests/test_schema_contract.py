@@ -57,7 +57,8 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
 def _every_key_spec(pipeline: Path) -> dict[str, Any]:
     """The full-catalog example with every key of every model set: data, defaults, each job."""
     spec = _yaml(pipeline)
-    spec["data"].update(exclude={"TS_02": "cracked ice"}, incomplete="skip", gain=None, gain_operations="flip_x,transpose",
+    spec["data"].update(exclude={"TS_02": "cracked ice"}, exclude_tilts={"TS_01": {"zvalues": [40], "angles": [3], "why": "a grid bar"}},
+                        incomplete="skip", gain=None, gain_operations="flip_x,transpose",
                         acquisition=EVERY_ACQUISITION, frame_check="lenient")
     spec["defaults"] = {"resources": EVERY_RESOURCE, "on_item_failure": "continue",
                         "params": {name: _defaults(jt.params) for name, jt in CATALOG.items()}}

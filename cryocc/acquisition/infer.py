@@ -113,6 +113,8 @@ class Dataset:
     notes: tuple[str, ...] = ()  # things the user should know (shown by validate)
     waiting: tuple[tuple[str, int, int], ...] = ()  # (name, frames there, frames in its mdoc): still being collected
     excluded: dict[str, str] = field(default_factory=dict)  # name -> why (data.exclude)
+    # name -> {zvalues, frames, why}: the tilts data.exclude_tilts leaves out, as validated (scan.excluded_tilts)
+    excluded_tilts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # --- one mdoc --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import Collector, CryoccError, DataError, Location, did_you_mean
 from ..schema.pipeline import Pipeline
@@ -55,6 +56,65 @@ def _unknown_exclusions(unknown: list[str], names: set[str], pipeline: Pipeline,
         errors.add(DataError(f"... and {len(unknown) - SHOWN} more names in data.exclude that no mdoc of data.mdocs has",
                              location=doc.locate(("data", "exclude")), key="data.exclude",
                              hint="give tilt-series names: the mdocs' names without .mdoc"))
+
+
+ANGLE_TOLERANCE = 0.5  # degrees: a given angle names the one tilt within this of it (tilt steps are 1° or more)
+MIN_TILTS_LEFT = 3  # fewer cannot be aligned or reconstructed
+
+
+def exclude_tilts(pipeline: Pipeline, mdocs: dict[str, MdocInfo], names: set[str], errors: Collector) -> dict[str, dict[str, Any]]:
+    """data.exclude_tilts checked against the mdocs: name -> {zvalues, frames, why}, the tilts in ZValue order.
+    A tilt is named by the n of its mdoc section [ZValue = n] (SerialEM numbers them from 0 in acquisition
+    order, the order RELION's import keeps) or by its TiltAngle within ANGLE_TOLERANCE."""
+    doc, data = pipeline.doc, pipeline.spec.data
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in sorted(data.exclude_tilts.items()):
+        where: tuple[str | int, ...] = ("data", "exclude_tilts", name)
+        key = f"data.exclude_tilts.{name}"
+        mdoc = mdocs.get(name)
+        if mdoc is None and name in names and name not in data.exclude:
+            continue  # its mdoc could not be read: said already
+        if mdoc is None:
+            left_out = name in data.exclude
+            errors.add(DataError(f"data.exclude_tilts names {name}, " + ("which data.exclude leaves out whole" if left_out else
+                                 f"but no mdoc of data.mdocs is {name}.mdoc"), location=doc.locate(where), key=key,
+                                 hint="remove it from one of the two" if left_out else
+                                 did_you_mean(name, names) or "give tilt-series names: the mdocs' names without .mdoc"))
+            continue
+        if not spec.zvalues and not spec.angles:
+            errors.add(DataError(f"data.exclude_tilts.{name} names no tilt", location=doc.locate(where), key=key,
+                                 hint="give zvalues: [n, ...] (the n of [ZValue = n] in the mdoc) or angles: [degrees, ...]"))
+            continue
+        chosen = {z for z in spec.zvalues if z in mdoc.z}
+        for i, z in enumerate(spec.zvalues):
+            if z not in mdoc.z:
+                errors.add(DataError(f"{name}.mdoc has no section [ZValue = {z}]", location=doc.locate((*where, "zvalues", i), value=True),
+                                     key=f"{key}.zvalues[{i}]", hint=f"its ZValues run {min(mdoc.z)} .. {max(mdoc.z)} ({len(mdoc.z)} tilts)"))
+        for i, angle in enumerate(spec.angles):
+            chosen |= _tilt_at(mdoc, angle, doc.locate((*where, "angles", i), value=True), f"{key}.angles[{i}]", errors)
+        if len(mdoc.z) - len(chosen) < MIN_TILTS_LEFT:
+            errors.add(DataError(f"data.exclude_tilts.{name} leaves {len(mdoc.z) - len(chosen)} of its {len(mdoc.z)} tilts, "
+                                 f"fewer than {MIN_TILTS_LEFT}", location=doc.locate(where), key=key,
+                                 hint="exclude the whole tilt series with data.exclude instead"))
+        tilts = [t for t in mdoc.tilts if t.z in chosen]
+        out[name] = {"zvalues": [t.z for t in tilts], "frames": [t.frame for t in tilts], "why": spec.why}
+    return out
+
+
+def _tilt_at(mdoc: MdocInfo, angle: float, location: Location, key: str, errors: Collector) -> set[int]:
+    """The ZValue of the one tilt at this angle; an error when none or several are."""
+    near = [t for t in mdoc.tilts if abs(t.angle - angle) <= ANGLE_TOLERANCE]
+    if len(near) == 1:
+        return {near[0].z}
+    if near:
+        errors.add(DataError(f"{angle:g}° matches {len(near)} tilts of {mdoc.name} (ZValue {', '.join(str(t.z) for t in near)})",
+                             location=location, key=key, hint="name them by zvalues instead"))
+    else:
+        closest = min(mdoc.tilts, key=lambda t: abs(t.angle - angle))
+        errors.add(DataError(f"no tilt of {mdoc.name} is within {ANGLE_TOLERANCE:g}° of {angle:g}°", location=location, key=key,
+                             hint=f"the closest is {closest.angle:g}° ([ZValue = {closest.z}]); its tilts run "
+                                  f"{min(mdoc.angles):g}° .. {max(mdoc.angles):g}°"))
+    return set()
 
 
 def _refuse_empty(listing: Listing, mdocs: list[MdocInfo], errors: Collector) -> dict[str, str]:
@@ -124,6 +184,7 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
         except CryoccError as exc:
             errors.add(exc)
     _unknown_exclusions(sorted(set(data.exclude) - names), names, pipeline, errors)
+    excluded_tilts = exclude_tilts(pipeline, {m.name: m for m in mdocs}, names, errors)
     if names and names <= set(data.exclude):
         errors.add(DataError(f"data.exclude leaves out every tilt series ({len(names)})", location=doc.locate(("data", "exclude")),
                              key="data.exclude", hint="remove a tilt series from data.exclude, or point data.mdocs at the next session"))
@@ -137,4 +198,4 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
     dataset = infer(mdocs, index, data.acquisition, errors, doc.locate(("data",)), skip_incomplete=data.incomplete == "skip")
     errors.raise_if_any()
     assert dataset is not None
-    return replace(dataset, excluded=dict(sorted(data.exclude.items()))), listing
+    return replace(dataset, excluded=dict(sorted(data.exclude.items())), excluded_tilts=excluded_tilts), listing

@@ -30,6 +30,10 @@ class Compiled:
     # job -> a fingerprint of how it works, without the data: the same for every tilt series, so a
     # change to it re-runs them all (per-tilt-series jobs only)
     recipe_fingerprints: dict[str, str] = field(default_factory=dict)
+    # the jobs from the one that leaves data.exclude_tilts out on, and tilt series -> a digest of its excluded
+    # tilts: part of those jobs' item fingerprints for those tilt series only
+    sees_exclusion: frozenset[str] = frozenset()
+    tilt_exclusions: dict[str, str] = field(default_factory=dict)
     _series: dict[str, str] | None = None
 
     def series_fingerprints(self) -> dict[str, str]:
@@ -42,7 +46,9 @@ class Compiled:
     def items(self, name: str) -> dict[str, str]:
         """Tilt series -> the fingerprint of this job's result for it (per-tilt-series jobs)."""
         recipe = self.recipe_fingerprints[name]
-        return {ts: item_fingerprint(recipe, fp) for ts, fp in self.series_fingerprints().items()}
+        excluded = self.tilt_exclusions if name in self.sees_exclusion else {}
+        return {ts: item_fingerprint(recipe, f"{fp}:{excluded[ts]}" if ts in excluded else fp)
+                for ts, fp in self.series_fingerprints().items()}
 
     @property
     def jobs(self) -> dict[str, JobRecipe]:
@@ -100,9 +106,23 @@ def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo:
         parts[name] = job_parts(
             job_type=job.fingerprint_name, type_version=job.type_version, params=job.result_params, acquisition=job.acquisition,
             inputs={key: files.small_file(key, path) for key, path in job.files.items()},
-            data=data if job.reads_data else None, upstream={w.slot: fingerprints[w.upstream] for w in job.wires})
+            data=data if job.reads_data else None, upstream={w.slot: fingerprints[w.upstream] for w in job.wires},
+            exclude_tilts={ts: e["zvalues"] for ts, e in job.exclude_tilts.items()} if job.exclude_tilts else None)
         fingerprints[name] = job_fingerprint(parts[name])
-    return Compiled(recipe, listing, files, parts, fingerprints, recipe_fingerprints(recipe, parts, fingerprints))
+    return Compiled(recipe, listing, files, parts, fingerprints, recipe_fingerprints(recipe, parts, fingerprints),
+                    *tilt_exclusions(recipe))
+
+
+def tilt_exclusions(recipe: Recipe) -> tuple[frozenset[str], dict[str, str]]:
+    """The jobs that see data.exclude_tilts (the one that would apply it, and every job after it) and, per
+    tilt series it names, a digest of the tilts it leaves out."""
+    sees: set[str] = set()
+    for name in recipe.order:
+        job = recipe.jobs[name]
+        if job.exclude_tilts is not None or any(w.upstream in sees for w in job.wires):
+            sees.add(name)
+    excluded = recipe.summary.get("excluded_tilts") or {}
+    return frozenset(sees), {ts: digest(e["zvalues"]) for ts, e in excluded.items()} if sees else {}
 
 
 def recipe_fingerprints(recipe: Recipe, parts: dict[str, dict[str, Any]], fingerprints: dict[str, str]) -> dict[str, str]:
@@ -115,7 +135,9 @@ def recipe_fingerprints(recipe: Recipe, parts: dict[str, dict[str, Any]], finger
         if not job.per_item:
             continue
         upstream = {w.slot: out[w.upstream] if w.upstream in out else fingerprints[w.upstream] for w in job.wires}
-        out[name] = digest({**parts[name], "data": None, "upstream": upstream})
+        # without the excluded tilts: they change the item fingerprints of their tilt series only
+        own = {k: v for k, v in parts[name].items() if k != "exclude_tilts"}
+        out[name] = digest({**own, "data": None, "upstream": upstream})
     return out
 
 

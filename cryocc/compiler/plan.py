@@ -138,6 +138,10 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[s
         for key in sorted(set(o) | set(n)):
             if o.get(key) != n.get(key):
                 reasons.append({"kind": Reason.PARAMS, "key": prefix + key, "old": o.get(key), "new": n.get(key)})
+    o, n = old.get("exclude_tilts") or {}, new.get("exclude_tilts") or {}
+    for ts in sorted(set(o) | set(n)):
+        if o.get(ts) != n.get(ts):
+            reasons.append({"kind": Reason.PARAMS, "key": f"data.exclude_tilts.{ts}", "old": o.get(ts), "new": n.get(ts)})
     o, n = old.get("inputs") or {}, new.get("inputs") or {}
     for path in sorted(set(o) | set(n)):
         if o.get(path) != n.get(path):
@@ -183,7 +187,7 @@ def _present(job: JobRecipe, compiled: Compiled, plans: dict[str, JobPlan]) -> s
 
 
 def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | None, state: JobState | None, plans: dict[str, JobPlan], forced: bool,
-                files_old: FileMap, results: Results | None = None) -> None:
+                files_old: FileMap, results: Results | None = None, old_exclusions: dict[str, Any] | None = None) -> None:
     """Look at a per-tilt-series job tilt series by tilt series. A job that would run becomes an
     extension of its last job directory when its recipe is unchanged, no job upstream that pools
     tilt series runs, and that directory's receipt vouches for some of the tilt series; a kept job
@@ -218,7 +222,7 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     jp.items = Items(fingerprints, todo, keep, {t for t in keep if records[t]["outcome"] == Outcome.SUCCEEDED} | set(todo))
     if not keep:
         return
-    why = _why(todo, records, fingerprints, up_items, compiled, files_old)
+    why = _why(todo, records, fingerprints, up_items, compiled, files_old, old_exclusions if jp.name in compiled.sees_exclusion else None)
     removed = sorted(t for t, r in records.items() if t not in present and r.get("outcome") in KEPT_OUTCOMES)
     if removed:
         why[ItemReason.REMOVED] = dict.fromkeys(removed, "")
@@ -245,9 +249,11 @@ def _other_home(results: Results, type_names: tuple[str, ...], kept_of: Callable
 
 
 def _why(todo: list[str], records: dict[str, Any], fingerprints: dict[str, str], ups: list[Items], compiled: Compiled,
-         files_old: FileMap) -> dict[str, dict[str, str]]:
+         files_old: FileMap, old_exclusions: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """Why each tilt series of an extension runs: new (to the project: new upstream too), failed,
-    changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream."""
+    changed (its fingerprint), unfinished (a run that stopped midway), or re-run upstream.
+    old_exclusions (a job that sees data.exclude_tilts): data.exclude_tilts as the lockfile records it."""
+    excluded = _changed_exclusions(old_exclusions, compiled) if old_exclusions is not None else set()
     mdocs = {ts.name: ts.mdoc for ts in compiled.recipe.tilt_series}
     why: dict[str, dict[str, str]] = {}
     for t in todo:
@@ -260,8 +266,15 @@ def _why(todo: list[str], records: dict[str, Any], fingerprints: dict[str, str],
             kind = ItemReason.CHANGED
         else:
             kind = ItemReason.UNFINISHED if rec.get("outcome") not in KEPT_OUTCOMES else ItemReason.UPSTREAM
-        why.setdefault(kind, {})[t] = _item_detail(kind, rec, mdocs.get(t), compiled, files_old)
+        detail = "excluded tilts" if kind == ItemReason.CHANGED and t in excluded else _item_detail(kind, rec, mdocs.get(t), compiled, files_old)
+        why.setdefault(kind, {})[t] = detail
     return why
+
+
+def _changed_exclusions(old: dict[str, Any], compiled: Compiled) -> set[str]:
+    """The tilt series whose data.exclude_tilts changed since the lockfile was written."""
+    new = compiled.recipe.summary.get("excluded_tilts") or {}
+    return {t for t in set(old) | set(new) if (old.get(t) or {}).get("zvalues") != (new.get(t) or {}).get("zvalues")}
 
 
 def _item_detail(kind: ItemReason, rec: dict[str, Any] | None, mdoc: str | None, compiled: Compiled, files_old: FileMap) -> str:
@@ -335,7 +348,8 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
                 jp.reasons = [{"kind": Reason.REUSE, "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
                                "params_file": entry.get("params_file")}]
         if job.per_item:
-            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results)
+            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results,
+                        (lock.pipeline.get("excluded_tilts") or {}) if lock else None)
         elif job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
             jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
         plans[name] = jp

@@ -80,6 +80,7 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
         "items_star": job.items_star,
         "threads": job.resources["cpus"],
         "gpus": job.resources["gpus"],
+        **({"exclude_tilts": job.exclude_tilts} if job.exclude_tilts else {}),  # name -> {zvalues, frames, why}
     }
 
 

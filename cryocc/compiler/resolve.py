@@ -90,7 +90,10 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
             on_item_failure=loaded.on_item_failure, per_item=jt.per_item(params),
             items_star=jt.items_star, pools=jt.pools(params) if jt.pools else None,
+            exclude_tilts=dict(dataset.excluded_tilts) if jt.excludes_tilts else None,  # {} when none: still the one that would
         )
+    if dataset.excluded_tilts and all(j.exclude_tilts is None for j in jobs.values()):
+        deviations["data.exclude_tilts is set, but no job of the pipeline leaves tilts out (a ts_alignment job does)"] = None
     errors.raise_if_any()
     spec = pipeline.spec.data
     root = pipeline.root
@@ -142,5 +145,6 @@ def summary(dataset: Dataset, deviations: list[str]) -> dict[str, Any]:
         "notes": [*dataset.notes, *deviations],
         "waiting": [list(w) for w in dataset.waiting],  # [name, frames there, frames in its mdoc]
         "excluded": dict(dataset.excluded),
+        "excluded_tilts": dict(dataset.excluded_tilts),  # name -> {zvalues, frames, why}
         "groups": [[*key, n] for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))],
     }

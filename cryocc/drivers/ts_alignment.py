@@ -8,15 +8,18 @@ negative of RELION's (WarpLib/TiltSeries/TiltSeries.cs:397-470 with Matrix3.Eule
 so rlnTomoYTilt = -TILT, whatever ts_import's --dont_invert, and RELION sees the tomogram WarpTools
 reconstructs and the particles picked in it (tests/test_phantom.py). Tilts WarpTools left out of the .tomostar (ts_import's
 --min_intensity, --max_tilt) or switched off (UseTilt) are removed from the tilt series, as RELION's
-own tilt exclusion does, and listed in excluded_tilts.tsv.
+own tilt exclusion does, and listed in excluded_tilts.tsv. So are the tilts data.exclude_tilts names, which
+this job leaves out of its copies of the .tomostar files before WarpTools aligns: the first job that sees them.
 """
 
 from typing import Any
 
 from ..contract import Outcome
+from ..fsio import atomic_write
+from ..star import read_star
 from ._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf, relion_columns
 from ._errors import JobFailed
-from ._relion_star import TiltSeries, frame_id, read_tilt_series, read_tomostar_movies, write_tilt_series
+from ._relion_star import TiltSeries, frame_id, loop_text, read_tilt_series, read_tomostar_movies, write_tilt_series
 from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import warp_tilt_series
@@ -39,6 +42,7 @@ def run(ctx: Context) -> None:
     p = ctx.params
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     only = stage_workspace(ctx, ctx.input_dir("settings"), [ts.name for ts in series], xml=False)
+    left_out = _leave_out(ctx, [ts.name for ts in series])
     ctx.run("WarpTools", warp_args(p, len(series)) + only)
     aligned, failed, excluded = [], [], ["tilt_series\tmovie\treason"]
     for ts in series:
@@ -47,15 +51,31 @@ def run(ctx: Context) -> None:
             failed.append(ts.name)
             ctx.item(ts.name, Outcome.FAILED, f"{p['method']} alignment failed")
             continue
-        excluded += _apply(ctx, ts, rows, p["rescale_angpixs"])
+        excluded += _apply(ctx, ts, rows, p["rescale_angpixs"], left_out.get(ts.name, {}))
         aligned.append(ts)
         ctx.item(ts.name, Outcome.SUCCEEDED)
     if not aligned and not ctx.kept_rows:
         raise JobFailed("no tilt series could be aligned: " + ", ".join(failed))
     ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")
     if len(excluded) > 1:
-        ctx.say(f"{len(excluded) - 1} tilts left out by WarpTools were removed from the tilt series (excluded_tilts.tsv)")
+        ctx.say(f"{len(excluded) - 1} tilts left out (data.exclude_tilts) or by WarpTools were removed from the tilt series (excluded_tilts.tsv)")
     write_tilt_series(ctx, "aligned_tilt_series.star", aligned)
+
+
+def _leave_out(ctx: Context, names: list[str]) -> dict[str, dict[str, str]]:
+    """Removes the tilts data.exclude_tilts names from this job's .tomostar copies; returns tilt series ->
+    {frame id: why} of those it left out."""
+    out: dict[str, dict[str, str]] = {}
+    for name in names:
+        spec = (ctx.doc.get("exclude_tilts") or {}).get(name)
+        if not spec:
+            continue
+        why = f"data.exclude_tilts: {spec['why']}"
+        out[name] = {frame_id(f): why for f in spec["frames"]}
+        path = ctx.path(f"tomostar/{name}.tomostar")
+        block, rows = next(((b, r) for b, r in read_star(path).items() if isinstance(r, list)), ("", []))
+        atomic_write(path, loop_text(block, [r for r in rows if frame_id(r["wrpMovieName"]) not in out[name]]))
+    return out
 
 
 def _alignment(ctx: Context, name: str, method: str) -> dict[int, TiltAlignment] | None:
@@ -74,9 +94,10 @@ def _alignment(ctx: Context, name: str, method: str) -> dict[int, TiltAlignment]
     return rows or None
 
 
-def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: float) -> list[str]:
+def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: float, left_out: dict[str, str]) -> list[str]:
     """Section i of the aligned stack is the i-th tilt of the .tomostar that WarpTools uses
-    (TiltSeries.StackTilts.cs:33-40); AreTomo2 leaves dark sections out of its rows."""
+    (TiltSeries.StackTilts.cs:33-40); AreTomo2 leaves dark sections out of its rows. left_out: frame id ->
+    why, of the tilts data.exclude_tilts names."""
     order = read_tomostar_movies(ctx.path(f"tomostar/{ts.name}.tomostar"))
     xml = ctx.path(f"warp_tiltseries/{ts.name}.xml")
     warp = warp_tilt_series(xml) if xml.is_file() else None
@@ -90,8 +111,8 @@ def _apply(ctx: Context, ts: TiltSeries, rows: dict[int, TiltAlignment], pixel: 
         movie = frame_id(tilt["rlnMicrographMovieName"])
         a = by_id.get(movie)
         if a is None:
-            why = ("left out by the aligner (dark)" if movie in used else "switched off by WarpTools (UseTilt)"
-                   if movie in order else "left out by WarpTools ts_import")
+            why = left_out.get(movie) or ("left out by the aligner (dark)" if movie in used else "switched off by WarpTools (UseTilt)"
+                                          if movie in order else "left out by WarpTools ts_import")
             excluded.append(f"{ts.name}\t{tilt['rlnMicrographMovieName']}\t{why}")
             continue
         tilt.update(relion_columns(a, pixel))

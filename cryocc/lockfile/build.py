@@ -25,7 +25,8 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                  scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
     """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
     recipe = compiled.recipe
-    left_out = {k: recipe.summary[k] for k in ("excluded", "waiting") if recipe.summary.get(k)}  # tilt series, and why
+    # tilt series, and tilts (name -> {zvalues, frames, why}), left out and why
+    left_out = {k: recipe.summary[k] for k in ("excluded", "excluded_tilts", "waiting") if recipe.summary.get(k)}
     lock = Lockfile(
         pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
                   "site": recipe.site["name"], "order": list(recipe.order), **left_out},

@@ -19,9 +19,12 @@ def digest(value: Any) -> str:
 
 
 def job_parts(*, job_type: str, type_version: int, params: dict[str, Any], acquisition: dict[str, Any],
-              inputs: dict[str, str], data: str | None, upstream: dict[str, str]) -> dict[str, Any]:
-    """The named parts a job's fingerprint is made of, kept in the lockfile so plan can explain a change."""
-    return {
+              inputs: dict[str, str], data: str | None, upstream: dict[str, str],
+              exclude_tilts: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """The named parts a job's fingerprint is made of, kept in the lockfile so plan can explain a change.
+    exclude_tilts (the job that leaves them out): tilt series -> the ZValues it leaves out; a part only
+    when some are, so that no other fingerprint changes."""
+    return {**({"exclude_tilts": exclude_tilts} if exclude_tilts else {}),
         "recipe": RECIPE_VERSION,
         "type": job_type,
         "type_version": type_version,

@@ -4,7 +4,8 @@ Format (version 2), keys sorted, one space indent:
   lockfile      2
   cryocc        version that wrote it
   recipe        fingerprint recipe version (lockfile.fingerprint.RECIPE_VERSION)
-  pipeline      {name, path, spec_sha256, site, order}
+  pipeline      {name, path, spec_sha256, site, order}, and what is left out and why: excluded (data.exclude),
+                excluded_tilts (data.exclude_tilts: name -> {zvalues, frames, why}), waiting
   frame_check   stat | lenient
   files         key -> {size, mtime_ns, sha256}   every small input file (mdocs, gain, templates)
   frames        .cryocc/frames/<hash>.tsv: "key<TAB>size<TAB>mtime_ns" of every frame a tilt series uses,

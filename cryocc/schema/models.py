@@ -172,11 +172,25 @@ class AcquisitionOverrides(Strict):
 Globs = OneLine | Annotated[list[OneLine], Field(min_length=1)]
 
 
+class ExcludedTilts(Strict):
+    """Tilts of one tilt series to leave out, and why."""
+
+    zvalues: list[Annotated[Int, Field(ge=0)]] = Field(
+        default_factory=list, description="tilts by the n of their mdoc section [ZValue = n] (SerialEM numbers them from 0 "
+                                          "in acquisition order)")
+    angles: list[Annotated[Float, Field(ge=-90, le=90)]] = Field(
+        default_factory=list, description="tilts by their mdoc TiltAngle [°], matched within 0.5°")
+    why: OneLine = Field(description="why they are left out (kept in the lockfile)")
+
+
 class Data(Strict):
     frames: Globs = Field(description="glob of movie frames, relative to pipeline.yaml (e.g. raw/frames/*.eer), "
                                       "or a list of globs, one per session")
     mdocs: Globs = Field(description="glob of SerialEM/Tomo5 mdoc files, one per tilt series, or a list of globs")
     exclude: dict[OneLine, OneLine] = Field(default_factory=dict, description="tilt series to leave out: name -> why (kept in the lockfile)")
+    exclude_tilts: dict[OneLine, ExcludedTilts] = Field(
+        default_factory=dict, description="tilts to leave out of a tilt series from its alignment on: name -> {zvalues or angles, why} "
+                                          "(kept in the lockfile)")
     incomplete: Literal["skip", "error"] = Field(
         "skip", description="a tilt series whose frames are not all there yet (still being collected or copied; an empty, 0-byte frame is not there yet): "
                             "skip = leave it out and list it as waiting, error = refuse")

@@ -76,6 +76,7 @@ class JobType:
     # Why the job (with these params) pools tilt series, one result depending on them all, or None:
     # such a job re-runs every tilt series when the set changes, and the plan says why.
     pools: Callable[[dict[str, Any]], str | None] | None = None
+    excludes_tilts: bool = False  # leaves data.exclude_tilts out of the tilt series (and every job after it sees that)
     # How a job with these params departs from the chain the lab validated against ground truth, and the
     # setting that reproduces it, or None: validate shows each such note once (docs/science.md).
     deviation: Callable[[dict[str, Any]], str | None] | None = None

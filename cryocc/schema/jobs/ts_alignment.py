@@ -39,6 +39,7 @@ JOB = register(JobType(
     # with axis_iter 0 the one axis AreTomo uses is the median of the series' own, which ts_import set to
     # one value (--override_axis): each series aligns on its own (AreTomoTiltseries.cs:123-185)
     pools=lambda p: f"AreTomo refines one tilt axis over the tilt series (axis_iter {p['axis_iter']})" if p["axis_iter"] else None,
+    excludes_tilts=True,  # before the alignment, as RELION's Exclude tilt images job and the validated chain do
     acquisition=("pixel_size", "invert_tilt_angles"),
     gpu=True,
 ))
