@@ -119,7 +119,8 @@ def user_errors(fn: Callable[P, None]) -> Callable[P, None]:
         except OSError as exc:  # a disk, a permission or a file system met on the way
             _report(os_failure(exc), "cryocc.lock is unchanged: the project is as the last complete apply left it.")
         except CryoccError as exc:
-            _report(exc, f"{len(exc.errors)} errors; nothing was written." if len(exc.errors) > 1 else "nothing was written.")
+            done = exc.written or "nothing was written."
+            _report(exc, f"{len(exc.errors)} errors; {done}" if len(exc.errors) > 1 else done)
 
     return wrapper
 

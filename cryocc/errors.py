@@ -22,7 +22,10 @@ class Location:
 
 
 class CryoccError(Exception):
-    """An error the user can act on. The CLI prints it and exits 1, without a traceback."""
+    """An error the user can act on. The CLI prints it and exits 1, without a traceback, and says
+    that nothing was written, unless the error says what was (`written`)."""
+
+    written: str | None = None  # what the command had already done when it failed
 
     def __init__(
         self,

@@ -292,8 +292,10 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
     problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
     problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
     if problems:
-        raise ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
+        exc = ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
                            hint="cryocc status shows what still runs; scancel or kill it by the id it names")
+        exc.written = f"{ABORT_NOW} was written: a job that sees it later still stops."
+        raise exc
 
 
 def _end_schemer(pid: int, scheme: str) -> None:
