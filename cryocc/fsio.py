@@ -7,6 +7,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ProjectError
 
@@ -32,6 +33,18 @@ def file_mode(directory: Path) -> int:
     """The mode of a new file in directory: a plain open()'s (the umask), group-writable inside a
     setgid directory. Locks and state files get it too: a colleague must be able to take the lock."""
     return (0o666 & ~_umask()) | (0o060 if _shared(directory) else 0)
+
+
+def touch(path: Path) -> None:
+    """An empty marker file (a sentinel, a lock, RELION's flags), made with file_mode (a plain touch
+    would leave a colleague in a group project unable to remove or replace it)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, file_mode(path.parent)))
+    os.utime(path)  # now, as touch: an existing one is marked again
+
+
+def open_append(path: Path) -> BinaryIO:
+    """A log opened to append to, created with file_mode: a colleague's run appends to it too."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, file_mode(path.parent)), "ab")
 
 
 def make_dirs(path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from .confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
 from .errors import Location, ProjectError
-from .fsio import atomic_write, make_dirs
+from .fsio import atomic_write, make_dirs, touch
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, read_receipt
 from .star import block_loop, block_pairs, pairs_of, rows_of
@@ -199,7 +199,7 @@ def pipeline_lock(project: Path) -> Iterator[None]:
                                    hint="try again once RELION is done; remove it only if no RELION process runs") from None
             time.sleep(1)
     lock_file = lock_dir / f"lock_{PIPELINE}"
-    lock_file.touch()
+    touch(lock_file)
     try:
         yield
     finally:
@@ -237,7 +237,7 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
         for marker in markers:
             marker.unlink(missing_ok=True)
         changed = confined(project, ".pipeline_has_changed", ".pipeline_has_changed", source=str(project / ".pipeline_has_changed"))
-        changed.touch()
+        touch(changed)
 
 
 def _node_markers(project: Path, produced: dict[str, str]) -> list[Path]:

@@ -23,7 +23,7 @@ from typing import Any
 from .compiler import apply_pipeline
 from .contract import ABORT_NOW, ABORTED, ITEM_LOGS, LOG_TAIL_MARK, RUN_RECORD, WATCHDOG_NOTE, ended, scheme_dir, scheme_lock
 from .errors import Collector, Location, ProjectError
-from .fsio import atomic_write, sha256_bytes
+from .fsio import atomic_write, open_append, sha256_bytes, touch
 from .lockfile.lockfile import Lockfile, read_lockfile
 from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
 from .project_files import open_regular, read_tail
@@ -128,7 +128,7 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
     supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
                   "--tell-pid", str(tell), "--", *cmd]
     try:
-        with open(log / "run.out", "ab") as out, open(log / "run.err", "ab") as err:
+        with open_append(log / "run.out") as out, open_append(log / "run.err") as err:
             # its own session: the schemer outlives the terminal and the user logging out of the head node
             proc = subprocess.Popen(supervised, cwd=project, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True, pass_fds=(tell,))
@@ -254,7 +254,7 @@ def _ask_to_stop(project: Path, lock: Lockfile, schemers: list[str], running: li
         targets.append((rel, confined_job(project, rel, source=str(project / _named_in(lock, st)), key="rlnSchemeJobName")))
     files = [confined(project, f"{rel.rstrip('/')}/{ABORT_NOW}", rel, source=str(project / rel / ABORT_NOW)) for rel, _ in targets]
     for path in files:
-        path.touch()
+        touch(path)
 
 
 def _named_in(lock: Lockfile, st: JobState) -> str:
@@ -323,7 +323,7 @@ def _mark_aborted(project: Path, st: JobState) -> None:
         return
     atomic_write(d / WATCHDOG_NOTE, f"aborted by cryocc abort while not running ({st.detail}); cryocc wrote "
                                     f"{ABORTED} so that relion_schemer stops waiting\n")
-    (d / ABORTED).touch()
+    touch(d / ABORTED)
 
 
 def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None], poll: float = 2.0,

@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 
 from .contract import FAILURE, JOB_PID, SLURM_ID, WATCHDOG_NOTE, ended, scheme_dir
-from .fsio import atomic_write
+from .fsio import atomic_write, touch
 from .project import Project, this_run
 
 
@@ -90,7 +90,7 @@ def fail(project: Path, job_dir: str, why: str, printed: list[str]) -> str:
         summary = f"{why} (killed, or its node was lost)"
     atomic_write(d / WATCHDOG_NOTE, summary + "\n" + "".join(f"  {line}\n" for line in printed if never_ran)
                  + f"cryocc wrote {FAILURE} so that relion_schemer stops waiting.\n")
-    (d / FAILURE).touch()
+    touch(d / FAILURE)
     return summary
 
 

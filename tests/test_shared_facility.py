@@ -177,3 +177,23 @@ def test_apply_waits_for_a_held_lock_with_lock_timeout(example, cli, tmp_path):
     cli("apply", pipeline, "--project", project, "--lock-timeout", "20")  # gets it once the colleague is done
     t.join()
     assert (project / "cryocc.lock").exists()
+
+
+def test_markers_and_logs_cryocc_makes_are_group_writable_in_a_setgid_project(umask, tmp_path):
+    """Sentinels, RELION's flags and locks (fsio.touch), and the schemer's logs (fsio.open_append), as
+    run, abort, gc and the supervisor make them: a colleague's run must append to and replace them."""
+    from cryocc.fsio import open_append, touch
+
+    umask(0o022)
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    shared.mkdir()
+    private.mkdir()
+    os.chmod(shared, 0o2775)
+    for d, mode in ((shared, 0o664), (private, 0o644)):
+        touch(d / "RELION_JOB_ABORT_NOW")
+        with open_append(d / "run.out") as log:
+            log.write(b"one\n")
+        with open_append(d / "run.out") as log:
+            log.write(b"two\n")
+        assert (d / "run.out").read_bytes() == b"one\ntwo\n"
+        assert {stat.S_IMODE((d / n).stat().st_mode) for n in ("RELION_JOB_ABORT_NOW", "run.out")} == {mode}
