@@ -38,13 +38,23 @@ def file_mode(directory: Path) -> int:
 def touch(path: Path) -> None:
     """An empty marker file (a sentinel, a lock, RELION's flags), made with file_mode (a plain touch
     would leave a colleague in a group project unable to remove or replace it)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, file_mode(path.parent)))
+    os.close(_open_made(path, os.O_WRONLY))
     os.utime(path)  # now, as touch: an existing one is marked again
 
 
 def open_append(path: Path) -> BinaryIO:
     """A log opened to append to, created with file_mode: a colleague's run appends to it too."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, file_mode(path.parent)), "ab")
+    return os.fdopen(_open_made(path, os.O_WRONLY | os.O_APPEND), "ab")
+
+
+def _open_made(path: Path, flags: int) -> int:
+    """path opened with flags, made first if missing, with file_mode (open's mode is cut by the umask)."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return os.open(path, flags | os.O_CLOEXEC)
+    os.fchmod(fd, file_mode(path.parent))
+    return fd
 
 
 def make_dirs(path: Path) -> None:
