@@ -441,12 +441,17 @@ def init(
     site: str = typer.Option("local", help="site profile"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
 ) -> None:
-    """Write a starter pipeline.yaml for the standard chain, with the inferred acquisition as comments."""
+    """Write a starter pipeline.yaml for the standard chain, with the inferred acquisition as comments.
+    A value the mdocs lack (voltage, dose per tilt, pixel size, tilt axis) is never guessed: it is listed,
+    and left empty (null) in data.acquisition, which validate refuses until you fill it in."""
     from .init import write_starter
-    from .ui import console
 
-    text = write_starter(output, frames=frames, mdocs=mdocs, name=name, site=site, force=force)
-    console().print(f"Wrote {output} ({len(text.splitlines())} lines). Next: cryocc validate {output}")
+    text, missing = write_starter(output, frames=frames, mdocs=mdocs, name=name, site=site, force=force)
+    print(f"Wrote {output} ({len(text.splitlines())} lines).")
+    if missing:
+        print(f"{len(missing)} value{'s' if len(missing) > 1 else ''} not in the mdocs, left empty (null) for you to fill in:")
+        print("".join(f"  {m.describe(output)}\n" for m in missing), end="")
+    print(f"Next: {'fill them in, then ' if missing else ''}cryocc validate {output}")
 
 
 def main() -> None:
