@@ -113,11 +113,11 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         f"  frames: {_quoted(_relative(frames, base))}",
         f"  mdocs: {_quoted(_relative(mdocs, base))}",
     ]
-    missing: list[Missing] = []
+    left_empty: list[Missing] = []
     if notes:
         lines.append("  acquisition:                # values here win over the mdocs")
         for key in notes:
-            missing.append(Missing(key, len(lines) + 1))
+            left_empty.append(Missing(key, len(lines) + 1))
             lines.append(f"    {f'{key}: null':<26}# TODO: not in the mdocs; give it [{UNITS[key]}] (validate refuses null)")
     else:
         lines.append("  acquisition: {}             # add values here to override the mdocs")
@@ -125,4 +125,4 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
     lines += [f"  {n}: {{type: {t}}}" for n, t in STANDARD_CHAIN]
     text = "\n".join(lines) + "\n"
     atomic_write(output, text)
-    return text, missing
+    return text, left_empty
