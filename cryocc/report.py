@@ -160,3 +160,5 @@ def print_validated(recipe: Recipe, pipeline: str, out: TextIO | None = None) ->
         print(f"note: {note}", file=out)
     for line in data_lines(s.get("waiting", []), s.get("excluded", {})):
         print(line, file=out)
+    for warning in s.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr if out is None else out)
