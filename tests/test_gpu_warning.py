@@ -41,6 +41,7 @@ def test_a_copied_local_profile_warns_for_every_gpu_job_at_its_default(example, 
         assert ": resources.default.gpus: " in w
         assert hint == (f"hint: give {t} jobs GPUs in the site profile (resources: {{{t}: {{gpus: 1}}}}), or set "
                         f"jobs.{job}.resources.gpus: 1 in pipeline.yaml; 0 is right only where the tool runs without a GPU")
+    assert _warnings(cli, pipeline) == found  # the second validate, served by the recipe cache, warns alike
 
 
 def test_the_warning_names_the_layer_the_zero_came_from(example, cli):
