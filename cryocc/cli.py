@@ -349,16 +349,20 @@ def logs(
     project: Path = ProjectOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
     item: str | None = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
+    attempt: int | None = typer.Option(None, "--attempt", metavar="N", min=1,
+                                       help="the log of the job's Nth run (an extension or a re-run runs again in its "
+                                            "directory; earlier runs' logs are kept); default: the latest"),
 ) -> None:
     """Print JOB's run.out, then its run.err if there is anything in it, then which tilt series have
-    their own log; the job directory is found through the lockfile and the project, so you need not know it."""
+    their own log and which earlier attempts' logs are kept (run.N.out, shown with --attempt N); the job
+    directory is found through the lockfile and the project, so you need not know it."""
     from . import runner
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    runner.logs(project, job, follow=follow, item=item, write=write)
+    runner.logs(project, job, follow=follow, item=item, attempt=attempt, write=write)
 
 
 @app.command(short_help="Stop the running scheme and its running job.")
