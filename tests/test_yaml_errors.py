@@ -16,8 +16,8 @@ CASES = {
         "indent it with 4 spaces (beside line 5) or 0 spaces (beside line 4)"),
     "indented_further_than_a_key_with_a_value": (
         HEAD + "data:\n  frames: a\n   mdocs: b\n" + JOBS, "6:4",
-        "line 6 is indented further than line 5, whose key already has a value",
-        "indent it with 2 spaces like line 5"),
+        "line 6 is indented further than line 5, as if it went on with line 5's value",
+        "indent it with 2 spaces like line 5 to make it a key beside it; or, to nest it below line 5's key, end line 5 at its ':'"),
     "a_tab": (
         HEAD + "data:\n\tframes: a\n" + JOBS, "5:1",
         "a tab character", "YAML does not allow tabs for indentation: indent with spaces"),

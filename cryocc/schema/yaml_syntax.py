@@ -43,7 +43,7 @@ def _explain(problem: str, context: str, at: tuple[int, int] | None, began: tupl
              lines: list[str]) -> Explained | None:
     if at is None:
         return None
-    if "'\\t'" in problem or "tab" in problem:
+    if "'\\t'" in problem or re.search(r"\btabs?\b", problem):
         return ("YAML syntax error: a tab character", at,
                 "YAML does not allow tabs for indentation: indent with spaces (set your editor to insert spaces)")
     if m := re.match(r"found character '(.)' that cannot start any token", problem):
@@ -110,10 +110,10 @@ def _stray_colon(at: tuple[int, int], lines: list[str]) -> Explained:
     if ":" not in content and not content.startswith("-"):
         return (f"YAML syntax error: no ':' after the key in '{content}' (line {n})", (n, _indent(text) + 1),
                 "write key: value, with a space after the ':'")
-    return (f"YAML syntax error: line {at[0]} is indented further than line {n}, whose key already has a value",
+    return (f"YAML syntax error: line {at[0]} is indented further than line {n}, as if it went on with line {n}'s value",
             (at[0], _indent(line) + 1),
             f"indent it with {_spaces(_indent(text))} like line {n} to make it a key beside it; "
-            "or, to nest it, leave the value of the key above empty (key: on a line of its own)")
+            f"or, to nest it below line {n}'s key, end line {n} at its ':'")
 
 
 def _misplaced(problem: str, at: tuple[int, int], lines: list[str]) -> Explained:
