@@ -482,16 +482,20 @@ def logs(
     project: Path = ProjectOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
     item: str | None = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
+    attempt: int | None = typer.Option(None, "--attempt", metavar="N", min=1,
+                                       help="the log of the job's Nth run (an extension or a re-run runs again in its "
+                                            "directory; earlier runs' logs are kept); default: the latest"),
 ) -> None:
     """Print JOB's run.out, then its run.err if there is anything in it, then which tilt series have
-    their own log; the job directory is found through the lockfile and the project, so you need not know it."""
+    their own log and which earlier attempts' logs are kept (run.N.out, shown with --attempt N); the job
+    directory is found through the lockfile and the project, so you need not know it."""
     from . import runner
 
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    runner.logs(project, job, follow=follow, item=item, write=write)
+    runner.logs(project, job, follow=follow, item=item, attempt=attempt, write=write)
 
 
 @app.command(short_help="Stop the running scheme and its running job.")
@@ -608,12 +612,17 @@ def init(
     site: str = typer.Option("local", help="site profile"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
 ) -> None:
-    """Write a starter pipeline.yaml for the standard chain, with the inferred acquisition as comments."""
+    """Write a starter pipeline.yaml for the standard chain, with the inferred acquisition as comments.
+    A value the mdocs lack (voltage, dose per tilt, pixel size, tilt axis) is never guessed: it is listed,
+    and left empty (null) in data.acquisition, which validate refuses until you fill it in."""
     from .init import write_starter
-    from .ui import console
 
-    text = write_starter(output, frames=frames, mdocs=mdocs, name=name, site=site, force=force)
-    console().print(f"Wrote {output} ({len(text.splitlines())} lines). Next: cryocc validate {output}")
+    text, missing = write_starter(output, frames=frames, mdocs=mdocs, name=name, site=site, force=force)
+    print(f"Wrote {output} ({len(text.splitlines())} lines).")
+    if missing:
+        print(f"{len(missing)} value{'s' if len(missing) > 1 else ''} not in the mdocs, left empty (null) for you to fill in:")
+        print("".join(f"  {m.describe(output)}\n" for m in missing), end="")
+    print(f"Next: {'fill them in, then ' if missing else ''}cryocc validate {output}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .acquisition.infer import infer, read_mdoc
@@ -21,9 +22,24 @@ STANDARD_CHAIN = [
     ("ctf", "ts_ctf"),
     ("reconstruct", "ts_reconstruct"),
 ]
-# What init writes when the mdocs are silent: visible, commented, for the user to check.
-ASSUMED = {"pixel_size": 1.35, "voltage": 300.0, "dose_per_tilt": 3.0, "tilt_axis": -95.0}
+# Stand-ins for values the mdocs lack, used only to learn what else they lack: never written. A value
+# init cannot infer is left empty (null) in data.acquisition, which validate refuses at its line.
+STAND_INS = {"pixel_size": 1.35, "voltage": 300.0, "dose_per_tilt": 3.0, "tilt_axis": -95.0}
 UNITS = {"pixel_size": "Å/px", "voltage": "kV", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
+MDOC_KEYS = {"pixel_size": "PixelSpacing", "voltage": "Voltage", "dose_per_tilt": "ExposureDose",
+             "tilt_axis": "SerialEM's 'Tilt axis angle' title, Tomo5's RotationAngle"}
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A value init could not infer: where pipeline.yaml leaves it empty."""
+
+    key: str
+    line: int
+
+    def describe(self, output: Path) -> str:
+        return (f"{output}:{self.line}: data.acquisition.{self.key} [{UNITS[self.key]}]: "
+                f"not in the mdocs ({MDOC_KEYS[self.key]} missing or 0)")
 
 
 def _quoted(text: str) -> str:
@@ -37,7 +53,8 @@ def _relative(pattern: str, base: Path) -> str:
     return os.path.relpath(os.path.join(os.getcwd(), pattern), base.resolve())
 
 
-def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str, force: bool) -> str:
+def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str, force: bool) -> tuple[str, list[Missing]]:
+    """Write the starter and return its text and the values it could not infer (left empty in it)."""
     if output.exists() and not force:
         raise SpecError(f"{output} exists", hint="pass --force to overwrite it, or --output another file")
     if not re.fullmatch(SAFE_NAME, name):
@@ -63,10 +80,10 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         except CryoccError as exc:
             errors.add(exc)
     errors.raise_if_any()
-    # infer once per missing value, so that what the mdocs lack becomes a visible assumption
+    # infer again with a stand-in for each missing value, to learn everything the mdocs lack
     overrides: dict[str, float] = {}
     notes: list[str] = []
-    for _ in range(len(ASSUMED) + 1):
+    for _ in range(len(STAND_INS) + 1):
         probe = Collector()
         ds = infer(infos, {os.path.basename(f): f for f in frame_paths}, AcquisitionOverrides(**overrides), probe,
                    Location(str(output)))
@@ -74,7 +91,7 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         if ds is not None or not missing:
             break
         for key in missing:
-            overrides[key] = ASSUMED[key]
+            overrides[key] = STAND_INS[key]
             notes.append(key)
     probe.raise_if_any()
     assert ds is not None
@@ -84,8 +101,8 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         f"# Written by `cryocc init` from {len(infos)} mdoc(s) and {len(frame_paths)} frame(s). Inferred:",
     ]
     for key in ("pixel_size", "voltage", "dose_per_tilt", "tilt_axis", "cs", "amplitude_contrast", "eer_grouping"):
-        value = getattr(acq, key)
-        source = "not in the mdocs: assumed below" if key in notes else acq.sources[key]
+        value = None if key in notes else getattr(acq, key)
+        source = "not in the mdocs: give it below" if key in notes else acq.sources[key]
         lines.append(f"#   {key:<20} {value if value is not None else '-'!s:<8} {UNITS.get(key, ''):<5} ({source})")
     lines += [
         "cryocc: 1",
@@ -96,14 +113,16 @@ def write_starter(output: Path, *, frames: str, mdocs: str, name: str, site: str
         f"  frames: {_quoted(_relative(frames, base))}",
         f"  mdocs: {_quoted(_relative(mdocs, base))}",
     ]
+    left_empty: list[Missing] = []
     if notes:
         lines.append("  acquisition:                # values here win over the mdocs")
         for key in notes:
-            lines.append(f"    {f'{key}: {ASSUMED[key]:g}':<26}# not in the mdocs: assumed, CHECK IT [{UNITS[key]}]")
+            left_empty.append(Missing(key, len(lines) + 1))
+            lines.append(f"    {f'{key}: null':<26}# TODO: not in the mdocs; give it [{UNITS[key]}] (validate refuses null)")
     else:
         lines.append("  acquisition: {}             # add values here to override the mdocs")
     lines += ["", "jobs:"]
     lines += [f"  {n}: {{type: {t}}}" for n, t in STANDARD_CHAIN]
     text = "\n".join(lines) + "\n"
     atomic_write(output, text)
-    return text
+    return text, left_empty

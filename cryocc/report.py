@@ -166,3 +166,5 @@ def print_validated(recipe: Recipe, pipeline: str, out: TextIO | None = None) ->
         print(f"note: {note}", file=out)
     for line in data_lines(s.get("waiting", []), s.get("excluded", {}), s.get("excluded_tilts")):
         print(line, file=out)
+    for warning in s.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr if out is None else out)

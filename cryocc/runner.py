@@ -376,10 +376,12 @@ def _describe(st: JobState) -> str:
 
 
 def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None], poll: float = 0.5,
-         item: str | None = None) -> None:
+         item: str | None = None, attempt: int | None = None) -> None:
     """A job's run.out (and then its run.err, if not empty), found through the lockfile; with follow,
     what the job writes until it ends (a sentinel appears). item: that tilt series' own log instead,
-    written where a job runs tilt series side by side (drivers._process.for_each_item)."""
+    written where a job runs tilt series side by side (drivers._process.for_each_item). attempt: the
+    log of that run of the job (an extension or a re-run runs again in its directory; the job script
+    keeps each earlier attempt's logs as run.N.out and run.N.err), the latest when not given."""
     from .errors import did_you_mean
     from .project import observe_job
 
@@ -398,6 +400,14 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     def own(rel: str) -> Path:  # a log of the job: never followed out of its directory
         return confined(project, jd + rel, jd, source=str(project / jd / rel))
 
+    earlier = _earlier_attempts(d)
+    latest = len(earlier) + 1
+    if attempt is not None and attempt != latest:
+        if item is not None:
+            raise ProjectError("--item with --attempt: per-tilt-series logs are kept per tilt series, not per attempt",
+                               hint=f"cryocc logs {job} --item {item} prints the latest attempt's")
+        _print_attempt(job, jd, attempt, latest, own, write)
+        return
     per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if own(ITEM_LOGS).is_dir() else []
     if item is not None:
         if item not in per_item:
@@ -418,6 +428,34 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     if per_item:
         write(f"--- {len(per_item)} tilt series have their own log in {st.job_dir}{ITEM_LOGS}/ "
               f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
+    if earlier:
+        write(f"--- this is attempt {latest} of {job}; the logs of earlier attempts are kept: {_attempts(earlier)} "
+              f"(cryocc logs {job} --attempt N) ---\n")
+
+
+def _earlier_attempts(d: Path) -> list[int]:
+    """The attempts whose logs the job script kept (run.N.out, run.N.err): 1, 2, ... in order."""
+    found = {int(p.name.split(".")[1]) for p in d.glob("run.*.*")
+             if p.name.split(".")[1].isdigit() and p.name.split(".")[2:] in (["out"], ["err"])}
+    return sorted(n for n in found if n > 0)
+
+
+def _attempts(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + (" and " if len(numbers) > 1 else "") + str(numbers[-1])
+
+
+def _print_attempt(job: str, jd: str, attempt: int, latest: int, own: Callable[[str], Path], write: Callable[[str], None]) -> None:
+    """An earlier attempt's run.N.out, then its run.N.err if not empty."""
+    out, err = own(f"run.{attempt}.out"), own(f"run.{attempt}.err")
+    if not (1 <= attempt < latest) or not (out.is_file() or err.is_file()):
+        raise ProjectError(f"{job} has no attempt {attempt}: {jd} holds the logs of attempt{'s 1 to' if latest > 1 else ''} {latest}",
+                           hint=f"cryocc logs {job} prints the latest (attempt {latest})" +
+                                (f"; --attempt 1 to {latest - 1} the earlier ones" if latest > 1 else ""))
+    if out.is_file():
+        write(out.read_text(errors="replace"))
+    if err.is_file() and err.stat().st_size:
+        write(f"--- {jd}run.{attempt}.err ---\n" + err.read_text(errors="replace"))
+    write(f"--- attempt {attempt} of {latest} of {job} ---\n")
 
 
 LOG_LIMIT = 64 << 20  # bytes of run.err printed (its end)

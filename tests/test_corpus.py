@@ -167,7 +167,7 @@ CASES: dict[str, Case] = {
     "acquisition_negative": Case("pipeline", "    dose_per_tilt: 3.0", "    dose_per_tilt: -3.0", r"greater than", 13),
     "frames_control_char": Case("pipeline", "data/frames/*.mrc", '"data/frames/\\n*.mrc"', r"control character", 9),
     "missing_dose": Case("pipeline", "    dose_per_tilt: 3.0            # and ExposureDose = 0 in every section\n", "",
-                         r"no dose per tilt", 8),
+                         r"no dose per tilt", 11),  # at data.acquisition, where it is to be given
     # --- mdocs ---
     "mdoc_cut_in_header": Case("mdoc", "[ZValue = 5]", lambda root: (root / MDOC).write_text(
         (root / MDOC).read_text().split("[ZValue = 5]")[0] + "[ZVal"), r"is not a section header", None),

@@ -27,8 +27,8 @@ def _second_mdoc(pipeline: Path, old: str | None = None, new: str | None = None,
 
 CASES = {
     # name: (edit(pipeline) -> file with the error, line, key, message pattern, hint pattern)
-    "yaml_syntax": (lambda p: edit(p, "name: quickstart", "name: [quickstart"), "pipeline.yaml", None, None,
-                    r"YAML syntax error", r"indentation|quoting"),
+    "yaml_syntax": (lambda p: edit(p, "name: quickstart", "name: [quickstart"), "pipeline.yaml", 5, None,
+                    r"YAML syntax error: the '\[' at line 5, column 7 is not closed", r"close it with '\]'"),
     "tab_indent": (lambda p: edit(p, "  frames: data", "\tframes: data"), "pipeline.yaml", 9, None,
                    r"YAML syntax error", r"tabs"),
     "unknown_job_type": (lambda p: edit(p, "{type: ts_ctf}", "{type: tsCTF}"), "pipeline.yaml", 23, "jobs.ctf.type",
@@ -65,7 +65,7 @@ CASES = {
                       "TS_01.mdoc", 190, "SubFramePath",
                       r"frame 'TS_01_007_-12\.0\.mrc' of \[ZValue = 7\] is not among the frames", r"data\.frames"),
     "missing_dose": (lambda p: edit(p, "    dose_per_tilt: 3.0            # and ExposureDose = 0 in every section\n", ""),
-                     "pipeline.yaml", 8, "data.acquisition.dose_per_tilt", r"no dose per tilt", r"set data\.acquisition\.dose_per_tilt"),
+                     "pipeline.yaml", 11, "data.acquisition.dose_per_tilt", r"no dose per tilt", r"set data\.acquisition\.dose_per_tilt"),
     "site_missing": (lambda p: edit(p, "site: local", "site: locall"), "pipeline.yaml", 6, "site",
                      r"site profile 'locall' does not exist", r"did you mean 'local'"),
     "unknown_top_key": (lambda p: edit(p, "name: quickstart", "name: quickstart\nnmae: x"), "pipeline.yaml", 6, "nmae",

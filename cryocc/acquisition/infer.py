@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -297,10 +297,17 @@ def infer(
     errors: Collector,
     spec_location: Location,
     skip_incomplete: bool = False,
+    at_key: Callable[[str], Location] | None = None,
 ) -> Dataset | None:
     """Combine all mdocs with the overrides. Reports every problem to errors; None if any.
-    skip_incomplete: a tilt series with frames missing is left out and listed as waiting, not an error."""
+    skip_incomplete: a tilt series with frames missing is left out and listed as waiting, not an error.
+    at_key: where data.acquisition.<key> is written (a value the mdocs lack is an error there, e.g. at
+    the empty `voltage:` cryocc init leaves), else spec_location."""
     o = overrides
+
+    def missing_at(key: str) -> Location:
+        return at_key(key) if at_key else spec_location
+
     sources: dict[str, str] = {}
     values: dict[str, Any] = {}
     notes: list[str] = []
@@ -320,7 +327,7 @@ def infer(
             ))
         elif not groups:
             errors.add(DataError(
-                f"the mdocs give no {label} ({mdoc_key} is missing or 0)", location=spec_location,
+                f"the mdocs give no {label} ({mdoc_key} is missing or 0)", location=missing_at(key),
                 key=f"data.acquisition.{key}", hint=f"set data.acquisition.{key} in pipeline.yaml [{unit}]",
             ))
         else:
@@ -339,7 +346,7 @@ def infer(
         values["dose_per_tilt"], sources["dose_per_tilt"] = round(doses[len(doses) // 2], 2), "mdoc"
     else:
         errors.add(DataError(
-            "the mdocs give no dose per tilt (ExposureDose is missing or 0)", location=spec_location,
+            "the mdocs give no dose per tilt (ExposureDose is missing or 0)", location=missing_at("dose_per_tilt"),
             key="data.acquisition.dose_per_tilt", hint="set data.acquisition.dose_per_tilt in pipeline.yaml [e/Å²]",
         ))
     for key in ("cs", "amplitude_contrast", "invert_defocus_hand"):
@@ -348,7 +355,7 @@ def infer(
 
     softwares = Counter(m.software for m in mdocs)
     software = softwares.most_common(1)[0][0] if softwares else "SerialEM"
-    _check_software(mdocs, softwares, o, errors, spec_location)
+    _check_software(mdocs, softwares, o, errors, missing_at("tilt_axis"))
     if o.invert_tilt_angles is not None:
         values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
     else:

@@ -195,7 +195,8 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
         index.update(_refuse_empty(listing, mdocs, errors))
     if errors and not mdocs:
         errors.raise_if_any()
-    dataset = infer(mdocs, index, data.acquisition, errors, doc.locate(("data",)), skip_incomplete=data.incomplete == "skip")
+    dataset = infer(mdocs, index, data.acquisition, errors, doc.locate(("data",)), skip_incomplete=data.incomplete == "skip",
+                    at_key=lambda key: doc.locate(("data", "acquisition", key)))
     errors.raise_if_any()
     assert dataset is not None
     return replace(dataset, excluded=dict(sorted(data.exclude.items())), excluded_tilts=excluded_tilts), listing

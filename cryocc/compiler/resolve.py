@@ -112,7 +112,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
         },
         gain=input_key(gain, root) if gain else None,
         tilt_series=tuple(Series(ts.name, ts.mdoc, ts.frames) for ts in dataset.tilt_series),
-        summary=summary(dataset, list(deviations)),
+        summary=summary(dataset, list(deviations), list(pipeline.warnings)),
     )
 
 
@@ -129,7 +129,7 @@ def sources(pipeline: Pipeline) -> dict[str, str | None]:
     return out
 
 
-def summary(dataset: Dataset, deviations: list[str]) -> dict[str, Any]:
+def summary(dataset: Dataset, deviations: list[str], warnings: list[str] | None = None) -> dict[str, Any]:
     """What validate and apply tell the user about the data (and where the jobs depart from the
     validated chain), as plain values."""
     acq = dataset.acquisition
@@ -143,6 +143,7 @@ def summary(dataset: Dataset, deviations: list[str]) -> dict[str, Any]:
         "tilt_series": len(dataset.tilt_series),
         "frames": sum(len(ts.frames) for ts in dataset.tilt_series),
         "notes": [*dataset.notes, *deviations],
+        "warnings": warnings or [],  # valid, but most likely not meant: each a rendered located message with a hint
         "waiting": [list(w) for w in dataset.waiting],  # [name, frames there, frames in its mdoc]
         "excluded": dict(dataset.excluded),
         "excluded_tilts": dict(dataset.excluded_tilts),  # name -> {zvalues, frames, why}

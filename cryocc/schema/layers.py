@@ -27,6 +27,34 @@ def merge_resources(*layers: Resources | None) -> Resources:
     return Resources(**merged)
 
 
+# A resources layer above the built-in ones: which (site default, site type, pipeline defaults, job),
+# its values, and where it is written.
+ResourceLayer = tuple[str, Resources | None, Document, Key]
+
+
+def zero_gpu_warning(job: str, jt: JobType, layers: list[ResourceLayer]) -> SpecError | None:
+    """A job type that needs a GPU given 0 GPUs (e.g. by a copied site profile's default): said as a
+    warning at the layer the 0 came from, with how to fix it there or for the job."""
+    if not jt.gpu:
+        return None
+    setting = [(label, values.gpus, doc, key) for label, values, doc, key in layers if values is not None and values.gpus is not None]
+    if not setting or setting[-1][1] != 0:
+        return None
+    kind, _, doc, key = setting[-1]
+    written = dotted((*key, "gpus"))
+    for_job = f"jobs.{job}.resources.gpus: 1 in pipeline.yaml"
+    source, fix = {
+        "site default": ("the site profile's default resources",
+                         f"give {jt.name} jobs GPUs in the site profile (resources: {{{jt.name}: {{gpus: 1}}}}), or set {for_job}"),
+        "site type": (f"the site profile's resources for {jt.name}", f"set {written} to 1 or more in the site profile, or set {for_job}"),
+        "pipeline defaults": ("defaults.resources, which sets every job", f"remove gpus from defaults.resources, or set {for_job}"),
+        "job": ("its own resources", f"set {for_job} (or remove gpus: a {jt.name} job asks for one)"),
+    }[kind]
+    return SpecError(f"job {job} ({jt.name}, which runs on a GPU) gets 0 GPUs from {source}",
+                     location=doc.locate((*key, "gpus"), value=True), key=written,
+                     hint=f"{fix}; 0 is right only where the tool runs without a GPU")
+
+
 def layered_params(job_type: JobType, layers: list[tuple[dict[str, Any], Document, Key]],
                    errors: Collector) -> Params | None:
     """job-type defaults < site profile < pipeline defaults < the job's own values. Each layer is

@@ -26,6 +26,13 @@ def pydantic_errors(errors: Sequence[ErrorDetails], doc: Document, prefix: Key =
         elif kind == "missing":
             out.append(SpecError(f"required {label} is missing", location=doc.locate(loc[:-1]), key=dotted(loc),
                                  hint=f"add {loc[-1]}: " + (_description(model, err["loc"]) or "see cryocc schema")))
+        elif kind in MAPPINGS and (err.get("input") is None or isinstance(err.get("input"), list)):
+            out.append(_not_a_mapping(loc, err, doc, model))
+        elif err.get("input") is None and kind.endswith("_type"):  # `key:` with nothing after it
+            loc = tuple(p for p in loc if not _union_member(p))
+            described = _description(model, tuple(p for p in err["loc"] if not _union_member(p)))
+            out.append(SpecError("empty: nothing follows the ':'", location=doc.locate(loc), key=dotted(loc),
+                                 hint=f"write the value after '{loc[-1]}: '" + (f" ({described})" if described else "")))
         else:
             found = err.get("input")
             msg = err["msg"].removeprefix("Value error, ")
@@ -37,6 +44,29 @@ def pydantic_errors(errors: Sequence[ErrorDetails], doc: Document, prefix: Key =
             out.append(SpecError(msg, location=doc.locate(loc, value=True), key=dotted(loc),
                                  hint=f"{loc[-1]}: {described}" if described else "see cryocc schema for what this key takes"))
     return out
+
+
+MAPPINGS = ("dict_type", "model_type", "model_attributes_type")
+
+
+def _not_a_mapping(loc: Key, err: ErrorDetails, doc: Document, model: type[BaseModel] | None) -> CryoccError:
+    """A section that takes a mapping, left empty (`data:` with nothing below) or written as a list."""
+    _, below = _walk(model, err["loc"])
+    if below is not None and err["type"] != "dict_type":
+        required = [k for k, f in below.model_fields.items() if f.is_required()]
+        keys = f"its keys ({', '.join(required)} required; cryocc schema lists all)" if required else "its keys"
+    else:
+        keys = f"its entries ({_description(model, err['loc'])})" if _description(model, err["loc"]) else "its entries"
+    if err.get("input") is None:
+        return SpecError("empty, but it takes a mapping", location=doc.locate(loc), key=dotted(loc),
+                         hint=f"write {keys} on the lines below '{loc[-1]}:', indented further, as key: value")
+    return SpecError("a list ('- ' items) where a mapping is expected", location=doc.locate(loc, value=True), key=dotted(loc),
+                     hint=f"write {keys} as key: value lines, without the '- '")
+
+
+def _union_member(part: object) -> bool:
+    """pydantic names each member of a union it tried in the error's loc: function-after[...], list[str]."""
+    return isinstance(part, str) and "[" in part and part.endswith("]")
 
 
 def _walk(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> tuple[Any, type[BaseModel] | None]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..errors import Collector, Location, SpecError, did_you_mean
 from .jobs import TYPE_NAMES, JobType, Params, job_type
-from .layers import BUILTIN_RESOURCES, ONE_GPU, by_type, layered_params, merge_resources
+from .layers import BUILTIN_RESOURCES, ONE_GPU, ResourceLayer, by_type, layered_params, merge_resources, zero_gpu_warning
 from .located import pydantic_errors
 from .models import SAFE_NAME, PipelineSpec, Resources
 from .site import Site, load_site
@@ -37,6 +37,7 @@ class Pipeline:
     spec: PipelineSpec
     site: Site
     jobs: dict[str, LoadedJob]  # in spec order
+    warnings: tuple[str, ...] = ()  # rendered: what is valid but most likely not meant (validate shows them)
 
     @property
     def root(self) -> Path:
@@ -64,10 +65,11 @@ def load_pipeline(path: Path) -> Pipeline:
         errors.raise_if_any()
         raise  # unreachable: a ValidationError always adds errors
     site = load_site(spec.site, path.parent, errors, doc.locate(("site",), value=True))
-    jobs = _load_jobs(spec, doc, site, errors)
+    warnings: list[str] = []
+    jobs = _load_jobs(spec, doc, site, errors, warnings)
     errors.raise_if_any()
     assert site is not None
-    return Pipeline(path=path, doc=doc, spec=spec, site=site, jobs=jobs)
+    return Pipeline(path=path, doc=doc, spec=spec, site=site, jobs=jobs, warnings=tuple(warnings))
 
 
 def _check_jobs_raw(jobs: Any, doc: Document, errors: Collector) -> None:
@@ -94,7 +96,7 @@ def _unknown_type(name: str, type_: str, doc: Document, errors: Collector) -> No
                          key=f"jobs.{name}.type", hint=did_you_mean(type_, TYPE_NAMES)))
 
 
-def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Collector) -> dict[str, LoadedJob]:
+def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Collector, warnings: list[str]) -> dict[str, LoadedJob]:
     defaults = by_type(spec.defaults.params, doc, ("defaults", "params"), errors)
     jobs: dict[str, LoadedJob] = {}
     for name, job in spec.jobs.items():
@@ -118,10 +120,23 @@ def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Col
                     key=f"jobs.{name}.inputs.{slot}",
                     hint=did_you_mean(slot, jt.inputs) or f"{jt.name} takes no inputs",
                 ))
-        site_default, site_type = (site.profile.resources.get("default"), site.resources.get(jt.name)) if site else (None, None)
-        resources = merge_resources(BUILTIN_RESOURCES, ONE_GPU if jt.gpu else None, site_default, site_type,
-                                    spec.defaults.resources, job.resources)
+        layers_r = _resource_layers(name, jt, spec, doc, site)
+        resources = merge_resources(BUILTIN_RESOURCES, ONE_GPU if jt.gpu else None, *(values for _, values, _, _ in layers_r))
+        if ok and (warning := zero_gpu_warning(name, jt, layers_r)):
+            warnings.append(warning.render())
         if params is not None and ok:
             jobs[name] = LoadedJob(name, jt, params, resources, dict(job.inputs),
                                    job.on_item_failure or spec.defaults.on_item_failure)
     return jobs
+
+
+def _resource_layers(name: str, jt: JobType, spec: PipelineSpec, doc: Document, site: Site | None) -> list[ResourceLayer]:
+    """A job's resources layers above the built-in ones, each with where it is written."""
+    layers: list[ResourceLayer] = []
+    if site is not None:
+        layers.append(("site default", site.profile.resources.get("default"), site.doc, ("resources", "default")))
+        written = next((k for k in site.profile.resources if k != "default" and (t := job_type(k)) and t.name == jt.name), jt.name)
+        layers.append(("site type", site.resources.get(jt.name), site.doc, ("resources", written)))
+    layers.append(("pipeline defaults", spec.defaults.resources, doc, ("defaults", "resources")))
+    layers.append(("job", spec.jobs[name].resources, doc, ("jobs", name, "resources")))
+    return layers

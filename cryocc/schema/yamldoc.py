@@ -99,16 +99,9 @@ def load_yaml(path: Path) -> Document:
             hint="each key, and so each job name, may appear only once in a mapping",
         ) from None
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        hint = "check indentation and quoting near this position"
-        if "\\t" in problem or "tab" in problem.lower():
-            hint = "YAML does not allow tabs for indentation: indent with spaces"
-        raise SpecError(
-            f"YAML syntax error: {problem}",
-            location=Location(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None),
-            hint=hint,
-        ) from None
+        from .yaml_syntax import syntax_error
+
+        raise syntax_error(exc, text, str(path)) from None
     except YAMLError as exc:  # e.g. a control character the reader refuses
         offset = getattr(exc, "position", None)
         where = Location(str(path), *byte_position(text.encode(), len(text[:offset].encode()))) if isinstance(offset, int) else Location(str(path))
