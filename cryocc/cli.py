@@ -451,10 +451,12 @@ def run(
 
     First the site must answer: the schemer, the submit command (on a SLURM site, sbatch and squeue),
     the driver, and every image and tool directory of the site profile; otherwise run refuses and
-    names each. It warns when pipeline.yaml changed since the scheme was applied from it.
+    names each. A scheme not run yet is run as applied, with a warning when pipeline.yaml changed since.
 
     If the last scheme already ran (fully or partly), jobs still running are waited for, stale RELION
-    locks are removed, and only what is left is planned and run: finished work is never submitted again."""
+    locks are removed, and only what is left is planned and run: finished work is never submitted again.
+    That applies pipeline.yaml again, so run refuses when it changed since the last apply: review it
+    with cryocc plan and apply it first."""
     from . import runner
     from .ui import console
 

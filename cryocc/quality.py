@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .contract import Outcome, ReceiptStatus
+
 if TYPE_CHECKING:
     from .project import JobState
 
@@ -34,9 +36,12 @@ def by_tilt_series(states: dict[str, JobState]) -> dict[str, list[dict[str, Any]
         for ts, record in sorted({**pooled, **(receipt.get("items") or {})}.items()):
             if not isinstance(record, dict):
                 continue
+            outcome, reason = record.get("outcome"), record.get("reason") or ""
+            if outcome == Outcome.PENDING and receipt.get("status") not in (None, ReceiptStatus.RUNNING):
+                # the run ended before this tilt series did: the plan calls it unfinished and runs it again
+                outcome, reason = "unfinished", f"the job {receipt.get('status')} first: {receipt.get('reason') or st.detail}"
             out.setdefault(ts, []).append({"job": name, "type": receipt.get("type"), "job_dir": st.job_dir,
-                                           "outcome": record.get("outcome"), "reason": record.get("reason") or "",
-                                           "quality": record.get("quality") or {}})
+                                           "outcome": outcome, "reason": reason, "quality": record.get("quality") or {}})
     return dict(sorted(out.items()))
 
 

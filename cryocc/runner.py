@@ -71,8 +71,10 @@ def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]
     where = Location(str(_site_file(project, scheme)))
     errors = Collector()
 
-    def refuse(key: str, message: str, hint: str) -> None:
-        errors.add(ProjectError(message, location=where, key=key, hint=hint))
+    def refuse(key: str, message: str, hint: str) -> None:  # where: apply's copy of the site profile the pipeline names
+        errors.add(ProjectError(message, location=where, key=key,
+                                hint=f"{hint} (this is apply's copy of the site profile: change the profile pipeline.yaml "
+                                     "names, then cryocc apply again)"))
 
     path = env.get("PATH")
     schemer = schemer_command(site, scheme, project)[0]

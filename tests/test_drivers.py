@@ -305,7 +305,7 @@ def test_missing_input_file(catalog, job):
 def test_tool_killed_by_a_signal(catalog, job):
     first, _ = COMMANDS[job]
     proc, d = _rerun(catalog, job, f"kill_{job}", env=tool_env(FAKE_KILL=first))
-    _ended(d, "RELION_JOB_EXIT_FAILURE", "failed", "killed by signal 9", proc.returncode, 1)
+    _ended(d, "RELION_JOB_EXIT_FAILURE", "failed", r"killed by signal 9 \(by the kernel.s out-of-memory killer", proc.returncode, 1)
 
 
 def _wait_for(path: Path, seconds: float = 20) -> None:

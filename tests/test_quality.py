@@ -118,3 +118,20 @@ def test_status_shows_the_quality_per_tilt_series_with_the_job_that_measured_it(
     assert text.exit_code == 0, text.output
     assert "TS_01" in text.stdout and f"ctf ({catalog.dirs['ctf']})" in text.stdout
     assert "CTF fit" in text.stdout and "picks" in text.stdout
+
+
+def test_a_tilt_series_a_failed_job_did_not_finish_is_unfinished_with_the_jobs_reason():
+    """A tool killed midway leaves its tilt series pending in the receipt: shown as pending, a user
+    would wait for it; it is unfinished, and the next apply runs it again."""
+    from cryocc.project import JobState
+    from cryocc.quality import by_tilt_series
+    from cryocc.states import Status
+
+    receipt = {"type": "ts_reconstruct", "status": "failed", "reason": "WarpTools was killed by signal 9",
+               "items": {"TS_01": {"outcome": "pending", "reason": ""}, "TS_02": {"outcome": "succeeded"}}}
+    running = {**receipt, "status": "running"}
+    got = by_tilt_series({"reconstruct": JobState("reconstruct", Status.FAILED, "External/job006/", receipt=receipt),
+                          "later": JobState("later", Status.RUNNING, "External/job007/", receipt=running)})
+    assert [(e["job"], e["outcome"], e["reason"]) for e in got["TS_01"]] == [
+        ("reconstruct", "unfinished", "the job failed first: WarpTools was killed by signal 9"), ("later", "pending", "")]
+    assert got["TS_02"][0]["outcome"] == "succeeded"

@@ -133,6 +133,9 @@ class Context:
             self.say(f"--- last lines of {self.rel(log)} ---")
             for line in lines[-15:]:
                 self.say(line.rstrip("\n"))
+        if code == -9:  # SIGKILL: no tool sends it itself
+            raise JobFailed(f"{executable} was killed by signal 9 (by the kernel's out-of-memory killer, a memory or "
+                            "time limit of the site, or by hand: dmesg and the job's resources say which)")
         if code < 0:
             raise JobFailed(f"{executable} was killed by signal {-code}")
         if code != 0:
