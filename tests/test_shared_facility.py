@@ -197,3 +197,30 @@ def test_markers_and_logs_cryocc_makes_are_group_writable_in_a_setgid_project(um
             log.write(b"two\n")
         assert (d / "run.out").read_bytes() == b"one\ntwo\n"
         assert {stat.S_IMODE((d / n).stat().st_mode) for n in ("RELION_JOB_ABORT_NOW", "run.out")} == {mode}
+
+
+def test_a_job_script_in_a_setgid_project_writes_group_writable_files(umask, example, cli, tmp_path):
+    """What the job script, the driver and the tools write in a group project's job directory (the
+    pid record, the logs an extension keeps, the tool's output) is group-writable like cryocc's own
+    files, whatever the user's umask: a colleague's extension runs in that directory again."""
+    import re
+
+    umask(0o022)
+    project = tmp_path / "p"
+    project.mkdir()
+    os.chmod(project, 0o2775)
+    cli("apply", example(), "--project", project)
+    star = sorted(project.glob("Schemes/*/align/job.star"))[-1]
+    script = re.search(r"^qsubscript\s+(\S+)$", star.read_text(), re.M).group(1)
+    job = project / "External/job004"
+    job.mkdir(parents=True)
+    os.chmod(job, 0o2775)  # as make_dirs makes it in a setgid project
+    (job / "run.out").write_text("the earlier attempt\n")
+    body = (project / script).read_text()
+    for k, v in {"XXXnameXXX": "External/job004/", "XXXoutfileXXX": "External/job004/run.out",
+                 "XXXerrfileXXX": "External/job004/run.err", "XXXcommandXXX": "echo tool > External/job004/made"}.items():
+        body = body.replace(k, v)
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
+    subprocess.run(["bash", "-c", body], cwd=project, env=env, check=True, timeout=30)
+    modes = {n: stat.S_IMODE((job / n).stat().st_mode) for n in ("cryocc_pid", "run.1.out", "made")}
+    assert modes == dict.fromkeys(modes, 0o664), {k: oct(v) for k, v in modes.items()}
