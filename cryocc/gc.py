@@ -83,8 +83,8 @@ def unused(project: Path, pipeline: Path) -> tuple[list[Unused], set[str]]:
     out = []
     for name in sorted((set(status) | _on_disk(project)) - live):
         d = project / name
-        if not (d / RECEIPT).is_file() or status.get(name) in ("Running", "Scheduled") or not ended(d) or relion.slurm(name):
-            continue  # not cryocc's, or not finished, or still in SLURM: never touched
+        if not (d / RECEIPT).is_file() or status.get(name) in ("Running", "Scheduled") or not ended(d) or relion.liveness(name)[0]:
+            continue  # not cryocc's, or not finished, or its process or SLURM job still there: never touched
         job = _job_of(d)
         out.append(Unused(name, job, _why(d, job, current), _size(d)))
     return out, live

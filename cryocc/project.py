@@ -160,7 +160,10 @@ class Project:
     def liveness(self, job_dir: str) -> tuple[bool | None, str, dict[str, str]]:
         """Whether the job started in job_dir runs now, by its own process or its own SLURM job (None:
         it cannot be told from here), why, and its SLURM job (id, state) while queued or running."""
-        if self.submitted_with_sbatch(job_dir) is False:  # run by bash on this machine: never in squeue
+        how = self.submitted_with_sbatch(job_dir)
+        if how is None:  # RELION writes job.star as it submits: without it, neither squeue nor a pid can say
+            return None, "RELION's job.star in it says nothing of how it was submitted", {}
+        if how is False:  # run by bash on this machine: never in squeue
             proc = self.job_process(job_dir)
             if proc is None:
                 return None, "its script has not recorded its process", {}

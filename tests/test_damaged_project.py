@@ -303,9 +303,17 @@ def fake_squeue(tmp_path: Path, lines: bytes) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
+def _submitted_with_sbatch(job_dir: Path) -> None:
+    """The job.star RELION writes into a job directory as it submits the job, for a site that submits with sbatch."""
+    from cryocc.star import block_loop
+
+    (job_dir / "job.star").write_text(block_loop("joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], [["qsub", "sbatch"]]))
+
+
 def test_a_job_of_the_user_in_a_directory_not_utf8_crashes_nothing(tmp_path):
     pipeline, root = ran(tmp_path)
-    (root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()  # a job without a sentinel: squeue is asked
+    (root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()  # a job without a sentinel, submitted with sbatch: squeue is asked
+    _submitted_with_sbatch(root / "External/job006")
     elsewhere = os.fsencode(tmp_path) + b"/caf\xe9-\xff"
     env = fake_squeue(tmp_path, b"77\tRUNNING\t" + elsewhere + b"\tExternal/job006/\n"
                                 + b"78\tRUNNING\t" + os.fsencode(root) + b"\tExternal/job006/\n")
@@ -327,7 +335,8 @@ def test_a_real_slurm_job_in_a_directory_not_utf8_crashes_nothing(tmp_path, slur
     """Under the real SLURM: the user's job, queued (held by --begin, so it takes no node) in a
     directory whose name is not UTF-8, under the name of one of our job directories."""
     pipeline, root = ran(tmp_path)
-    (root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()  # a job without a sentinel: squeue is asked
+    (root / "External/job006/RELION_JOB_EXIT_SUCCESS").unlink()  # a job without a sentinel, submitted with sbatch: squeue is asked
+    _submitted_with_sbatch(root / "External/job006")
     odd = os.fsencode(tmp_path) + b"/caf\xe9-\xff"
     os.mkdir(odd)
     job = subprocess.run([b"sbatch", b"--parsable", b"--begin=now+1hour", b"-J", b"External/job006/", b"-D", odd,
