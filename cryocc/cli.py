@@ -229,8 +229,8 @@ def _new_project(project: Path) -> str | None:
     """Why apply would start the project from nothing, or None for a project there is."""
     if not project.exists():
         return "does not exist yet"
-    if project.is_dir() and not (project / "cryocc.lock").is_file() and not (project / ".cryocc").is_dir():
-        return "holds no cryocc project yet (no cryocc.lock)"
+    if project.is_dir() and not (project / "cryocc.lock").is_file() and not (project / "External").is_dir():
+        return "holds no cryocc project yet (no cryocc.lock, no job results)"  # an apply cut short before its first write too
     return None
 
 

@@ -339,7 +339,8 @@ def test_a_crash_between_any_two_writes_of_an_extending_apply_converges(done, tm
 def test_plan_json_shape(done):
     edit(done.pipeline, "{rescale_angpixs: 10}", "{rescale_angpixs: 11}")
     doc = done.plan()
-    assert set(doc) == {"jobs", "summary", "data", "notes", "estimate"}
+    assert set(doc) == {"jobs", "summary", "data", "notes", "estimate", "new_project"}
+    assert doc["new_project"] is False
     assert doc["data"] == {"waiting": [], "excluded": {}}
     assert set(doc["summary"]) == {"keep", "run", "rerun", "extend", "orphan"}
     for job in doc["jobs"]:
@@ -348,7 +349,7 @@ def test_plan_json_shape(done):
         assert job["action"] in ("keep", "run", "rerun", "extend", "orphan")
         for r in job["reasons"]:
             assert r["kind"] in {"new", "params", "input", "upstream", "failed", "aborted", "incomplete", "outputs_missing",
-                                 "forced", "removed", "running", "items_failed", "reuse", "items", "pools"}
+                                 "forced", "removed", "running", "items_failed", "reuse", "items", "pools", "receipt"}
     assert _reasons(doc, "reconstruct") == [{"kind": "params", "key": "rescale_angpixs", "old": 10.0, "new": 11.0}]
     assert _job(doc, "reconstruct")["items"] == {"todo": ["TS_01"], "keep": 0}  # a recipe change: every tilt series again
 
