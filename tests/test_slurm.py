@@ -175,8 +175,8 @@ def test_abort_stops_the_running_tool(e2e):
     e2e.switch(FAKE_HANG="ts_aretomo")
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)
-    align = e2e.wait_for("align", "running", 90)
-    time.sleep(2)
+    align = e2e.wait_for("align", "running", 90)  # queued or running in SLURM
+    _wait_for_line(e2e.root / align["job_dir"] / "run.out", "fake ts_aretomo: hanging as asked")  # inside the hanging tool
     out = e2e.cli("abort", "--project", e2e.root).stdout
     assert f"asked Schemes/cryocc_001/ and its running job align ({align['job_dir']}) to stop" in out
     assert "align aborted, relion_schemer has ended" in out  # abort returns once both have stopped
