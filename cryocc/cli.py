@@ -375,7 +375,7 @@ def status(
     succeeded; 2 a job failed, was aborted, stopped unfinished or lost its outputs; 3 none did, but jobs
     are scheduled or running; 1 is an error, as for every command."""
     from .project import JobState, observe
-    from .runner import applied_lock, failure_tail, live_schemer
+    from .runner import applied_lock, job_log_tail, live_schemer
     from .states import Status
 
     lock = applied_lock(project)
@@ -389,7 +389,7 @@ def status(
         if not st.job_dir or st.status not in (Status.FAILED, Status.ABORTED):
             return {"log_tail": []}
         for log in ("run.out", "run.err"):
-            if lines := failure_tail(project / st.job_dir / log, 5):
+            if lines := job_log_tail(project, st.job_dir, log, 5):
                 return {"log_tail": lines, "log": f"{st.job_dir}{log}"}
         return {"log_tail": []}
 

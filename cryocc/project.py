@@ -31,6 +31,7 @@ from .contract import (
     RECEIPT,
     RUN_RECORD,
     SLURM_ID,
+    STATE_DIR,
     SUCCESS,
     WATCHDOG_NOTE,
     Outcome,
@@ -431,7 +432,8 @@ def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> s
     found = _PARAMS_FILE.fullmatch(name)
     if not found:
         return f"it names no params document of this project ({name or 'none'})"
-    data = read_bytes(root / name, "params document")
+    # apply's own document, never one a symlinked .cryocc/jobs leads to: an error, as for any path that leads out
+    data = read_bytes(confine.confined(root, name, f"{STATE_DIR}/jobs", source=str(root / name)), "params document")
     if data is None:
         return f"its params document {name} is gone"
     if sha256_bytes(data)[:16] != found[1]:

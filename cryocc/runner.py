@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import apply_pipeline
+from .confine import confined
 from .contract import ABORT_NOW, ABORTED, ITEM_LOGS, LOG_TAIL_MARK, RUN_RECORD, WATCHDOG_NOTE, ended, scheme_dir, scheme_lock
 from .errors import Collector, Location, ProjectError
 from .fsio import atomic_write, open_append, sha256_bytes, touch
-from .lockfile.lockfile import Lockfile, read_lockfile
+from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
 from .project_files import open_regular, read_tail
 from .schema.models import SiteProfile
@@ -43,8 +44,10 @@ def applied_lock(project: Path) -> Lockfile:
 
 def _site_file(project: Path, scheme: str) -> Path:
     """The copy of the site profile the scheme was compiled from (older lockfiles name none: their one copy)."""
-    record = next((s for s in applied_lock(project).schemes if s["name"] == scheme), {})
-    return project / str(record.get("site", ".cryocc/site.yaml"))
+    i, record = next(((i, s) for i, s in enumerate(applied_lock(project).schemes) if s["name"] == scheme), (0, {}))
+    site = str(record.get("site", ".cryocc/site.yaml"))  # its shape checked with the lockfile's; no symlink out
+    confined(project, site, site, source=str(project / LOCKFILE), key=f"schemes[{i}].site")
+    return project / site
 
 
 def _site(project: Path, scheme: str) -> SiteProfile:
@@ -363,7 +366,7 @@ def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None],
     st = states[name]
     say(f"Schemes/{scheme}/ stopped at {name}: {status}" + (f" ({st.detail})" if st.detail else ""))
     if st.job_dir:
-        for line in failure_tail(project / st.job_dir / "run.out", 10):
+        for line in job_log_tail(project, st.job_dir, "run.out", 10):
             say(f"  | {line}")
     return 1
 
@@ -477,6 +480,16 @@ def _print_log(path: Path, pos: int, write: Callable[[str], None]) -> int:
 
 def tail(path: Path, n: int) -> list[str]:
     return read_tail(path, 1 << 20).decode(errors="replace").splitlines()[-n:]
+
+
+def job_log_tail(project: Path, job_dir: str, log: str, n: int) -> list[str]:
+    """failure_tail of a job's log, never followed out of its job directory: where it leads out, a
+    note saying so instead of its lines."""
+    try:
+        path = confined(project, job_dir + log, job_dir, source=str(project / job_dir / log))
+    except ProjectError as exc:
+        return [f"(not shown: {exc.message})"]
+    return failure_tail(path, n)
 
 
 def failure_tail(path: Path, n: int) -> list[str]:

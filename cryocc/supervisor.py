@@ -20,7 +20,9 @@ import time
 from collections import deque
 from pathlib import Path
 
+from . import confine
 from .contract import FAILURE, JOB_PID, SLURM_ID, WATCHDOG_NOTE, ended, scheme_dir
+from .errors import CryoccError, ProjectError
 from .fsio import atomic_write, touch
 from .project import Project, this_run
 
@@ -31,12 +33,27 @@ def lost_jobs(project: Path, scheme: str) -> list[tuple[str, str]]:
     p = Project(project)
     out = []
     for job_dir in p.started_job_dirs(scheme):
+        try:  # a job directory the scheme names out of the project: never written to, only reported
+            confine.job_dir(project, job_dir, source=str(project / scheme_dir(scheme) / "scheme.star"), key="rlnSchemeJobName")
+        except ProjectError as exc:
+            _say_once(f"cryocc watchdog: skipped: {exc.render()}")
+            continue
         if ended(project / job_dir) or p.pipeline_status(job_dir) != "Running":
             continue
         running, why, _ = p.liveness(job_dir)
         if running is False:
             out.append((job_dir, why))
     return out
+
+
+_said: set[str] = set()
+
+
+def _say_once(text: str) -> None:
+    """Into the schemer's run.out, once: the watchdog looks every few seconds."""
+    if text not in _said:
+        _said.add(text)
+        print(text, flush=True)
 
 
 class StderrLog:
@@ -103,12 +120,20 @@ def watch(project: Path, scheme: str, child: subprocess.Popen[str], interval: fl
         except subprocess.TimeoutExpired:
             pass
         stderr.note()
-        lost = dict(lost_jobs(project, scheme))
-        for job_dir in lost.keys() & suspects:
-            if not ended(project / job_dir):
-                said = fail(project, job_dir, lost[job_dir], stderr.since(_submitted_at(project / job_dir)))
-                print(f"cryocc watchdog: {job_dir}: {said}; wrote {FAILURE}", flush=True)
-        suspects = set(lost)
+        try:
+            suspects = _fail_lost(project, scheme, stderr, suspects)
+        except CryoccError as exc:  # a damaged project file: said, and looked at again next time; the schemer runs on
+            _say_once(f"cryocc watchdog: {exc.render()}")
+
+
+def _fail_lost(project: Path, scheme: str, stderr: StderrLog, suspects: set[str]) -> set[str]:
+    """Fail each job lost now that was lost at the last look too; returns the jobs lost now."""
+    lost = dict(lost_jobs(project, scheme))
+    for job_dir in lost.keys() & suspects:
+        if not ended(project / job_dir):
+            said = fail(project, job_dir, lost[job_dir], stderr.since(_submitted_at(project / job_dir)))
+            print(f"cryocc watchdog: {job_dir}: {said}; wrote {FAILURE}", flush=True)
+    return set(lost)
 
 
 def main(argv: list[str] | None = None) -> int:

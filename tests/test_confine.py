@@ -231,3 +231,145 @@ def test_logs_refuses_a_job_directory_out_of_the_project(example, cli, tmp_path,
     set_lock(project, "ctf", job_dir="External/../../")
     r = cli("logs", "ctf", "--project", project, code=1)
     assert "cryocc.lock: jobs.ctf.job_dir: External/../../ is not a job directory" in r.stderr and "someone else" not in r.output
+
+
+# --- status and run --wait: a failed job's log tail ---------------------------------------------
+
+def failed_job_with_linked_log(project: Path, secret: Path) -> Path:
+    d = finished_job(project, "External/job005/")
+    (d / "RELION_JOB_EXIT_SUCCESS").rename(d / "RELION_JOB_EXIT_FAILURE")
+    (d / "cryocc_receipt.json").write_text(json.dumps({"job": "ctf", "fingerprint": "0" * 64, "status": "failed", "outputs": []}))
+    set_lock(project, "ctf", job_dir="External/job005/")
+    (d / "run.out").symlink_to(secret)
+    return d
+
+
+def test_status_does_not_show_a_symlinked_log_out_of_the_project(example, cli, tmp_path, secret):
+    _, project = applied(example, cli, tmp_path)
+    failed_job_with_linked_log(project, secret)
+    ctf = next(j for j in json.loads(cli("status", "--project", project, "--json").stdout)["jobs"] if j["name"] == "ctf")
+    assert ctf["log_tail"] == [f"(not shown: External/job005/run.out leads to {secret}, outside the project)"], ctf
+    assert "someone else" not in cli("status", "--project", project).output
+
+
+def test_run_wait_does_not_show_a_symlinked_log_out_of_the_project(example, cli, tmp_path, secret, monkeypatch):
+    _, project = applied(example, cli, tmp_path)
+    failed_job_with_linked_log(project, secret)
+    doc = json.loads((project / "cryocc.lock").read_text())
+    doc["schemes"][-1]["jobs"] = ["ctf"]  # the one job it ran
+    (project / "cryocc.lock").write_text(json.dumps(doc))
+    scheme = doc["schemes"][-1]["name"]
+    monkeypatch.setattr(runner, "schemer_alive", lambda pid, scheme: False)
+    said: list[str] = []
+    assert runner.follow(project, {"scheme": scheme, "pid": 1}, say=said.append, poll=0) == 1
+    assert not any("someone else" in line for line in said) and "  | (not shown: External/job005/run.out leads to" in said[-1], said
+
+
+# --- the watchdog (cryocc.supervisor) -----------------------------------------------------------
+
+def running_job(root: Path, name: str) -> None:
+    """Schemes/s/ started the job directory name, which RELION's pipeline says is Running."""
+    from cryocc.star import block_loop, block_pairs
+
+    (root / "Schemes/s").mkdir(parents=True, exist_ok=True)
+    (root / "External").mkdir(exist_ok=True)
+    (root / "Schemes/s/scheme.star").write_text(block_pairs("scheme_general", {"rlnSchemeName": "Schemes/s/", "rlnSchemeCurrentNodeName": "a"})
+        + block_loop("scheme_jobs", ["rlnSchemeJobNameOriginal", "rlnSchemeJobName", "rlnSchemeJobMode", "rlnSchemeJobHasStarted"],
+                     [["a", name, "new", "1"]]))
+    (root / "default_pipeline.star").write_text(block_pairs("pipeline_general", {"rlnPipeLineJobCounter": "2"})
+        + block_loop("pipeline_processes", ["rlnPipeLineProcessName", "rlnPipeLineProcessStatusLabel"], [[name, "Running"]]))
+
+
+@pytest.mark.parametrize("how", ["External/../../victim/", "a symlinked External/job001/"])
+def test_the_watchdog_writes_nothing_out_of_the_project(how, tmp_path, monkeypatch, capsys):
+    from cryocc import supervisor
+
+    root, victim = tmp_path / "p", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "run.err").write_text("precious\n")
+    running_job(root, how if how.startswith("External/..") else "External/job001/")
+    if how.startswith("a symlinked"):
+        (root / "External/job001").symlink_to(victim)
+    monkeypatch.setattr(cryocc.project.Project, "liveness", lambda self, d: (False, "SLURM does not know it", {}))
+    assert supervisor.lost_jobs(root, "s") == []
+    assert "cryocc watchdog: skipped: " in capsys.readouterr().out
+    assert sorted(p.name for p in victim.iterdir()) == ["run.err"] and (victim / "run.err").read_text() == "precious\n"
+
+
+def test_the_watchdog_outlives_a_damaged_project_file(tmp_path, capsys):
+    """An error reading the project (here a scheme.star RELION left half-written) is said, once, and
+    the watchdog looks again: the schemer it supervises runs on."""
+    import subprocess
+
+    from cryocc import supervisor
+
+    running_job(tmp_path, "External/job001/")
+    (tmp_path / "Schemes/s/scheme.star").write_bytes(b"\xff\xfe not a star file")
+    child = subprocess.Popen(["sleep", "0.5"], text=True)
+    assert supervisor.watch(tmp_path, "s", child, 0.05) == 0
+    out = capsys.readouterr().out
+    assert out.count("cryocc watchdog: ") == 1 and "scheme.star" in out, out
+
+
+# --- run: what cryocc.lock names ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("key", "value"), [("name", "../../outside"), ("name", ".."), ("site", "/etc/passwd"),
+                                            ("site", ".cryocc/specs/../../../outside/site.yaml"), ("pipeline", "../x.yaml")])
+def test_run_refuses_a_scheme_the_lockfile_names_out_of_the_project(key, value, example, cli, tmp_path, monkeypatch):
+    _, project = applied(example, cli, tmp_path)
+    (tmp_path / "outside").mkdir()
+    doc = json.loads((project / "cryocc.lock").read_text())
+    doc["schemes"][-1][key] = value
+    (project / "cryocc.lock").write_text(json.dumps(doc))
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: pytest.fail("would start"))
+    err = cli("run", "--project", project, code=1).stderr
+    assert f"cryocc.lock: schemes[0].{key}: cryocc.lock is damaged: {value} is not a " in err, err
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_a_job_whose_scheme_the_lockfile_names_out_of_schemes_is_a_damaged_lockfile(example, cli, tmp_path):
+    _, project = applied(example, cli, tmp_path)
+    set_lock(project, "ctf", scheme="../x")
+    assert "cryocc.lock: jobs.ctf.scheme: cryocc.lock is damaged: ../x is not a scheme name" in cli("status", "--project", project, code=1).stderr
+
+
+def test_run_does_not_read_a_site_profile_copy_linked_out_of_the_project(example, cli, tmp_path, monkeypatch):
+    _, project = applied(example, cli, tmp_path)
+    site = project / json.loads((project / "cryocc.lock").read_text())["schemes"][-1]["site"]
+    elsewhere = tmp_path / "site.yaml"
+    site.rename(elsewhere)
+    site.symlink_to(elsewhere)
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda *a, **k: pytest.fail("would start"))
+    err = cli("run", "--project", project, code=1).stderr
+    assert f"cryocc.lock: schemes[0].site: {site.relative_to(project)} leads to {elsewhere}, outside the project" in err, err
+
+
+# --- plan: results that are not the project's ---------------------------------------------------
+
+def test_plan_does_not_reuse_a_job_directory_linked_out_of_the_project(example, cli, tmp_path):
+    """A symlinked External/job099 with a receipt of the right fingerprint, and its params document."""
+    pipeline, project = applied(example, cli, tmp_path)
+    job = json.loads((project / "cryocc.lock").read_text())["jobs"]["import"]
+    other = tmp_path / "other/External/job099"
+    other.mkdir(parents=True)
+    (other / "cryocc_receipt.json").write_text(json.dumps({
+        "job": "import", "type": job["type"], "fingerprint": job["fingerprint"], "params_file": job["params_file"],
+        "status": "succeeded", "outputs": [], "ended": "2030-01-01T00:00:00"}))
+    (other / "RELION_JOB_EXIT_SUCCESS").touch()
+    (project / "External").mkdir(exist_ok=True)
+    (project / "External/job099").symlink_to(other)
+    out = cli("plan", pipeline, "--project", project, "--json").stdout
+    assert "job099" not in out and json.loads(out)["jobs"][0]["action"] == "run", out
+
+
+def test_a_receipt_is_not_matched_against_a_params_document_linked_out_of_the_project(example, cli, tmp_path):
+    pipeline, project = applied(example, cli, tmp_path)
+    job = json.loads((project / "cryocc.lock").read_text())["jobs"]["import"]
+    d = finished_job(project, "External/job001/", "import")
+    (d / "cryocc_receipt.json").write_text(json.dumps({
+        "job": "import", "type": job["type"], "fingerprint": job["fingerprint"], "params_file": job["params_file"],
+        "status": "succeeded", "outputs": [], "ended": "2030-01-01T00:00:00"}))
+    (project / ".cryocc/jobs").rename(tmp_path / "jobs")
+    (project / ".cryocc/jobs").symlink_to(tmp_path / "jobs")
+    err = cli("plan", pipeline, "--project", project, code=1).stderr
+    assert f"{job['params_file']} leads to {tmp_path / 'jobs'}/" in err and "outside the project" in err, err

@@ -15,7 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..confine import JOB_DIR, confined
 from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus
+from ..errors import ProjectError
 from ..fsio import atomic_write
 from ..project import read_receipt
 from ..project_files import ABSENT, expect_fields, read_json
@@ -39,10 +41,11 @@ class Results:
         self._refresh()
 
     def _refresh(self) -> None:
-        try:
-            with os.scandir(self.root / "External") as it:
-                dirs = sorted(f"External/{e.name}/" for e in it if e.name.startswith("job") and e.is_dir())
-        except OSError:
+        try:  # a symlink (External/ itself, or a job directory) is no result of the project: it leads elsewhere
+            with os.scandir(confined(self.root, "External", "External", source=str(self.root))) as it:
+                dirs = sorted(f"External/{e.name}/" for e in it
+                              if JOB_DIR.fullmatch(f"External/{e.name}/") and e.is_dir(follow_symlinks=False))
+        except (OSError, ProjectError):
             dirs = []
         for job_dir in dirs:
             known = self.entries.get(job_dir)

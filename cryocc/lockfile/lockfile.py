@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..confine import PLAIN_NAME, shown
 from ..contract import STATE_DIR
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write
@@ -164,9 +166,26 @@ def check_lockfile(doc: Any, path: str) -> dict[str, Any]:
         expect_fields(job["parts"], _PARTS, path, what, f"jobs.{name}.parts.")
         for item, record in (job.get("items") or {}).items():
             expect(record, str, path, f"jobs.{name}.items.{item}", what)
+        if job.get("scheme") is not None:
+            _expect_shape(job["scheme"], PLAIN_NAME, path, f"jobs.{name}.scheme")
     for i, scheme in enumerate(doc["schemes"]):
         expect_fields(scheme, _SCHEME, path, what, f"schemes[{i}].", required=("name", "jobs"))
+        _expect_shape(scheme["name"], PLAIN_NAME, path, f"schemes[{i}].name")
+        for copy in ("pipeline", "site"):
+            if copy in scheme:
+                _expect_shape(scheme[copy], _SPEC_COPY, path, f"schemes[{i}].{copy}")
     return dict(doc)
+
+
+_SPEC_COPY = re.compile(rf"{re.escape(STATE_DIR)}/specs/{PLAIN_NAME.pattern}")  # apply's copies (compiler.apply.spec_copies)
+
+
+def _expect_shape(value: str, shape: re.Pattern[str], path: str, key: str) -> None:
+    """A scheme name (a folder of Schemes/) or a spec copy's path, as apply writes them: run acts on
+    them (removes a stale lock, reads the site profile's commands), so nothing else may pass."""
+    if not shape.fullmatch(value):
+        raise DamagedFile(f"{shown(value)} is not a {'scheme name' if shape is PLAIN_NAME else 'copy apply made'}: "
+                          "not a lockfile cryocc wrote", location=Location(path), key=key)
 
 
 class DamagedLockfile(ProjectError):
