@@ -465,16 +465,15 @@ def _attempts(numbers: list[int]) -> str:
 
 
 def _print_attempt(job: str, jd: str, attempt: int, latest: int, own: Callable[[str], Path], write: Callable[[str], None]) -> None:
-    """An earlier attempt's run.N.out, then its run.N.err if not empty."""
+    """An earlier attempt's run.N.out, then (its end) its run.N.err if not empty, read as the latest's are."""
     out, err = own(f"run.{attempt}.out"), own(f"run.{attempt}.err")
-    if not (1 <= attempt < latest) or not (out.is_file() or err.is_file()):
+    if not (1 <= attempt < latest) or not (os.path.lexists(out) or os.path.lexists(err)):
         raise ProjectError(f"{job} has no attempt {attempt}: {jd} holds the logs of attempt{'s 1 to' if latest > 1 else ''} {latest}",
                            hint=f"cryocc logs {job} prints the latest (attempt {latest})" +
                                 (f"; --attempt 1 to {latest - 1} the earlier ones" if latest > 1 else ""))
-    if out.is_file():
-        write(out.read_text(errors="replace"))
-    if err.is_file() and err.stat().st_size:
-        write(f"--- {jd}run.{attempt}.err ---\n" + err.read_text(errors="replace"))
+    _print_log(out, 0, write)
+    if said := read_tail(err, LOG_LIMIT):
+        write(f"--- {jd}run.{attempt}.err ---\n" + said.decode(errors="replace"))
     write(f"--- attempt {attempt} of {latest} of {job} ---\n")
 
 
