@@ -25,7 +25,7 @@ from typing import Any
 
 from .confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
 from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
-from .errors import Location, ProjectError
+from .errors import CryoccError, Location, ProjectError, os_failure
 from .fsio import atomic_write, make_dirs, touch
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, read_receipt
@@ -216,6 +216,7 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
                for d in job_dirs]
     if there := [t for t in targets if os.path.lexists(t)]:
         raise ProjectError(f"{there[0]} exists already", hint="move it away first: gc never deletes")
+    changed = confined(project, ".pipeline_has_changed", ".pipeline_has_changed", source=str(project / ".pipeline_has_changed"))
     with pipeline_lock(project):
         blocks = Project(project).pipeline()  # read again under RELION's lock, as a project file (project_files)
         rows = {t: rows_of(blocks, t) for t in TABLES}
@@ -229,15 +230,24 @@ def move_to_trash(project: Path, job_dirs: list[str]) -> None:
             keep[table] = [r for r, d in zip(rows[table], deleted) if not d]
             drop[table] = [r for r, d in zip(rows[table], deleted) if d]
         general = pairs_of(blocks, "pipeline_general") or {"rlnPipeLineJobCounter": "1"}
-        if any(drop.values()):
-            atomic_write(project / job_dirs[0] / "deleted_pipeline.star", _pipeline_text(general, drop))
-            atomic_write(project / PIPELINE, _pipeline_text(general, keep))
-        for d, target in zip(job_dirs, targets):
-            shutil.move(str(project / d), str(target))
-        for marker in markers:
-            marker.unlink(missing_ok=True)
-        changed = confined(project, ".pipeline_has_changed", ".pipeline_has_changed", source=str(project / ".pipeline_has_changed"))
-        touch(changed)
+        done: list[str] = []  # what is written, for an error on the way (everything was checked before it)
+        try:
+            if any(drop.values()):
+                atomic_write(project / job_dirs[0] / "deleted_pipeline.star", _pipeline_text(general, drop))
+                done.append(f"{job_dirs[0]}deleted_pipeline.star")
+                atomic_write(project / PIPELINE, _pipeline_text(general, keep))
+                done.append(f"{PIPELINE} without them")
+            for d, target in zip(job_dirs, targets):
+                shutil.move(str(project / d), str(target))
+                done.append(f"{d} moved to {TRASH}/External/")
+            for marker in markers:
+                marker.unlink(missing_ok=True)
+            touch(changed)
+        except (CryoccError, OSError) as exc:
+            failure = os_failure(exc) if isinstance(exc, OSError) else exc
+            if done:
+                failure.written = f"gc had written: {'; '.join(done)} (RELION's GUI can undelete what is in {TRASH}/)."
+            raise failure from None
 
 
 def _node_markers(project: Path, produced: dict[str, str]) -> list[Path]:

@@ -42,6 +42,7 @@ from .errors import ProjectError
 from .fsio import sha256_bytes
 from .lockfile.lockfile import JobLock, Lockfile
 from .project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
+from .quality import DROPPED, FIELDS, PER_TILT
 from .star import Blocks, pairs_of, parse_star, rows_of
 from .states import Status
 
@@ -371,9 +372,10 @@ class Receipt(TypedDict, total=False):
 
 _RECEIPT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "job": str, "type": str, "fingerprint": str, "params_file": (str, type(None)), "status": str, "reason": (str, type(None)),
-    "ended": (str, type(None)), "seconds": (int, float, type(None)), "outputs": (list, type(None)), "items": (dict, type(None))}
+    "ended": (str, type(None)), "seconds": (int, float, type(None)), "outputs": (list, type(None)), "items": (dict, type(None)),
+    "quality": (dict, type(None))}
 _OUTPUT_FIELDS: dict[str, type | tuple[type, ...]] = {"path": str, "is_dir": bool, "size": int, "files": dict}
-_ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint": str, "reason": (str, type(None))}
+_ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint": str, "reason": (str, type(None)), "quality": dict}
 _WHAT = "receipt"
 
 
@@ -416,7 +418,19 @@ def check_receipt(doc: Any, path: Path) -> Receipt:
             expect(size, int, path, f"outputs[{i}].files.{name}", _WHAT)
     for name, item in (receipt.get("items") or {}).items():
         expect_fields(item, _ITEM_FIELDS, path, _WHAT, f"items.{name}.", required=("outcome",))
+        if "quality" in item:
+            _check_quality(item["quality"], path, f"items.{name}.quality")
+    for name, quality in (receipt.get("quality") or {}).items():  # tilt series a job pools, with no item record
+        _check_quality(quality, path, f"quality.{name}")
     return cast(Receipt, receipt)
+
+
+def _check_quality(quality: Any, path: Path, key: str) -> None:
+    """One tilt series' quality record, as status --tilt-series and report format it."""
+    expect_fields(quality, FIELDS, path, _WHAT, f"{key}.")
+    for name, shape, required in (("per_tilt", PER_TILT, ()), ("dropped", DROPPED, ("why",))):
+        for i, entry in enumerate(quality.get(name) or []):
+            expect_fields(entry, shape, path, _WHAT, f"{key}.{name}[{i}].", required=required)
 
 
 _PARAMS_FILE = re.compile(r"\.cryocc/jobs/(?!\.\.?/)[^/]+/([0-9a-f]{16})\.json")  # as render.render_job names it

@@ -23,7 +23,7 @@ from typing import Any
 from .compiler import apply_pipeline
 from .confine import confined
 from .contract import ABORT_NOW, ABORTED, ITEM_LOGS, LOG_TAIL_MARK, RUN_RECORD, WATCHDOG_NOTE, ended, scheme_dir, scheme_lock
-from .errors import Collector, Location, ProjectError
+from .errors import Collector, CryoccError, Location, ProjectError, os_failure
 from .fsio import atomic_write, open_append, sha256_bytes, touch
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
@@ -172,25 +172,40 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         say(f"relion_schemer already runs Schemes/{alive['scheme']}/ (pid {alive['pid']}); not starting another")
         return alive
     _wait_for_slurm(project, lock, say, poll)
+    scheme = lock.schemes[-1]["name"]
+    site, env = _checked_site(project, scheme)  # before anything is written: a refusal leaves the project as it was
     for s in lock.schemes:  # RELION leaves its lock behind when it dies; a stale one blocks the next run
         stale = project / scheme_lock(s['name'])
         if stale.exists() and not foreign_schemer(project, s["name"]):
             shutil.rmtree(stale)
             say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
-    scheme = lock.schemes[-1]["name"]
-    if Project(project).scheme_started(scheme):
+    checked = _site_file(project, scheme)
+    replanned = Project(project).scheme_started(scheme)
+    if replanned:
         scheme = _replan(project, lock, say)
         if scheme is None:
             return None
     elif changed := _spec_changed(lock):
         say(f"warning: {changed} changed since Schemes/{scheme}/ was applied from it; running what was applied "
             "(cryocc plan shows what the change would do, cryocc apply writes it)")
+    try:
+        if _site_file(project, scheme) != checked:  # apply copied a changed site profile
+            site, env = _checked_site(project, scheme)
+        record = start(project, scheme, site, env)
+    except CryoccError as exc:
+        if replanned:
+            exc.written = f"cryocc apply wrote Schemes/{scheme}/ and cryocc.lock (what is left to run); nothing was started."
+        raise
+    say(f"started relion_schemer for Schemes/{scheme}/ (pid {record['pid']}), log {record['log']}")
+    return record
+
+
+def _checked_site(project: Path, scheme: str) -> tuple[SiteProfile, dict[str, str]]:
+    """The site profile the scheme was compiled from and the environment it runs in, once preflight passes."""
     site = _site(project, scheme)
     env = {**os.environ, **site.relion.env}
     preflight(project, scheme, site, env)
-    record = start(project, scheme, site, env)
-    say(f"started relion_schemer for Schemes/{scheme}/ (pid {record['pid']}), log {record['log']}")
-    return record
+    return site, env
 
 
 def _spec_changed(lock: Lockfile) -> str | None:
@@ -235,15 +250,20 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
         raise ProjectError(f"nothing to abort: no relion_schemer runs for {project} and none of its jobs runs",
                            hint="cryocc status shows what became of each job")
     _ask_to_stop(project, lock, schemers, running)
-    for st in running:
-        if st.slurm.get("state") == "PENDING":  # no driver runs yet to see the request: it never would
-            subprocess.run(["scancel", st.slurm["id"]], capture_output=True, timeout=30, check=False)
-    stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
-             and p.current_job_dir(st.scheme or "") == st.job_dir]
-    jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
-    what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
-    say("asked " + " and ".join(what) + " to stop")
-    _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
+    try:
+        for st in running:
+            if st.slurm.get("state") == "PENDING":  # no driver runs yet to see the request: it never would
+                subprocess.run(["scancel", st.slurm["id"]], capture_output=True, timeout=30, check=False)
+        stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
+                 and p.current_job_dir(st.scheme or "") == st.job_dir]
+        jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
+        what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
+        say("asked " + " and ".join(what) + " to stop")
+        _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
+    except (CryoccError, OSError) as exc:  # the request is out: the error says so
+        failure = os_failure(exc) if isinstance(exc, OSError) else exc
+        failure.written = f"{ABORT_NOW} was written: a job that sees it later still stops."
+        raise failure from None
 
 
 def _ask_to_stop(project: Path, lock: Lockfile, schemers: list[str], running: list[JobState]) -> None:
@@ -297,10 +317,8 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
     problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
     problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
     if problems:
-        exc = ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
+        raise ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
                            hint="cryocc status shows what still runs; scancel or kill it by the id it names")
-        exc.written = f"{ABORT_NOW} was written: a job that sees it later still stops."
-        raise exc
 
 
 def _end_schemer(pid: int, scheme: str) -> None:
@@ -450,16 +468,15 @@ def _attempts(numbers: list[int]) -> str:
 
 
 def _print_attempt(job: str, jd: str, attempt: int, latest: int, own: Callable[[str], Path], write: Callable[[str], None]) -> None:
-    """An earlier attempt's run.N.out, then its run.N.err if not empty."""
+    """An earlier attempt's run.N.out, then (its end) its run.N.err if not empty, read as the latest's are."""
     out, err = own(f"run.{attempt}.out"), own(f"run.{attempt}.err")
-    if not (1 <= attempt < latest) or not (out.is_file() or err.is_file()):
+    if not (1 <= attempt < latest) or not (os.path.lexists(out) or os.path.lexists(err)):
         raise ProjectError(f"{job} has no attempt {attempt}: {jd} holds the logs of attempt{'s 1 to' if latest > 1 else ''} {latest}",
                            hint=f"cryocc logs {job} prints the latest (attempt {latest})" +
                                 (f"; --attempt 1 to {latest - 1} the earlier ones" if latest > 1 else ""))
-    if out.is_file():
-        write(out.read_text(errors="replace"))
-    if err.is_file() and err.stat().st_size:
-        write(f"--- {jd}run.{attempt}.err ---\n" + err.read_text(errors="replace"))
+    _print_log(out, 0, write)
+    if said := read_tail(err, LOG_LIMIT):
+        write(f"--- {jd}run.{attempt}.err ---\n" + said.decode(errors="replace"))
     write(f"--- attempt {attempt} of {latest} of {job} ---\n")
 
 

@@ -225,6 +225,23 @@ def test_logs_does_not_follow_a_symlinked_tilt_series_log_out_of_the_project(exa
     assert "External/job005/logs leads to" in r.stderr and "someone else" not in r.output, r.output
 
 
+def test_logs_reads_an_earlier_attempt_as_it_reads_the_latest(example, cli, tmp_path, monkeypatch):
+    """Only regular files (a FIFO would block a read), run.N.err's end only, links confined."""
+    _, project = applied(example, cli, tmp_path)
+    d = finished_job(project, "External/job005/")
+    set_lock(project, "ctf", job_dir="External/job005/")
+    (d / "run.out").write_text("attempt 2\n")
+    (d / "run.1.out").write_text("attempt 1\n")
+    (d / "run.1.err").write_text("the start of a long run.err\n" + "x" * 100 + "its end\n")
+    monkeypatch.setattr(runner, "LOG_LIMIT", 20)
+    out = cli("logs", "ctf", "--project", project, "--attempt", "1").stdout
+    assert out == "attempt 1\n--- External/job005/run.1.err ---\n" + "x" * 12 + "its end\n--- attempt 1 of 2 of ctf ---\n", out
+    (d / "run.1.out").unlink()
+    os.mkfifo(d / "run.1.out")
+    err = cli("logs", "ctf", "--project", project, "--attempt", "1", code=1).stderr
+    assert f"error: {d.resolve()}/run.1.out: a FIFO where a file belongs" in err, err
+
+
 def test_logs_refuses_a_job_directory_out_of_the_project(example, cli, tmp_path, secret):
     _, project = applied(example, cli, tmp_path)
     os.rename(secret, tmp_path / "run.out")

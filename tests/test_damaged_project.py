@@ -136,6 +136,29 @@ def test_a_receipt_of_the_wrong_shape_is_an_error_at_its_file_and_key(content, t
         assert f"{receipt}: {key}: should be an object" in out.stderr, out.stderr
 
 
+QUALITY = {  # a receipt's quality records (drivers/_quality.py), as status --tilt-series and report format them
+    "quality a list": ({"quality": ["TS_01"]}, "quality"),
+    "a measure text": ({"quality": {"TS_01": {"defocus_um": "abc"}}}, "quality.TS_01.defocus_um"),
+    "a tilt series' quality a list": ({"quality": {"TS_01": []}}, "quality.TS_01"),
+    "a drop a number": ({"quality": {"TS_01": {"dropped": [1]}}}, "quality.TS_01.dropped[0]"),
+    "a drop without why": ({"quality": {"TS_01": {"dropped": [{"movie": "TS_01_001"}]}}}, "quality.TS_01.dropped[0].why"),
+    "an item's quality text": ({"items": {"TS_01": {"outcome": "succeeded", "quality": "good"}}}, "items.TS_01.quality"),
+    "a tilt's angle text": ({"items": {"TS_01": {"outcome": "succeeded", "quality": {"per_tilt": [{"angle": "-3"}]}}}},
+                            "items.TS_01.quality.per_tilt[0].angle"),
+}
+
+
+@pytest.mark.parametrize("content, key", QUALITY.values(), ids=QUALITY.keys())
+def test_a_receipts_quality_of_the_wrong_shape_is_an_error_at_its_key(content, key, tmp_path):
+    pipeline, root = ran(tmp_path)
+    receipt = receipt_of(root, "External/job005/")
+    rewrite(receipt, lambda doc: doc.update(content))
+    for args in (("status", "--tilt-series"), ("report", "-o", tmp_path / "report.html")):
+        out = cryocc(*args, "--project", root)
+        assert out.returncode == 1 and out.stderr.startswith(f"error: {receipt}: {key}: "), (args, out.stderr)
+        assert "Traceback" not in out.stderr and not (tmp_path / "report.html").exists()
+
+
 LOCKFILES = {"[]": "[]", "null": "null", "no jobs": "NO_JOBS", "jobs a list": "JOBS_LIST", "params a list": "PARAMS_LIST",
              "a job a string": "JOBS_ONE_STRING", "a job's state a number": "STATE_NUMBER"}
 
@@ -422,22 +445,25 @@ def _params_of(root: Path, job_dir: str) -> str:
 
 
 COMMANDS = {"plan": lambda pipeline: ("plan", pipeline), "status": lambda _: ("status",), "logs": lambda _: ("logs", "ctf"),
-            "gc": lambda pipeline: ("gc", pipeline)}  # validate reads no project file; abort and apply write
+            "gc": lambda pipeline: ("gc", pipeline), "status --tilt-series": lambda _: ("status", "--tilt-series"),
+            # report writes only its -o file (next to the pipeline, in tmp); validate reads no project file; abort and apply write
+            "report": lambda pipeline: ("report", "-o", pipeline.with_name("report.html"))}
 # each file, and the commands that read it (with this project, ctf's result is kept in External/job005/)
+STATUS = {"status", "status --tilt-series", "report"}  # each observes every job
 FILES = {
-    "receipt": (lambda root: "External/job005/cryocc_receipt.json", {"plan", "status", "logs", "gc"}),
-    "params document": (lambda root: _params_of(root, "External/job005/"), {"plan", "status", "logs", "gc"}),
-    "lockfile": (lambda root: "cryocc.lock", {"plan", "status", "logs", "gc"}),
-    "scheme.star": (lambda root: "Schemes/cryocc_002/scheme.star", {"plan", "status", "gc"}),
+    "receipt": (lambda root: "External/job005/cryocc_receipt.json", {"plan", "logs", "gc", *STATUS}),
+    "params document": (lambda root: _params_of(root, "External/job005/"), {"plan", "logs", "gc", *STATUS}),
+    "lockfile": (lambda root: "cryocc.lock", {"plan", "logs", "gc", *STATUS}),
+    "scheme.star": (lambda root: "Schemes/cryocc_002/scheme.star", {"plan", "gc", *STATUS}),
     "default_pipeline.star": (lambda root: "default_pipeline.star", {"gc"}),
     "results.json": (lambda root: ".cryocc/results.json", {"plan", "gc"}),  # gc plans as plan does
-    "run.json": (lambda root: ".cryocc/run.json", {"status", "gc"}),
+    "run.json": (lambda root: ".cryocc/run.json", {"gc", "status", "status --tilt-series"}),  # the report shows no schemer
     "log": (lambda root: "External/job005/run.out", {"logs"}),
 }
 # what a file's content cannot be without cryocc saying so: a damaged lockfile is rebuilt by plan (a
 # note naming it), a params document that is not what apply wrote makes its job run again, and a log
 # is whatever the tool wrote
-CONTENT_TOLERATED = {"lockfile": {"plan"}, "params document": {"plan", "status", "logs", "gc"}, "log": {"logs"}}
+CONTENT_TOLERATED = {"lockfile": {"plan"}, "params document": {"plan", "logs", "gc", *STATUS}, "log": {"logs"}}
 
 
 def replace(path: Path, damage: str) -> None:

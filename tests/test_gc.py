@@ -199,6 +199,33 @@ def test_gc_never_writes_through_a_job_directory_that_is_a_symlink(planted, cli,
     assert not (theirs / "deleted_pipeline.star").exists()
 
 
+def test_gc_refuses_a_pipeline_has_changed_link_before_it_moves_anything(planted, cli, tmp_path):
+    pipeline, project = planted
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("x")
+    (project / ".pipeline_has_changed").symlink_to(elsewhere)
+    before = tree(project)
+    err = cli("gc", pipeline, "--project", project, "--yes", code=1).stderr
+    assert ".pipeline_has_changed leads to " in err and "nothing was written." in err, err
+    assert tree(project) == before and elsewhere.read_text() == "x"
+
+
+def test_gc_says_what_it_wrote_when_it_fails_after_its_first_write(planted, cli, monkeypatch):
+    import errno
+
+    from cryocc import gc
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    pipeline, project = planted
+    monkeypatch.setattr(gc.shutil, "move", full)
+    err = cli("gc", pipeline, "--project", project, "--yes", code=1).stderr
+    assert "No space left on device" in err and "nothing was written" not in err and "cryocc.lock is unchanged" not in err, err
+    assert "gc had written: External/job005/deleted_pipeline.star; default_pipeline.star without them" in err, err
+    assert not (project / ".relion_lock").exists()
+
+
 def test_gc_refuses_a_lockfile_that_names_no_jobs(planted, cli):
     pipeline, project = planted
     doc = json.loads((project / "cryocc.lock").read_text())

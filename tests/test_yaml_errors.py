@@ -28,6 +28,12 @@ CASES = {
     "an_unclosed_brace_at_the_end": (
         HEAD + "data: {frames: a, mdocs: b\n", "4:7",
         "the '{' at line 4, column 7 is not closed: the file ends before its '}'", "close it with '}'"),
+    "a_bracket_left_open_at_the_end": (
+        HEAD + JOBS + "data: {frames: a, mdocs: [", "6:26",
+        "the '[' at line 6, column 26 is not closed: the file ends before its ']'", "close it with ']'"),
+    "a_bracket_left_open_before_a_comment_at_the_end": (
+        HEAD + JOBS + "data:\n  frames: a\n  mdocs: ['b]', \n# the end ]\n", "8:10",
+        "the '[' at line 8, column 10 is not closed: the file ends before its ']'", "close it with ']'"),
     "an_unclosed_quote": (
         HEAD + 'data:\n  frames: "a/*.eer\n  mdocs: b\n' + JOBS, "5:11",
         'the quote (") at line 5, column 11 is never closed', 'end the value with a matching "'),
@@ -99,3 +105,15 @@ def test_an_unknown_parser_complaint_keeps_the_parsers_words(tmp_path):
     e = syntax_error(exc, "a: 1\nb: 2\n", "f.yaml")
     assert e.render() == "f.yaml:2:3: YAML syntax error: while doing something: found something odd\n" \
                          "  hint: check indentation and quoting near this position"
+
+
+def test_the_end_of_the_file_where_no_bracket_is_open_is_said_in_words(tmp_path):
+    from ruamel.yaml.error import MarkedYAMLError, StreamMark
+
+    from cryocc.schema.yaml_syntax import syntax_error
+
+    exc = MarkedYAMLError(context="while parsing a block node", context_mark=StreamMark("f", 5, 1, 0),
+                          problem="expected the node content, but found '<stream end>'", problem_mark=StreamMark("f", 5, 1, 0))
+    e = syntax_error(exc, "a: 1\nb: '[' # {\n", "f.yaml")
+    assert e.render() == "f.yaml:2:1: YAML syntax error: the file ends where a value is expected\n" \
+                         "  hint: finish the last value, or remove it"

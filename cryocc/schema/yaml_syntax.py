@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import Location, SpecError
 
 CLOSING = {"]": "[", "}": "{"}
+OPENING = {"[": "]", "{": "}"}
 INDENT_HINT = "indent with spaces; the keys of one mapping line up exactly, and a value's keys sit further right than its key"
 
 
@@ -51,6 +52,8 @@ def _explain(problem: str, context: str, at: tuple[int, int] | None, began: tupl
                 f"put the value in quotes: '{m.group(1)}...'")
     if m := re.match(r"expected ',' or '([\]}])', but got '?(.*?)'?$", problem):
         return _unclosed(m.group(1), m.group(2), at, began)
+    if "<stream end>" in problem:  # the file ends inside something: most often a '[' or '{' left open
+        return _file_ends(at, lines)
     if "quoted scalar" in context and began is not None:
         return _quote(problem, at, began, lines)
     if problem == "could not find expected ':'" and began is not None:
@@ -77,6 +80,37 @@ def _unclosed(close: str, got: str, at: tuple[int, int], began: tuple[int, int] 
             f"{before} before its '{close}'", where,
             f"close it with '{close}', and separate its items with commas; quote a value that holds "
             "',', ': ', '[', ']', '{' or '}'")
+
+
+def _file_ends(at: tuple[int, int], lines: list[str]) -> Explained:
+    if opened := _open_bracket(lines):
+        bracket, where = opened
+        return _unclosed(OPENING[bracket], "<stream end>", at, where)
+    return ("YAML syntax error: the file ends where a value is expected", at, "finish the last value, or remove it")
+
+
+def _open_bracket(lines: list[str]) -> tuple[str, tuple[int, int]] | None:
+    """The innermost '[' or '{' the text leaves open, and where: quoted text and comments skipped."""
+    stack: list[tuple[str, tuple[int, int]]] = []
+    for n, line in enumerate(lines, 1):
+        quote, i = "", 0
+        while i < len(line):
+            c = line[i]
+            if quote:  # an escape (\" inside "...", '' inside '...') is two characters that do not end it
+                escape = c == "\\" if quote == '"' else line[i:i + 2] == "''"
+                quote = "" if c == quote and not escape else quote
+                i += 2 if escape else 1
+                continue
+            if c in "'\"" and (i == 0 or line[i - 1] in " [{,:"):
+                quote = c
+            elif c == "#" and (i == 0 or line[i - 1] == " "):
+                break
+            elif c in "[{":
+                stack.append((c, (n, i + 1)))
+            elif c in "]}" and stack:
+                stack.pop()
+            i += 1
+    return stack[-1] if stack else None
 
 
 def _quote(problem: str, at: tuple[int, int], began: tuple[int, int], lines: list[str]) -> Explained:
