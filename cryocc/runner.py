@@ -417,8 +417,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     from .confine import confined, job_dir
 
     jd = st.job_dir
-    source = "cryocc.lock" if lock.jobs[job].job_dir == jd else f"{scheme_dir(st.scheme or '')}/scheme.star"
-    d = job_dir(project, jd, source=str(project / source), key="rlnSchemeJobName")
+    d = job_dir(project, jd, source=str(project / _named_in(lock, st)), key="rlnSchemeJobName")
 
     def own(rel: str) -> Path:  # a log of the job: never followed out of its directory
         return confined(project, jd + rel, jd, source=str(project / jd / rel))
