@@ -21,6 +21,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .confine import confined
+from .errors import ProjectError
 from .quality import LABELS, by_tilt_series, table
 
 if TYPE_CHECKING:
@@ -323,8 +325,11 @@ def _thumbnails(project: Path, rows: list[dict[str, Any]]) -> str:
         rel = r.get("tomogram")
         if not rel:
             continue
-        path = (project / rel).resolve()
-        if not path.is_relative_to(project.resolve()) or not path.is_file():
+        try:  # a path from a receipt: read only within the project's job directories (confine.py)
+            path = confined(project, rel, "External", source=str(project / "External"), key="quality.tomogram")
+        except ProjectError:
+            continue
+        if not path.is_file():
             continue
         try:
             png = _central_slice_png(path)
