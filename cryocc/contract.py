@@ -20,6 +20,21 @@ WATCHDOG_NOTE = "cryocc_watchdog.txt"  # why cryocc, not the job, wrote the job'
 LOG_TAIL_MARK = "--- last lines of output ---"  # a failed driver repeats its log's last lines below this line
 ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt series run beside others
 
+# A job run as a SLURM array (execution: array): its driver is the supervisor RELION submitted, and
+# each array task runs the same driver on some tilt series (drivers/_array.py). In the job directory:
+ARRAY_DIR = "cryocc_array"
+ARRAY_MANIFEST = f"{ARRAY_DIR}/manifest.json"  # {format, job, fingerprint, tasks: [[tilt series, ...], ...], throttle}
+ARRAY_IDS = f"{ARRAY_DIR}/arrays.json"  # [{id, base, indices}]: each sbatch --array the supervisor made (base + index = task)
+ARRAY_TASKS = f"{ARRAY_DIR}/tasks"  # <task>.json: what one task made of its tilt series (written once, atomically)
+ARRAY_LOGS = f"{ARRAY_DIR}/logs"  # <array id>_<index>.out and .err: sbatch's --output and --error of each task
+ARRAY_FORMAT = 1
+
+
+def task_log(array_id: str, index: int, stream: str = "out") -> str:
+    """A task's log in its job directory: sbatch --output/--error with %A_%a."""
+    return f"{ARRAY_LOGS}/{array_id}_{index}.{stream}"
+
+
 
 class ReceiptStatus(StrEnum):
     """How a driver's run ended, as its receipt records it (running: it has not)."""

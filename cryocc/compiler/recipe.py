@@ -44,6 +44,9 @@ class JobRecipe(NamedTuple):
     pools: str | None = None  # why these params make it pool the tilt series (it then re-runs them all)
     # the job that leaves data.exclude_tilts out (its type's excludes_tilts): name -> {zvalues, frames, why}, {} if none
     exclude_tilts: dict[str, Any] | None = None
+    # run as SLURM arrays (execution: array): {tilt_series_per_task, max_parallel, poll_seconds, supervisor
+    # (the supervisor job's resources)}; resources are then each task's. None: one job (execution: node)
+    array: dict[str, Any] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -78,16 +78,23 @@ def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | Non
         "on_item_failure": job.on_item_failure,
         "items": items,
         "items_star": job.items_star,
-        "threads": job.resources["cpus"],
+        "threads": job.resources["cpus"],  # each task's, for an array
         "gpus": job.resources["gpus"],
+        "array": job.array and {**job.array, "resources": job.resources},
         **({"exclude_tilts": job.exclude_tilts} if job.exclude_tilts else {}),  # name -> {zvalues, frames, why}
     }
+
+
+def job_resources(job: JobRecipe) -> dict[str, Any]:
+    """What the job RELION submits asks SLURM for: the supervisor's for an array, whose tasks ask for the job's."""
+    return job.array["supervisor"] if job.array else job.resources
 
 
 def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
     env = sorted(site["job_script"]["env"].items())
     return str(_jinja().get_template("job_script.sh.j2").render(
-        job=job.name, type=job.type, site=site["name"], r=job.resources, setup=site["job_script"]["setup"], env=env))
+        job=job.name, type=job.type, site=site["name"], r=job_resources(job), setup=site["job_script"]["setup"], env=env,
+        array=job.array))
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
@@ -101,9 +108,9 @@ def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, si
     header = {**header, "rlnJobIsTomo": "1" if job.is_tomo else "0"}
     overlay = {
         "fn_exe": f"{site['driver']} --job {params_path}",
-        "nr_threads": str(job.resources["cpus"]),
+        "nr_threads": str(job_resources(job)["cpus"]),
         "do_queue": "Yes",
-        "queuename": job.resources["partition"] or "default",
+        "queuename": job_resources(job)["partition"] or "default",
         "qsub": site["submit"],
         "qsubscript": script_path,
         "min_dedicated": "1",

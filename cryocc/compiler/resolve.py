@@ -13,7 +13,9 @@ from ..acquisition.listing import Listing, absolute
 from ..errors import Collector, Location, SpecError
 from ..fsio import sha256_bytes
 from ..schema.jobs import JobType
-from ..schema.pipeline import Pipeline
+from ..schema.layers import BUILTIN_RESOURCES, SUPERVISOR, merge_resources
+from ..schema.models import Resources, SiteProfile
+from ..schema.pipeline import LoadedJob, Pipeline
 from ..schema.site import site_candidates
 from ..schema.yamldoc import dotted
 from .recipe import JobRecipe, Recipe, Series, Wire
@@ -60,6 +62,14 @@ def _origin(pipeline: Pipeline, job: str, type_name: str) -> Callable[[str], tup
     return where
 
 
+def _array(loaded: LoadedJob, site: SiteProfile) -> dict[str, Any]:
+    """How a job runs as SLURM arrays: its resources are each task's; the job script gets the supervisor's."""
+    return {"tilt_series_per_task": loaded.tilt_series_per_task, "max_parallel": loaded.max_parallel,
+            "poll_seconds": site.arrays.poll_seconds,
+            "supervisor": merge_resources(BUILTIN_RESOURCES, SUPERVISOR, Resources(sbatch=loaded.resources.sbatch),
+                                          site.arrays.supervisor).model_dump(mode="json")}
+
+
 def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[str, tuple[Wire, ...]],
             order: list[str]) -> Recipe:
     acq = dataset.acquisition.values()
@@ -79,6 +89,8 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             except ValueError as exc:
                 raise SpecError(f"job {name}: {exc}", location=pipeline.doc.locate(("jobs", name)), key=f"jobs.{name}.params",
                                 hint=f"give it under jobs.{name}.params, or defaults.params.{jt.name} for every {jt.name} job") from None
+        if loaded.execution == "array" and jt.array_params:
+            params = jt.array_params(params, loaded.tilt_series_per_task)
         tool = site.tools.get(jt.tool)
         params, files = _file_params(jt, params, pipeline.root, _origin(pipeline, name, jt.name), errors, bound=bool(tool and tool.image))
         keys = {path: key for key, path in files.items()}
@@ -91,6 +103,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             on_item_failure=loaded.on_item_failure, per_item=jt.per_item(params),
             items_star=jt.items_star, pools=jt.pools(params) if jt.pools else None,
             exclude_tilts=dict(dataset.excluded_tilts) if jt.excludes_tilts else None,  # {} when none: still the one that would
+            array=_array(loaded, site) if loaded.execution == "array" else None,
         )
     if dataset.excluded_tilts and all(j.exclude_tilts is None for j in jobs.values()):
         deviations["data.exclude_tilts is set, but no job of the pipeline leaves tilts out (a ts_alignment job does)"] = None

@@ -73,7 +73,7 @@ def _receipt_items(ctx: Context) -> dict[str, Any]:
 
 
 def _rows(ctx: Context) -> dict[str, dict[str, str]] | None:
-    path = ctx.path(ctx.doc["items_star"])
+    path = ctx.job_file(ctx.doc["items_star"], "rows")
     if not path.is_file():
         return None
     return {r["rlnTomoName"]: r for r in read_global(path)}

@@ -97,7 +97,7 @@ def alignment(ctx: Context, names: list[str]) -> dict[str, Quality]:
     """ts_aretomo / ts_etomo_patches: the refined tilt axis (AreTomo2's ROT column, per tilt, in its
     .aln: aretomo2:MrcUtil/CSaveAlignFile.cpp:89-106), the shift of each tilt, and the tilts left out
     (excluded_tilts.tsv, with the reason: dark for AreTomo2's DarkFrame lines, or WarpTools' selection)."""
-    dropped = _tsv(ctx.path("excluded_tilts.tsv"))
+    dropped = _tsv(ctx.job_file("excluded_tilts.tsv", "table"))
     out = {}
     for name in names:
         tilts = [{"movie": frame_id(r["rlnMicrographMovieName"]), "angle": _angle(r), "axis_deg": round(float(r["rlnTomoZRot"]), 3),
@@ -161,7 +161,7 @@ def tilt_filter(ctx: Context, names: list[str]) -> dict[str, Quality]:
 
 def tomograms(ctx: Context, names: list[str]) -> dict[str, Quality]:
     """ts_reconstruct, denoise_predict: the tomogram each tilt series gave (tomograms.star), for thumbnails."""
-    path = ctx.path("tomograms.star")
+    path = ctx.job_file("tomograms.star", "rows")
     rows = read_global(path) if path.is_file() else []
     return {r["rlnTomoName"]: {"tomogram": r["rlnTomoReconstructedTomogram"], "source": "tomograms.star"}
             for r in rows if r["rlnTomoName"] in names and r.get("rlnTomoReconstructedTomogram")}
@@ -169,7 +169,7 @@ def tomograms(ctx: Context, names: list[str]) -> dict[str, Quality]:
 
 def _counter(filename: str, block: str, key: str) -> Callable[[Context, list[str]], dict[str, Quality]]:
     def count(ctx: Context, names: list[str]) -> dict[str, Quality]:
-        path = ctx.path(filename)
+        path = ctx.job_file(filename)
         rows = read_star(path).get(block) if path.is_file() else None
         tomos = [r.get("rlnTomoName") for r in rows] if isinstance(rows, list) else []
         return {n: {key: tomos.count(n), "source": filename} for n in names}

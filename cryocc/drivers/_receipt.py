@@ -55,6 +55,7 @@ def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[
         "tool": {"image": tool.get("image"), "bin_dir": tool.get("bin_dir"), "commands": ctx.tools_run},
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "array": ctx.array,  # a supervisor's arrays: {ids, tasks, max_parallel}
         "started": _iso(started),
         "ended": _iso(time.time()),
         "seconds": round(time.time() - started, 3),

@@ -91,7 +91,7 @@ def write_global(ctx: Context, filename: str, rows: list[dict[str, Any]]) -> Non
     if not rows:
         failed = ctx.failed_items()
         raise JobFailed(items_failed(failed, len(ctx.items)) if failed else f"no tilt series left to write to {filename}")
-    atomic_write(ctx.path(filename), loop_text("global", rows))
+    atomic_write(ctx.job_file(filename, "rows"), loop_text("global", rows))
 
 
 def loop_text(block: str, rows: list[dict[str, Any]]) -> str:

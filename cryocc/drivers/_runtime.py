@@ -47,6 +47,9 @@ class Context:
     seen: set[str] = field(default_factory=set)  # the tilt series to process that the input holds
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)  # tilt series -> what the tools measured (_quality)
     stopping: threading.Event = field(default_factory=threading.Event)  # set: every tool still running stops
+    task: int | None = None  # an array task's number (drivers/_array.py); None: the job itself
+    task_files: dict[str, str] = field(default_factory=dict)  # an array task's job-level files: name -> how to merge
+    array: dict[str, Any] | None = None  # a supervisor's record of its arrays, for the receipt
 
     def item(self, name: str, outcome: str, reason: str = "") -> None:
         """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
@@ -84,6 +87,21 @@ class Context:
 
     def path(self, rel: str) -> Path:
         return self.job_dir / rel
+
+    def job_name(self, name: str, merge: str | None = None) -> str:
+        """The name, in the job directory, of a job-level file (a combined STAR file, settings, a tool's
+        input list): the name itself, or for an array task its own copy beside it (same folder, so that
+        relative paths in it still hold), <stem>.task<N><suffix>, which the supervisor merges:
+        merge "rows" (data_global tables), "table" (tab-separated, one header), "one" (identical in every
+        task: one is kept), or None (the task's own: removed)."""
+        if self.task is None:
+            return name
+        stem, dot, suffix = name.rpartition(".") if "." in name.rpartition("/")[2] else (name, "", "")
+        self.task_files.setdefault(name, merge or "")
+        return f"{stem}.task{self.task}{dot}{suffix}"
+
+    def job_file(self, name: str, merge: str | None = None) -> Path:
+        return self.path(self.job_name(name, merge))
 
     def rel(self, path: Path) -> str:
         """A path as RELION and downstream jobs write it: relative to the project."""
@@ -157,8 +175,9 @@ def _name(series: Any) -> str:
 def input_list(ctx: Context, filename: str, paths: list[str]) -> str:
     """A WarpTools --input_data list: a .txt of one path per line, relative to the job directory the
     tool runs in (warp:WarpTools/Commands/BaseOptions.cs:113-119, 173)."""
-    ctx.path(filename).write_text("".join(p + "\n" for p in paths))
-    return filename
+    name = ctx.job_name(filename)
+    ctx.path(name).write_text("".join(p + "\n" for p in paths))
+    return name
 
 
 def relink(link: Path, target: Path | str) -> None:
@@ -178,6 +197,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         ap.add_argument(flag, default=None)
     ap.add_argument("--j", type=int, default=1, help="threads")
     ap.add_argument("--pipeline_control", default=None, help="added by RELION for commands containing relion_")
+    ap.add_argument("--task-base", type=int, default=None,
+                    help="run as array task base + $SLURM_ARRAY_TASK_ID of the job's manifest (given by its supervisor)")
     return ap.parse_known_args(argv)
 
 
@@ -186,7 +207,10 @@ def _raise_terminated(signum: int, _frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | None = None) -> int:
-    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args, extra = parse_args(argv)
+    if args.task_base is not None:
+        return task_main(args, run_job)
     job_dir = Path(args.o).resolve()
     job_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -216,7 +240,13 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
             from . import driver_for
 
             run_job = driver_for(doc["type"])
-        if not _items.nothing_to_do(ctx):
+        if _items.nothing_to_do(ctx):
+            pass
+        elif doc.get("array"):
+            from . import _array
+
+            _array.supervise(ctx, _array.own_argv(argv))
+        else:
             run_job(ctx)
             from . import _quality
 
@@ -243,6 +273,53 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
     except BaseException as exc:  # any bug or surprise still ends with a sentinel
         traceback.print_exc()
         return _end(ctx, job_dir, FAILURE, ReceiptStatus.FAILED, started, f"{type(exc).__name__}: {exc}", 1)
+
+
+def task_main(args: argparse.Namespace, run_job: Callable[[Context], None] | None) -> int:
+    """One array task: the job's driver on the tilt series of its task, in the job directory; it ends
+    with its record (drivers/_array.py), never with a RELION sentinel."""
+    from . import _array, _items, _quality
+
+    started = time.time()
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _raise_terminated)
+    job_dir = Path(args.o).resolve()
+    doc = json.loads(Path(args.job).read_text())
+    doc["_path"] = args.job
+    number = _array.task_number(args.task_base)
+    names = _array.task_names(job_dir, doc, number)
+    doc["items"] = {**doc["items"], "todo": names, "keep": []}
+    by_option = {spec["option"]: slot for slot, spec in doc["inputs"].items()}
+    inputs = {by_option[o]: Path(v).resolve() for o, flag in INPUT_FLAGS.items() if (v := getattr(args, flag[2:])) and o in by_option}
+    ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=inputs, threads=doc["threads"], task=number)
+    ctx.items = {t: {"outcome": Outcome.PENDING, "reason": "", "fingerprint": doc["items"]["fingerprints"].get(t)} for t in names}
+    ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}), array task {number}: {', '.join(names)}")
+    status, reason = "succeeded", None
+    try:
+        (run_job or _driver(doc["type"]))(ctx)
+        _quality.collect(ctx)
+        _items.end(ctx)
+    except Aborted as exc:
+        status, reason = "aborted", str(exc)
+    except JobFailed as exc:
+        status, reason = "failed", str(exc)
+    except BaseException as exc:  # a bug or a surprise: still a record
+        traceback.print_exc()
+        status, reason = "failed", f"{type(exc).__name__}: {exc}"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the record, whatever comes
+    for name, item in ctx.items.items():
+        if item["outcome"] == Outcome.PENDING:
+            ctx.item(name, Outcome.FAILED, reason or "no result")
+    _array.write_task_record(ctx, status, reason, started)
+    failed = ctx.failed_items()
+    ctx.say(f"cryocc driver: task {number} {status}" + (f": {reason}" if reason else "") + (f"; {items_failed(failed, len(ctx.items))}" if failed else ""))
+    return 0 if status == "succeeded" and not failed else 1
+
+
+def _driver(type_name: str) -> Callable[[Context], None]:
+    from . import driver_for
+
+    return driver_for(type_name)
 
 
 def _end(ctx: Context | None, job_dir: Path, sentinel: str, status: str, started: float, reason: str, code: int) -> int:

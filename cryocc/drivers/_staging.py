@@ -10,16 +10,20 @@ import re
 import shutil
 from pathlib import Path
 
+from ..fsio import atomic_write
 from ._errors import JobFailed
 from ._runtime import Context, input_list
 
+SETTINGS = "warp_tiltseries.settings"
+
 
 def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) -> list[str]:
-    """Returns the WarpTools arguments that restrict it to these tilt series."""
+    """Returns the WarpTools arguments that restrict it to these tilt series, --settings first."""
     settings = source / "warp_tiltseries.settings"
     if not settings.is_file():
         raise JobFailed(f"no warp_tiltseries.settings in {ctx.rel(source)}/")
-    shutil.copy2(settings, ctx.path("warp_tiltseries.settings"))
+    # written whole under its name (array tasks stage beside each other while WarpTools reads)
+    atomic_write(ctx.job_file(SETTINGS, "one"), settings.read_bytes())
     tomostar = ctx.path("tomostar")
     tomostar.mkdir(exist_ok=True)
     for name in names:
@@ -36,7 +40,7 @@ def stage_workspace(ctx: Context, source: Path, names: list[str], *, xml: bool) 
             if not src.is_file():
                 raise JobFailed(f"tilt series {name} has no {src.name} in {ctx.rel(source)}/warp_tiltseries/")
             shutil.copy2(src, proc / src.name)
-    return ["--input_data", input_list(ctx, "cryocc_todo.txt", [f"tomostar/{name}.tomostar" for name in names])]
+    return ["--settings", ctx.job_name(SETTINGS), "--input_data", input_list(ctx, "cryocc_todo.txt", [f"tomostar/{name}.tomostar" for name in names])]
 
 
 def _forget(proc: Path, names: list[str]) -> None:

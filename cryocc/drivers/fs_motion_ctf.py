@@ -38,10 +38,10 @@ def _link_frames(ctx: Context, series: list[TiltSeries]) -> tuple[str, list[str]
 GAIN_FLAGS = {"flip_x": "--gain_flip_x", "flip_y": "--gain_flip_y", "transpose": "--gain_transpose"}
 
 
-def settings_args(a: dict[str, Any], data: dict[str, Any], ext: str) -> list[Any]:
+def settings_args(a: dict[str, Any], data: dict[str, Any], ext: str, output: str = "warp_frameseries.settings") -> list[Any]:
     # --exposure: the dose of the whole movie (one tilt), for WarpTools' per-frame dose weighting
     args = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
-            "--folder_processing", "warp_frameseries", "--output", "warp_frameseries.settings", "--angpix", a["pixel_size"],
+            "--folder_processing", "warp_frameseries", "--output", output, "--angpix", a["pixel_size"],
             "--exposure", a["dose_per_tilt"]]
     if ext == ".eer":
         # negative: frames per group ("fractions"); dropping the sign once broke CTF on ~30 % of tilts
@@ -57,11 +57,12 @@ def run(ctx: Context) -> None:
     p, a, data = ctx.params, ctx.acq, ctx.doc["data"]
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     ext, movies = _link_frames(ctx, series)
-    ctx.run("WarpTools", settings_args(a, data, ext))
+    settings = ctx.job_name("warp_frameseries.settings", "one")
+    ctx.run("WarpTools", settings_args(a, data, ext, settings))
     m_lo, m_hi = _span(p["m_range_min_max"])
     c_lo, c_hi = _span(p["c_range_min_max"])
     d_lo, d_hi = _span(p["c_defocus_min_max"])
-    args = ["fs_motion_and_ctf", "--settings", "warp_frameseries.settings", "--input_data", input_list(ctx, "cryocc_todo.txt", movies),
+    args = ["fs_motion_and_ctf", "--settings", settings, "--input_data", input_list(ctx, "cryocc_todo.txt", movies),
             "--m_grid", p["m_grid"], "--m_range_min", m_lo, "--m_range_max", m_hi, "--m_bfac", p["m_bfac"],
             "--c_grid", p["c_grid"], "--c_window", p["c_window"], "--c_range_min", c_lo, "--c_range_max", c_hi,
             "--c_defocus_min", d_lo, "--c_defocus_max", d_hi, "--c_voltage", round(a["voltage"]),

@@ -26,7 +26,7 @@ from ._warp_xml import warp_tilt_series
 
 
 def warp_args(p: dict[str, Any], n_series: int) -> list[Any]:
-    common = ["--settings", "warp_tiltseries.settings", "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"]]
+    common = ["--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"]]
     if p["method"] == "imod":
         return ["ts_etomo_patches", *common, "--patch_size", int(p["imod_patch_size"] * 10)]
     args = ["ts_aretomo", *common, "--alignz", int(p["sample_thickness_nm"] * 10), "--perdevice", p["perdevice"]]
@@ -56,7 +56,7 @@ def run(ctx: Context) -> None:
         ctx.item(ts.name, Outcome.SUCCEEDED)
     if not aligned and not ctx.kept_rows:
         raise JobFailed("no tilt series could be aligned: " + ", ".join(failed))
-    ctx.path("excluded_tilts.tsv").write_text("\n".join(excluded) + "\n")
+    atomic_write(ctx.job_file("excluded_tilts.tsv", "table"), "\n".join(excluded) + "\n")
     if len(excluded) > 1:
         ctx.say(f"{len(excluded) - 1} tilts left out (data.exclude_tilts) or by WarpTools were removed from the tilt series (excluded_tilts.tsv)")
     write_tilt_series(ctx, "aligned_tilt_series.star", aligned)

@@ -12,8 +12,7 @@ def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     only = stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in series], xml=True)
-    folders = ["--settings", "warp_tiltseries.settings", "--input_processing", "warp_tiltseries",
-               "--output_processing", "warp_tiltseries", *only]
+    folders = ["--input_processing", "warp_tiltseries", "--output_processing", "warp_tiltseries", *only]
     # auto: --set_auto checks the handedness on all tilt series and writes the verdict into each XML
     hand = "set_auto" if p["defocus_hand"] == "auto" else p["defocus_hand"]
     ctx.run("WarpTools", ["ts_defocus_hand", *folders, f"--{hand}"])

@@ -6,7 +6,7 @@ from ..contract import Outcome
 from ._errors import JobFailed
 from ._relion_star import read_tilt_series, write_global
 from ._runtime import Context
-from ._staging import stage_workspace
+from ._staging import SETTINGS, stage_workspace
 from ._warp_xml import warp_settings, warp_tilt_series
 
 
@@ -19,12 +19,12 @@ def run(ctx: Context) -> None:
         raise JobFailed(f"no warp_tiltseries/ in {ctx.rel(source)}/ (the input must come from ts_ctf or tilt_filter)")
     only = stage_workspace(ctx, source, [ts.name for ts in series], xml=False)
     # --halfmap_frames and --deconv are switches: a value after them is ignored and the switch is on
-    ctx.run("WarpTools", ["ts_reconstruct", "--settings", "warp_tiltseries.settings",
+    ctx.run("WarpTools", ["ts_reconstruct",
                           "--input_processing", os.path.relpath(source / "warp_tiltseries", ctx.job_dir),
                           "--output_processing", "warp_tiltseries", "--angpix", p["rescale_angpixs"],
                           *["--halfmap_frames"] * p["halfmap_frames"], *["--deconv"] * p["deconv"],
                           "--perdevice", p["perdevice"], "--dont_invert", *only])
-    settings = warp_settings(ctx.path("warp_tiltseries.settings"))
+    settings = warp_settings(ctx.job_file(SETTINGS))
     size = [int(float(settings.get(f"Dimensions{axis}", 0))) for axis in "XYZ"]
     if min(size) <= 0:
         raise JobFailed("warp_tiltseries.settings has no tomogram dimensions (ts_import's tomo_dimensions)")

@@ -16,6 +16,7 @@ from .yamldoc import Document, Key, dotted
 
 BUILTIN_RESOURCES = Resources(cpus=1, mem="4G", time="01:00:00", gpus=0)
 ONE_GPU = Resources(gpus=1)  # the layer over the built-in resources of a job type that needs a GPU
+SUPERVISOR = Resources(cpus=1, mem="2G", time="3-00:00:00", gpus=0)  # the job of an array that waits for its tasks
 
 
 def merge_resources(*layers: Resources | None) -> Resources:

@@ -214,6 +214,11 @@ class Data(Strict):
 
 
 ItemFailure = Literal["stop", "continue"]
+Execution = Literal["array", "node"]
+EXECUTION_HELP = ("array: a supervisor job submits one SLURM array task per tilt series (or per tilt_series_per_task), "
+                  "its resources per task; node: one job runs them all, --j at a time")
+PER_TASK_HELP = "tilt series per array task (more than 1 batches short ones)"
+MAX_PARALLEL_HELP = "array tasks of one job running at once (sbatch --array=...%N)"
 ITEM_FAILURE_HELP = ("when the tool fails on some tilt series: stop = the job fails and names them; "
                      "continue = the job succeeds without them and names them")
 
@@ -221,6 +226,9 @@ ITEM_FAILURE_HELP = ("when the tool fails on some tilt series: stop = the job fa
 class JobSpec(Strict):
     type: str = Field(description="job type from the catalog (cryocc jobs lists them)")
     on_item_failure: ItemFailure | None = Field(None, description=ITEM_FAILURE_HELP + " (unset: defaults.on_item_failure)")
+    execution: Execution | None = Field(None, description=EXECUTION_HELP + " (unset: defaults.execution)")
+    tilt_series_per_task: Int | None = Field(None, ge=1, le=10000, description=PER_TASK_HELP + " (unset: defaults)")
+    max_parallel: Int | None = Field(None, ge=1, le=10000, description=MAX_PARALLEL_HELP + " (unset: defaults)")
     params: dict[str, Any] = Field(default_factory=dict, description="parameters of the job type")
     inputs: dict[str, str] = Field(default_factory=dict, description="input slot -> upstream job name (default: wired by kind)")
     resources: Resources = Field(default_factory=Resources)
@@ -229,6 +237,9 @@ class JobSpec(Strict):
 class Defaults(Strict):
     resources: Resources = Field(default_factory=Resources, description="resources for every job of this pipeline")
     on_item_failure: ItemFailure = Field("stop", description=ITEM_FAILURE_HELP)
+    execution: Execution | None = Field(None, description=EXECUTION_HELP + " (unset: the site profile's)")
+    tilt_series_per_task: Int | None = Field(None, ge=1, le=10000, description=PER_TASK_HELP + " (unset: the site profile's)")
+    max_parallel: Int | None = Field(None, ge=1, le=10000, description=MAX_PARALLEL_HELP + " (unset: the site profile's)")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job type -> params for every job of that type")
 
 
@@ -267,6 +278,17 @@ class JobScript(Strict):
     env: Env = Field(default_factory=dict, description="exported (quoted) before the driver")
 
 
+class Arrays(Strict):
+    """How jobs run as SLURM arrays at this site."""
+
+    max_parallel: Int = Field(20, ge=1, le=10000, description=MAX_PARALLEL_HELP)
+    tilt_series_per_task: Int = Field(1, ge=1, le=10000, description=PER_TASK_HELP)
+    poll_seconds: Int = Field(30, ge=1, le=600, description="how often a supervisor asks SLURM about its array (one squeue call)")
+    supervisor: Resources = Field(default_factory=Resources,
+                                  description="the supervisor job's own resources (unset: 1 CPU, 2G, 3 days, no GPU; the job's sbatch "
+                                              "arguments, e.g. its account): it waits for its array, so its time must cover the array's")
+
+
 class SiteProfile(Strict):
     name: SafeName
     description: str = ""
@@ -280,3 +302,5 @@ class SiteProfile(Strict):
     resources: dict[str, Resources] = Field(default_factory=dict, description="'default' and job type -> resources")
     params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job type -> params defaults at this site")
     job_script: JobScript = Field(default_factory=JobScript)
+    execution: Execution | None = Field(None, description=EXECUTION_HELP + " (unset: array where submit is sbatch, node elsewhere)")
+    arrays: Arrays = Field(default_factory=Arrays)

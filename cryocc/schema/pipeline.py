@@ -28,6 +28,9 @@ class LoadedJob:
     resources: Resources
     inputs: dict[str, str]
     on_item_failure: str = "stop"
+    execution: str = "node"  # array | node
+    tilt_series_per_task: int = 1  # array only
+    max_parallel: int = 1  # array only
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,51 @@ def _load_jobs(spec: PipelineSpec, doc: Document, site: Site | None, errors: Col
         if ok and (warning := zero_gpu_warning(name, jt, layers_r)):
             warnings.append(warning.render())
         if params is not None and ok:
+            execution = _execution(name, jt, spec, doc, site, errors)
+            arrays = site.profile.arrays if site is not None else None
             jobs[name] = LoadedJob(name, jt, params, resources, dict(job.inputs),
-                                   job.on_item_failure or spec.defaults.on_item_failure)
+                                   job.on_item_failure or spec.defaults.on_item_failure, execution,
+                                   job.tilt_series_per_task or spec.defaults.tilt_series_per_task or (arrays.tilt_series_per_task if arrays else 1),
+                                   job.max_parallel or spec.defaults.max_parallel or (arrays.max_parallel if arrays else 1))
+            _check_array_params(jobs[name], doc, errors)
     return jobs
+
+
+def _execution(name: str, jt: JobType, spec: PipelineSpec, doc: Document, site: Site | None, errors: Collector) -> str:
+    """array or node: the job's own, the pipeline's default, the site's; unset, array for a type that can
+    run as one on a site that submits with sbatch. Asking for an array where there can be none is an error."""
+    job = spec.jobs[name]
+    chosen = [(v, key) for v, key in ((job.execution, ("jobs", name, "execution")),
+                                      (spec.defaults.execution, ("defaults", "execution"))) if v is not None]
+    sbatch = site is not None and Path(site.profile.submit.split()[0]).name == "sbatch"
+    if not chosen:
+        wanted = site.profile.execution if site is not None else None
+        return "array" if jt.array and sbatch and wanted != "node" else "node"
+    value, key = chosen[0]
+    if value == "node":
+        return "node"
+    why = (f"{jt.name} jobs do not run as SLURM arrays (they pool the tilt series, or work on them in one tool run)" if not jt.array
+           else f"site profile '{site.profile.name}' submits with '{site.profile.submit}', not sbatch: there are no SLURM arrays"
+           if site is not None and not sbatch else None)
+    if why is None:
+        return "array"
+    if key[0] == "jobs" or not sbatch:  # under defaults, array means: where a job can
+        errors.add(SpecError(f"job {name} cannot run as an array: {why}", location=doc.locate(key, value=True),
+                             key=".".join(key), hint="remove execution (or set it to node)"))
+    return "node"
+
+
+def _check_array_params(loaded: LoadedJob, doc: Document, errors: Collector) -> None:
+    """In array mode, the params a task runs with (JobType.array_params) must be possible."""
+    jt = loaded.type
+    if loaded.execution != "array" or jt.array_params is None:
+        return
+    try:
+        jt.array_params(loaded.params.model_dump(mode="json"), loaded.tilt_series_per_task)
+    except ValueError as exc:
+        errors.add(SpecError(f"job {loaded.name}: {exc}", location=doc.locate(("jobs", loaded.name)),
+                             key=f"jobs.{loaded.name}.tilt_series_per_task",
+                             hint=f"set jobs.{loaded.name}.tilt_series_per_task: 1, or execution: node"))
 
 
 def _resource_layers(name: str, jt: JobType, spec: PipelineSpec, doc: Document, site: Site | None) -> list[ResourceLayer]:

@@ -76,6 +76,11 @@ class JobType:
     # Why the job (with these params) pools tilt series, one result depending on them all, or None:
     # such a job re-runs every tilt series when the set changes, and the plan says why.
     pools: Callable[[dict[str, Any]], str | None] | None = None
+    # Can run as a SLURM array, a task per tilt series (or a few): its driver then writes its combined
+    # STAR file (items_star) per task and the supervisor merges them (drivers/_array.py).
+    array: bool = False
+    # The params an array task runs with, where they differ (ts_alignment: the tilt axis refined per tilt series).
+    array_params: Callable[[dict[str, Any], int], dict[str, Any]] | None = None  # (params, tilt series per task)
     excludes_tilts: bool = False  # leaves data.exclude_tilts out of the tilt series (and every job after it sees that)
     # How a job with these params departs from the chain the lab validated against ground truth, and the
     # setting that reproduces it, or None: validate shows each such note once (docs/science.md).
@@ -93,7 +98,8 @@ class JobType:
     def result_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params that change results (the ones a fingerprint covers)."""
         fields = self.params.model_fields
-        return {k: v for k, v in params.items() if _extra(fields[k].json_schema_extra).get("affects_results", True)}
+        # a key that is no field (array_params') changes results
+        return {k: v for k, v in params.items() if k not in fields or _extra(fields[k].json_schema_extra).get("affects_results", True)}
 
 
 def _extra(extra: Any) -> dict[str, Any]:

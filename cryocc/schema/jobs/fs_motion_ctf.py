@@ -32,6 +32,7 @@ JOB = register(JobType(
         Output(None, "warp_frameseries", "WarpTools frame-series processing folder", is_dir=True),
     ),
     per_tilt_series=True,
+    array=True,
     items_star="fs_motion_and_ctf.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "eer_grouping"),
     uses_data=True,

@@ -35,6 +35,7 @@ JOB = register(JobType(
     ),
     version=2,  # 2: mean defocus per tilt, device ordinals for -g
     per_tilt_series=True,
+    array=True,
     items_star="tomograms.star",
     acquisition=("voltage", "cs", "amplitude_contrast"),
     is_tomo=False,

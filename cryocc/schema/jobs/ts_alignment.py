@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import Any, Literal
 
 from ._base import InputSlot, JobType, Output, Params, param, register
 from ._types import Float, Int, PerDevice
@@ -14,6 +14,16 @@ class TsAlignmentParams(Params):
     axis_batch: Int = param(0, "AreTomo tilt series per axis-refinement batch (0: WarpTools default)", ge=0)
     imod_patch_size: Float = param(200.0, "IMOD patch size", unit="nm", gt=0)
     perdevice: PerDevice = param(1, "tilt series aligned at once per GPU", affects_results=False)
+
+
+def _per_tilt_series_axis(p: dict[str, Any], per_task: int) -> dict[str, Any]:
+    """An array task refines the tilt axis of its own tilt series, as the replaced system does: one per task."""
+    if not p["axis_iter"]:
+        return p
+    if per_task > 1:
+        raise ValueError(f"as a SLURM array it refines the tilt axis per tilt series (axis_iter {p['axis_iter']}), "
+                         f"which needs one tilt series per task, not {per_task}")
+    return {**p, "axis_per_tilt_series": True}
 
 
 JOB = register(JobType(
@@ -38,7 +48,10 @@ JOB = register(JobType(
     items_star="aligned_tilt_series.star",
     # with axis_iter 0 the one axis AreTomo uses is the median of the series' own, which ts_import set to
     # one value (--override_axis): each series aligns on its own (AreTomoTiltseries.cs:123-185)
-    pools=lambda p: f"AreTomo refines one tilt axis over the tilt series (axis_iter {p['axis_iter']})" if p["axis_iter"] else None,
+    pools=lambda p: (f"AreTomo refines one tilt axis over the tilt series (axis_iter {p['axis_iter']})"
+                     if p["axis_iter"] and not p.get("axis_per_tilt_series") else None),
+    array=True,
+    array_params=lambda p, per_task: _per_tilt_series_axis(p, per_task),
     excludes_tilts=True,  # before the alignment, as RELION's Exclude tilt images job and the validated chain do
     acquisition=("pixel_size", "invert_tilt_angles"),
     gpu=True,

@@ -29,6 +29,7 @@ JOB = register(JobType(
     ),
     version=2,  # 2: astigmatism as Warp exports it, auto = --set_auto
     per_tilt_series=True,
+    array=True,
     items_star="ts_ctf_tilt_series.star",
     pools=lambda p: "ts_defocus_hand --set_auto decides one handedness from all tilt series (defocus_hand auto)"
     if p["defocus_hand"] == "auto" else None,

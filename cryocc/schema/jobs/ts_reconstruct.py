@@ -23,6 +23,7 @@ JOB = register(JobType(
     ),
     version=2,  # 2: --halfmap_frames/--deconv as switches, rlnTomoSizeX/Y/Z
     per_tilt_series=True,
+    array=True,
     items_star="tomograms.star",
     acquisition=("pixel_size",),
     gpu=True,

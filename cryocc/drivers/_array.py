@@ -1,0 +1,372 @@
+"""A job run as SLURM arrays (execution: array): the supervisor and its tasks.
+
+The supervisor is the driver RELION submitted. It works out the tilt series to do as a job run on one
+node would (_items.start: new, changed, failed), splits them into tasks, writes the manifest and
+submits one `sbatch --array` of those tasks (split where SLURM's MaxArraySize demands), throttled to
+max_parallel, from an argument list: values never reach a shell. Each task runs this same driver on
+its tilt series in the job directory, writes its job-level files as its own copies
+(Context.job_name) and what became of each tilt series as cryocc_array/tasks/<task>.json, and never
+a RELION sentinel. The supervisor asks SLURM about all its arrays in one squeue call per poll, stops
+them on RELION_JOB_ABORT_NOW or its own end, merges the tasks' files into the job's, and main()
+writes the one sentinel. A task that ended without its record (time limit, memory, a lost node)
+fails its tilt series with the last words of its log, which are SLURM's.
+
+A supervisor started again in the same directory (after a crash) finds the arrays it recorded: the
+tasks still queued or running are waited for, not submitted again, and tasks already done are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..contract import ABORT_NOW, ARRAY_DIR, ARRAY_FORMAT, ARRAY_IDS, ARRAY_LOGS, ARRAY_MANIFEST, ARRAY_TASKS, INPUT_FLAGS, Outcome, task_log
+from ..fsio import atomic_write
+from ._errors import Aborted, JobFailed
+from ._runtime import Context
+
+TASK_SCRIPT = "#!/bin/sh\n# cryocc: runs one array task of this job: its arguments are the driver's command line\nexec \"$@\"\n"
+SQUEUE_FORMAT = "%i|%T|%r"  # 1234_5|RUNNING|None, 1234_[6-9%4]|PENDING|JobArrayTaskLimit
+STOP_WAIT_SECONDS = 30.0
+
+
+# --- the supervisor ------------------------------------------------------------------------
+
+def supervise(ctx: Context, argv: list[str]) -> None:
+    """Run the job's pending tilt series as array tasks and merge what they made into the job.
+    argv: the driver's own arguments (--job, --o, the inputs), which each task is given."""
+    settings = ctx.doc["array"]
+    tasks = _chunks(list(ctx.doc["items"]["todo"]), settings["tilt_series_per_task"])
+    manifest = {"format": ARRAY_FORMAT, "job": ctx.doc["job"], "fingerprint": ctx.doc["fingerprint"], "tasks": tasks,
+                "max_parallel": settings["max_parallel"]}
+    adopted = _adopt(ctx, manifest)
+    if adopted is None:
+        _fresh(ctx, manifest)
+        arrays = _submit(ctx, argv, list(range(len(tasks))), settings)
+    else:
+        arrays, missing = adopted
+        ctx.say(f"cryocc driver: found arrays {', '.join(a['id'] for a in arrays)} of an earlier start still running: waiting for them")
+        if missing:
+            arrays += _submit(ctx, argv, missing, settings)
+    try:
+        _wait(ctx, arrays, len(tasks), settings["poll_seconds"])
+    except BaseException:
+        _cancel(ctx, arrays)
+        raise
+    _merge(ctx, tasks, arrays)
+
+
+def _chunks(names: list[str], size: int) -> list[list[str]]:
+    return [names[i:i + size] for i in range(0, len(names), size)]
+
+
+def _fresh(ctx: Context, manifest: dict[str, Any]) -> None:
+    """A new manifest; what earlier tasks in this directory recorded is gone (their logs stay)."""
+    tasks_dir = ctx.path(ARRAY_TASKS)
+    if tasks_dir.is_dir():
+        for old in tasks_dir.iterdir():
+            if old.suffix == ".json":
+                old.unlink()
+    atomic_write(ctx.path(ARRAY_IDS), "[]\n")
+    atomic_write(ctx.path(ARRAY_MANIFEST), json.dumps(manifest, indent=1) + "\n")
+    atomic_write(ctx.path(f"{ARRAY_DIR}/task.sh"), TASK_SCRIPT)
+
+
+def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]] | None:
+    """The arrays an earlier start of this same manifest submitted, when some still run, and the tasks
+    that neither ran to a record nor still run; None: start afresh."""
+    try:
+        old = json.loads(ctx.path(ARRAY_MANIFEST).read_text())
+        arrays = json.loads(ctx.path(ARRAY_IDS).read_text())
+    except (OSError, ValueError):
+        return None
+    if old != manifest or not isinstance(arrays, list) or not arrays:
+        return None
+    alive = _alive(ctx, arrays)
+    if alive is None or not alive:
+        return None
+    done = _recorded(ctx)
+    running = {a["base"] + i for a in arrays for i in a["indices"] if (a["id"], i) in alive or (a["id"], None) in alive}
+    return arrays, [t for t in range(len(manifest["tasks"])) if t not in done and t not in running]
+
+
+def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """One sbatch --array per block of tasks SLURM's MaxArraySize allows (indices 0..MaxArraySize-1)."""
+    limit = _max_array_size()
+    arrays: list[dict[str, Any]] = []
+    by_base: dict[int, list[int]] = {}
+    for t in todo:
+        by_base.setdefault(t // limit * limit, []).append(t)
+    for base, block in sorted(by_base.items()):
+        indices = [t - base for t in block]
+        array_id = _sbatch(ctx, argv, base, indices, settings)
+        arrays.append({"id": array_id, "base": base, "indices": indices})
+        recorded = json.loads(ctx.path(ARRAY_IDS).read_text())
+        atomic_write(ctx.path(ARRAY_IDS), json.dumps(recorded + [arrays[-1]], indent=1) + "\n")
+        ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {settings['max_parallel']} at once")
+    ctx.array = {"ids": [a["id"] for a in json.loads(ctx.path(ARRAY_IDS).read_text())], "tasks": len(todo),
+                 "max_parallel": settings["max_parallel"]}
+    return arrays
+
+
+def _max_array_size() -> int:
+    """SLURM's MaxArraySize (scontrol show config), 1001 (its default) when it cannot be read."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 1001
+    for line in out.decode(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(1, int(value.strip()))
+    return 1001
+
+
+def array_spec(indices: list[int], throttle: int) -> str:
+    """--array's value: ranges of the indices, then %throttle (never more than there are tasks)."""
+    parts, start = [], None
+    for i, n in enumerate(indices):
+        if start is None:
+            start = n
+        if i + 1 == len(indices) or indices[i + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}-{n}")
+            start = None
+    return ",".join(parts) + f"%{max(1, min(throttle, len(indices)))}"
+
+
+def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any]) -> list[str]:
+    r = settings["resources"]
+    logs = ctx.path(ARRAY_LOGS)
+    args = ["sbatch", "--parsable", f"--array={array_spec(indices, settings['max_parallel'])}",
+            f"--job-name={ctx.doc['job']}.tasks", f"--chdir={ctx.project}", "--nodes=1", "--ntasks=1",
+            f"--cpus-per-task={r['cpus']}", f"--mem={r['mem']}", f"--time={r['time']}",
+            f"--output={logs}/%A_%a.out", f"--error={logs}/%A_%a.err"]
+    args += [f"--partition={r['partition']}"] * bool(r.get("partition"))
+    args += [f"--gres=gpu:{r['gpus']}"] * bool(r.get("gpus"))
+    args += [f"--constraint={r['constraint']}"] * bool(r.get("constraint"))
+    args += list(r.get("sbatch") or ())
+    task = [sys.executable, "-m", "cryocc.drivers", "--task-base", str(base), *argv]
+    return [*args, str(ctx.path(f"{ARRAY_DIR}/task.sh")), *task]
+
+
+def _sbatch(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any]) -> str:
+    ctx.path(ARRAY_LOGS).mkdir(parents=True, exist_ok=True)
+    command = sbatch_argv(ctx, argv, base, indices, settings)
+    ctx.say(f"+ {shlex.join(command[:command.index(str(ctx.path(f'{ARRAY_DIR}/task.sh')))])} {ARRAY_DIR}/task.sh ...")
+    try:
+        done = subprocess.run(command, capture_output=True, env=task_environment(), timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobFailed(f"sbatch could not submit the array: {exc}") from None
+    words = (done.stderr or done.stdout).decode(errors="replace").strip()
+    array_id = done.stdout.decode(errors="replace").strip().split(";")[0]
+    if done.returncode != 0 or not array_id.isdigit():
+        raise JobFailed(f"sbatch refused the array (exit {done.returncode}): {words or 'no output'}")
+    return array_id
+
+
+def task_environment() -> dict[str, str]:
+    """The supervisor's environment without its own allocation: a task's SLURM_* and SBATCH_* are its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
+
+
+def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> set[tuple[str, int | None]] | None:
+    """The tasks of these arrays SLURM still has queued or running, by (array id, index; None for a
+    pending range), from one squeue call; None when squeue cannot say."""
+    ids = ",".join(a["id"] for a in arrays)
+    try:
+        done = subprocess.run(["squeue", "--noheader", "--array", f"--jobs={ids}", f"--format={SQUEUE_FORMAT}"],
+                              capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        # SLURM forgets a finished job after MinJobAge: squeue then refuses its id, which means it is gone
+        return set() if b"Invalid job id" in done.stderr else None
+    alive: set[tuple[str, int | None]] = set()
+    for line in done.stdout.decode(errors="replace").splitlines():
+        job, _, _ = line.partition("|")
+        array_id, _, index = job.strip().partition("_")
+        alive.add((array_id, int(index) if index.isdigit() else None))
+    return alive
+
+
+def _recorded(ctx: Context) -> dict[int, dict[str, Any]]:
+    """The tasks that wrote their record, by number."""
+    out: dict[int, dict[str, Any]] = {}
+    folder = ctx.path(ARRAY_TASKS)
+    if not folder.is_dir():
+        return out
+    for entry in os.scandir(folder):
+        stem, _, suffix = entry.name.partition(".")
+        if suffix == "json" and stem.isdigit():
+            try:
+                out[int(stem)] = json.loads(Path(entry.path).read_text())
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds: float) -> None:
+    """Until every task has its record, or SLURM has none of them left; RELION_JOB_ABORT_NOW cancels them."""
+    last_ask, said, failures = 0.0, "", 0
+    while True:
+        if (ctx.job_dir / ABORT_NOW).exists():
+            _cancel(ctx, arrays)
+            raise Aborted("RELION_JOB_ABORT_NOW found: its array was cancelled")
+        records = _recorded(ctx)
+        if len(records) >= n_tasks:
+            return
+        if time.monotonic() - last_ask >= poll_seconds:
+            last_ask = time.monotonic()
+            alive = _alive(ctx, arrays)
+            failures = failures + 1 if alive is None else 0
+            if failures >= 10:
+                raise JobFailed("squeue has not answered about the array 10 times in a row")
+            if alive is not None and not alive:
+                return
+            line = progress(records, alive, n_tasks)
+            if line != said:
+                ctx.say(f"cryocc driver: array {', '.join(a['id'] for a in arrays)}: {line}")
+                said = line
+        time.sleep(min(1.0, poll_seconds))
+
+
+def progress(records: dict[int, dict[str, Any]], alive: set[tuple[str, int | None]] | None, n_tasks: int) -> str:
+    failed = sorted(name for r in records.values() for name, i in (r.get("items") or {}).items() if i.get("outcome") == Outcome.FAILED)
+    running = sum(1 for _, index in alive or () if index is not None)
+    pending = n_tasks - len(records) - running
+    words = f"{len(records)} done, {running} running, {max(0, pending)} pending"
+    return words + (f", {len(failed)} failed ({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''})" if failed else "")
+
+
+def _cancel(ctx: Context, arrays: list[dict[str, Any]]) -> None:
+    """scancel every array, then wait (bounded) until SLURM has none of their tasks left."""
+    if not arrays:
+        return
+    try:
+        subprocess.run(["scancel", *(a["id"] for a in arrays)], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        alive = _alive(ctx, arrays)
+        if alive is not None and not alive:
+            return
+        time.sleep(0.5)
+
+
+# --- merging -----------------------------------------------------------------------------
+
+def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -> None:
+    """Each task's record into the job's items, and its job-level files into the job's."""
+    records = _recorded(ctx)
+    files: dict[str, str] = {}
+    for number, names in enumerate(tasks):
+        record = records.get(number)
+        if record is None:
+            why = _lost(ctx, number, arrays)
+            for name in names:
+                ctx.item(name, Outcome.FAILED, why)
+            continue
+        files.update(record.get("files") or {})
+        items = record.get("items") or {}
+        for name in names:
+            if name in items:
+                ctx.items[name] = items[name]
+                ctx.seen.add(name)
+            elif record.get("status") == "succeeded":
+                ctx.items.pop(name, None)  # the input did not hold it
+            else:
+                ctx.item(name, Outcome.FAILED, record.get("reason") or "its task failed")
+        ctx.quality.update(record.get("quality") or {})
+        if not ctx.tools_run:
+            ctx.tools_run.extend(record.get("commands") or [])
+    ok = [n for n in range(len(tasks)) if (records.get(n) or {}).get("status") == "succeeded"]
+    for name, how in sorted(files.items()):
+        _merge_file(ctx, name, how, ok, range(len(tasks)))
+
+
+def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
+    """Why a task left no record: the last line of its error log, where SLURM says it killed it."""
+    for a in arrays:
+        if a["base"] <= number and number - a["base"] in a["indices"]:
+            err = ctx.path(task_log(a["id"], number - a["base"], "err"))
+            try:
+                lines = [ln.strip() for ln in err.read_text(errors="replace").splitlines() if ln.strip()]
+            except OSError:
+                lines = []
+            slurm = [ln for ln in lines if "slurmstepd" in ln or "CANCELLED" in ln or "oom" in ln.lower()]
+            last = (slurm or lines or [""])[-1][:300]
+            where = f"task {number} (SLURM {a['id']}_{number - a['base']})"
+            return f"{where} ended without a result" + (f": {last}" if last else " (killed: its time or memory limit, or its node was lost)")
+    return f"task {number} was never submitted"
+
+
+def task_name(ctx: Context, name: str, number: int) -> Path:
+    saved, ctx.task = ctx.task, number
+    try:
+        return ctx.path(ctx.job_name(name))
+    finally:
+        ctx.task = saved
+
+
+def _merge_file(ctx: Context, name: str, how: str, ok: list[int], every: range) -> None:
+    copies = [task_name(ctx, name, n) for n in ok]
+    present = [c for c in copies if c.is_file()]
+    if how == "rows" and name == ctx.doc.get("items_star"):
+        from ._relion_star import read_global, write_global
+
+        rows = [r for c in present for r in read_global(c)]
+        if rows or ctx.kept_rows:
+            write_global(ctx, name, rows)
+    elif how == "table" and present:
+        lines = [ln for c in present for ln in c.read_text().splitlines()]
+        header = lines[0] if lines else ""
+        atomic_write(ctx.path(name), "\n".join([header, *(ln for ln in lines if ln != header)]) + "\n")
+    elif how in ("one", "rows") and present:
+        os.replace(present[0], ctx.path(name))
+    for n in every:  # every task's own copy, also of failed tasks: the job directory holds the job's
+        task_name(ctx, name, n).unlink(missing_ok=True)
+
+
+# --- a task ------------------------------------------------------------------------------
+
+def task_number(base: int) -> int:
+    index = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+    if not index.isdigit():
+        raise JobFailed("an array task runs with SLURM_ARRAY_TASK_ID set (sbatch --array)")
+    return base + int(index)
+
+
+def task_names(job_dir: Path, doc: dict[str, Any], number: int) -> list[str]:
+    manifest = json.loads((job_dir / ARRAY_MANIFEST).read_text())
+    if manifest.get("fingerprint") != doc["fingerprint"] or not 0 <= number < len(manifest["tasks"]):
+        raise JobFailed(f"{ARRAY_MANIFEST} has no task {number} of this job")
+    names: list[str] = manifest["tasks"][number]
+    return names
+
+
+def write_task_record(ctx: Context, status: str, reason: str | None, started: float) -> None:
+    assert ctx.task is not None
+    record = {"format": ARRAY_FORMAT, "task": ctx.task, "status": status, "reason": reason,
+              "items": ctx.items, "quality": ctx.quality, "files": ctx.task_files, "commands": ctx.tools_run,
+              "host": os.uname().nodename, "slurm": f"{os.environ.get('SLURM_ARRAY_JOB_ID', '')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}",
+              "seconds": round(time.time() - started, 3)}
+    atomic_write(ctx.path(f"{ARRAY_TASKS}/{ctx.task}.json"), json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def own_argv(argv: list[str]) -> list[str]:
+    """The driver's arguments a task is given: --job, --o and the inputs RELION passed, nothing else."""
+    keep = {"--job", "--o", "--j", *INPUT_FLAGS.values()}
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        flag, eq, value = arg.partition("=")
+        if flag in keep:
+            out += [flag, value if eq else next(it, "")]
+    return out
