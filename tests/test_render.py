@@ -113,13 +113,28 @@ def test_job_star_wires_inputs_and_queue_options(example, cli, tmp_path):
     assert params["params"]["sample_thickness_nm"] == 150
     assert params["inputs"]["tilt_series"] == {"upstream": "motion", "kind": "motion_ctf", "option": "in_mic",
                                                "flag": "--in_mics", "file": "fs_motion_and_ctf.star"}
-    # the per-job script carries this job's resources, RELION's placeholders and the guard
-    script = (project / opts["qsubscript"]).read_text()
+    # on an sbatch site align runs as an array: its layered resources are each task's, and the job
+    # script RELION submits (the supervisor's) asks for the supervisor's
     reconstruct = read_strict((project / "Schemes/cryocc_001/reconstruct/job.star").read_text())
-    rscript = (project / {r["rlnJobOptionVariable"]: r.get("rlnJobOptionValue") for r in reconstruct["joboptions_values"]}["qsubscript"]).read_text()
-    assert "#SBATCH --mem=1G" in script and "#SBATCH --mem=2G" in rscript  # site default vs the job's own value
-    assert "#SBATCH --time=00:20:00" in script  # pipeline-wide default
-    for text in (script, rscript):
+    ropts = {r["rlnJobOptionVariable"]: r.get("rlnJobOptionValue", "") for r in reconstruct["joboptions_values"]}
+    rparams = json.loads((project / shlex.split(ropts["fn_exe"])[2]).read_text())
+    assert params["array"]["resources"]["mem"] == "1G" and rparams["array"]["resources"]["mem"] == "2G"  # site default vs the job's own
+    assert params["array"]["resources"]["time"] == "00:20:00"  # pipeline-wide default
+    assert params["threads"] == params["array"]["resources"]["cpus"] == 1
+    script = (project / opts["qsubscript"]).read_text()
+    assert "#SBATCH --mem=2G" in script and "#SBATCH --time=3-00:00:00" in script and "--gres" not in script
+    # execution: node puts the job's own resources into its script
+    text = pipeline.read_text()
+    pipeline.write_text(text.replace("defaults:\n", "defaults:\n  execution: node\n", 1))
+    assert "execution: node" in pipeline.read_text()
+    node = tmp_path / "node"
+    cli("apply", pipeline, "--project", node)
+    job = read_strict((node / "Schemes/cryocc_001/align/job.star").read_text())
+    opts = {r["rlnJobOptionVariable"]: r.get("rlnJobOptionValue", "") for r in job["joboptions_values"]}
+    assert json.loads((node / shlex.split(opts["fn_exe"])[2]).read_text())["array"] is None
+    script = (node / opts["qsubscript"]).read_text()
+    assert "#SBATCH --mem=1G" in script and "#SBATCH --time=00:20:00" in script
+    for text in (script, (project / ropts["qsubscript"]).read_text()):
         assert "XXXcommandXXX" in text and "XXXnameXXXRELION_JOB_EXIT_FAILURE" in text
         assert text.splitlines()[-1] == "XXXcommandXXX"
 
