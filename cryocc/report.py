@@ -78,7 +78,10 @@ def _items_line(r: dict[str, Any]) -> str:
             shown = ", ".join(f"{n} {d}" if key == "changed" and d else n for n, d in names[:NAMES_SHOWN])
             more = f", {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
             parts.append(f"{len(names)} {label} ({shown}{more})")
-    return ", ".join(parts + [f"{r['kept']} kept" + (f" (from {r['from']}, made with these parameters)" if r.get("from") else "")])
+    decided = [f"{k} {d['value']} as decided from {d['tilt_series']} tilt series (--force decides again)"
+               for k, d in (r.get("decided") or {}).items()]
+    return ", ".join(parts + [f"{r['kept']} kept" + (f" (from {r['from']}, made with these parameters)" if r.get("from") else "")]
+                     + [f"uses {', '.join(decided)}"] * bool(decided))
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:

@@ -230,8 +230,18 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     moved = home != own
     jp.action, jp.job_dir = Action.EXTEND, home
     # the data's files are explained tilt series by tilt series instead
-    jp.reasons = [{"kind": Reason.ITEMS, "kept": len(keep), **why, **({"from": home} if moved else {})}] + \
+    jp.reasons = [{"kind": Reason.ITEMS, "kept": len(keep), **why, **({"from": home} if moved else {}),
+                   **_decided(state.receipt if state is not None and not moved else None)}] + \
         [r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED)]
+
+
+def _decided(receipt: dict[str, Any] | None) -> dict[str, Any]:
+    """What the job decided once over its tilt series (its receipt's decisions), which an extension uses."""
+    decisions = (receipt or {}).get("decisions")
+    if not isinstance(decisions, dict) or not decisions:
+        return {}
+    return {"decided": {k: {"value": str(v.get("value")), "tilt_series": len(v.get("from") or [])}
+                        for k, v in sorted(decisions.items()) if isinstance(v, dict)}}
 
 
 def _other_home(results: Results, type_names: tuple[str, ...], kept_of: Callable[[dict[str, Any]], list[str]],

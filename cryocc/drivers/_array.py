@@ -43,8 +43,11 @@ def supervise(ctx: Context, argv: list[str]) -> None:
     argv: the driver's own arguments (--job, --o, the inputs), which each task is given."""
     settings = ctx.doc["array"]
     tasks = _chunks(list(ctx.doc["items"]["todo"]), settings["tilt_series_per_task"])
+    decide = getattr(driver_module(ctx.doc["type"]), "decide", None)
+    if decide is not None:  # what the job decides over all its tilt series, before they go their ways
+        decide(ctx)
     manifest = {"format": ARRAY_FORMAT, "job": ctx.doc["job"], "fingerprint": ctx.doc["fingerprint"], "tasks": tasks,
-                "max_parallel": settings["max_parallel"]}
+                "max_parallel": settings["max_parallel"], "decisions": ctx.decisions}
     adopted = _adopt(ctx, manifest)
     if adopted is None:
         _fresh(ctx, manifest)
@@ -343,12 +346,18 @@ def task_number(base: int) -> int:
     return base + int(index)
 
 
-def task_names(job_dir: Path, doc: dict[str, Any], number: int) -> list[str]:
+def task_of(job_dir: Path, doc: dict[str, Any], number: int) -> tuple[list[str], dict[str, Any]]:
+    """A task's tilt series, and the job's decisions, from the manifest its supervisor wrote."""
     manifest = json.loads((job_dir / ARRAY_MANIFEST).read_text())
     if manifest.get("fingerprint") != doc["fingerprint"] or not 0 <= number < len(manifest["tasks"]):
         raise JobFailed(f"{ARRAY_MANIFEST} has no task {number} of this job")
-    names: list[str] = manifest["tasks"][number]
-    return names
+    return list(manifest["tasks"][number]), dict(manifest.get("decisions") or {})
+
+
+def driver_module(type_name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"cryocc.drivers.{type_name}")
 
 
 def write_task_record(ctx: Context, status: str, reason: str | None, started: float) -> None:

@@ -24,7 +24,9 @@ def start(ctx: Context, started: float) -> None:
         return
     fingerprints, keep = items["fingerprints"], items["keep"]
     if keep:
-        old = _receipt_items(ctx)
+        earlier = _receipt(ctx)
+        ctx.decisions = earlier.get("decisions") or {}  # an extension goes on with what the job decided
+        old = earlier.get("items") or {}
         rows = (_rows(ctx) or {}) if ctx.doc.get("items_star") else None
         gone = [t for t in keep if (old.get(t) or {}).get("fingerprint") != fingerprints[t]
                 or (rows is not None and old[t]["outcome"] == Outcome.SUCCEEDED and t not in rows)]
@@ -65,11 +67,12 @@ def end(ctx: Context) -> None:
             ctx.item(t, Outcome.FAILED, f"no row in {star}" if star else "no result")
 
 
-def _receipt_items(ctx: Context) -> dict[str, Any]:
+def _receipt(ctx: Context) -> dict[str, Any]:
     try:
-        return json.loads(ctx.path(RECEIPT).read_text()).get("items") or {}
+        doc = json.loads(ctx.path(RECEIPT).read_text())
     except (OSError, ValueError):
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _rows(ctx: Context) -> dict[str, dict[str, str]] | None:

@@ -56,6 +56,7 @@ def write_receipt(ctx: Context, status: str, started: float, outputs: list[dict[
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "array": ctx.array,  # a supervisor's arrays: {ids, tasks, max_parallel}
+        "decisions": ctx.decisions,
         "started": _iso(started),
         "ended": _iso(time.time()),
         "seconds": round(time.time() - started, 3),

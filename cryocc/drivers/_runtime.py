@@ -50,6 +50,9 @@ class Context:
     task: int | None = None  # an array task's number (drivers/_array.py); None: the job itself
     task_files: dict[str, str] = field(default_factory=dict)  # an array task's job-level files: name -> how to merge
     array: dict[str, Any] | None = None  # a supervisor's record of its arrays, for the receipt
+    # what the job decided once over many tilt series, and every later run of it uses (an extension, every
+    # array task): name -> {value, from: [tilt series]}; the receipt keeps it (ts_ctf's defocus handedness)
+    decisions: dict[str, Any] = field(default_factory=dict)
 
     def item(self, name: str, outcome: str, reason: str = "") -> None:
         """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
@@ -287,11 +290,12 @@ def task_main(args: argparse.Namespace, run_job: Callable[[Context], None] | Non
     doc = json.loads(Path(args.job).read_text())
     doc["_path"] = args.job
     number = _array.task_number(args.task_base)
-    names = _array.task_names(job_dir, doc, number)
+    names, decisions = _array.task_of(job_dir, doc, number)
     doc["items"] = {**doc["items"], "todo": names, "keep": []}
     by_option = {spec["option"]: slot for slot, spec in doc["inputs"].items()}
     inputs = {by_option[o]: Path(v).resolve() for o, flag in INPUT_FLAGS.items() if (v := getattr(args, flag[2:])) and o in by_option}
-    ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=inputs, threads=doc["threads"], task=number)
+    ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=inputs, threads=doc["threads"], task=number,
+                  decisions=decisions)
     ctx.items = {t: {"outcome": Outcome.PENDING, "reason": "", "fingerprint": doc["items"]["fingerprints"].get(t)} for t in names}
     ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}), array task {number}: {', '.join(names)}")
     status, reason = "succeeded", None

@@ -7,14 +7,34 @@ from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import relion_defocus, relion_hand, warp_tilt_series
 
+HAND = "defocus_hand"
+
+
+def decide(ctx: Context) -> None:
+    """defocus_hand auto: one handedness for the job, decided once, by ts_defocus_hand --set_auto over the
+    tilt series of its first run (WarpTools averages their correlation: DefocusHandTiltseries.cs:100-104);
+    an extension and every array task use it (Context.decisions), new data does not re-decide it."""
+    if ctx.params["defocus_hand"] != "auto" or HAND in ctx.decisions:
+        return
+    series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
+    names = [ts.name for ts in series]
+    only = stage_workspace(ctx, ctx.input_dir("tilt_series"), names, xml=True)
+    ctx.run("WarpTools", ["ts_defocus_hand", "--input_processing", "warp_tiltseries", "--output_processing", "warp_tiltseries",
+                          *only, "--set_auto"])
+    verdicts = {warp_tilt_series(ctx.path(f"warp_tiltseries/{n}.xml")).inverted for n in names if ctx.path(f"warp_tiltseries/{n}.xml").is_file()}
+    if len(verdicts) != 1:
+        raise JobFailed(f"ts_defocus_hand --set_auto left {'no verdict' if not verdicts else 'different verdicts'} in the XMLs of {', '.join(names)}")
+    ctx.decisions[HAND] = {"value": "set_flip" if verdicts.pop() else "set_noflip", "from": sorted(names)}
+    ctx.say(f"defocus handedness decided from {len(names)} tilt series: {ctx.decisions[HAND]['value']}")
+
 
 def run(ctx: Context) -> None:
     p, a = ctx.params, ctx.acq
+    decide(ctx)
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     only = stage_workspace(ctx, ctx.input_dir("tilt_series"), [ts.name for ts in series], xml=True)
     folders = ["--input_processing", "warp_tiltseries", "--output_processing", "warp_tiltseries", *only]
-    # auto: --set_auto checks the handedness on all tilt series and writes the verdict into each XML
-    hand = "set_auto" if p["defocus_hand"] == "auto" else p["defocus_hand"]
+    hand = ctx.decisions[HAND]["value"] if p["defocus_hand"] == "auto" else p["defocus_hand"]
     ctx.run("WarpTools", ["ts_defocus_hand", *folders, f"--{hand}"])
     r_lo, r_hi = p["range_min_max"].split(":")
     d_lo, d_hi = p["defocus_min_max"].split(":")

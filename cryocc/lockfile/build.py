@@ -3,7 +3,7 @@ what was learned from the project since."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..contract import STATE_DIR
 from ..states import Action, Reason, Status
@@ -55,6 +55,7 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                     entry.continues = None
                 if recipe_fp and st.receipt and st.receipt.get("items"):
                     entry.items = {t: f"{r.get('fingerprint', '-')} {r['outcome']}" for t, r in st.receipt["items"].items()}
+                entry.decisions = _decisions(st.receipt) or entry.decisions
             if jp.action == Action.KEEP and recipe_fp:
                 entry.recipe_fingerprint = recipe_fp
             lock.jobs[jp.name] = entry
@@ -66,7 +67,14 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                                      recipe_fingerprint=recipe_fp,
                                      items={t: f"{fp} {'kept' if t in items.keep else Status.SCHEDULED}"
                                             for t, fp in sorted(items.fingerprints.items())} if items else None,
-                                     continues=jp.job_dir if jp.action == Action.EXTEND else None)
+                                     continues=jp.job_dir if jp.action == Action.EXTEND else None,
+                                     decisions=_decisions(states[jp.name].receipt) if jp.action == Action.EXTEND and jp.name in states else None)
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
         lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
     return lock
+
+
+def _decisions(receipt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's decisions as its receipt records them (an extension keeps them), or None."""
+    decided = (receipt or {}).get("decisions")
+    return dict(decided) if isinstance(decided, dict) and decided else None

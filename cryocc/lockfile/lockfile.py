@@ -76,6 +76,9 @@ class JobLock:
     recipe_fingerprint: str | None = None  # per-tilt-series jobs: what a change of re-runs every tilt series
     items: dict[str, str] | None = None  # tilt series -> "<item fingerprint> <outcome>"
     continues: str | None = None  # an extension: the job directory it runs in again, for the new tilt series
+    # what the job decided once over some tilt series and its extensions keep (its receipt's decisions):
+    # name -> {value, from: [tilt series]}; --force decides again
+    decisions: dict[str, Any] | None = None
 
     def item_records(self) -> dict[str, tuple[str, str]]:
         return {ts: tuple(v.split(" ", 1)) for ts, v in (self.items or {}).items()}  # type: ignore[misc]
@@ -84,7 +87,7 @@ class JobLock:
         return {k: v for k, v in self.__dict__.items() if v is not None or k not in PER_ITEM_KEYS}
 
 
-PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues")  # left out of jobs that have none
+PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues", "decisions")  # left out of jobs that have none
 
 
 @dataclass
@@ -138,7 +141,8 @@ _TOP: dict[str, type | tuple[type, ...]] = {
 _PIPELINE: dict[str, type | tuple[type, ...]] = {"name": str, "path": str, "spec_sha256": str, "site": str, "order": list}
 _JOB: dict[str, type | tuple[type, ...]] = {
     "type": str, "fingerprint": str, "parts": dict, "scheme": (str, _NONE), "job_dir": (str, _NONE), "state": str,
-    "params_file": (str, _NONE), "recipe_fingerprint": (str, _NONE), "items": (dict, _NONE), "continues": (str, _NONE)}
+    "params_file": (str, _NONE), "recipe_fingerprint": (str, _NONE), "items": (dict, _NONE), "continues": (str, _NONE),
+    "decisions": (dict, _NONE)}
 _PARTS: dict[str, type | tuple[type, ...]] = {
     "recipe": int, "type": str, "type_version": int, "params": dict, "acquisition": dict, "inputs": dict, "data": (str, _NONE),
     "upstream": dict}

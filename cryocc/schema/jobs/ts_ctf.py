@@ -27,12 +27,12 @@ JOB = register(JobType(
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
     ),
-    version=2,  # 2: astigmatism as Warp exports it, auto = --set_auto
+    version=3,  # 2: astigmatism as Warp exports it, auto = --set_auto; 3: auto decided once and kept
     per_tilt_series=True,
     array=True,
     items_star="ts_ctf_tilt_series.star",
-    pools=lambda p: "ts_defocus_hand --set_auto decides one handedness from all tilt series (defocus_hand auto)"
-    if p["defocus_hand"] == "auto" else None,
+    # defocus_hand auto is decided once, over the tilt series of the job's first run, and kept by its
+    # extensions and array tasks (drivers/ts_ctf.py decide); --force re-decides
     acquisition=("voltage", "cs", "amplitude_contrast"),
     gpu=True,
 ))

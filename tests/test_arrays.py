@@ -1,0 +1,191 @@
+"""Per-tilt-series jobs as SLURM arrays, end to end under the real one-node cluster (tests/slurm/start.sh,
+which gives the node more slots than the machine has cores, so that tasks really run side by side) and
+the real relion_schemer: the supervisor RELION submits, its throttled array, the tasks' records merged
+into one job, and the faults (a failed tilt series, abort, the supervisor cancelled, the head node lost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import edit
+from test_items import add_series, handed_on, names
+from test_slurm import E2E, _stop_everything
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster", "relion")]
+ARRAY_JOBS = ["motion", "align", "ctf", "reconstruct"]  # the quickstart's per-tilt-series jobs; import and tsimport run whole
+
+
+@pytest.fixture
+def e2e(tmp_path, monkeypatch):
+    e = E2E(tmp_path, monkeypatch)
+    yield e
+    _stop_everything(e.root)
+
+
+class View:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+
+def _squeue_tasks() -> list[tuple[str, str, str]]:
+    """(job id, name, state) of every array task SLURM has, one line per task."""
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%j|%T"], capture_output=True, text=True, errors="replace").stdout
+    return [tuple(line.split("|", 2)) for line in out.splitlines() if line.count("|") == 2]  # type: ignore[misc]
+
+
+class Sampler(threading.Thread):
+    """The most tasks of each array running at once, sampled from squeue while a run goes on."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.most: Counter[str] = Counter()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            running = Counter(name for _, name, state in _squeue_tasks() if name.endswith(".tasks") and state == "RUNNING")
+            for name, n in running.items():
+                self.most[name] = max(self.most[name], n)
+            time.sleep(0.2)
+
+
+def _array_dir(e2e: E2E, job: str) -> Path:
+    receipt = e2e.receipts()[job][-1]
+    return e2e.root / receipt["job_dir"] / "cryocc_array"
+
+
+def _records(e2e: E2E, job: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((_array_dir(e2e, job) / "tasks").glob("*.json"))]
+
+
+def test_twelve_tilt_series_run_as_throttled_arrays_and_are_kept(e2e):
+    add_series(e2e.pipeline.parent, names(2, 11))
+    edit(e2e.pipeline, "defaults:\n", "defaults:\n  max_parallel: 4\n")
+    e2e.switch(FAKE_SLEEP="fs_motion_and_ctf=4,ts_reconstruct=2")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    sampler = Sampler()
+    sampler.start()
+    try:
+        out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    assert "6 jobs succeeded" in out
+    every = names(1, 12)
+    for job in ARRAY_JOBS:
+        receipt = e2e.receipts()[job][0]
+        assert receipt["array"]["tasks"] == 12 and receipt["array"]["max_parallel"] == 4, job
+        manifest = json.loads((_array_dir(e2e, job) / "manifest.json").read_text())
+        assert manifest["tasks"] == [[n] for n in every]
+        records = _records(e2e, job)
+        assert [r["status"] for r in records] == ["succeeded"] * 12, job
+        processed = [n for r in records for n in r["items"]]
+        assert sorted(processed) == every, job  # each tilt series once, by one task
+        assert sorted(receipt["items"]) == every and {i["outcome"] for i in receipt["items"].values()} == {"succeeded"}
+        assert handed_on(View(e2e.root), job, receipt["job_dir"]) == every, job  # the merged STAR lists all 12
+        # the supervisor's SLURM job is not a task: it asked for its own small resources
+        assert receipt["slurm_job_id"] not in receipt["array"]["ids"]
+        assert not list((e2e.root / receipt["job_dir"]).glob("*.task[0-9]*")), job  # the tasks' own copies merged away
+    assert 2 <= sampler.most["motion.tasks"] <= 4, sampler.most  # really side by side, never above the throttle
+    assert all(n <= 4 for n in sampler.most.values()), sampler.most
+    plan = json.loads(e2e.cli("plan", e2e.pipeline, "--project", e2e.root, "--json").stdout)
+    assert {j["action"] for j in plan["jobs"]} == {"keep"}
+
+
+def test_a_tilt_series_that_fails_in_its_task_is_named_and_runs_again_alone(e2e):
+    add_series(e2e.pipeline.parent, names(2, 2))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_ALIGN_FAIL="TS_02")
+    out = e2e.cli("run", "--project", e2e.root, "--wait", code=1).stdout
+    assert "1 of 3 tilt series failed: TS_02 (aretomo alignment failed)" in out
+    records = {r["task"]: r for r in _records(e2e, "align")}
+    assert records[1]["items"]["TS_02"]["outcome"] == "failed" and records[0]["items"]["TS_01"]["outcome"] == "succeeded"
+    e2e.switch()
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root, "--wait")
+    align = e2e.receipts()["align"]
+    assert len(align) == 1 and align[0]["status"] == "succeeded"
+    manifest = json.loads((_array_dir(e2e, "align") / "manifest.json").read_text())
+    assert manifest["tasks"] == [["TS_02"]]  # the next run's array: exactly one task
+    arrays = json.loads((_array_dir(e2e, "align") / "arrays.json").read_text())
+    assert [a["indices"] for a in arrays] == [[0]]
+    assert handed_on(View(e2e.root), "align", align[0]["job_dir"]) == names(1, 3)
+
+
+def _wait_for_tasks(job: str, state: str = "RUNNING", seconds: float = 90) -> list[str]:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        ids = [i for i, name, st in _squeue_tasks() if name == f"{job}.tasks" and st == state]
+        if ids:
+            return ids
+        time.sleep(0.3)
+    raise AssertionError(f"no task of {job} became {state}: {_squeue_tasks()}")
+
+
+def _gone(job: str, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if not [i for i, name, _ in _squeue_tasks() if name == f"{job}.tasks"]:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_abort_cancels_every_task_of_the_array(e2e):
+    add_series(e2e.pipeline.parent, names(2, 3))
+    edit(e2e.pipeline, "defaults:\n", "defaults:\n  max_parallel: 2\n")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_HANG="fs_motion_and_ctf")
+    e2e.cli("run", "--project", e2e.root)
+    _wait_for_tasks("motion")
+    assert [name for _, name, st in _squeue_tasks() if st == "PENDING" and name == "motion.tasks"]  # throttled ones wait
+    started = time.time()
+    e2e.cli("abort", "--project", e2e.root)
+    assert _gone("motion", 10 - (time.time() - started)), _squeue_tasks()
+    st = e2e.wait_for("motion", "aborted", 30)
+    assert st["state"] == "aborted"
+
+
+def test_the_supervisor_cancelled_cancels_its_tasks_and_fails_the_job(e2e):
+    add_series(e2e.pipeline.parent, names(2, 1))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_HANG="fs_motion_and_ctf")
+    e2e.cli("run", "--project", e2e.root)
+    _wait_for_tasks("motion")
+    job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
+    supervisor = (job_dir / "cryocc_slurm_job").read_text().strip()
+    subprocess.run(["scancel", supervisor], check=True)
+    assert _gone("motion", 20), _squeue_tasks()
+    st = e2e.wait_for("motion", "failed", 30)
+    receipt = json.loads((job_dir / "cryocc_receipt.json").read_text())
+    assert receipt["status"] == "failed" and "SIGTERM" in receipt["reason"], receipt["reason"]
+    assert "SIGTERM" in json.dumps(st)
+
+
+def test_after_the_head_node_is_lost_run_waits_for_the_running_array_instead_of_a_second(e2e):
+    add_series(e2e.pipeline.parent, names(2, 2))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_SLEEP="fs_motion_and_ctf=12")
+    e2e.cli("run", "--project", e2e.root)
+    _wait_for_tasks("motion")
+    # the head node goes: the schemer and every cryocc process of it; SLURM's jobs live on
+    record = json.loads((e2e.root / ".cryocc/run.json").read_text())
+    os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
+    job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
+    first = json.loads((job_dir / "cryocc_array/arrays.json").read_text())
+    assert len(first) == 1
+    e2e.switch()
+    out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert "6 jobs succeeded" in out or "finished" in out, out
+    arrays = json.loads((job_dir / "cryocc_array/arrays.json").read_text())
+    assert arrays == first  # waited for, not submitted again
+    receipt = json.loads((job_dir / "cryocc_receipt.json").read_text())
+    assert receipt["status"] == "succeeded" and sorted(receipt["items"]) == names(1, 3)
