@@ -157,22 +157,54 @@ def test_a_half_copied_tilt_series_waits_then_extends_every_job(tmp_path):
 
 
 def test_a_job_that_pools_tilt_series_reruns_them_all_and_so_does_everything_after_it(tmp_path):
-    p = Proj(tmp_path)
-    edit(p.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {defocus_hand: auto}}")  # one handedness from all
+    p = Proj(tmp_path)  # a workstation: align runs on one node, refining one tilt axis over all its tilt series
+    edit(p.pipeline, "sample_thickness_nm: 150}", "sample_thickness_nm: 150, axis_iter: 2}")
     p.apply()
     run(p)
     add_series(p.pipeline.parent, ["TS_02"])
     plan = {j["name"]: j for j in p.plan()["jobs"]}
-    assert [plan[j]["action"] for j in JOBS] == ["extend"] * 4 + ["rerun"] * 2
-    assert {"kind": "pools", "detail": "ts_defocus_hand --set_auto decides one handedness from all tilt series "
-                                       "(defocus_hand auto)"} in plan["ctf"]["reasons"]
+    assert [plan[j]["action"] for j in JOBS] == ["extend"] * 3 + ["rerun"] * 3
+    assert {"kind": "pools", "detail": "AreTomo refines one tilt axis over the tilt series (axis_iter 2)"} in plan["align"]["reasons"]
     assert plan["reconstruct"]["items"] == {"todo": ["TS_01", "TS_02"], "keep": 0}
     # forced, the pooling job has the same fingerprint, and still every tilt series after it runs again
     for f in (p.pipeline.parent / "data/mdoc").glob("TS_02*"):
         f.unlink()
-    plan = {j["name"]: j for j in p.plan("--force", "ctf")["jobs"]}
-    assert plan["ctf"]["action"] == "rerun" and plan["reconstruct"]["action"] == "rerun"
+    plan = {j["name"]: j for j in p.plan("--force", "align")["jobs"]}
+    assert plan["align"]["action"] == "rerun" and plan["reconstruct"]["action"] == "rerun"
     assert plan["reconstruct"]["items"] == {"todo": ["TS_01"], "keep": 0}
+
+
+def _hands(p: Proj, job_dir: str) -> dict[str, str]:
+    return dict(starfile.read(p.root / job_dir / STAR["ctf"], always_dict=True)["global"][["rlnTomoName", "rlnTomoHand"]]
+                .astype(str).itertuples(index=False))
+
+
+def test_the_defocus_handedness_auto_is_decided_once_and_new_data_extends_with_it(tmp_path):
+    p = Proj(tmp_path)
+    edit(p.pipeline, "{type: ts_ctf}", "{type: ts_ctf, params: {defocus_hand: auto}}")
+    p.apply()
+    first = run(p)  # the fake ts_defocus_hand finds 'flip' (FAKE_HAND)
+    decided = {"defocus_hand": {"value": "set_flip", "from": ["TS_01"]}}
+    assert json.loads((p.root / first["ctf"] / "cryocc_receipt.json").read_text())["decisions"] == decided
+    add_series(p.pipeline.parent, ["TS_02"])
+    plan = {j["name"]: j for j in p.plan()["jobs"]}
+    assert [plan[j]["action"] for j in JOBS] == ["extend"] * 6  # nothing re-runs over TS_01
+    assert plan["ctf"]["reasons"][0]["decided"] == {"defocus_hand": {"value": "set_flip", "tilt_series": 1}}
+    text = p.cli("plan", p.pipeline, "--project", p.root).stdout
+    assert "uses defocus_hand set_flip as decided from 1 tilt series (--force decides again)" in text
+    p.apply()
+    assert json.loads((p.root / "cryocc.lock").read_text())["jobs"]["ctf"]["decisions"] == decided
+    # the data would now say 'no flip', but the extension keeps the job's decision
+    second = p.run(FAKE_HAND="noflip")
+    assert set(second.statuses.values()) == {"Succeeded"}
+    assert _hands(p, first["ctf"]) == {"TS_01": "-1", "TS_02": "-1"}
+    # re-deciding is the user's: --force runs every tilt series and decides from them all
+    p.apply("--force", "ctf")
+    third = p.run(FAKE_HAND="noflip")
+    ctf = {node: d for node, d, _ in third.jobs}["ctf"]
+    assert json.loads((p.root / ctf / "cryocc_receipt.json").read_text())["decisions"] == \
+        {"defocus_hand": {"value": "set_noflip", "from": ["TS_01", "TS_02"]}}
+    assert _hands(p, ctf) == {"TS_01": "1", "TS_02": "1"}
 
 
 def test_template_matching_and_its_candidates_extend_with_a_new_tomogram(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -43,23 +44,25 @@ def supervise(ctx: Context, argv: list[str]) -> None:
     argv: the driver's own arguments (--job, --o, the inputs), which each task is given."""
     settings = ctx.doc["array"]
     tasks = _chunks(list(ctx.doc["items"]["todo"]), settings["tilt_series_per_task"])
-    decide = getattr(driver_module(ctx.doc["type"]), "decide", None)
-    if decide is not None:  # what the job decides over all its tilt series, before they go their ways
-        decide(ctx)
     manifest = {"format": ARRAY_FORMAT, "job": ctx.doc["job"], "fingerprint": ctx.doc["fingerprint"], "tasks": tasks,
-                "max_parallel": settings["max_parallel"], "decisions": ctx.decisions}
+                "max_parallel": settings["max_parallel"]}
     adopted = _adopt(ctx, manifest)
     if adopted is None:
-        _fresh(ctx, manifest)
+        decide = getattr(driver_module(ctx.doc["type"]), "decide", None)
+        if decide is not None:  # what the job decides over all its tilt series, before they go their ways
+            decide(ctx)
+        _fresh(ctx, {**manifest, "decisions": ctx.decisions})
         arrays = _submit(ctx, argv, list(range(len(tasks))), settings)
     else:
-        arrays, missing = adopted
+        arrays, missing, ctx.decisions = adopted
         ctx.say(f"cryocc driver: found arrays {', '.join(a['id'] for a in arrays)} of an earlier start still running: waiting for them")
         if missing:
             arrays += _submit(ctx, argv, missing, settings)
+    ctx.array = {"ids": [a["id"] for a in arrays], "tasks": len(tasks), "max_parallel": settings["max_parallel"]}
     try:
         _wait(ctx, arrays, len(tasks), settings["poll_seconds"])
     except BaseException:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not stop the cancelling
         _cancel(ctx, arrays)
         raise
     _merge(ctx, tasks, arrays)
@@ -81,22 +84,22 @@ def _fresh(ctx: Context, manifest: dict[str, Any]) -> None:
     atomic_write(ctx.path(f"{ARRAY_DIR}/task.sh"), TASK_SCRIPT)
 
 
-def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]] | None:
-    """The arrays an earlier start of this same manifest submitted, when some still run, and the tasks
-    that neither ran to a record nor still run; None: start afresh."""
+def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], dict[str, Any]] | None:
+    """The arrays an earlier start of this same manifest submitted, when some still run, the tasks that
+    neither ran to a record nor still run, and the decisions the tasks were given; None: start afresh."""
     try:
         old = json.loads(ctx.path(ARRAY_MANIFEST).read_text())
         arrays = json.loads(ctx.path(ARRAY_IDS).read_text())
     except (OSError, ValueError):
         return None
-    if old != manifest or not isinstance(arrays, list) or not arrays:
+    if not isinstance(old, dict) or {k: old.get(k) for k in manifest} != manifest or not isinstance(arrays, list) or not arrays:
         return None
     alive = _alive(ctx, arrays)
-    if alive is None or not alive:
+    if not alive:
         return None
     done = _recorded(ctx)
-    running = {a["base"] + i for a in arrays for i in a["indices"] if (a["id"], i) in alive or (a["id"], None) in alive}
-    return arrays, [t for t in range(len(manifest["tasks"])) if t not in done and t not in running]
+    running = {a["base"] + i for a in arrays for i in a["indices"] if (a["id"], i) in alive}
+    return arrays, [t for t in range(len(manifest["tasks"])) if t not in done and t not in running], dict(old.get("decisions") or {})
 
 
 def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,8 +116,6 @@ def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, 
         recorded = json.loads(ctx.path(ARRAY_IDS).read_text())
         atomic_write(ctx.path(ARRAY_IDS), json.dumps(recorded + [arrays[-1]], indent=1) + "\n")
         ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {settings['max_parallel']} at once")
-    ctx.array = {"ids": [a["id"] for a in json.loads(ctx.path(ARRAY_IDS).read_text())], "tasks": len(todo),
-                 "max_parallel": settings["max_parallel"]}
     return arrays
 
 
@@ -178,9 +179,9 @@ def task_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
 
 
-def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> set[tuple[str, int | None]] | None:
-    """The tasks of these arrays SLURM still has queued or running, by (array id, index; None for a
-    pending range), from one squeue call; None when squeue cannot say."""
+def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> dict[tuple[str, int], str] | None:
+    """The tasks of these arrays SLURM still has queued or running, (array id, index) -> state, from one
+    squeue call (--array: a line per task, pending ones too); None when squeue cannot say."""
     ids = ",".join(a["id"] for a in arrays)
     try:
         done = subprocess.run(["squeue", "--noheader", "--array", f"--jobs={ids}", f"--format={SQUEUE_FORMAT}"],
@@ -189,39 +190,43 @@ def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> set[tuple[str, int | N
         return None
     if done.returncode != 0:
         # SLURM forgets a finished job after MinJobAge: squeue then refuses its id, which means it is gone
-        return set() if b"Invalid job id" in done.stderr else None
-    alive: set[tuple[str, int | None]] = set()
+        return {} if b"Invalid job id" in done.stderr else None
+    alive: dict[tuple[str, int], str] = {}
     for line in done.stdout.decode(errors="replace").splitlines():
-        job, _, _ = line.partition("|")
+        job, _, rest = line.partition("|")
         array_id, _, index = job.strip().partition("_")
-        alive.add((array_id, int(index) if index.isdigit() else None))
+        if index.isdigit():
+            alive[(array_id, int(index))] = rest.partition("|")[0]
     return alive
 
 
-def _recorded(ctx: Context) -> dict[int, dict[str, Any]]:
-    """The tasks that wrote their record, by number."""
-    out: dict[int, dict[str, Any]] = {}
+def _recorded(ctx: Context, known: dict[int, dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+    """The tasks that wrote their record, by number; known: those read before (a record is written once)."""
+    out: dict[int, dict[str, Any]] = dict(known or {})
     folder = ctx.path(ARRAY_TASKS)
     if not folder.is_dir():
         return out
     for entry in os.scandir(folder):
         stem, _, suffix = entry.name.partition(".")
-        if suffix == "json" and stem.isdigit():
+        if suffix == "json" and stem.isdigit() and int(stem) not in out:
             try:
-                out[int(stem)] = json.loads(Path(entry.path).read_text())
+                record = json.loads(Path(entry.path).read_text())
             except (OSError, ValueError):
                 continue
+            if isinstance(record, dict):
+                out[int(stem)] = record
     return out
 
 
 def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds: float) -> None:
     """Until every task has its record, or SLURM has none of them left; RELION_JOB_ABORT_NOW cancels them."""
     last_ask, said, failures = 0.0, "", 0
+    records: dict[int, dict[str, Any]] = {}
     while True:
         if (ctx.job_dir / ABORT_NOW).exists():
             _cancel(ctx, arrays)
             raise Aborted("RELION_JOB_ABORT_NOW found: its array was cancelled")
-        records = _recorded(ctx)
+        records = _recorded(ctx, records)
         if len(records) >= n_tasks:
             return
         if time.monotonic() - last_ask >= poll_seconds:
@@ -239,9 +244,11 @@ def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds
         time.sleep(min(1.0, poll_seconds))
 
 
-def progress(records: dict[int, dict[str, Any]], alive: set[tuple[str, int | None]] | None, n_tasks: int) -> str:
-    failed = sorted(name for r in records.values() for name, i in (r.get("items") or {}).items() if i.get("outcome") == Outcome.FAILED)
-    running = sum(1 for _, index in alive or () if index is not None)
+def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], str] | None, n_tasks: int) -> str:
+    """'150 done, 20 running, 4 pending, 2 failed (TS_07, TS_31)': tasks, and the tilt series that failed."""
+    failed = sorted(name for r in records.values() for name, i in (r.get("items") or {}).items()
+                    if isinstance(i, dict) and i.get("outcome") == Outcome.FAILED)
+    running = sum(1 for state in (alive or {}).values() if state in ("RUNNING", "COMPLETING"))
     pending = n_tasks - len(records) - running
     words = f"{len(records)} done, {running} running, {max(0, pending)} pending"
     return words + (f", {len(failed)} failed ({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''})" if failed else "")
@@ -278,14 +285,15 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -
             continue
         files.update(record.get("files") or {})
         items = record.get("items") or {}
+        whole = record.get("status") == "succeeded"
         for name in names:
-            if name in items:
+            if name in items and (whole or items[name].get("outcome") == Outcome.FAILED):
                 ctx.items[name] = items[name]
                 ctx.seen.add(name)
-            elif record.get("status") == "succeeded":
+            elif whole:
                 ctx.items.pop(name, None)  # the input did not hold it
-            else:
-                ctx.item(name, Outcome.FAILED, record.get("reason") or "its task failed")
+            else:  # a task that failed as a whole handed on nothing of it
+                ctx.item(name, Outcome.FAILED, record.get("reason") or f"its task {record.get('status')}")
         ctx.quality.update(record.get("quality") or {})
         if not ctx.tools_run:
             ctx.tools_run.extend(record.get("commands") or [])
