@@ -25,7 +25,7 @@ ARRAY_JOBS = ["motion", "align", "ctf", "reconstruct"]  # the quickstart's per-t
 
 @pytest.fixture
 def e2e(tmp_path, monkeypatch):
-    e = E2E(tmp_path, monkeypatch)
+    e = E2E(tmp_path, monkeypatch, execution="array")
     yield e
     _stop_everything(e.root)
 
@@ -189,3 +189,18 @@ def test_after_the_head_node_is_lost_run_waits_for_the_running_array_instead_of_
     assert arrays == first  # waited for, not submitted again
     receipt = json.loads((job_dir / "cryocc_receipt.json").read_text())
     assert receipt["status"] == "succeeded" and sorted(receipt["items"]) == names(1, 3)
+
+
+def test_a_task_over_its_time_limit_fails_its_tilt_series_with_slurms_words(e2e):
+    add_series(e2e.pipeline.parent, names(2, 1))
+    edit(e2e.pipeline, "resources: {partition: main, cpus: 2, mem: 700M, time: \"00:07:00\"}",
+         "resources: {partition: main, cpus: 2, mem: 700M, time: \"00:01:00\"}")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_HANG="ts_reconstruct")
+    out = e2e.cli("run", "--project", e2e.root, "--wait", code=1).stdout
+    receipt = e2e.receipts()["reconstruct"][0]
+    assert receipt["status"] == "failed_partial"
+    for name in names(1, 2):  # each task hung until SLURM's time limit, and the tilt series say so
+        reason = receipt["items"][name]["reason"]
+        assert receipt["items"][name]["outcome"] == "failed" and "DUE TO TIME LIMIT" in reason, reason
+    assert "DUE TO TIME LIMIT" in out

@@ -22,12 +22,16 @@ JOBS = ["import", "motion", "tsimport", "align", "ctf", "reconstruct"]
 
 
 class E2E:
-    def __init__(self, tmp_path, monkeypatch):
+    """The quickstart on the test cluster; execution node (one SLURM job per job, as a site without
+    arrays runs it: tests/test_arrays.py runs the per-tilt-series jobs as arrays)."""
+
+    def __init__(self, tmp_path, monkeypatch, execution: str = "node"):
         self.pipeline = copy_examples(tmp_path / "examples", "quickstart")
         self.root = tmp_path / "project"
         self.monkeypatch = monkeypatch
         self.switch()
         edit(self.pipeline, "resources: {mem: 2G}", 'resources: {partition: main, cpus: 2, mem: 700M, time: "00:07:00"}')
+        edit(self.pipeline, "defaults:\n", f"defaults:\n  execution: {execution}\n")
 
     def switch(self, **fake):
         """The environment cryocc run hands to relion_schemer, and so (through sbatch) to every job."""

@@ -286,14 +286,17 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -
         files.update(record.get("files") or {})
         items = record.get("items") or {}
         whole = record.get("status") == "succeeded"
+        slurm = "" if whole else _slurm_words(ctx, number, arrays)  # a SIGTERM's cause: SLURM says it in the task's log
         for name in names:
-            if name in items and (whole or items[name].get("outcome") == Outcome.FAILED):
+            if whole and name in items:
                 ctx.items[name] = items[name]
-                ctx.seen.add(name)
             elif whole:
                 ctx.items.pop(name, None)  # the input did not hold it
+                continue
             else:  # a task that failed as a whole handed on nothing of it
-                ctx.item(name, Outcome.FAILED, record.get("reason") or f"its task {record.get('status')}")
+                why = (items.get(name) or {}).get("reason") or record.get("reason") or f"its task {record.get('status')}"
+                ctx.item(name, Outcome.FAILED, f"{why}: {slurm}" if slurm and slurm not in why else why)
+            ctx.seen.add(name)
         ctx.quality.update(record.get("quality") or {})
         if not ctx.tools_run:
             ctx.tools_run.extend(record.get("commands") or [])
@@ -303,19 +306,35 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -
 
 
 def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
-    """Why a task left no record: the last line of its error log, where SLURM says it killed it."""
-    for a in arrays:
-        if a["base"] <= number and number - a["base"] in a["indices"]:
-            err = ctx.path(task_log(a["id"], number - a["base"], "err"))
-            try:
-                lines = [ln.strip() for ln in err.read_text(errors="replace").splitlines() if ln.strip()]
-            except OSError:
-                lines = []
-            slurm = [ln for ln in lines if "slurmstepd" in ln or "CANCELLED" in ln or "oom" in ln.lower()]
-            last = (slurm or lines or [""])[-1][:300]
-            where = f"task {number} (SLURM {a['id']}_{number - a['base']})"
-            return f"{where} ended without a result" + (f": {last}" if last else " (killed: its time or memory limit, or its node was lost)")
-    return f"task {number} was never submitted"
+    """Why a task left no record: SLURM's words in its error log, else its last line."""
+    place = _place(number, arrays)
+    if place is None:
+        return f"task {number} was never submitted"
+    lines = _err_lines(ctx, *place)
+    last = (_slurm_words(ctx, number, arrays) or (lines or [""])[-1])[:300]
+    return f"task {number} (SLURM {place[0]}_{place[1]}) ended without a result" + \
+        (f": {last}" if last else " (killed: its time or memory limit, or its node was lost)")
+
+
+def _place(number: int, arrays: list[dict[str, Any]]) -> tuple[str, int] | None:
+    """(array id, index) of a task."""
+    return next(((a["id"], number - a["base"]) for a in arrays if number - a["base"] in a["indices"]), None)
+
+
+def _err_lines(ctx: Context, array_id: str, index: int) -> list[str]:
+    try:
+        text = ctx.path(task_log(array_id, index, "err")).read_text(errors="replace")
+    except OSError:
+        return []
+    return [ln.strip() for ln in text.splitlines()[-200:] if ln.strip()]
+
+
+def _slurm_words(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
+    """The last line slurmstepd wrote into a task's error log (a time limit, an out-of-memory kill,
+    a cancellation), or ''."""
+    place = _place(number, arrays)
+    said = [ln for ln in _err_lines(ctx, *place) if "slurmstepd" in ln] if place else []
+    return said[-1][:300] if said else ""
 
 
 def task_name(ctx: Context, name: str, number: int) -> Path:
