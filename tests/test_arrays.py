@@ -204,3 +204,21 @@ def test_a_task_over_its_time_limit_fails_its_tilt_series_with_slurms_words(e2e)
         reason = receipt["items"][name]["reason"]
         assert receipt["items"][name]["outcome"] == "failed" and "DUE TO TIME LIMIT" in reason, reason
     assert "DUE TO TIME LIMIT" in out
+
+
+def test_each_task_gets_the_gpus_slurm_assigned_it(e2e):
+    """The test node has 4 fake GPUs (gres.conf): tasks asking for one each get their own device, and the
+    tools get them as CUDA_VISIBLE_DEVICES, without a device list of ours (WarpTools uses every visible GPU)."""
+    add_series(e2e.pipeline.parent, names(2, 3))
+    edit(e2e.pipeline, "defaults:\n", "defaults:\n  max_parallel: 4\n")
+    edit(e2e.pipeline, "resources: {partition: main, cpus: 2,", "resources: {gpus: 1, partition: main, cpus: 1,")
+    e2e.switch(FAKE_SLEEP="ts_reconstruct=6")
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.cli("run", "--project", e2e.root, "--wait")
+    records = _records(e2e, "reconstruct")
+    devices = [r["devices"] for r in records]
+    assert all(d is not None and d.isdigit() for d in devices), devices  # one GPU each
+    assert len(set(devices)) == 4, devices  # four tasks side by side, on four different GPUs
+    assert all("--device_list" not in " ".join(c) for r in records for c in r["commands"])
+    motion = _records(e2e, "motion")
+    assert {r["devices"] for r in motion} == {None}  # no GPU asked for, none given
