@@ -1,0 +1,94 @@
+"""The parts of an array job that need no schemer: the --array value, the split at SLURM's
+MaxArraySize, the command line sbatch gets, and the merge of what the tasks wrote."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cryocc.contract import ARRAY_IDS
+from cryocc.drivers import _array
+from cryocc.drivers._runtime import Context
+
+
+def test_array_spec_lists_only_the_tasks_to_run_with_the_throttle():
+    assert _array.array_spec([0, 1, 2, 5, 7, 8], 4) == "0-2,5,7-8%4"
+    assert _array.array_spec([3], 20) == "3%1"  # never a throttle above the tasks there are
+    assert _array.array_spec(list(range(12)), 4) == "0-11%4"
+
+
+def _ctx(tmp_path: Path, **doc) -> Context:
+    job = tmp_path / "External/job003"
+    job.mkdir(parents=True)
+    base = {"job": "motion", "type": "fs_motion_ctf", "fingerprint": "f" * 64, "items_star": "fs_motion_and_ctf.star",
+            "items": {"fingerprints": {}, "todo": [], "keep": []}}
+    return Context(job_dir=job, project=tmp_path, doc={**base, **doc}, inputs={}, threads=1)
+
+
+def test_a_job_larger_than_max_array_size_is_split_into_arrays(tmp_path, monkeypatch):
+    ctx = _ctx(tmp_path)
+    ctx.path(ARRAY_IDS).parent.mkdir(parents=True)
+    ctx.path(ARRAY_IDS).write_text("[]\n")
+    submitted = []
+    monkeypatch.setattr(_array, "_max_array_size", lambda: 3)
+    monkeypatch.setattr(_array, "_sbatch", lambda ctx, argv, base, indices, s: submitted.append((base, indices)) or str(100 + len(submitted)))
+    arrays = _array._submit(ctx, [], [0, 1, 2, 4, 5, 6], {"max_parallel": 2})
+    assert submitted == [(0, [0, 1, 2]), (3, [1, 2]), (6, [0])]
+    assert [a["id"] for a in arrays] == ["101", "102", "103"]
+    assert json.loads(ctx.path(ARRAY_IDS).read_text()) == arrays  # recorded as each was submitted
+
+
+@pytest.mark.skipif(not shutil.which("scontrol"), reason="no scontrol on PATH")
+def test_max_array_size_is_read_from_the_real_scontrol(slurm_cluster):
+    assert _array._max_array_size() == 1001  # the test cluster keeps SLURM's default
+
+
+def test_sbatch_gets_an_argument_list_with_the_tasks_resources(tmp_path):
+    ctx = _ctx(tmp_path)
+    settings = {"max_parallel": 4, "resources": {"cpus": 2, "mem": "8G", "time": "00:30:00", "gpus": 1, "partition": "gpu; rm -rf /",
+                                                 "constraint": None, "sbatch": ["--qos=high"]}}
+    argv = _array.sbatch_argv(ctx, ["--job", ".cryocc/jobs/motion/x.json", "--o", "External/job003/"], 0, [0, 2], settings)
+    assert argv[:3] == ["sbatch", "--parsable", "--array=0,2%2"]
+    assert "--partition=gpu; rm -rf /" in argv  # one argument, never a shell word
+    assert {"--cpus-per-task=2", "--mem=8G", "--time=00:30:00", "--gres=gpu:1", "--qos=high"} <= set(argv)
+    script = argv.index(str(ctx.path("cryocc_array/task.sh")))
+    assert argv[script + 2:script + 6] == ["-m", "cryocc.drivers", "--task-base", "0"]
+    assert argv[-4:] == ["--job", ".cryocc/jobs/motion/x.json", "--o", "External/job003/"]
+
+
+def test_the_task_environment_drops_the_supervisors_allocation(monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "12")
+    monkeypatch.setenv("SBATCH_PARTITION", "x")
+    monkeypatch.setenv("CRYOCC_KEEP", "1")
+    env = _array.task_environment()
+    assert "SLURM_JOB_ID" not in env and "SBATCH_PARTITION" not in env and env["CRYOCC_KEEP"] == "1"
+
+
+def test_the_merge_takes_each_tasks_record_and_files_and_names_a_lost_task(tmp_path):
+    ctx = _ctx(tmp_path, items={"fingerprints": {}, "todo": ["TS_01", "TS_02", "TS_03"], "keep": []})
+    tasks = [["TS_01"], ["TS_02"], ["TS_03"]]
+    arrays = [{"id": "77", "base": 0, "indices": [0, 1, 2]}]
+    for n, name in ((0, "TS_01"), (1, "TS_02")):
+        ok = n == 0
+        record = {"task": n, "status": "succeeded" if ok else "failed", "reason": None if ok else "terminated by signal SIGTERM",
+                  "items": {name: {"outcome": "succeeded" if ok else "failed", "reason": "" if ok else "terminated by signal SIGTERM"}},
+                  "files": {"fs_motion_and_ctf.star": "rows", "cryocc_todo.txt": ""}, "quality": {}, "commands": [["WarpTools", "x"]]}
+        (ctx.path("cryocc_array/tasks")).mkdir(parents=True, exist_ok=True)
+        ctx.path(f"cryocc_array/tasks/{n}.json").write_text(json.dumps(record))
+        ctx.path(f"fs_motion_and_ctf.task{n}.star").write_text(f"data_global\nloop_\n_rlnTomoName\n{name}\n")
+        ctx.path(f"cryocc_todo.task{n}.txt").write_text("x\n")
+    logs = ctx.path("cryocc_array/logs")
+    logs.mkdir(parents=True)
+    (logs / "77_1.err").write_text("slurmstepd-n1: error: *** JOB 79 ON n1 CANCELLED AT 2026-12-07T03:05:52 DUE TO TIME LIMIT ***\n")
+    (logs / "77_2.err").write_text("slurmstepd-n1: error: Detected 1 oom_kill event in StepId=80.batch.\n")
+    ctx.items = {t: {"outcome": "pending", "reason": ""} for t in ("TS_01", "TS_02", "TS_03")}
+    _array._merge(ctx, tasks, arrays)
+    assert ctx.items["TS_01"]["outcome"] == "succeeded"
+    assert ctx.items["TS_02"]["reason"].endswith("DUE TO TIME LIMIT ***")  # SIGTERM, and SLURM's words for it
+    assert ctx.items["TS_03"]["outcome"] == "failed" and "task 2 (SLURM 77_2) ended without a result" in ctx.items["TS_03"]["reason"]
+    assert "oom_kill" in ctx.items["TS_03"]["reason"]
+    assert ctx.path("fs_motion_and_ctf.star").read_text().split()[-1] == "TS_01"  # only the succeeded task's rows
+    assert not list(ctx.job_dir.glob("*.task*"))  # every task's own copies, of failed tasks too, are gone
