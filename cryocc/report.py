@@ -60,6 +60,8 @@ def reason(r: dict[str, Any]) -> str:
         return _items_line(r)
     if kind == Reason.POOLS:
         return f"every tilt series again: {detail}"
+    if kind == Reason.DECIDED:
+        return f"{detail}, made from {r['tilt_series']} tilt series: new ones use it (--force decides again)"
     if kind == Reason.ITEMS_FAILED:
         items = r["items"]
         return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     ITEMS = "items"  # an extension: which tilt series are new, changed, failed, ...
     ITEMS_FAILED = "items_failed"  # it succeeded without some tilt series
     POOLS = "pools"  # one result depends on every tilt series: all of them run again
+    DECIDED = "decided"  # a result decided once over some tilt series (a model): new tilt series use it, kept
     REMOVED = "removed"
     # a job's status that is its own reason to run again
     FAILED = Status.FAILED.value

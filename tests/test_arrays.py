@@ -222,3 +222,36 @@ def test_each_task_gets_the_gpus_slurm_assigned_it(e2e):
     assert all("--device_list" not in " ".join(c) for r in records for c in r["commands"])
     motion = _records(e2e, "motion")
     assert {r["devices"] for r in motion} == {None}  # no GPU asked for, none given
+
+
+def test_one_new_tilt_series_under_the_full_catalog_extends_every_per_tilt_series_job(tmp_path, monkeypatch):
+    from conftest import copy_examples, tool_env
+
+    pipeline = copy_examples(tmp_path / "examples", "full-catalog")
+    data = pipeline.parent.parent / "quickstart"
+    add_series(data, names(2, 1))
+    root = tmp_path / "project"
+    for k, v in tool_env().items():
+        monkeypatch.setenv(k, v)
+    e2e = E2E.__new__(E2E)
+    e2e.root, e2e.pipeline = root, pipeline
+    try:
+        e2e.cli("apply", pipeline, "--project", root)
+        e2e.cli("run", "--project", root, "--wait")
+        add_series(data, names(3, 1))
+        plan = {j["name"]: j for j in json.loads(e2e.cli("plan", pipeline, "--project", root, "--json").stdout)["jobs"]}
+        per_tilt_series = ["import", "motion", "tsimport", "align", "ctf", "filter", "reconstruct", "denoise", "tm_ribo", "picks", "extract"]
+        for job in per_tilt_series:  # the new tilt series alone; the tilt axis is refined per tilt series (an array task)
+            assert (plan[job]["action"], plan[job]["items"]) == ("extend", {"todo": ["TS_03"], "keep": 2, "new": {"TS_03": ""}}), plan[job]
+        # the decisions made over the first two stay: the handedness, and the cryoCARE model
+        assert plan["ctf"]["reasons"][0]["decided"] == {"defocus_hand": {"value": "set_flip", "tilt_series": 2}}
+        assert (plan["train"]["action"], plan["train"]["reasons"]) == \
+            ("keep", [{"kind": "decided", "detail": "the cryoCARE model", "tilt_series": 2}])
+        # what pools the particles of every tomogram averages them again, the new ones with them
+        assert plan["average"]["action"] == plan["classify"]["action"] == "rerun"
+        e2e.cli("apply", pipeline, "--project", root)
+        assert "jobs succeeded" in e2e.cli("run", "--project", root, "--wait").stdout
+        actions = {j["name"]: j["action"] for j in json.loads(e2e.cli("plan", pipeline, "--project", root, "--json").stdout)["jobs"]}
+        assert set(actions.values()) == {"keep"}, actions
+    finally:
+        _stop_everything(root)

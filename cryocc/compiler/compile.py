@@ -132,7 +132,7 @@ def recipe_fingerprints(recipe: Recipe, parts: dict[str, dict[str, Any]], finger
     out: dict[str, str] = {}
     for name in recipe.order:
         job = recipe.jobs[name]
-        if not job.per_item:
+        if not job.per_item and not job.decides:  # a decision (a model) counts for what it is made with, not from
             continue
         upstream = {w.slot: out[w.upstream] if w.upstream in out else fingerprints[w.upstream] for w in job.wires}
         # without the excluded tilts: they change the item fingerprints of their tilt series only

@@ -244,6 +244,25 @@ def _decided(receipt: dict[str, Any] | None) -> dict[str, Any]:
                         for k, v in sorted(decisions.items()) if isinstance(v, dict)}}
 
 
+def _decided_kept(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | None, state: JobState | None,
+                  plans: dict[str, JobPlan], forced: bool) -> bool:
+    """A decision (a trained model) is kept when all that changed upstream is tilt series it was not made
+    from: its parameters, its recipe upstream and the tilt series it was made from are as they were."""
+    if not job.decides or forced or jp.action != Action.RERUN or old is None or state is None or state.status != Status.SUCCEEDED:
+        return False
+    if any(r["kind"] != Reason.UPSTREAM for r in jp.reasons) or old.recipe_fingerprint != compiled.recipe_fingerprints.get(jp.name):
+        return False
+    made_from = {t for d in ((state.receipt or {}).get("decisions") or {}).values() if isinstance(d, dict) for t in d.get("from") or ()}
+    ups = [plans[w.upstream] for w in job.wires]
+    if not made_from or any(u.action not in (Action.KEEP, Action.EXTEND) for u in ups):
+        return False
+    if any(set(u.items.todo) & made_from for u in ups if u.items is not None and u.action == Action.EXTEND):
+        return False
+    jp.action, jp.job_dir = Action.KEEP, state.job_dir
+    jp.reasons = [{"kind": Reason.DECIDED, "detail": job.decides, "tilt_series": len(made_from)}]
+    return True
+
+
 def _other_home(results: Results, type_names: tuple[str, ...], kept_of: Callable[[dict[str, Any]], list[str]],
                 exclude: str | None) -> tuple[str | None, dict[str, Any], list[str]]:
     """The job directory of this type whose receipt vouches for the most tilt series, newest first on a tie."""
@@ -360,6 +379,8 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
         if job.per_item:
             _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results,
                         (lock.pipeline.get("excluded_tilts") or {}) if lock else None)
+        elif _decided_kept(jp, job, compiled, old, state, plans, name in force):
+            pass
         elif job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
             jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
         plans[name] = jp

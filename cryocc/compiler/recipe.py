@@ -42,6 +42,7 @@ class JobRecipe(NamedTuple):
     per_item: bool = False  # works tilt series by tilt series: can be extended with some, keeping the rest
     items_star: str | None = None  # its combined result, a row per tilt series (merged when extended)
     pools: str | None = None  # why these params make it pool the tilt series (it then re-runs them all)
+    decides: str | None = None  # its pooled result is a decision new tilt series use (JobType.decides)
     # the job that leaves data.exclude_tilts out (its type's excludes_tilts): name -> {zvalues, frames, why}, {} if none
     exclude_tilts: dict[str, Any] | None = None
     # run as SLURM arrays (execution: array): {tilt_series_per_task, max_parallel, poll_seconds, supervisor

@@ -101,7 +101,7 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
             wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),
             resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
             on_item_failure=loaded.on_item_failure, per_item=jt.per_item(params),
-            items_star=jt.items_star, pools=jt.pools(params) if jt.pools else None,
+            items_star=jt.items_star, pools=jt.pools(params) if jt.pools else None, decides=jt.decides,
             exclude_tilts=dict(dataset.excluded_tilts) if jt.excludes_tilts else None,  # {} when none: still the one that would
             array=_array(loaded, site) if loaded.execution == "array" else None,
         )

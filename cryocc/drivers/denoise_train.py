@@ -45,3 +45,5 @@ def run(ctx: Context) -> None:
     if not archive.is_file():
         raise JobFailed("cryoCARE_train.py wrote no train_data/denoising_model.tar.gz")
     os.replace(archive, ctx.path("denoising_model.tar.gz"))
+    # the model is a decision: tilt series that arrive later are denoised with it, not trained on (plan: decides)
+    ctx.decisions["model"] = {"value": "denoising_model.tar.gz", "from": sorted(r["rlnTomoName"] for r in rows)}

@@ -81,6 +81,9 @@ class JobType:
     array: bool = False
     # The params an array task runs with, where they differ (ts_alignment: the tilt axis refined per tilt series).
     array_params: Callable[[dict[str, Any], int], dict[str, Any]] | None = None  # (params, tilt series per task)
+    # A pooled result that is a decision (a trained model): what it is. Kept when only new tilt series
+    # arrive, which use it; jobs below it extend. --force decides again (compiler/plan.py _decided_kept).
+    decides: str | None = None
     excludes_tilts: bool = False  # leaves data.exclude_tilts out of the tilt series (and every job after it sees that)
     # How a job with these params departs from the chain the lab validated against ground truth, and the
     # setting that reproduces it, or None: validate shows each such note once (docs/science.md).

@@ -35,6 +35,7 @@ JOB = register(JobType(
     tool_label="cryoCARE_extract_train_data.py + cryoCARE_train.py",
     params=DenoiseTrainParams,
     pools=lambda p: "cryoCARE trains one model from the tilt series",
+    decides="the cryoCARE model",
     inputs={"tomograms": InputSlot(("tomograms",), "in_mic", "tomograms with even/odd halves")},
     outputs=(Output("denoise_model", "denoising_model.tar.gz", "trained cryoCARE model"),),
     gpu=True,
