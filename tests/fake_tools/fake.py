@@ -14,6 +14,8 @@ executable name such as relion_refine):
   FAKE_KILL    die by SIGKILL
   FAKE_SLEEP   name=seconds pairs: take that long before working
   FAKE_LOG     file that gets one JSON line {name, argv, cwd} per call
+  FAKE_SECONDS_PER_ITEM  WarpTools verb=seconds pairs: each item (a movie, a tilt series) takes that
+               long, as many at once as the real tool has workers (devices x --perdevice): bench/arrays.py
 and, read by the fakes themselves: FAKE_ALIGN_FAIL (tilt-series names AreTomo2 fails on),
 FAKE_HAND (ts_defocus_hand finds 'flip' or 'noflip').
 """

@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -287,10 +288,30 @@ def _input_data(patterns: list[str], recursive: bool) -> list[str]:
     return sorted(out)
 
 
+# FAKE_SECONDS_PER_ITEM (fake.py): (seconds one item takes, workers at once) for this call; set by main
+PACE = (0.0, 1)
+
+
+def pace(verb: str, o: dict) -> tuple[float, int]:
+    """This verb's seconds per item from FAKE_SECONDS_PER_ITEM, and WarpTools' workers: one per device
+    and --perdevice, the devices --device_list or every visible one (DistributedOptions.cs:41-63), here
+    the entries of CUDA_VISIBLE_DEVICES, or one where it is unset (the fake has no GPU to count)."""
+    seconds = next((float(p.split("=", 1)[1]) for p in os.environ.get("FAKE_SECONDS_PER_ITEM", "").split(",")
+                    if p.startswith(f"{verb}=")), 0.0)
+    if "perdevice" not in o:
+        return seconds, 1
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+    return seconds, max(1, len(o["device_list"] or visible or [0]) * o["perdevice"])
+
+
 def iterate(run: Run, body) -> None:
-    """IterateOverItems: a failing item is marked and listed, the others go on, and the tool exits 0."""
+    """IterateOverItems: a failing item is marked and listed, the others go on, and the tool exits 0.
+    Items take PACE's time in waves, as many at once as there are workers."""
     os.makedirs(run.output_processing, exist_ok=True)
-    for path in run.inputs:
+    seconds, workers = PACE
+    for i, path in enumerate(run.inputs):
+        if seconds and i % workers == 0:
+            time.sleep(seconds)
         name = Path(path).stem
         try:
             body(path)
@@ -830,6 +851,8 @@ def main(argv: list[str]) -> int:
     options = parse(argv[0], argv[1:])
     if options is None:
         return 0
+    global PACE
+    PACE = pace(argv[0], options)
     try:
         COMMANDS[argv[0]](options)
     except Unhandled as exc:
