@@ -45,6 +45,7 @@ rule process:
     output: "out/{ts}.done"
     shell: "touch {output}"
 '''
+ARRAYS_SECTION = "## SLURM arrays"  # written by bench/arrays.py, kept by --write
 
 
 def cryocc_command() -> list[str]:
@@ -278,8 +279,10 @@ def main() -> None:
             f"--repeat {args.repeat}{tools}`: medians of {args.repeat} runs, seconds / peak RSS.\n\n{table}\n\n"
             + ("Every target met.\n" if not failures else "Targets missed:\n" + "".join(f"- {f}\n" for f in failures)))
     print(text)
-    if args.write:
-        args.write.write_text(text)
+    if args.write:  # bench/arrays.py's section of the file is its own
+        old = args.write.read_text() if args.write.is_file() else ""
+        kept = old[old.index(ARRAYS_SECTION):] if ARRAYS_SECTION in old else ""
+        args.write.write_text(text.rstrip("\n") + ("\n\n" + kept if kept else "\n"))
     sys.exit(1 if failures else 0)
 
 

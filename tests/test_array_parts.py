@@ -34,9 +34,10 @@ def test_a_job_larger_than_max_array_size_is_split_into_arrays(tmp_path, monkeyp
     ctx.path(ARRAY_IDS).write_text("[]\n")
     submitted = []
     monkeypatch.setattr(_array, "_max_array_size", lambda: 3)
-    monkeypatch.setattr(_array, "_sbatch", lambda ctx, argv, base, indices, s: submitted.append((base, indices)) or str(100 + len(submitted)))
-    arrays = _array._submit(ctx, [], [0, 1, 2, 4, 5, 6], {"max_parallel": 2})
-    assert submitted == [(0, [0, 1, 2]), (3, [1, 2]), (6, [0])]
+    monkeypatch.setattr(_array, "_sbatch", lambda ctx, argv, base, indices, s: submitted.append((base, indices, s["max_parallel"]))
+                        or str(100 + len(submitted)))
+    arrays = _array._submit(ctx, [], [0, 1, 2, 4, 5, 6], {"max_parallel": 7})
+    assert submitted == [(0, [0, 1, 2], 2), (3, [1, 2], 2), (6, [0], 2)]  # the job's throttle, shared: never 3 x 7 at once
     assert [a["id"] for a in arrays] == ["101", "102", "103"]
     assert json.loads(ctx.path(ARRAY_IDS).read_text()) == arrays  # recorded as each was submitted
 
@@ -44,6 +45,13 @@ def test_a_job_larger_than_max_array_size_is_split_into_arrays(tmp_path, monkeyp
 @pytest.mark.skipif(not shutil.which("scontrol"), reason="no scontrol on PATH")
 def test_max_array_size_is_read_from_the_real_scontrol(slurm_cluster):
     assert _array._max_array_size() == 1001  # the test cluster keeps SLURM's default
+
+
+def test_progress_counts_tasks_by_what_squeue_says_and_names_failed_tilt_series():
+    records = {0: {"items": {"TS_01": {"outcome": "succeeded"}}}, 1: {"items": {"TS_07": {"outcome": "failed"}}}}
+    alive = {("9", 2): "RUNNING", ("9", 3): "PENDING", ("9", 4): "PENDING"}
+    # task 5 is neither recorded nor queued (lost): not counted as pending
+    assert _array.progress(records, alive, 6) == "2 done, 1 running, 2 pending, 1 failed (TS_07)"
 
 
 def test_sbatch_gets_an_argument_list_with_the_tasks_resources(tmp_path):

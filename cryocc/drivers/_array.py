@@ -109,13 +109,15 @@ def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, 
     by_base: dict[int, list[int]] = {}
     for t in todo:
         by_base.setdefault(t // limit * limit, []).append(t)
+    # the throttle is the job's: arrays split at MaxArraySize share it
+    share = {**settings, "max_parallel": max(1, settings["max_parallel"] // len(by_base))}
     for base, block in sorted(by_base.items()):
         indices = [t - base for t in block]
-        array_id = _sbatch(ctx, argv, base, indices, settings)
+        array_id = _sbatch(ctx, argv, base, indices, share)
         arrays.append({"id": array_id, "base": base, "indices": indices})
         recorded = json.loads(ctx.path(ARRAY_IDS).read_text())
         atomic_write(ctx.path(ARRAY_IDS), json.dumps(recorded + [arrays[-1]], indent=1) + "\n")
-        ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {settings['max_parallel']} at once")
+        ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {share['max_parallel']} at once")
     return arrays
 
 
@@ -249,8 +251,8 @@ def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], st
     failed = sorted(name for r in records.values() for name, i in (r.get("items") or {}).items()
                     if isinstance(i, dict) and i.get("outcome") == Outcome.FAILED)
     running = sum(1 for state in (alive or {}).values() if state in ("RUNNING", "COMPLETING"))
-    pending = n_tasks - len(records) - running
-    words = f"{len(records)} done, {running} running, {max(0, pending)} pending"
+    pending = sum(1 for state in (alive or {}).values() if state not in ("RUNNING", "COMPLETING"))
+    words = f"{len(records)} done, {running} running, {pending} pending"
     return words + (f", {len(failed)} failed ({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''})" if failed else "")
 
 
