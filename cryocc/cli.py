@@ -394,7 +394,7 @@ def status(
         return {"log_tail": []}
 
     doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
-                     "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None,
+                     "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None, "array": st.array,
                      "seconds": (st.receipt or {}).get("seconds"), **log_tail(st)}
                     for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
@@ -483,7 +483,8 @@ def logs(
     job: str = typer.Argument(..., metavar="JOB", help="the job's name in pipeline.yaml", show_default=False),
     project: Path = ProjectOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing what the job writes until it ends"),
-    item: str | None = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side by side)"),
+    item: str | None = typer.Option(None, "--item", metavar="NAME", help="that tilt series' own log (jobs that run tilt series side "
+                                    "by side), or the log of the array task that ran it (jobs run as SLURM arrays)"),
     attempt: int | None = typer.Option(None, "--attempt", metavar="N", min=1,
                                        help="the log of the job's Nth run (an extension or a re-run runs again in its "
                                             "directory; earlier runs' logs are kept); default: the latest"),
@@ -504,8 +505,9 @@ def logs(
 @user_errors
 def abort(project: Path = ProjectOpt) -> None:
     """Stop the running scheme and its running job, and wait until they have stopped (the job ends
-    with RELION_JOB_EXIT_ABORTED; one still queued in SLURM is cancelled). Exit 1 when nothing was
-    running, or when something still runs after 30 s (it says what)."""
+    with RELION_JOB_EXIT_ABORTED; one still queued in SLURM is cancelled, and so are the SLURM arrays
+    of a job run as arrays). Exit 1 when nothing was running, or when something still runs after 30 s
+    (it says what)."""
     from . import runner
     from .ui import console
 

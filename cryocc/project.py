@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from . import confine
+from . import arrays, confine
 from .contract import (
     ABORTED,
+    ARRAY_IDS,
     FAILURE,
     JOB_PID,
     PIPELINE,
@@ -59,6 +60,7 @@ class JobState:
     slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
     failed_items: dict[str, str] = field(default_factory=dict)  # tilt series the job succeeded without, and why
     continues: str | None = None  # an extension not run yet: the job directory it will run in again
+    array: dict[str, Any] | None = None  # a job run as SLURM arrays, while it runs: arrays.Progress.to_json()
 
 
 class Project:
@@ -119,23 +121,44 @@ class Project:
     def scheme_locked(self, scheme: str) -> bool:
         return (self.root / scheme_lock(scheme)).exists()
 
+    def queue(self) -> list[tuple[str, str, str, str]] | None:
+        """This user's SLURM jobs, array tasks among them, from the one squeue call of this look."""
+        if not self._asked:
+            self._queue, self._asked = squeue(), True
+        return self._queue
+
     def slurm(self, job_dir: str) -> dict[str, str] | None:
         """The SLURM job RELION submitted for job_dir, if still queued or running ({} if not; None when
         SLURM cannot be asked). Every RELION project names its jobs External/jobNNN/, so a job is ours
         by its working directory (RELION submits from the project directory) and the id its script
         recorded as it started, or else (still queued) its name: a stale id may be another's job now."""
-        if not self._asked:
-            self._queue, self._asked = squeue(), True
-        if self._queue is None:
+        queue = self.queue()
+        if queue is None:
             return None
         # an id an earlier run of a continued job recorded is not this run's
         recorded = this_run(self.root / job_dir, SLURM_ID)
         job_id = (read_text(self.root / job_dir / SLURM_ID, "SLURM job id", SMALL_LIMIT) or "").strip() if recorded else ""
-        for jid, state, workdir, name in self._queue:
+        for jid, state, workdir, name in queue:
             ours = (jid == job_id if job_id else name == job_dir) and os.path.realpath(workdir) == self._real
             if ours:
                 return {"id": jid, "state": state}
         return {}
+
+    def recorded_arrays(self, job_dir: str) -> arrays.Recorded | None:
+        """The arrays of the job's latest run (None: it ran none): its supervisor's, or an earlier run's
+        while SLURM still has some of their tasks. A damaged manifest or list is an error naming it."""
+        recorded = arrays.read_recorded(self.root, job_dir)
+        if recorded is None or this_run(self.root / job_dir, ARRAY_IDS) or self.live_arrays(recorded):
+            return recorded
+        return None
+
+    def live_arrays(self, recorded: arrays.Recorded) -> list[str]:
+        """The ids of recorded arrays that squeue lists as arrays of ours working in this project."""
+        queue = self.queue() if recorded.arrays else None
+        return arrays.alive_arrays(queue, recorded, self._real) if queue is not None else []
+
+    def array_progress(self, recorded: arrays.Recorded) -> arrays.Progress:
+        return arrays.progress(self.root, recorded, self.queue() if recorded.arrays else None)
 
     def submitted_with_sbatch(self, job_dir: str) -> bool | None:
         """Whether RELION submitted the job's latest run with sbatch, by the qsub of the job.star it
@@ -567,7 +590,28 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
         state.status, state.slurm, state.detail = Status.RUNNING, slurm, why
     else:
         state.detail = "started, no sentinel, not running" + (f" ({why})" if running is None else "")
+    _observe_arrays(project, state)
     return state
+
+
+def _observe_arrays(project: Project, state: JobState) -> None:
+    """A job run as SLURM arrays: its progress, in its detail (running) or, when its supervisor is gone
+    but SLURM still has tasks of its arrays, after it. A damaged array file is said there, not raised:
+    the job's own state stands without it."""
+    job_dir = state.job_dir or ""
+    try:
+        recorded = project.recorded_arrays(job_dir)
+        if recorded is None:
+            return
+        progress, alive = project.array_progress(recorded), project.live_arrays(recorded)
+    except ProjectError as exc:
+        state.detail += f"; its arrays cannot be read: {arrays.one_line(exc)}"
+        return
+    state.array = progress.to_json()
+    if state.status == Status.RUNNING:
+        state.detail = progress.line() if state.slurm else f"{progress.line()}; {state.detail}"
+    elif alive:
+        state.detail += f"; SLURM still has tasks of its {progress.line()}"
 
 
 def observe(project_root: Path, lock: Lockfile | None) -> dict[str, JobState]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from .compiler.estimate import summary_line
+from .compiler.estimate import array_lines, summary_line
 from .compiler.plan import Plan
 from .compiler.recipe import Recipe
 from .states import Action, ItemReason, Reason
@@ -103,6 +103,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         print(line, file=out)
     if plan.estimate and (cost := summary_line(plan.estimate)):
         print(cost, file=out)
+        for line in array_lines(plan.estimate):
+            print(line, file=out)
     for note in plan.notes:
         print(f"note: {note}", file=out)
 

@@ -20,9 +20,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .arrays import Recorded, one_line, read_recorded, scancel
 from .compiler import apply_pipeline
 from .confine import confined
-from .contract import ABORT_NOW, ABORTED, ITEM_LOGS, LOG_TAIL_MARK, RUN_RECORD, WATCHDOG_NOTE, ended, scheme_dir, scheme_lock
+from .contract import (
+    ABORT_NOW,
+    ABORTED,
+    ARRAY_IDS,
+    ARRAY_LOGS,
+    ARRAY_MANIFEST,
+    ARRAY_TASKS,
+    ITEM_LOGS,
+    LOG_TAIL_MARK,
+    RUN_RECORD,
+    WATCHDOG_NOTE,
+    ended,
+    scheme_dir,
+    scheme_lock,
+    task_log,
+)
 from .errors import Collector, CryoccError, Location, ProjectError, os_failure
 from .fsio import atomic_write, open_append, sha256_bytes, touch
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
@@ -246,7 +262,8 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
     states = observe(project, lock)
     schemers = [s["name"] for s in lock.schemes if p.schemer_runs(s["name"])]
     running = [st for st in states.values() if st.job_dir and st.status == Status.RUNNING]
-    if not schemers and not running:
+    arrays = Arrays(p, [st for st in states.values() if st.job_dir and st.status in (Status.RUNNING, Status.INCOMPLETE)], say)
+    if not schemers and not running and not arrays.live():
         raise ProjectError(f"nothing to abort: no relion_schemer runs for {project} and none of its jobs runs",
                            hint="cryocc status shows what became of each job")
     _ask_to_stop(project, lock, schemers, running)
@@ -258,8 +275,9 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
                  and p.current_job_dir(st.scheme or "") == st.job_dir]
         jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
         what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
-        say("asked " + " and ".join(what) + " to stop")
-        _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll)
+        say("asked " + " and ".join(what) + " to stop" if what else "no relion_schemer and no job of the project runs")
+        arrays.cancel()  # after RELION_JOB_ABORT_NOW: a supervisor that finds its array gone then ends aborted
+        _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll, arrays)
     except (CryoccError, OSError) as exc:  # the request is out: the error says so
         failure = os_failure(exc) if isinstance(exc, OSError) else exc
         failure.written = f"{ABORT_NOW} was written: a job that sees it later still stops."
@@ -287,11 +305,54 @@ def _named_in(lock: Lockfile, st: JobState) -> str:
     return "cryocc.lock" if lock.jobs[st.name].job_dir == st.job_dir else f"{scheme_dir(st.scheme or '')}/scheme.star"
 
 
+class Arrays:
+    """The SLURM arrays of the jobs abort stops (those its supervisors recorded in arrays.json): each
+    one squeue lists as an array of ours working in this project is cancelled, once, and looked for
+    until SLURM has none of its tasks left. A damaged arrays.json is said, not raised: the supervisor
+    that reads RELION_JOB_ABORT_NOW cancels its own arrays."""
+
+    def __init__(self, project: Project, jobs: list[JobState], say: Callable[[str], None]) -> None:
+        self.project, self.jobs, self.say = project, [(st.name, st.job_dir or "") for st in jobs], say
+        self.cancelled: set[str] = set()
+        self.said: set[str] = set()
+
+    def live(self) -> dict[str, list[str]]:
+        """job name -> the ids of its arrays SLURM still has (a supervisor may submit one more as it stops)."""
+        out = {}
+        for name, job_dir in self.jobs:
+            try:
+                recorded = self.project.recorded_arrays(job_dir)
+            except ProjectError as exc:
+                if exc.message not in self.said:
+                    self.said.add(exc.message)
+                    self.say(f"cannot cancel the arrays of {name}: {one_line(exc)}")
+                continue
+            if recorded is not None and (ids := self.project.live_arrays(recorded)):
+                out[name] = ids
+        return out
+
+    def cancel(self) -> dict[str, list[str]]:
+        """scancel the live arrays not cancelled yet; returns what is live."""
+        live = self.live()
+        for name, ids in live.items():
+            new = [i for i in ids if i not in self.cancelled]
+            if new:
+                self.cancelled.update(new)
+                problem = scancel(new)
+                self.say(f"cancelled {name}'s array {', '.join(new)}" + (f" ({problem})" if problem else ""))
+        return live
+
+    def again(self, project: Project) -> dict[str, list[str]]:
+        """A new look (the project's squeue call), cancelling what appeared since."""
+        self.project = project
+        return self.cancel()
+
+
 def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list[str], say: Callable[[str], None],
-                  grace: float, poll: float) -> None:
-    """Until the schemers have ended and each job has a sentinel: a job that nothing runs any more
-    (cancelled while queued, never submitted) gets RELION_JOB_EXIT_ABORTED from here, as its driver
-    would have written. After grace seconds, the schemer cryocc started is ended."""
+                  grace: float, poll: float, arrays: Arrays | None = None) -> None:
+    """Until the schemers have ended, each job has a sentinel and SLURM has no task of their arrays: a
+    job that nothing runs any more (cancelled while queued, never submitted) gets RELION_JOB_EXIT_ABORTED
+    from here, as its driver would have written. After grace seconds, the schemer cryocc started is ended."""
     t0 = time.time()
     while True:
         p = Project(project)
@@ -301,9 +362,11 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
                 _mark_aborted(project, st)
         alive = [s for s in schemers if p.schemer_runs(s)]
         left = [states[n] for n in jobs if states[n].status in (Status.RUNNING, Status.INCOMPLETE)]
-        if not alive and not left:
+        tasks = arrays.again(p) if arrays else {}
+        if not alive and not left and not tasks:
             states = observe(project, lock)
-            ended_as = [f"{n} {states[n].status}" for n in jobs] + (["relion_schemer has ended"] if schemers else [])
+            ended_as = [f"{n} {states[n].status}" for n in jobs] + (["relion_schemer has ended"] if schemers else []) \
+                + (["SLURM has no task of their arrays left"] if arrays and arrays.cancelled else [])
             say(f"stopped in {time.time() - t0:.0f} s: " + ", ".join(ended_as))
             return
         if time.time() > t0 + grace:
@@ -316,6 +379,7 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
         alive = [s for s in schemers if Project(project).schemer_runs(s)]
     problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
     problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
+    problems += [f"SLURM still has tasks of {name}'s array {', '.join(ids)}" for name, ids in tasks.items()]
     if problems:
         raise ProjectError(f"not everything stopped within {grace:.0f} s: " + "; ".join(problems),
                            hint="cryocc status shows what still runs; scancel or kill it by the id it names")
@@ -394,7 +458,8 @@ def _describe(st: JobState) -> str:
     if st.status == Status.SUCCEEDED:
         return f"{st.name}: succeeded{where} ({(st.receipt or {}).get('seconds', 0):.0f} s)" + (f", {st.detail}" if st.detail else "")
     if st.status == Status.RUNNING:
-        return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "")
+        return f"{st.name}: running{where}" + (f", SLURM job {st.slurm['id']} {st.slurm['state']}" if st.slurm else "") \
+            + (f"; {st.array['line']}" if st.array else "")
     return f"{st.name}: {st.status}{where}" + (f": {st.detail}" if st.detail else "")
 
 
@@ -431,10 +496,17 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         _print_attempt(job, jd, attempt, latest, own, write)
         return
     per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if own(ITEM_LOGS).is_dir() else []
+    recorded = read_recorded(project, jd)  # a job run as SLURM arrays: each tilt series' task has its log
+    in_tasks = [name for names in recorded.tasks for name in names] if recorded else []
     if item is not None:
+        if recorded is not None and item in in_tasks:
+            _print_task_log(project, job, recorded, item, own, write, follow=follow, poll=poll)
+            return
         if item not in per_item:
+            listed = per_item or in_tasks
             raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
-                               hint=("it has logs of " + ", ".join(per_item)) if per_item else "this job wrote no per-tilt-series logs")
+                               hint=("it has logs of " + ", ".join(listed[:20]) + (", ..." if len(listed) > 20 else ""))
+                               if listed else "this job wrote no per-tilt-series logs")
         _print_log(own(f"{ITEM_LOGS}/{item}.log"), 0, write)
         return
     pos = 0
@@ -450,9 +522,40 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     if per_item:
         write(f"--- {len(per_item)} tilt series have their own log in {st.job_dir}{ITEM_LOGS}/ "
               f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
+    if recorded is not None and recorded.arrays:
+        write(f"--- {len(recorded.tasks)} array tasks ({', '.join(recorded.ids())}) have their own log in {jd}{ARRAY_LOGS}/ "
+              f"(cryocc logs {job} --item NAME, for the task of that tilt series) ---\n")
     if earlier:
         write(f"--- this is attempt {latest} of {job}; the logs of earlier attempts are kept: {_attempts(earlier)} "
               f"(cryocc logs {job} --attempt N) ---\n")
+
+
+def _print_task_log(project: Path, job: str, recorded: Recorded, item: str, own: Callable[[str], Path],
+                    write: Callable[[str], None], *, follow: bool, poll: float) -> None:
+    """The log of the array task that ran the tilt series (manifest -> task -> arrays.json -> its sbatch
+    --output, then --error): with follow, until the task has its record or the job has ended."""
+    jd = recorded.job_dir
+    task = next(t for t, names in enumerate(recorded.tasks) if item in names)
+    slurm = recorded.slurm_of(task)
+    if slurm is None:
+        raise ProjectError(f"{item} is in task {task} of {jd}{ARRAY_MANIFEST}, which no array in {jd}{ARRAY_IDS} has submitted",
+                           hint="its supervisor submits it: cryocc status shows the job's arrays")
+    array_id, index = slurm
+    out, err = own(task_log(array_id, index, "out")), own(task_log(array_id, index, "err"))
+    if not follow and not (os.path.lexists(out) or os.path.lexists(err)):
+        raise ProjectError(f"task {task} of {job} ({item}), SLURM {array_id}_{index}, has no log yet: it has not started",
+                           hint=f"cryocc status shows the array's progress; cryocc logs {job} --item {item} --follow waits for it")
+    pos = 0
+    while True:
+        done = ended(project / jd) or os.path.lexists(own(f"{ARRAY_TASKS}/{task}.json"))
+        pos = _print_log(out, pos, write)
+        if done or not follow:
+            break
+        time.sleep(poll)
+    if said := read_tail(err, LOG_LIMIT):
+        write(f"--- {jd}{task_log(array_id, index, 'err')} ---\n" + said.decode(errors="replace"))
+    others = [n for n in recorded.tasks[task] if n != item]
+    write(f"--- {item}: task {task} of {job}, SLURM {array_id}_{index}" + (f", with {', '.join(others)}" if others else "") + " ---\n")
 
 
 def _earlier_attempts(d: Path) -> list[int]:

@@ -4,7 +4,9 @@ job's sentinel forever, with no look at whether anything still runs the job (rel
 runs, twice in a row, gets RELION_JOB_EXIT_FAILURE from here, with a note saying why: its
 submission failed (with what the submit command printed, from the schemer's stderr, also put in the
 job's run.err), it was cancelled while queued or its node was lost, or its process was killed. A
-job that cannot be told (SLURM does not answer) is never guessed at.
+job that cannot be told (SLURM does not answer) is never guessed at. A lost job run as SLURM arrays
+has its arrays cancelled too (those squeue lists as ours, in the project): no supervisor waits for
+their tasks any more.
 
 Started detached by cryocc.runner as
 `python -m cryocc.supervisor --project P --scheme S --tell-pid FD -- CMD...`: it writes the
@@ -21,6 +23,7 @@ from collections import deque
 from pathlib import Path
 
 from . import confine
+from .arrays import one_line, scancel
 from .contract import FAILURE, JOB_PID, SLURM_ID, WATCHDOG_NOTE, ended, scheme_dir
 from .errors import CryoccError, ProjectError
 from .fsio import atomic_write, touch
@@ -94,8 +97,9 @@ def _submitted_at(job_dir: Path) -> float:
         return 0.0
 
 
-def fail(project: Path, job_dir: str, why: str, printed: list[str]) -> str:
-    """Write the job's RELION_JOB_EXIT_FAILURE and a note why; returns the note's first line."""
+def fail(project: Path, job_dir: str, why: str, printed: list[str], also: str = "") -> str:
+    """Write the job's RELION_JOB_EXIT_FAILURE and a note why (and also what the watchdog did about it);
+    returns the note's first line."""
     d = project / job_dir
     never_ran = not any(this_run(d, name) for name in (SLURM_ID, JOB_PID))
     if never_ran and printed:
@@ -105,6 +109,7 @@ def fail(project: Path, job_dir: str, why: str, printed: list[str]) -> str:
         summary = f"{why} and it left no sentinel (cancelled while queued, node lost, or killed before its script ran)"
     else:
         summary = f"{why} (killed, or its node was lost)"
+    summary += also
     atomic_write(d / WATCHDOG_NOTE, summary + "\n" + "".join(f"  {line}\n" for line in printed if never_ran)
                  + f"cryocc wrote {FAILURE} so that relion_schemer stops waiting.\n")
     touch(d / FAILURE)
@@ -131,9 +136,26 @@ def _fail_lost(project: Path, scheme: str, stderr: StderrLog, suspects: set[str]
     lost = dict(lost_jobs(project, scheme))
     for job_dir in lost.keys() & suspects:
         if not ended(project / job_dir):
-            said = fail(project, job_dir, lost[job_dir], stderr.since(_submitted_at(project / job_dir)))
+            cancelled = cancel_arrays(project, job_dir)
+            also = f"; cryocc cancelled its array {', '.join(cancelled)}" if cancelled else ""
+            said = fail(project, job_dir, lost[job_dir], stderr.since(_submitted_at(project / job_dir)), also)
             print(f"cryocc watchdog: {job_dir}: {said}; wrote {FAILURE}", flush=True)
     return set(lost)
+
+
+def cancel_arrays(project: Path, job_dir: str) -> list[str]:
+    """A lost job run as SLURM arrays leaves tasks that no supervisor waits for: scancel each of its
+    recorded arrays that squeue lists as ours, working in this project. Returns their ids."""
+    p = Project(project)
+    try:
+        recorded = p.recorded_arrays(job_dir)
+    except ProjectError as exc:
+        _say_once(f"cryocc watchdog: cannot cancel the arrays of {job_dir}: {one_line(exc)}")
+        return []
+    live = p.live_arrays(recorded) if recorded else []
+    if problem := scancel(live):
+        _say_once(f"cryocc watchdog: {job_dir}: {problem}")
+    return live
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,14 +98,16 @@ def print_status(doc: dict[str, Any], project: Path, plain: bool = False, termin
 
 
 def jobs_live_table(states: list[JobState], scheme: str) -> Table:
-    """The live view of `cryocc run --wait`: one row per job of the running scheme."""
+    """The live view of `cryocc run --wait`: one row per job of the running scheme (a job run as
+    SLURM arrays: its tasks' progress)."""
     rows = []
     for st in states:
         slurm = f"{st.slurm['id']} {st.slurm['state']}" if st.slurm else ""
         secs = (st.receipt or {}).get("seconds")
-        rows.append([st.name, st.status, st.job_dir or "-", slurm, f"{secs:.0f} s" if secs is not None else ""])
-    cells = [["job", "state", "directory", "SLURM", "time"], *rows]
-    return _rich_table(cells, [max(len(row[i]) for row in cells) for i in range(5)], (0, 1, 2, 3, 4), f"Schemes/{scheme}/")
+        rows.append([st.name, st.status, st.job_dir or "-", slurm, f"{secs:.0f} s" if secs is not None else "",
+                     st.array["line"] if st.array else ""])
+    cells = [["job", "state", "directory", "SLURM", "time", "tasks"], *rows]
+    return _rich_table(cells, [max(len(row[i]) for row in cells) for i in range(6)], (0, 1, 2, 3, 4), f"Schemes/{scheme}/")
 
 
 def print_tilt_series(tilt_series: dict[str, list[dict[str, Any]]], plain: bool = False) -> None:

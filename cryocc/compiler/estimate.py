@@ -1,10 +1,17 @@
 """What a plan will cost: per job to run, its wall time (from this project's own history of that job
 type, else a per-type default scaled by the tilt series) and its GPU-hours (wall time x the GPUs it
 asks for). An extension costs its share of tilt series. The scheme runs its jobs one after another,
-so the plan's wall time is their sum."""
+so the plan's wall time is their sum.
+
+A job run as SLURM arrays (execution: array) is its tasks: each costs the type's fixed seconds (a
+tool's start, its inputs read) and its tilt series' (tilt_series_per_task), asks for the job's GPUs,
+and at most max_parallel run at once, so its wall time is the makespan of waves of tasks (SLURM
+willing: a task that waits for a node waits longer). Its GPU-hours are every task's. Per-type
+defaults only: an array run's receipt says how long its supervisor waited, which is no task's time."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +43,9 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
         items = planned[name].items
         todo = len(items.todo) if items is not None and planned[name].action == Action.EXTEND else n_series
         past = [s for t in job.names for s in history.get(t, ())]
+        if job.array and todo:
+            jobs[name] = _array_cost(job.type, todo, job.array, job.resources.get("gpus") or 0)
+            continue
         if past:
             seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
             seconds *= todo / max(n_series, 1)
@@ -47,6 +57,29 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
     total = sum(j["seconds"] for j in jobs.values())
     return {"jobs": jobs, "seconds": total, "gpu_hours": round(sum(j["gpu_hours"] for j in jobs.values()), 2),
             "gpus": max((compiled.jobs[n].resources.get("gpus") or 0 for n in jobs), default=0)}
+
+
+def _array_cost(job_type: str, todo: int, array: dict[str, Any], gpus: int) -> dict[str, Any]:
+    """An array job's tasks, each task's time, their GPU-hours and the makespan at the throttle."""
+    fixed, per_series = DEFAULT_COST.get(job_type, (600, 60))
+    per_task = max(1, int(array["tilt_series_per_task"]))
+    tasks = math.ceil(todo / per_task)
+    task_seconds = fixed + per_series * min(per_task, todo)
+    at_once = max(1, min(int(array["max_parallel"]), tasks))
+    makespan = math.ceil(tasks / at_once) * task_seconds
+    return {"seconds": round(makespan), "gpu_hours": round(tasks * task_seconds * gpus / 3600, 2), "source": "default for the type",
+            "array": {"tasks": tasks, "task_seconds": round(task_seconds), "max_parallel": at_once, "gpus_per_task": gpus}}
+
+
+def array_lines(est: dict[str, Any]) -> list[str]:
+    """One line per array job: '  motion: 176 tasks of ~ 2 min, 5.9 GPU-h, ~ 18 min at 20 at once'."""
+    lines = []
+    for name, job in est["jobs"].items():
+        if a := job.get("array"):
+            gpu = f", {job['gpu_hours']:g} GPU-h" if job["gpu_hours"] else ""
+            lines.append(f"  {name}: {a['tasks']} array task{'s' * (a['tasks'] != 1)} of ~ {duration(a['task_seconds'])}{gpu}, "
+                         f"~ {duration(job['seconds'])} at {a['max_parallel']} at once")
+    return lines
 
 
 def duration(seconds: float) -> str:
@@ -64,4 +97,5 @@ def summary_line(est: dict[str, Any]) -> str | None:
     defaults = sum(1 for j in est["jobs"].values() if j["source"] == "default for the type")
     basis = "from this project's history" if not defaults else \
         f"per-type defaults for {defaults} of {len(est['jobs'])} jobs, which have no history here yet"
-    return f"Estimate: ~ {gpu}{duration(est['seconds'])} wall, one job after another ({basis})."
+    arrays = " (an array's tasks up to its throttle at once)" if any("array" in j for j in est["jobs"].values()) else ""
+    return f"Estimate: ~ {gpu}{duration(est['seconds'])} wall, one job after another{arrays} ({basis})."
