@@ -23,7 +23,7 @@ ITEM_LOGS = "logs"  # <job>/logs/<tilt series>.log: a tool's output for one tilt
 # A job run as a SLURM array (execution: array): its driver is the supervisor RELION submitted, and
 # each array task runs the same driver on some tilt series (drivers/_array.py). In the job directory:
 ARRAY_DIR = "cryocc_array"
-ARRAY_MANIFEST = f"{ARRAY_DIR}/manifest.json"  # {format, job, fingerprint, tasks: [[tilt series, ...], ...], throttle}
+ARRAY_MANIFEST = f"{ARRAY_DIR}/manifest.json"  # {format, job, fingerprint, tasks: [[tilt series, ...], ...], max_parallel, decisions}
 ARRAY_IDS = f"{ARRAY_DIR}/arrays.json"  # [{id, base, indices}]: each sbatch --array the supervisor made (base + index = task)
 ARRAY_TASKS = f"{ARRAY_DIR}/tasks"  # <task>.json: what one task made of its tilt series (written once, atomically)
 ARRAY_LOGS = f"{ARRAY_DIR}/logs"  # <array id>_<index>.out and .err: sbatch's --output and --error of each task

@@ -3,6 +3,7 @@ the relion_schemer command line."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,16 @@ def test_cluster_profile_reaches_the_job_script(example, tmp_path):
     edit(pipeline, "defaults:\n  resources: {time: \"00:20:00\"}\n", "")
     apply_pipeline(pipeline, tmp_path / "p")
     scripts = {p.name.split(".")[0]: p.read_text() for p in (tmp_path / "p/.cryocc/scripts").iterdir()}
+    params = {p.parent.name: json.loads(p.read_text()) for p in (tmp_path / "p/.cryocc/jobs").glob("*/*.json")}
+    # reconstruct runs as an array (an sbatch site): each task gets the site's resources for its type
+    assert params["reconstruct"]["array"]["resources"] == {"partition": "gpu", "gpus": 1, "mem": "2G", "cpus": 4, "time": "01:00:00",
+                                                         "constraint": None, "sbatch": None}
+    # and the job RELION submits, its supervisor, the site's supervisor resources, the script's setup
     recon = scripts["reconstruct"]
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --gres=gpu:1", "#SBATCH --mem=2G", "#SBATCH --cpus-per-task=4",
-                 "#SBATCH --time=01:00:00", "module purge", "export OMP_NUM_THREADS=1"):
+    for line in ("#SBATCH --cpus-per-task=1", "#SBATCH --mem=2G", "#SBATCH --time=3-00:00:00", "module purge", "export OMP_NUM_THREADS=1"):
         assert line in recon, line
-    assert "#SBATCH --partition=cpu" in scripts["import"] and "--gres" not in scripts["import"]
+    assert "--gres" not in recon and "--partition" not in recon
+    assert "#SBATCH --partition=cpu" in scripts["import"] and "--gres" not in scripts["import"]  # a job that runs whole
     assert recon.index("module purge") < recon.index("XXXcommandXXX")
 
 
