@@ -283,6 +283,25 @@ def test_the_estimate_of_an_array_job_counts_its_tasks_and_the_makespan_at_its_t
     assert "array" not in est["jobs"]["import"]  # pools: one job
     out = p.cli("plan", pipeline, "--project", p.root).stdout
     assert f"  motion: 10 array tasks of ~ 2 min, {round(10 * task / 3600, 2):g} GPU-h, ~ 8 min at 4 at once" in out, out
+    assert "warning" not in out  # 3 waves of 20 minutes fit in the supervisor's 3 days
+
+
+def test_the_plan_warns_when_an_array_may_outlast_its_supervisor(tmp_path):
+    from cryocc.compiler.estimate import walltime_seconds
+
+    assert [walltime_seconds(t) for t in ("30", "10:30", "02:00:00", "3-00:00:00", "1-12", "2-01:30", None)] == \
+        [1800, 630, 7200, 259200, 129600, 178200, 0]
+    pipeline = copy_examples(tmp_path / "examples", "quickstart")
+    add_series(pipeline.parent, names(2, 9))
+    # 10 tasks of up to 20 hours, one at a time: 200 hours, where the supervisor has 3 days
+    edit(pipeline, 'defaults:\n  resources: {time: "00:20:00"}', 'defaults:\n  resources: {time: "20:00:00"}\n  max_parallel: 1')
+    p = Proj.__new__(Proj)
+    p.__dict__.update(pipeline=pipeline, root=tmp_path / "project", runner=CliRunner(), schemes_run=[])
+    motion = p.plan()["estimate"]["jobs"]["motion"]["array"]
+    assert motion["outlasts_supervisor"] == {"tasks_may_take": 10 * 20 * 3600, "supervisor_time": "3-00:00:00"}
+    out = p.cli("plan", pipeline, "--project", p.root).stdout
+    assert ("    warning: at their time limits its tasks may take 200.0 h, longer than its supervisor's 3-00:00:00, whose end "
+            "cancels them: raise the site's arrays.supervisor.time or max_parallel") in out, out
 
 
 # --- the real SLURM --------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
         todo = len(items.todo) if items is not None and planned[name].action == Action.EXTEND else n_series
         past = [s for t in job.names for s in history.get(t, ())]
         if job.array and todo:
-            jobs[name] = _array_cost(job.type, todo, job.array, job.resources.get("gpus") or 0)
+            jobs[name] = _array_cost(job.type, todo, job.array, job.resources)
             continue
         if past:
             seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
@@ -59,16 +59,40 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
             "gpus": max((compiled.jobs[n].resources.get("gpus") or 0 for n in jobs), default=0)}
 
 
-def _array_cost(job_type: str, todo: int, array: dict[str, Any], gpus: int) -> dict[str, Any]:
-    """An array job's tasks, each task's time, their GPU-hours and the makespan at the throttle."""
+def _array_cost(job_type: str, todo: int, array: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
+    """An array job's tasks, each task's time, their GPU-hours and the makespan at the throttle; and
+    whether its supervisor's time limit is shorter than the tasks' limits allow the array to take."""
     fixed, per_series = DEFAULT_COST.get(job_type, (600, 60))
+    gpus = resources.get("gpus") or 0
     per_task = max(1, int(array["tilt_series_per_task"]))
     tasks = math.ceil(todo / per_task)
     task_seconds = fixed + per_series * min(per_task, todo)
     at_once = max(1, min(int(array["max_parallel"]), tasks))
-    makespan = math.ceil(tasks / at_once) * task_seconds
+    waves = math.ceil(tasks / at_once)
+    makespan = waves * task_seconds
+    out = {"tasks": tasks, "task_seconds": round(task_seconds), "max_parallel": at_once, "gpus_per_task": gpus}
+    longest, supervisor = waves * walltime_seconds(resources.get("time")), walltime_seconds(array["supervisor"].get("time"))
+    if supervisor and longest > supervisor:  # the supervisor's end cancels its array
+        out["outlasts_supervisor"] = {"tasks_may_take": longest, "supervisor_time": array["supervisor"]["time"]}
     return {"seconds": round(makespan), "gpu_hours": round(tasks * task_seconds * gpus / 3600, 2), "source": "default for the type",
-            "array": {"tasks": tasks, "task_seconds": round(task_seconds), "max_parallel": at_once, "gpus_per_task": gpus}}
+            "array": out}
+
+
+def walltime_seconds(value: Any) -> int:
+    """A SLURM wall time (M, M:S, H:M:S, D-H[:M[:S]], as the spec's models accept them) in seconds; 0 if none."""
+    text = str(value or "")
+    days, _, rest = text.rpartition("-") if "-" in text else ("", "", text)
+    parts = [int(p) for p in rest.split(":") if p.isdigit()]
+    if not parts or not (days.isdigit() or not days):
+        return 0
+    if days:  # D-H, D-H:M, D-H:M:S
+        h, m, s = (parts + [0, 0])[:3]
+        return ((int(days) * 24 + h) * 60 + m) * 60 + s
+    if len(parts) == 1:  # M
+        return parts[0] * 60
+    if len(parts) == 2:  # M:S
+        return parts[0] * 60 + parts[1]
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]  # H:M:S
 
 
 def array_lines(est: dict[str, Any]) -> list[str]:
@@ -79,6 +103,10 @@ def array_lines(est: dict[str, Any]) -> list[str]:
             gpu = f", {job['gpu_hours']:g} GPU-h" if job["gpu_hours"] else ""
             lines.append(f"  {name}: {a['tasks']} array task{'s' * (a['tasks'] != 1)} of ~ {duration(a['task_seconds'])}{gpu}, "
                          f"~ {duration(job['seconds'])} at {a['max_parallel']} at once")
+            if late := a.get("outlasts_supervisor"):
+                lines.append(f"    warning: at their time limits its tasks may take {duration(late['tasks_may_take'])}, longer than its "
+                             f"supervisor's {late['supervisor_time']}, whose end cancels them: raise the site's arrays.supervisor.time "
+                             "or max_parallel")
     return lines
 
 
