@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import starfile
 from conftest import edit
 from test_items import add_series, handed_on, names
 from test_slurm import E2E, _stop_everything
@@ -224,6 +225,12 @@ def test_each_task_gets_the_gpus_slurm_assigned_it(e2e):
     assert {r["devices"] for r in motion} == {None}  # no GPU asked for, none given
 
 
+def _particles(root: Path):
+    """The particles of the project's subtomogram extraction (its particles.star)."""
+    receipt = next(r for r in (json.loads(f.read_text()) for f in root.glob("External/job*/cryocc_receipt.json")) if r["job"] == "extract")
+    return starfile.read(root / receipt["job_dir"] / "particles.star", always_dict=True)["particles"]
+
+
 def test_one_new_tilt_series_under_the_full_catalog_extends_every_per_tilt_series_job(tmp_path, monkeypatch):
     from conftest import copy_examples, tool_env
 
@@ -238,6 +245,7 @@ def test_one_new_tilt_series_under_the_full_catalog_extends_every_per_tilt_serie
     try:
         e2e.cli("apply", pipeline, "--project", root)
         e2e.cli("run", "--project", root, "--wait")
+        before = _particles(root)
         add_series(data, names(3, 1))
         plan = {j["name"]: j for j in json.loads(e2e.cli("plan", pipeline, "--project", root, "--json").stdout)["jobs"]}
         per_tilt_series = ["import", "motion", "tsimport", "align", "ctf", "filter", "reconstruct", "denoise", "tm_ribo", "picks", "extract"]
@@ -253,5 +261,15 @@ def test_one_new_tilt_series_under_the_full_catalog_extends_every_per_tilt_serie
         assert "jobs succeeded" in e2e.cli("run", "--project", root, "--wait").stdout
         actions = {j["name"]: j["action"] for j in json.loads(e2e.cli("plan", pipeline, "--project", root, "--json").stdout)["jobs"]}
         assert set(actions.values()) == {"keep"}, actions
+        receipts = {r["job"]: r for r in (json.loads(f.read_text()) for f in root.glob("External/job*/cryocc_receipt.json"))}
+        for job in ["motion", "align", "ctf", "reconstruct", "tm_ribo", "picks", "extract"]:  # arrays of one task: TS_03
+            assert receipts[job]["array"]["tasks"] == 1 and sorted(receipts[job]["items"]) == names(1, 3), job
+        # the picks and the particles of the kept tomograms and of the new one, in one file each
+        picks = starfile.read(root / receipts["picks"]["job_dir"] / "candidates.star")
+        particles = _particles(root)
+        assert sorted(set(picks["rlnTomoName"])) == sorted(set(particles["rlnTomoName"])) == names(1, 3)
+        kept = particles[particles["rlnTomoName"] != "TS_03"].reset_index(drop=True)
+        assert kept.equals(before)  # the kept tomograms' particles, untouched, beside the new one's
+        assert all((root / f).is_file() for f in particles["rlnImageName"].str.split("@").str[-1])  # every stack is there
     finally:
         _stop_everything(root)

@@ -35,6 +35,7 @@ from ._runtime import Context
 TASK_SCRIPT = "#!/bin/sh\n# cryocc: runs one array task of this job: its arguments are the driver's command line\nexec \"$@\"\n"
 SQUEUE_FORMAT = "%i|%T|%r"  # 1234_5|RUNNING|None, 1234_[6-9%4]|PENDING|JobArrayTaskLimit
 STOP_WAIT_SECONDS = 30.0
+SETTLE_SECONDS = 10.0  # how long records missing once SLURM has no task left are looked for again
 
 
 # --- the supervisor ------------------------------------------------------------------------
@@ -52,18 +53,29 @@ def supervise(ctx: Context, argv: list[str]) -> None:
         if decide is not None:  # what the job decides over all its tilt series, before they go their ways
             decide(ctx)
         _fresh(ctx, {**manifest, "decisions": ctx.decisions})
-        arrays = _submit(ctx, argv, list(range(len(tasks))), settings)
+        arrays: list[dict[str, Any]] = []
+        missing = list(range(len(tasks)))
     else:
         arrays, missing, ctx.decisions = adopted
-        ctx.say(f"cryocc driver: found arrays {', '.join(a['id'] for a in arrays)} of an earlier start still running: waiting for them")
-        if missing:
-            arrays += _submit(ctx, argv, missing, settings)
-    ctx.array = {"ids": [a["id"] for a in arrays], "tasks": len(tasks), "max_parallel": settings["max_parallel"]}
+        ctx.say(f"cryocc driver: an earlier start of this job submitted arrays {', '.join(a['id'] for a in arrays)}: "
+                f"{len(tasks) - len(missing)} of its {len(tasks)} tasks are done or still run, and are not submitted again")
     try:
+        if missing:
+            arrays += _submit(ctx, argv, missing, settings, after=arrays)
+        ctx.array = {"ids": [a["id"] for a in arrays], "tasks": len(tasks), "max_parallel": settings["max_parallel"]}
         _wait(ctx, arrays, len(tasks), settings["poll_seconds"])
+    except Aborted:
+        raise  # _wait cancelled the arrays and waited for them
     except BaseException:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not stop the cancelling
-        _cancel(ctx, arrays)
+        # SIGTERM (scancel, the supervisor's time limit: SIGKILL follows after KillWait), a failed sbatch, a bug:
+        # cancel every array recorded, and vouch for what the tasks finished before the sentinel, without waiting
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        recorded = _arrays_recorded(ctx) or arrays
+        _cancel(ctx, recorded, wait=False)
+        try:
+            _merge(ctx, tasks, recorded, final=False)
+        except Exception as exc:  # noqa: BLE001 (the first error is the job's; this one only goes to the log)
+            ctx.say(f"cryocc driver: could not keep what the tasks finished: {exc}")
         raise
     _merge(ctx, tasks, arrays)
 
@@ -85,39 +97,59 @@ def _fresh(ctx: Context, manifest: dict[str, Any]) -> None:
 
 
 def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], dict[str, Any]] | None:
-    """The arrays an earlier start of this same manifest submitted, when some still run, the tasks that
-    neither ran to a record nor still run, and the decisions the tasks were given; None: start afresh."""
+    """An earlier start of this same manifest in this directory (a supervisor requeued or started again
+    after a crash): its arrays, the tasks neither succeeded nor still queued or running (their old
+    records removed), and the decisions its tasks were given; None: start afresh."""
     try:
         old = json.loads(ctx.path(ARRAY_MANIFEST).read_text())
-        arrays = json.loads(ctx.path(ARRAY_IDS).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(old, dict) or {k: old.get(k) for k in manifest} != manifest or not isinstance(arrays, list) or not arrays:
+    arrays = _arrays_recorded(ctx)
+    if not isinstance(old, dict) or {k: old.get(k) for k in manifest} != manifest or not arrays:
         return None
     alive = _alive(ctx, arrays)
-    if not alive:
-        return None
-    done = _recorded(ctx)
+    if alive is None:  # never a second array beside tasks that may still run
+        raise JobFailed("squeue did not answer: cannot tell whether the tasks an earlier start of this job submitted still run")
+    records = _recorded(ctx, arrays)
     running = {a["base"] + i for a in arrays for i in a["indices"] if (a["id"], i) in alive}
-    return arrays, [t for t in range(len(manifest["tasks"])) if t not in done and t not in running], dict(old.get("decisions") or {})
+    done = {n for n, r in records.items() if r.get("status") == "succeeded"}
+    missing = [t for t in range(len(manifest["tasks"])) if t not in done and t not in running]
+    for t in missing:
+        ctx.path(f"{ARRAY_TASKS}/{t}.json").unlink(missing_ok=True)
+    return arrays, missing, dict(old.get("decisions") or {})
 
 
-def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """One sbatch --array per block of tasks SLURM's MaxArraySize allows (indices 0..MaxArraySize-1)."""
+def _arrays_recorded(ctx: Context) -> list[dict[str, Any]]:
+    """The arrays this job directory's supervisors submitted (arrays.json), each {id, base, indices}."""
+    try:
+        arrays = json.loads(ctx.path(ARRAY_IDS).read_text())
+    except (OSError, ValueError):
+        return []
+    ok = isinstance(arrays, list) and all(isinstance(a, dict) and str(a.get("id", "")).isdigit() and isinstance(a.get("base"), int)
+                                          and isinstance(a.get("indices"), list) for a in arrays)
+    return arrays if ok else []
+
+
+def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, Any], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One sbatch --array per block of tasks SLURM's MaxArraySize allows (indices 0..MaxArraySize-1),
+    each recorded as soon as SLURM took it. The throttle is the job's: each array starts after the one
+    before it has ended (--dependency=afterany), as do the first and arrays of an earlier start still running."""
     limit = _max_array_size()
+    if after:  # SLURM refuses a dependency on a job it has forgotten: only arrays it still has
+        alive = _alive(ctx, after) or {}
+        after = [a for a in after if any(array_id == a["id"] for array_id, _ in alive)]
     arrays: list[dict[str, Any]] = []
     by_base: dict[int, list[int]] = {}
     for t in todo:
         by_base.setdefault(t // limit * limit, []).append(t)
-    # the throttle is the job's: arrays split at MaxArraySize share it
-    share = {**settings, "max_parallel": max(1, settings["max_parallel"] // len(by_base))}
     for base, block in sorted(by_base.items()):
         indices = [t - base for t in block]
-        array_id = _sbatch(ctx, argv, base, indices, share)
+        before = [a["id"] for a in (arrays[-1:] or after)]
+        array_id = _sbatch(ctx, argv, base, indices, settings, before)
         arrays.append({"id": array_id, "base": base, "indices": indices})
-        recorded = json.loads(ctx.path(ARRAY_IDS).read_text())
-        atomic_write(ctx.path(ARRAY_IDS), json.dumps(recorded + [arrays[-1]], indent=1) + "\n")
-        ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {share['max_parallel']} at once")
+        atomic_write(ctx.path(ARRAY_IDS), json.dumps(_arrays_recorded(ctx) + [arrays[-1]], indent=1) + "\n")
+        ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {settings['max_parallel']} at once"
+                + (f", after {', '.join(before)}" if before else ""))
     return arrays
 
 
@@ -146,9 +178,10 @@ def array_spec(indices: list[int], throttle: int) -> str:
     return ",".join(parts) + f"%{max(1, min(throttle, len(indices)))}"
 
 
-def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any]) -> list[str]:
+def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any],
+                after: list[str] | None = None) -> list[str]:
     r = settings["resources"]
-    logs = ctx.path(ARRAY_LOGS)
+    logs = str(ctx.path(ARRAY_LOGS)).replace("%", "%%")  # sbatch expands % in file names: %% is one
     args = ["sbatch", "--parsable", f"--array={array_spec(indices, settings['max_parallel'])}",
             f"--job-name={ctx.doc['job']}.tasks", f"--chdir={ctx.project}", "--nodes=1", "--ntasks=1",
             f"--cpus-per-task={r['cpus']}", f"--mem={r['mem']}", f"--time={r['time']}",
@@ -156,14 +189,15 @@ def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], se
     args += [f"--partition={r['partition']}"] * bool(r.get("partition"))
     args += [f"--gres=gpu:{r['gpus']}"] * bool(r.get("gpus"))
     args += [f"--constraint={r['constraint']}"] * bool(r.get("constraint"))
+    args += [f"--dependency=afterany:{':'.join(after or ())}"] * bool(after)
     args += list(r.get("sbatch") or ())
     task = [sys.executable, "-m", "cryocc.drivers", "--task-base", str(base), *argv]
     return [*args, str(ctx.path(f"{ARRAY_DIR}/task.sh")), *task]
 
 
-def _sbatch(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any]) -> str:
+def _sbatch(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any], after: list[str]) -> str:
     ctx.path(ARRAY_LOGS).mkdir(parents=True, exist_ok=True)
-    command = sbatch_argv(ctx, argv, base, indices, settings)
+    command = sbatch_argv(ctx, argv, base, indices, settings, after)
     ctx.say(f"+ {shlex.join(command[:command.index(str(ctx.path(f'{ARRAY_DIR}/task.sh')))])} {ARRAY_DIR}/task.sh ...")
     try:
         done = subprocess.run(command, capture_output=True, env=task_environment(), timeout=120, check=False)
@@ -202,21 +236,25 @@ def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> dict[tuple[str, int], 
     return alive
 
 
-def _recorded(ctx: Context, known: dict[int, dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
-    """The tasks that wrote their record, by number; known: those read before (a record is written once)."""
+def _recorded(ctx: Context, arrays: list[dict[str, Any]], known: dict[int, dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+    """The tasks that wrote their record, by number: a regular file, written by a task of one of these
+    arrays under its own number (not a stray task of another start); known: those read before."""
     out: dict[int, dict[str, Any]] = dict(known or {})
     folder = ctx.path(ARRAY_TASKS)
     if not folder.is_dir():
         return out
+    ours = {f"{a['id']}_{i}": a["base"] + i for a in arrays for i in a["indices"]}
     for entry in os.scandir(folder):
         stem, _, suffix = entry.name.partition(".")
-        if suffix == "json" and stem.isdigit() and int(stem) not in out:
-            try:
-                record = json.loads(Path(entry.path).read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict):
-                out[int(stem)] = record
+        if suffix != "json" or not stem.isdigit() or int(stem) in out or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            record = json.loads(Path(entry.path).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and ours.get(str(record.get("slurm"))) == int(stem) == record.get("task") \
+                and isinstance(record.get("items"), dict) and isinstance(record.get("files", {}), dict):
+            out[int(stem)] = record
     return out
 
 
@@ -228,7 +266,7 @@ def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds
         if (ctx.job_dir / ABORT_NOW).exists():
             _cancel(ctx, arrays)
             raise Aborted("RELION_JOB_ABORT_NOW found: its array was cancelled")
-        records = _recorded(ctx, records)
+        records = _recorded(ctx, arrays, records)
         if len(records) >= n_tasks:
             return
         if time.monotonic() - last_ask >= poll_seconds:
@@ -238,12 +276,22 @@ def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds
             if failures >= 10:
                 raise JobFailed("squeue has not answered about the array 10 times in a row")
             if alive is not None and not alive:
+                _settle(ctx, arrays, records, n_tasks)
                 return
             line = progress(records, alive, n_tasks)
             if line != said:
                 ctx.say(f"cryocc driver: array {', '.join(a['id'] for a in arrays)}: {line}")
                 said = line
         time.sleep(min(1.0, poll_seconds))
+
+
+def _settle(ctx: Context, arrays: list[dict[str, Any]], records: dict[int, dict[str, Any]], n_tasks: int) -> None:
+    """SLURM has none of the tasks left, but some records are missing: on a shared file system a record
+    written on another node moments ago may not be listed here yet. Look again for a while before they
+    count as lost."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while len(_recorded(ctx, arrays, records)) < n_tasks and time.monotonic() < deadline:
+        time.sleep(1.0)
 
 
 def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], str] | None, n_tasks: int) -> str:
@@ -256,13 +304,16 @@ def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], st
     return words + (f", {len(failed)} failed ({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''})" if failed else "")
 
 
-def _cancel(ctx: Context, arrays: list[dict[str, Any]]) -> None:
-    """scancel every array, then wait (bounded) until SLURM has none of their tasks left."""
+def _cancel(ctx: Context, arrays: list[dict[str, Any]], wait: bool = True) -> None:
+    """scancel every array, then (wait) until SLURM has none of their tasks left, at most 30 s. Without
+    waiting when the supervisor itself is ending: SLURM kills it KillWait after its SIGTERM."""
     if not arrays:
         return
     try:
-        subprocess.run(["scancel", *(a["id"] for a in arrays)], capture_output=True, timeout=60, check=False)
+        subprocess.run(["scancel", *(a["id"] for a in arrays)], capture_output=True, timeout=10 if not wait else 60, check=False)
     except (OSError, subprocess.TimeoutExpired):
+        return
+    if not wait:
         return
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -274,18 +325,21 @@ def _cancel(ctx: Context, arrays: list[dict[str, Any]]) -> None:
 
 # --- merging -----------------------------------------------------------------------------
 
-def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -> None:
-    """Each task's record into the job's items, and its job-level files into the job's."""
-    records = _recorded(ctx)
+def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], final: bool = True) -> None:
+    """Each task's record into the job's items, and its job-level files into the job's. Not final (the
+    supervisor is ending early): what the tasks finished is vouched for, the rest fails as cancelled."""
+    records = _recorded(ctx, arrays)
     files: dict[str, str] = {}
     for number, names in enumerate(tasks):
         record = records.get(number)
         if record is None:
-            why = _lost(ctx, number, arrays)
+            why = _lost(ctx, number, arrays) if final else "cancelled with its supervisor before it ended"
             for name in names:
                 ctx.item(name, Outcome.FAILED, why)
             continue
-        files.update(record.get("files") or {})
+        for name, how in (record.get("files") or {}).items():  # a task that only wrote its own copy does not decide
+            if _job_level_name(name) and how in MERGES and (how or name not in files):
+                files[name] = how
         items = record.get("items") or {}
         whole = record.get("status") == "succeeded"
         slurm = "" if whole else _slurm_words(ctx, number, arrays)  # a SIGTERM's cause: SLURM says it in the task's log
@@ -300,11 +354,24 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]]) -
                 ctx.item(name, Outcome.FAILED, f"{why}: {slurm}" if slurm and slurm not in why else why)
             ctx.seen.add(name)
         ctx.quality.update(record.get("quality") or {})
-        if not ctx.tools_run:
-            ctx.tools_run.extend(record.get("commands") or [])
+    first = next((records[n] for n in sorted(records) if records[n].get("commands")), None)
+    if first is not None:  # the supervisor's own commands (a decision), then one task's, for the receipt
+        ctx.tools_run.extend(first["commands"])
     ok = [n for n in range(len(tasks)) if (records.get(n) or {}).get("status") == "succeeded"]
     for name, how in sorted(files.items()):
         _merge_file(ctx, name, how, ok, range(len(tasks)))
+    merge = getattr(driver_module(ctx.doc["type"]), "merge", None)
+    if merge is not None and ok:  # what only the job type knows how to put together (subtomo_extraction's particles)
+        merge(ctx, ok)
+
+
+MERGES = ("rows", "loop", "table", "one", "")  # Context.job_name's
+
+
+def _job_level_name(name: Any) -> bool:
+    """A job-level file as a task names it: relative, inside the job directory (a record is a file in a
+    group-writable project: what it names is checked before anything is moved or removed by it)."""
+    return isinstance(name, str) and bool(name) and not name.startswith("/") and ".." not in Path(name).parts and "\0" not in name
 
 
 def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
@@ -319,8 +386,8 @@ def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
 
 
 def _place(number: int, arrays: list[dict[str, Any]]) -> tuple[str, int] | None:
-    """(array id, index) of a task."""
-    return next(((a["id"], number - a["base"]) for a in arrays if number - a["base"] in a["indices"]), None)
+    """(array id, index) of a task: its latest submission."""
+    return next(((a["id"], number - a["base"]) for a in reversed(arrays) if number - a["base"] in a["indices"]), None)
 
 
 def _err_lines(ctx: Context, array_id: str, index: int) -> list[str]:
@@ -349,13 +416,15 @@ def task_name(ctx: Context, name: str, number: int) -> Path:
 
 def _merge_file(ctx: Context, name: str, how: str, ok: list[int], every: range) -> None:
     copies = [task_name(ctx, name, n) for n in ok]
-    present = [c for c in copies if c.is_file()]
+    present = [c for c in copies if c.is_file() and not c.is_symlink()]
     if how == "rows" and name == ctx.doc.get("items_star"):
         from ._relion_star import read_global, write_global
 
         rows = [r for c in present for r in read_global(c)]
         if rows or ctx.kept_rows:
             write_global(ctx, name, rows)
+    elif how == "loop":  # one loop of rows by tomogram (picks): the tasks', and an extension's kept ones
+        _merge_loop(ctx, name, present)
     elif how == "table" and present:
         lines = [ln for c in present for ln in c.read_text().splitlines()]
         header = lines[0] if lines else ""
@@ -364,6 +433,20 @@ def _merge_file(ctx: Context, name: str, how: str, ok: list[int], every: range) 
         os.replace(present[0], ctx.path(name))
     for n in every:  # every task's own copy, also of failed tasks: the job directory holds the job's
         task_name(ctx, name, n).unlink(missing_ok=True)
+
+
+def _merge_loop(ctx: Context, name: str, present: list[Path]) -> None:
+    from ..star import read_star
+    from ._relion_star import by_tomogram, loop_text
+
+    loops = [(block, rows) for c in present for block, rows in read_star(c).items() if isinstance(rows, list)]
+    old = ctx.path(name)
+    kept = [r for rows in (read_star(old).values() if ctx.keep and old.is_file() else ()) if isinstance(rows, list)
+            for r in rows if r.get("rlnTomoName") in ctx.keep]
+    rows = [r for _, block_rows in loops for r in block_rows]
+    if not rows and not kept:
+        raise JobFailed(f"no task wrote a row of {name} (for picks: no candidates above the cut-off in any tomogram)")
+    atomic_write(old, loop_text(loops[0][0] if loops else "particles", by_tomogram(kept, rows)))
 
 
 # --- a task ------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def _receipt(ctx: Context) -> dict[str, Any]:
 
 
 def _rows(ctx: Context) -> dict[str, dict[str, str]] | None:
-    path = ctx.job_file(ctx.doc["items_star"], "rows")
+    path = ctx.job_file(ctx.doc["items_star"])
     if not path.is_file():
         return None
     return {r["rlnTomoName"]: r for r in read_global(path)}

@@ -97,7 +97,7 @@ def alignment(ctx: Context, names: list[str]) -> dict[str, Quality]:
     """ts_aretomo / ts_etomo_patches: the refined tilt axis (AreTomo2's ROT column, per tilt, in its
     .aln: aretomo2:MrcUtil/CSaveAlignFile.cpp:89-106), the shift of each tilt, and the tilts left out
     (excluded_tilts.tsv, with the reason: dark for AreTomo2's DarkFrame lines, or WarpTools' selection)."""
-    dropped = _tsv(ctx.job_file("excluded_tilts.tsv", "table"))
+    dropped = _tsv(ctx.job_file("excluded_tilts.tsv"))
     out = {}
     for name in names:
         tilts = [{"movie": frame_id(r["rlnMicrographMovieName"]), "angle": _angle(r), "axis_deg": round(float(r["rlnTomoZRot"]), 3),
@@ -161,7 +161,7 @@ def tilt_filter(ctx: Context, names: list[str]) -> dict[str, Quality]:
 
 def tomograms(ctx: Context, names: list[str]) -> dict[str, Quality]:
     """ts_reconstruct, denoise_predict: the tomogram each tilt series gave (tomograms.star), for thumbnails."""
-    path = ctx.job_file("tomograms.star", "rows")
+    path = ctx.job_file("tomograms.star")
     rows = read_global(path) if path.is_file() else []
     return {r["rlnTomoName"]: {"tomogram": r["rlnTomoReconstructedTomogram"], "source": "tomograms.star"}
             for r in rows if r["rlnTomoName"] in names and r.get("rlnTomoReconstructedTomogram")}

@@ -115,7 +115,8 @@ def by_tomogram(kept: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[d
 
 
 def write_pairs(ctx: Context, filename: str, block: str, pairs: dict[str, str]) -> None:
-    atomic_write(ctx.path(filename), block_pairs(block, pairs))
+    """A block of pairs naming the job's files (the same in every array task: one is kept)."""
+    atomic_write(ctx.job_file(filename, "one"), block_pairs(block, pairs))
 
 
 def read_global(path: Path) -> list[dict[str, str]]:

@@ -95,12 +95,14 @@ class Context:
         """The name, in the job directory, of a job-level file (a combined STAR file, settings, a tool's
         input list): the name itself, or for an array task its own copy beside it (same folder, so that
         relative paths in it still hold), <stem>.task<N><suffix>, which the supervisor merges:
-        merge "rows" (data_global tables), "table" (tab-separated, one header), "one" (identical in every
-        task: one is kept), or None (the task's own: removed)."""
+        merge "rows" (data_global tables), "loop" (one loop of rows by tomogram), "table" (tab-separated,
+        one header), "one" (identical in every task: one is kept), "" (the task's own: removed), or None:
+        only read here (whoever writes it says how it merges)."""
         if self.task is None:
             return name
         stem, dot, suffix = name.rpartition(".") if "." in name.rpartition("/")[2] else (name, "", "")
-        self.task_files.setdefault(name, merge or "")
+        if merge is not None and not self.task_files.get(name):
+            self.task_files[name] = merge
         return f"{stem}.task{self.task}{dot}{suffix}"
 
     def job_file(self, name: str, merge: str | None = None) -> Path:
@@ -178,7 +180,7 @@ def _name(series: Any) -> str:
 def input_list(ctx: Context, filename: str, paths: list[str]) -> str:
     """A WarpTools --input_data list: a .txt of one path per line, relative to the job directory the
     tool runs in (warp:WarpTools/Commands/BaseOptions.cs:113-119, 173)."""
-    name = ctx.job_name(filename)
+    name = ctx.job_name(filename, "")
     ctx.path(name).write_text("".join(p + "\n" for p in paths))
     return name
 

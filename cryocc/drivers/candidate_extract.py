@@ -13,6 +13,7 @@ from ._process import for_each_item
 from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global, write_global, write_pairs
 from ._runtime import Context, item_log
 
+NO_CANDIDATES = "no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)"
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram
 
 
@@ -32,7 +33,10 @@ def _stage(ctx: Context, upstream: Path, names: set[str]) -> list[Path]:
             target.write_text(json.dumps(doc, indent=1) + "\n")
             jobs.append(target)
         elif not target.exists():
-            target.symlink_to(f.resolve())
+            try:
+                target.symlink_to(f.resolve())
+            except FileExistsError:  # an array task beside this one linked it first
+                pass
     if names and not jobs:
         raise JobFailed(f"no *_job.json in {ctx.rel(upstream)}/")
     return jobs
@@ -83,9 +87,10 @@ def run(ctx: Context) -> None:
     rows = by_tomogram(kept, [r for name in sorted(found) for r in found[name]])
     if not done and not kept and ctx.failed_items():
         raise JobFailed(items_failed(ctx.failed_items(), len(ctx.items)))
-    if not rows:
-        raise JobFailed("no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)")
-    atomic_write(ctx.path("candidates.star"), loop_text("particles", rows))
+    if not rows and ctx.task is None:  # an array task's tomogram may have none: the job's merge says it
+        raise JobFailed(NO_CANDIDATES)
+    if rows:
+        atomic_write(ctx.job_file("candidates.star", "loop"), loop_text("particles", rows))
     write_global(ctx, "tomograms.star", [t.row for t in tomograms if t.name in done])
     write_pairs(ctx, "optimisation_set.star", "optimisation_set", {
         "rlnTomoParticlesFile": ctx.rel(ctx.path("candidates.star")),

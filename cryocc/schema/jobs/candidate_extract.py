@@ -28,6 +28,7 @@ JOB = register(JobType(
     tool_label="pytom-match-pick pytom_extract_candidates.py",
     params=CandidateExtractParams,
     per_tilt_series=True,
+    array=True,
     items_star="tomograms.star",
     inputs={"tm_results": InputSlot(("tm_results",), "in_mic", "template-matching results")},
     outputs=(

@@ -20,6 +20,7 @@ JOB = register(JobType(
     tool_label="RELION 5 relion_tomo_subtomo",
     params=SubtomoExtractionParams,
     per_tilt_series=True,
+    array=True,
     inputs={"particles": InputSlot(("candidates",), "in_mic", "optimisation set with particles and tomograms")},
     outputs=(
         Output("subtomo_set", "optimisation_set.star", "optimisation set of the extracted particles"),
