@@ -170,9 +170,17 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
 
 def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], poll: float) -> None:
     """Jobs still queued or running (in SLURM, or their process) with no schemer watching: wait for
-    their sentinels rather than submit a second copy into the same directory."""
+    their sentinels rather than submit a second copy into the same directory. A job whose supervisor
+    is gone (killed with its node while the head node was down) leaves array tasks nobody merges: they
+    are cancelled, as the watchdog does, so that the job's next run is the only one."""
+    from .supervisor import cancel_arrays
+
     while True:
-        running = [s for s in observe(project, lock).values() if s.status == Status.RUNNING]
+        states = observe(project, lock).values()
+        for s in states:
+            if s.status != Status.RUNNING and s.job_dir and (ids := cancel_arrays(project, s.job_dir)):
+                say(f"{s.name}: its supervisor is gone; cancelled its array {', '.join(ids)}, which nothing would merge")
+        running = [s for s in states if s.status == Status.RUNNING]
         if not running:
             return
         say("waiting for " + ", ".join(f"{s.name} ({s.detail})" for s in running))

@@ -36,23 +36,26 @@ class View:
         self.root = root
 
 
-def _squeue_tasks() -> list[tuple[str, str, str]]:
-    """(job id, name, state) of every array task SLURM has, one line per task."""
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%j|%T"], capture_output=True, text=True, errors="replace").stdout
-    return [tuple(line.split("|", 2)) for line in out.splitlines() if line.count("|") == 2]  # type: ignore[misc]
+def _squeue_tasks(root: Path) -> list[tuple[str, str, str]]:
+    """(job id, name, state) of every SLURM job working in this project (other tests share the cluster),
+    one line per array task."""
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%j|%T|%Z"], capture_output=True, text=True, errors="replace").stdout
+    lines = [line.split("|", 3) for line in out.splitlines() if line.count("|") == 3]
+    return [(i, name, state) for i, name, state, workdir in lines if workdir == str(root)]
 
 
 class Sampler(threading.Thread):
     """The most tasks of each array running at once, sampled from squeue while a run goes on."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         super().__init__(daemon=True)
+        self.root = root
         self.most: Counter[str] = Counter()
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            running = Counter(name for _, name, state in _squeue_tasks() if name.endswith(".tasks") and state == "RUNNING")
+            running = Counter(name for _, name, state in _squeue_tasks(self.root) if name.endswith(".tasks") and state == "RUNNING")
             for name, n in running.items():
                 self.most[name] = max(self.most[name], n)
             time.sleep(0.2)
@@ -72,7 +75,7 @@ def test_twelve_tilt_series_run_as_throttled_arrays_and_are_kept(e2e):
     edit(e2e.pipeline, "defaults:\n", "defaults:\n  max_parallel: 4\n")
     e2e.switch(FAKE_SLEEP="fs_motion_and_ctf=4,ts_reconstruct=2")
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
-    sampler = Sampler()
+    sampler = Sampler(e2e.root)
     sampler.start()
     try:
         out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
@@ -121,20 +124,20 @@ def test_a_tilt_series_that_fails_in_its_task_is_named_and_runs_again_alone(e2e)
     assert handed_on(View(e2e.root), "align", align[0]["job_dir"]) == names(1, 3)
 
 
-def _wait_for_tasks(job: str, state: str = "RUNNING", seconds: float = 90) -> list[str]:
+def _wait_for_tasks(root: Path, job: str, state: str = "RUNNING", seconds: float = 90) -> list[str]:
     deadline = time.time() + seconds
     while time.time() < deadline:
-        ids = [i for i, name, st in _squeue_tasks() if name == f"{job}.tasks" and st == state]
+        ids = [i for i, name, st in _squeue_tasks(root) if name == f"{job}.tasks" and st == state]
         if ids:
             return ids
         time.sleep(0.3)
-    raise AssertionError(f"no task of {job} became {state}: {_squeue_tasks()}")
+    raise AssertionError(f"no task of {job} became {state}: {_squeue_tasks(root)}")
 
 
-def _gone(job: str, seconds: float) -> bool:
+def _gone(root: Path, job: str, seconds: float) -> bool:
     deadline = time.time() + seconds
     while time.time() < deadline:
-        if not [i for i, name, _ in _squeue_tasks() if name == f"{job}.tasks"]:
+        if not [i for i, name, _ in _squeue_tasks(root) if name == f"{job}.tasks"]:
             return True
         time.sleep(0.2)
     return False
@@ -146,11 +149,11 @@ def test_abort_cancels_every_task_of_the_array(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.switch(FAKE_HANG="fs_motion_and_ctf")
     e2e.cli("run", "--project", e2e.root)
-    _wait_for_tasks("motion")
-    assert [name for _, name, st in _squeue_tasks() if st == "PENDING" and name == "motion.tasks"]  # throttled ones wait
+    _wait_for_tasks(e2e.root, "motion")
+    assert [name for _, name, st in _squeue_tasks(e2e.root) if st == "PENDING" and name == "motion.tasks"]  # throttled ones wait
     started = time.time()
     e2e.cli("abort", "--project", e2e.root)
-    assert _gone("motion", 10 - (time.time() - started)), _squeue_tasks()
+    assert _gone(e2e.root, "motion", 10 - (time.time() - started)), _squeue_tasks(e2e.root)
     st = e2e.wait_for("motion", "aborted", 30)
     assert st["state"] == "aborted"
 
@@ -160,11 +163,11 @@ def test_the_supervisor_cancelled_cancels_its_tasks_and_fails_the_job(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.switch(FAKE_HANG="fs_motion_and_ctf")
     e2e.cli("run", "--project", e2e.root)
-    _wait_for_tasks("motion")
+    _wait_for_tasks(e2e.root, "motion")
     job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
     supervisor = (job_dir / "cryocc_slurm_job").read_text().strip()
     subprocess.run(["scancel", supervisor], check=True)
-    assert _gone("motion", 20), _squeue_tasks()
+    assert _gone(e2e.root, "motion", 20), _squeue_tasks(e2e.root)
     st = e2e.wait_for("motion", "failed", 30)
     receipt = json.loads((job_dir / "cryocc_receipt.json").read_text())
     assert receipt["status"] == "failed" and "SIGTERM" in receipt["reason"], receipt["reason"]
@@ -176,7 +179,7 @@ def test_after_the_head_node_is_lost_run_waits_for_the_running_array_instead_of_
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.switch(FAKE_SLEEP="fs_motion_and_ctf=12")
     e2e.cli("run", "--project", e2e.root)
-    _wait_for_tasks("motion")
+    _wait_for_tasks(e2e.root, "motion")
     # the head node goes: the schemer and every cryocc process of it; SLURM's jobs live on
     record = json.loads((e2e.root / ".cryocc/run.json").read_text())
     os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
@@ -273,3 +276,31 @@ def test_one_new_tilt_series_under_the_full_catalog_extends_every_per_tilt_serie
         assert all((root / f).is_file() for f in particles["rlnImageName"].str.split("@").str[-1])  # every stack is there
     finally:
         _stop_everything(root)
+
+
+def test_after_the_head_node_and_the_supervisor_are_lost_run_cancels_the_orphaned_array_first(e2e):
+    add_series(e2e.pipeline.parent, names(2, 2))
+    e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
+    e2e.switch(FAKE_HANG="fs_motion_and_ctf")
+    e2e.cli("run", "--project", e2e.root)
+    ids = _wait_for_tasks(e2e.root, "motion")
+    record = json.loads((e2e.root / ".cryocc/run.json").read_text())
+    os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)  # the head node: schemer and watchdog
+    job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
+    # and the supervisor's driver, killed without a chance to cancel anything (its job script's guard
+    # then ends the job failed: a node lost outright would leave it without a sentinel, the same to run)
+    rel = f"{job_dir.relative_to(e2e.root)}/"
+    pids = [int(p) for p in subprocess.run(["pgrep", "-f", "--", f"--o {rel}"], capture_output=True, text=True).stdout.split()]
+    drivers = [pid for pid in pids if "--task-base" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    assert drivers, pids
+    for pid in drivers:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 30
+    while time.time() < deadline and not (job_dir / "RELION_JOB_EXIT_FAILURE").exists():
+        time.sleep(0.3)
+    assert {i for i, name, _ in _squeue_tasks(e2e.root) if name == "motion.tasks"} & set(ids)  # its tasks run on, orphaned
+    e2e.switch()
+    out = e2e.cli("run", "--project", e2e.root, "--wait").stdout
+    assert "motion: its supervisor is gone; cancelled its array" in out, out
+    assert "6 jobs succeeded" in out or "finished" in out, out
+    assert not {i for i, _, _ in _squeue_tasks(e2e.root)} & set(ids)
