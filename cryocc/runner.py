@@ -18,10 +18,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arrays import Recorded, one_line, read_recorded, scancel
-from .compiler import apply_pipeline
 from .confine import confined
 from .contract import (
     ABORT_NOW,
@@ -44,8 +43,10 @@ from .fsio import atomic_write, open_append, sha256_bytes, touch
 from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
 from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
 from .project_files import open_regular, read_tail
-from .schema.models import SiteProfile
 from .states import Status
+
+if TYPE_CHECKING:  # status, logs and abort import this module: no pydantic, no compiler for them
+    from .schema.models import SiteProfile
 
 __all__ = ["abort", "applied_lock", "follow", "live_schemer", "logs", "run", "schemer_command", "tail"]
 
@@ -67,6 +68,7 @@ def _site_file(project: Path, scheme: str) -> Path:
 
 
 def _site(project: Path, scheme: str) -> SiteProfile:
+    from .schema.models import SiteProfile
     from .schema.yamldoc import load_yaml
 
     return SiteProfile.model_validate(load_yaml(_site_file(project, scheme)).data)
@@ -250,6 +252,8 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
     if _spec_changed(lock):
         raise ProjectError(f"{spec} changed since the last apply",
                            hint="review the changes with cryocc plan, then cryocc apply, then cryocc run")
+    from .compiler import apply_pipeline
+
     result = apply_pipeline(spec, project)
     if not result.plan.to_run:
         say("nothing to run: every job has succeeded")

@@ -398,3 +398,14 @@ def test_docs_sites_describes_every_site_profile_key_and_no_other():
     assert documented == _site_keys(SiteProfile)
     assert "cryocc.site.schema.json" in doc and "cryocc sites" in doc
     assert "docs/sites.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_run_side_imports_neither_pydantic_nor_the_compiler():
+    """status, logs, abort and the watchdog import these modules on every call: kept off the models."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import cryocc.cli, cryocc.runner, cryocc.project, cryocc.arrays, cryocc.supervisor; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or m.startswith('cryocc.compiler')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
