@@ -164,10 +164,20 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
         last = tail(log / "run.err", 1)
         raise ProjectError("relion_schemer did not start" + (f": {last[0]}" if last else ""),
                            location=Location(f"{log}/run.err"), hint="its log says why")
+    _until_it_shows(int(said), scheme)
     record = {"scheme": scheme, "pid": int(said), "supervisor": proc.pid, "host": socket.gethostname(), "command": cmd,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"Schemes/{scheme}/run.out"}
     atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     return record
+
+
+def _until_it_shows(pid: int, scheme: str, seconds: float = 30.0) -> None:
+    """Right after the schemer was started its /proc cmdline can still be empty (its exec under way:
+    seen in 17 of 300 starts here), and `run --wait` would take it for ended: wait until it shows as
+    the schemer, or has gone."""
+    deadline = time.monotonic() + seconds
+    while not schemer_alive(pid, scheme) and os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], poll: float) -> None:

@@ -331,3 +331,22 @@ def test_where_slurm_cannot_be_asked_only_the_job_its_live_schemer_waits_for_run
         schemer.wait()
     st = observe_job(View(root), "a", lock)
     assert st.status == "incomplete" and "SLURM cannot be asked" in st.detail, st
+
+
+def test_a_schemer_just_started_is_seen_as_running(tmp_path):
+    """Right after a fork its /proc cmdline can be empty (the exec under way): run --wait once took such a
+    schemer for ended and said the scheme stopped at its first job, scheduled."""
+    import subprocess
+    import sys
+
+    from cryocc.project import schemer_alive
+    from cryocc.runner import _until_it_shows
+
+    for _ in range(100):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)", "--scheme", "cryocc_001"], stdin=subprocess.DEVNULL)
+        try:
+            _until_it_shows(child.pid, "cryocc_001")
+            assert schemer_alive(child.pid, "cryocc_001")
+        finally:
+            child.kill()
+            child.wait()
