@@ -18,6 +18,10 @@ MDOC = "data/mdoc/TS_01.mdoc"
 SITE = "mysite.yaml"
 
 
+# the first line of a block appended to the site profile (config/sites/local.yaml)
+APPENDED = len((ROOT / "config/sites/local.yaml").read_text().splitlines()) + 1
+
+
 class Case(NamedTuple):
     target: str  # pipeline | site | mdoc: the file edited (and expected in the message)
     old: str  # text replaced; "" appends new
@@ -201,17 +205,17 @@ CASES: dict[str, Case] = {
     # --- the site profile ---
     "site_missing": Case("pipeline", f"site: {SITE}", "site: locall", r"site profile 'locall' does not exist", 6),
     "site_unknown_key": Case("site", "submit: sbatch", "submitt: sbatch", r"unknown key 'submitt'", 6),
-    "site_env_key_shell": Case("site", "", "job_script:\n  env: {\"X=1;touch X;Y\": v}\n", r"environment variable name", 14),
-    "site_env_key_digit": Case("site", "", "job_script:\n  env: {1X: v}\n", r"environment variable name", 14),
-    "site_env_value_newline": Case("site", "", "job_script:\n  env: {X: \"a\\ntouch X\"}\n", r"control character", 14),
-    "site_setup_dollar": Case("site", "", "job_script:\n  setup: [\"module load $(touch X)\"]\n", r"plain words", 14),
-    "site_setup_semicolon": Case("site", "", "job_script:\n  setup: [\"module load relion; touch X\"]\n", r"plain words", 14),
+    "site_env_key_shell": Case("site", "", "job_script:\n  env: {\"X=1;touch X;Y\": v}\n", r"environment variable name", APPENDED + 1),
+    "site_env_key_digit": Case("site", "", "job_script:\n  env: {1X: v}\n", r"environment variable name", APPENDED + 1),
+    "site_env_value_newline": Case("site", "", "job_script:\n  env: {X: \"a\\ntouch X\"}\n", r"control character", APPENDED + 1),
+    "site_setup_dollar": Case("site", "", "job_script:\n  setup: [\"module load $(touch X)\"]\n", r"plain words", APPENDED + 1),
+    "site_setup_semicolon": Case("site", "", "job_script:\n  setup: [\"module load relion; touch X\"]\n", r"plain words", APPENDED + 1),
     "site_driver_shell": Case("site", "driver: cryocc_relion_driver", "driver: cryocc_relion_driver;touch X", r"expected words", 7),
     "site_submit_pipe": Case("site", "submit: sbatch", "submit: sbatch | tee x", r"expected words", 6),
     "site_relion_command": Case("site", "command: relion_schemer", "command: relion_schemer --x", r"expected an executable", 9),
     "site_cpus_words": Case("site", "{cpus: 1,", "{cpus: many,", r"found 'many'", 12),
     "site_time_bad": Case("site", 'time: "00:30:00"', 'time: "00:30:99"', r"seconds must be below 60", 12),
-    "site_param_unknown": Case("site", "", "params:\n  tsCtf: {windw: 512}\n", r"unknown parameter 'windw'", 14),
+    "site_param_unknown": Case("site", "", "params:\n  tsCtf: {windw: 512}\n", r"unknown parameter 'windw'", APPENDED + 1),
     "site_nul": Case("site", "submit: sbatch", b"submit: sb\0atch", r"a NUL byte", 6),
     "site_not_utf8": Case("site", "submit: sbatch", b"submit: sb\xe9atch", r"is not UTF-8", 6),
     "site_name_unsafe": Case("site", "name: local", "name: ../local", r"name", 4),

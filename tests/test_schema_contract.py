@@ -60,11 +60,12 @@ def _every_key_spec(pipeline: Path) -> dict[str, Any]:
     spec["data"].update(exclude={"TS_02": "cracked ice"}, exclude_tilts={"TS_01": {"zvalues": [40], "angles": [3], "why": "a grid bar"}},
                         incomplete="skip", gain=None, gain_operations="flip_x,transpose",
                         acquisition=EVERY_ACQUISITION, frame_check="lenient")
-    spec["defaults"] = {"resources": EVERY_RESOURCE, "on_item_failure": "continue",
-                        "params": {name: _defaults(jt.params) for name, jt in CATALOG.items()}}
+    spec["defaults"] = {"resources": EVERY_RESOURCE, "on_item_failure": "continue", "execution": "array", "tilt_series_per_task": 2,
+                        "max_parallel": 8, "params": {name: _defaults(jt.params) for name, jt in CATALOG.items()}}
     for job in spec["jobs"].values():
         jt = CATALOG[job["type"]]
-        job.update(on_item_failure="stop", resources=EVERY_RESOURCE, inputs=job.get("inputs", {}),
+        job.update(on_item_failure="stop", resources=EVERY_RESOURCE, inputs=job.get("inputs", {}), execution="node",
+                   tilt_series_per_task=1, max_parallel=4,
                    params={**_defaults(jt.params), **job.get("params", {})})
     return spec
 
