@@ -29,8 +29,9 @@ from typing import Any
 
 from ..contract import ABORT_NOW, ARRAY_DIR, ARRAY_FORMAT, ARRAY_IDS, ARRAY_LOGS, ARRAY_MANIFEST, ARRAY_TASKS, INPUT_FLAGS, Outcome, task_log
 from ..fsio import atomic_write
+from . import driver_module
 from ._errors import Aborted, JobFailed
-from ._runtime import Context
+from ._runtime import Context, task_copy
 
 TASK_SCRIPT = "#!/bin/sh\n# cryocc: runs one array task of this job: its arguments are the driver's command line\nexec \"$@\"\n"
 SQUEUE_FORMAT = "%i|%T|%r"  # 1234_5|RUNNING|None, 1234_[6-9%4]|PENDING|JobArrayTaskLimit
@@ -407,11 +408,7 @@ def _slurm_words(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str
 
 
 def task_name(ctx: Context, name: str, number: int) -> Path:
-    saved, ctx.task = ctx.task, number
-    try:
-        return ctx.path(ctx.job_name(name))
-    finally:
-        ctx.task = saved
+    return ctx.path(task_copy(name, number))
 
 
 def _merge_file(ctx: Context, name: str, how: str, ok: list[int], every: range) -> None:
@@ -465,11 +462,6 @@ def task_of(job_dir: Path, doc: dict[str, Any], number: int) -> tuple[list[str],
         raise JobFailed(f"{ARRAY_MANIFEST} has no task {number} of this job")
     return list(manifest["tasks"][number]), dict(manifest.get("decisions") or {})
 
-
-def driver_module(type_name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(f"cryocc.drivers.{type_name}")
 
 
 def write_task_record(ctx: Context, status: str, reason: str | None, started: float) -> None:

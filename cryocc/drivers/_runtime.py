@@ -100,10 +100,9 @@ class Context:
         only read here (whoever writes it says how it merges)."""
         if self.task is None:
             return name
-        stem, dot, suffix = name.rpartition(".") if "." in name.rpartition("/")[2] else (name, "", "")
         if merge is not None and not self.task_files.get(name):
             self.task_files[name] = merge
-        return f"{stem}.task{self.task}{dot}{suffix}"
+        return task_copy(name, self.task)
 
     def job_file(self, name: str, merge: str | None = None) -> Path:
         return self.path(self.job_name(name, merge))
@@ -167,6 +166,12 @@ class Context:
 
     # --- running a tool ---------------------------------------------------------------------
 
+
+
+def task_copy(name: str, task: int) -> str:
+    """An array task's own copy of a job-level file: <stem>.task<N><suffix>, beside it."""
+    stem, dot, suffix = name.rpartition(".") if "." in name.rpartition("/")[2] else (name, "", "")
+    return f"{stem}.task{task}{dot}{suffix}"
 
 
 def item_log(ctx: Context, name: str) -> Path:
