@@ -222,7 +222,10 @@ def test_each_task_gets_the_gpus_slurm_assigned_it(e2e):
     records = _records(e2e, "reconstruct")
     devices = [r["devices"] for r in records]
     assert all(d is not None and d.isdigit() for d in devices), devices  # one GPU each
-    assert len(set(devices)) == 4, devices  # four tasks side by side, on four different GPUs
+    spans = [(r["started"], r["started"] + r["seconds"], r["devices"]) for r in records]
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, spans  # the throttle of 4 let tasks run side by side (each sleeps 6 s)
+    assert all(a[2] != b[2] for a, b in overlapping), spans  # and tasks side by side never share a GPU
     assert all("--device_list" not in " ".join(c) for r in records for c in r["commands"])
     motion = _records(e2e, "motion")
     assert {r["devices"] for r in motion} == {None}  # no GPU asked for, none given

@@ -470,7 +470,7 @@ def write_task_record(ctx: Context, status: str, reason: str | None, started: fl
               "items": ctx.items, "quality": ctx.quality, "files": ctx.task_files, "commands": ctx.tools_run,
               "devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs SLURM gave the task (gres), as its tools see them
               "host": os.uname().nodename, "slurm": f"{os.environ.get('SLURM_ARRAY_JOB_ID', '')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}",
-              "seconds": round(time.time() - started, 3)}
+              "started": round(started, 3), "seconds": round(time.time() - started, 3)}
     atomic_write(ctx.path(f"{ARRAY_TASKS}/{ctx.task}.json"), json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
