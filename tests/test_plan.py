@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cryocc.compiler.compile import compile_pipeline
-from cryocc.compiler.plan import make_plan, param_reasons
+from cryocc.compiler.plan import DATA_CHANGED, DataChanges, FileMap, make_plan, param_reasons
 from cryocc.lockfile.build import frame_map, new_lockfile
 from cryocc.project import JobState
 from cryocc.states import Action, Reason, Status
@@ -152,7 +152,9 @@ def _parts(**over):
 
 
 def _explain(old, new, files_old=None, files_new=None):
-    return param_reasons(old, new, files_old or {}, files_new or {}, lambda e: None if e is None else str(e))
+    files_old, files_new = FileMap(files_old or {}), FileMap(files_new or {})
+    changes = DataChanges(files_old, files_new, lambda e: None if e is None else str(e), lenient=False)
+    return changes.explain(param_reasons(old, new, files_old, files_new))
 
 
 def test_param_reasons_name_each_changed_key_once_with_its_section():
@@ -184,3 +186,22 @@ def test_param_reasons_list_the_data_files_that_changed_and_say_so_when_none_did
         {"kind": "input", "path": "data/mdoc/TS_01.mdoc", "change": "content changed"}]
     assert _explain(_parts(data="x"), _parts(data="y"), files_old, files_old) == [
         {"kind": "input", "path": "data", "change": "the set of frames or mdocs changed"}]
+
+
+def test_data_changes_name_frames_by_their_stats_and_load_the_old_map_once_for_every_job():
+    loads = []
+
+    def old_frames():
+        loads.append(1)
+        return {"f/a.tif": (9, 1), "f/b.tif": (9, 1), "f/gone.tif": (9, 1)}
+
+    new = FileMap({}, lambda: {"f/a.tif": (9, 2), "f/b.tif": (9, 1), "f/new.tif": (9, 1)})
+    stat = DataChanges(FileMap({}, old_frames), new, lambda e: None, lenient=False)
+    reasons = [DATA_CHANGED, {"kind": "forced"}]
+    for _ in range(3):  # three jobs that read the data
+        assert stat.explain(reasons) == [{"kind": "input", "path": "f/a.tif", "change": "modified (mtime)"},
+                                         {"kind": "input", "path": "f/gone.tif", "change": "removed"},
+                                         {"kind": "input", "path": "f/new.tif", "change": "added"}, {"kind": "forced"}]
+    assert loads == [1]
+    lenient = DataChanges(FileMap({}, old_frames), new, lambda e: None, lenient=True)
+    assert [r["path"] for r in lenient.explain([DATA_CHANGED])] == ["f/gone.tif", "f/new.tif"]  # a new mtime alone is no change

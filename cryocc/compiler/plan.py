@@ -89,26 +89,70 @@ class Plan:
 
 
 class FileMap(Mapping[str, dict[str, Any]]):
-    """Small files at hand, frames loaded only when a change has to be explained (10^5 of them)."""
+    """Small files at hand, frames (10^5 of them, as (size, mtime_ns)) loaded only when a change has
+    to be explained."""
 
-    def __init__(self, small: dict[str, dict[str, Any]], frames: Callable[[], dict[str, tuple[int, int]]]) -> None:
+    def __init__(self, small: dict[str, dict[str, Any]], frames: Callable[[], dict[str, tuple[int, int]]] = dict) -> None:
         self.small, self._load = small, frames
-        self._frames: dict[str, dict[str, Any]] | None = None
+        self._frames: dict[str, tuple[int, int]] | None = None
 
-    def _all_frames(self) -> dict[str, dict[str, Any]]:
+    def frames(self) -> dict[str, tuple[int, int]]:
         if self._frames is None:
-            self._frames = {k: {"size": s, "mtime_ns": m} for k, (s, m) in self._load().items()}
+            self._frames = self._load()
         return self._frames
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        return self.small[key] if key in self.small else self._all_frames()[key]
+        if key in self.small:
+            return self.small[key]
+        size, mtime = self.frames()[key]
+        return {"size": size, "mtime_ns": mtime}
 
     def __iter__(self) -> Iterator[str]:
         yield from self.small
-        yield from (k for k in self._all_frames() if k not in self.small)
+        yield from (k for k in self.frames() if k not in self.small)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+# param_reasons' word that a job's data changed; make_plan names the files (DataChanges) only for the
+# jobs whose reasons are shown, and once for all of them
+DATA_CHANGED: dict[str, Any] = {"kind": Reason.INPUT, "path": "data", "change": "the set of frames or mdocs changed"}
+
+
+class DataChanges:
+    """The data files that changed between the lockfile and now, compared once per plan: the small
+    files by their hash, the frames by the stats the listing took (sizes only when lenient)."""
+
+    def __init__(self, files_old: FileMap, files_new: FileMap, fingerprint_of: Callable[[Any], str | None], lenient: bool) -> None:
+        self.old, self.new, self.fingerprint_of, self.lenient = files_old, files_new, fingerprint_of, lenient
+        self._reasons: list[dict[str, Any]] | None = None
+
+    def changed(self) -> list[str]:
+        o, n, fp = self.old.small, self.new.small, self.fingerprint_of
+        small = o.keys() | n.keys()
+        out = {p for p in small if fp(o.get(p)) != fp(n.get(p))}
+        of, nf = self.old.frames(), self.new.frames()
+        if self.lenient:
+            frames = (of.keys() ^ nf.keys()) | {k for k in of.keys() & nf.keys() if of[k][0] != nf[k][0]}
+        else:
+            frames = {k for k in of.keys() | nf.keys() if of.get(k) != nf.get(k)}
+        return sorted(out | (frames - small))
+
+    def reasons(self) -> list[dict[str, Any]]:
+        if self._reasons is None:
+            changed = self.changed()
+            self._reasons = [{"kind": Reason.INPUT, "path": p, "change": _file_change(self.old.get(p), self.new.get(p))}
+                             for p in changed[:MAX_FILES_LISTED]]
+            if len(changed) > MAX_FILES_LISTED:
+                self._reasons.append({"kind": Reason.INPUT, "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
+            if not changed:
+                self._reasons.append(dict(DATA_CHANGED))
+        return [dict(r) for r in self._reasons]
+
+    def explain(self, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """reasons with DATA_CHANGED replaced by the files that changed."""
+        return [x for r in reasons for x in (self.reasons() if r is DATA_CHANGED else [r])]
 
 
 def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
@@ -125,8 +169,7 @@ def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     return "changed"
 
 
-def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any],
-                  fingerprint_of: Callable[[Any], str | None]) -> list[dict[str, Any]]:
+def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
     reasons: list[dict[str, Any]] = []
     if old.get("type") != new.get("type"):
@@ -147,14 +190,7 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[s
         if o.get(path) != n.get(path):
             reasons.append({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
     if old.get("data") != new.get("data"):
-        changed = [p for p in sorted(set(files_old) | set(files_new))
-                   if fingerprint_of(files_old.get(p)) != fingerprint_of(files_new.get(p))]
-        for path in changed[:MAX_FILES_LISTED]:
-            reasons.append({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
-        if len(changed) > MAX_FILES_LISTED:
-            reasons.append({"kind": Reason.INPUT, "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
-        if not changed:
-            reasons.append({"kind": Reason.INPUT, "path": "data", "change": "the set of frames or mdocs changed"})
+        reasons.append(DATA_CHANGED)  # named by make_plan, where shown (DataChanges)
     return reasons
 
 
@@ -327,7 +363,7 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
     old_jobs = lock.jobs if lock else {}
     files_old = FileMap(lock.files if lock else {}, old_frames)
     files_new = FileMap(compiled.files.small, lambda: compiled.files.frames)
-    fp = compiled.files.fingerprint
+    data_changes = DataChanges(files_old, files_new, compiled.files.fingerprint, compiled.files.mode == "lenient")
 
     plans: dict[str, JobPlan] = {}
     for name in compiled.order:
@@ -339,7 +375,7 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
             jp.reasons.append({"kind": Reason.NEW})
         else:
             jp.job_dir = state.job_dir if state else None
-            jp.reasons += param_reasons(old.parts, compiled.parts[name], files_old, files_new, fp)
+            jp.reasons += param_reasons(old.parts, compiled.parts[name], files_old, files_new)
             if name in force:
                 jp.reasons.append({"kind": Reason.FORCED})
             if state is None or state.status == Status.SCHEDULED:
@@ -385,6 +421,8 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
             jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
         plans[name] = jp
     out = list(plans.values())
+    for jp in out:
+        jp.reasons = data_changes.explain(jp.reasons)
     for name, old in old_jobs.items():
         if name not in plans:
             st = states.get(name)
