@@ -52,6 +52,7 @@ def mark_succeeded(project: Path) -> None:
     path = project / "Schemes" / scheme / "scheme.star"
     blocks = read_star(path)
     counter = len(list((project / "External").glob("job*"))) if (project / "External").is_dir() else 0
+    tilt_series = next(j["items"] for j in lock["jobs"].values() if j.get("items"))
     for row in blocks["scheme_jobs"]:
         counter += 1
         job_dir = f"External/job{counter:03d}/"
@@ -71,10 +72,14 @@ def mark_succeeded(project: Path) -> None:
                 target.write_text("data_\n")
             outputs.append({"path": out["path"], "size": 1, "is_dir": True, "files": {"x": 1}} if out["is_dir"]
                            else {"path": out["path"], "size": 6, "is_dir": False})
+        job = lock["jobs"][row["rlnSchemeJobNameOriginal"]]
+        # a model is decided from the tilt series it was trained on (drivers/denoise_train.py), and kept for new ones
+        decisions = {"model": {"value": "denoising_model.tar.gz", "from": sorted(tilt_series)}} \
+            if job["type"] == "denoise_train" else {}
         (d / "cryocc_receipt.json").write_text(json.dumps({
-            "fingerprint": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["fingerprint"], "status": "succeeded",
-            "params_file": lock["jobs"][row["rlnSchemeJobNameOriginal"]]["params_file"],
-            "outputs": outputs, "items": items}, indent=1, sort_keys=True))
+            "job": row["rlnSchemeJobNameOriginal"], "type": job["type"], "fingerprint": job["fingerprint"], "status": "succeeded",
+            "params_file": job["params_file"], "outputs": outputs, "items": items, "decisions": decisions,
+            "ended": "2026-01-01T00:00:00", "seconds": 60}, indent=1, sort_keys=True))
         (d / "RELION_JOB_EXIT_SUCCESS").touch()
     g = blocks["scheme_general"]
     text = block_pairs("scheme_general", {"rlnSchemeName": g["rlnSchemeName"], "rlnSchemeCurrentNodeName": "EXIT"})

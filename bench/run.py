@@ -1,14 +1,16 @@
 """The facility-scale benchmark: whole cryocc commands on N = 30, 300, 3000 tilt series of 41 frames.
 
 For each N (bench/generate.py: the full-catalog pipeline, real mdocs renamed, empty frames) it
-times, as fresh processes the way users run them: `--help`; cold `apply` (empty caches, new
-project); `validate` and the no-op `plan` (every job kept) once the caches are warm; `plan` after
-one parameter change, after touching one mdoc, after 5 new tilt series; the peak RSS of each; the
-stat floor (a Python process listing and stat-ing the same files); and, in the same run, `snakemake
--n` and `dvc status` over the same files when they are installed (--tools DIR: where their
-executables are). Medians of --repeat runs, the no-op plan paired with the floor and the other
-tools run for run. Prints a markdown report; --write FILE also writes it. Checks the targets of
-issue 9 and exits 1 if one is missed.
+times, as fresh processes the way users run them: `--help`; cold `validate` and cold `apply` (empty
+user cache, new project); the no-op `plan` (every job kept); the first `plan` after one parameter
+change, after one new tilt series, after 5 new tilt series, after touching one mdoc; `status` and
+`gc`; the peak RSS of each; the stat floor (a Python process listing and stat-ing the same files);
+and, in the same run, `snakemake -n` and `dvc status` over the same files when they are installed
+(--tools DIR: where their executables are). Each measured command runs right after a floor run of
+its own, so its ratio to the floor is taken run for run; medians of --repeat runs. At N=300 it
+checks the plan's answers on one new tilt series, one changed parameter and one changed mdoc at
+once. Prints a markdown report; --write FILE also writes it. Checks the targets of issues 9 and 21
+and exits 1 if one is missed.
 
     python bench/run.py [--sizes 30,300,3000] [--repeat 5] [--tools /tmp/benchenv/bin] [--write docs/benchmarks.md]
 """
@@ -16,6 +18,7 @@ issue 9 and exits 1 if one is missed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -24,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import add_tilt_series, generate, mark_succeeded  # noqa: E402
@@ -88,7 +93,10 @@ class Size:
         self.env = environment(self.cache)
         self.pipeline = generate(base / "p", n)
         self.root = self.pipeline.parent
-        self.results: dict[str, tuple[float, float]] = {}
+        self.results: dict[str, tuple[float, float]] = {}  # label -> (median seconds, peak RSS MB)
+        self.ratios: dict[str, float] = {}  # label -> median of (seconds / the floor run just before it)
+        self.added = n  # the next new tilt series' number
+        self.problems: list[str] = []  # what is wrong with the plan's answers (scenario)
 
     def cmd(self, *args: str) -> list[str]:
         return [*self.cryocc, *args]
@@ -96,17 +104,32 @@ class Size:
     def measure(self, label: str, runs: list[tuple[float, float]]) -> None:
         self.results[label] = (median([s for s, _ in runs]), max(r for _, r in runs))
 
-    def cold_apply(self) -> None:
-        runs = []
+    def paired(self, label: str, one_run: Callable[[int], tuple[float, float]], before: Callable[[int], None] = lambda i: None) -> None:
+        """one_run(i), each time right after a floor run of its own (and after before(i), which sets it up)."""
+        runs, ratios = [], []
         for i in range(self.repeat):
-            shutil.rmtree(self.cache, ignore_errors=True)
-            os.sync()  # start clean: the data arrived long before, nothing of it waits for the disk
-            project = self.root / f"cold{i}"
-            runs.append(run(self.cmd("apply", "pipeline.yaml", "--project", project.name), self.root, self.env,
-                                        "14 to run"))
+            before(i)
+            floor = self.floor()[0]
+            runs.append(one_run(i))
+            ratios.append(runs[-1][0] / floor)
+        self.measure(label, runs)
+        self.ratios[label] = median(ratios)
+
+    def _empty_cache(self, i: int) -> None:
+        shutil.rmtree(self.cache, ignore_errors=True)
+        os.sync()  # start clean: the data arrived long before, nothing of it waits for the disk
+
+    def cold(self) -> None:
+        self.paired("cold validate", lambda i: run(self.cmd("validate", "pipeline.yaml"), self.root, self.env, "valid"),
+                    self._empty_cache)
+
+        def apply(i: int) -> tuple[float, float]:
+            result = run(self.cmd("apply", "pipeline.yaml", "--project", f"cold{i}"), self.root, self.env, "14 to run")
             if i:
-                shutil.rmtree(project)
-        self.measure("cold apply", runs)
+                shutil.rmtree(self.root / f"cold{i}")
+            return result
+
+        self.paired("cold apply", apply, self._empty_cache)
         (self.root / "cold0").rename(self.root / "project")
         mark_succeeded(self.root / "project")
 
@@ -117,23 +140,30 @@ class Size:
         return run([sys.executable, "-c", FLOOR, "data/frames", "data/mdoc"], self.root, self.env)
 
     def noop_and_others(self) -> None:
-        """The no-op plan, paired run for run with the stat floor and the other tools."""
+        """The no-op plan, paired run for run with the stat floor and the other tools; status and gc."""
         self.plan("14 to keep")  # warm: the recipe cache is written by the first plan after apply
         others = {"snakemake -n": self._snakemake(), "dvc status": self._dvc()}
         runs: dict[str, list[tuple[float, float]]] = {"no-op plan": [], "stat floor": []}
         runs.update({name: [] for name, command in others.items() if command})
+        ratios = []
         for _ in range(self.repeat):
             runs["stat floor"].append(self.floor())
             runs["no-op plan"].append(self.plan("14 to keep"))
+            ratios.append(runs["no-op plan"][-1][0] / runs["stat floor"][-1][0])
             for name, command in others.items():
                 if command:
                     runs[name].append(run(command, self.root, {**self.env, "PATH": f"{self.tools}:{self.env['PATH']}"},
                                                       "Nothing to be done" if name == "snakemake -n" else None))
         for name, values in runs.items():
             self.measure(name, values)
+        self.ratios["no-op plan"] = median(ratios)
         self.measure("validate", [run(self.cmd("validate", "pipeline.yaml"), self.root, self.env, "valid")
                                   for _ in range(self.repeat)])
         self.measure("--help", [run(self.cmd("--help"), self.root, self.env, "Usage") for _ in range(self.repeat)])
+        self.measure("status", [run(self.cmd("status", "--project", "project"), self.root, self.env, "succeeded")
+                                for _ in range(self.repeat)])
+        self.measure("gc", [run(self.cmd("gc", "pipeline.yaml", "--project", "project"), self.root, self.env)
+                            for _ in range(self.repeat)])
 
     def _tool(self, name: str) -> str | None:
         path = self.tools / name if self.tools else None
@@ -161,27 +191,60 @@ class Size:
             subprocess.run([dvc, *args], cwd=self.root, check=True, capture_output=True)
         return [dvc, "status", "-q"]
 
+    def add(self, count: int) -> None:
+        add_tilt_series(self.root, self.added, count)
+        self.added += count
+
     def changes(self) -> None:
         text = self.pipeline.read_text()
-        runs = []
-        for i in range(self.repeat):
-            self.pipeline.write_text(text.replace("max_abs_tilt: 57", f"max_abs_tilt: {58 + i}"))
-            runs.append(self.plan("9 to re-run, 5 to keep"))  # filter and everything after it
+        self.paired("plan, 1 param changed", lambda i: self.plan("9 to re-run, 5 to keep"),  # filter and everything after it
+                    lambda i: self.pipeline.write_text(text.replace("max_abs_tilt: 57", f"max_abs_tilt: {58 + i}")))
         self.pipeline.write_text(text)
-        self.measure("plan, 1 param changed", runs)
         self.plan("14 to keep")
         mdoc = next((self.root / "data/mdoc").iterdir())
-        runs = []
-        for _ in range(self.repeat):
-            os.utime(mdoc, ns=(time.time_ns(), time.time_ns()))
-            runs.append(self.plan("14 to keep"))
-        self.measure("plan, 1 mdoc touched", runs)
-        runs = []
-        for i in range(self.repeat):
-            add_tilt_series(self.root, self.n + 5 * i, 5)
-            # the first three extend with the 5; alignment pools tilt series (axis_iter 3), so it and all after it re-run
-            runs.append(self.plan("11 to re-run, 3 to extend"))
-        self.measure("plan, 5 new tilt series", runs)
+        self.paired("plan, 1 mdoc touched", lambda i: self.plan("14 to keep"),
+                    lambda i: os.utime(mdoc, ns=(time.time_ns(), time.time_ns())))
+        # every per-tilt-series job extends with the new tilt series (alignment refines its axis per tilt series,
+        # as arrays do); cryoCARE's model is kept (decided from the others); the average and classification pool
+        self.paired("plan, 1 new tilt series", lambda i: self.plan(NEW_SERIES), lambda i: self.add(1))
+        self.paired("plan, 5 new tilt series", lambda i: self.plan(NEW_SERIES), lambda i: self.add(5))
+
+    def scenario(self) -> list[str]:
+        """One new tilt series, one changed parameter and one changed mdoc at once: the plan's answers."""
+        old = self.root / "data/mdoc/Position_0001.mdoc"
+        old.write_text(old.read_text().replace("ExposureDose = 0\n", "ExposureDose = 0.1\n", 1))
+        self.add(1)
+        new = [f"Position_{i:04d}" for i in range(self.n, self.added)]  # this one, and those the other plans saw
+        text = self.pipeline.read_text()
+        self.pipeline.write_text(text.replace("max_abs_tilt: 57", "max_abs_tilt: 50"))
+        out = subprocess.run(self.cmd("plan", "pipeline.yaml", "--project", "project", "--json"), cwd=self.root, env=self.env,
+                             capture_output=True, text=True)
+        self.pipeline.write_text(text)
+        return scenario_problems(json.loads(out.stdout), new, "Position_0001")
+
+
+NEW_SERIES = "2 to re-run, 11 to extend, 1 to keep"
+
+
+def scenario_problems(plan: dict[str, Any], new: list[str], changed: str) -> list[str]:
+    """What is wrong with the plan of one new tilt series, one changed mdoc and max_abs_tilt changed
+    in the tilt filter: the jobs above the filter extend with exactly those two tilt series (each for its
+    reason), the filter and every job after it run again on all of them."""
+    jobs = {j["name"]: j for j in plan["jobs"]}
+    problems = []
+    for name in ("import", "motion", "tsimport", "align", "ctf"):
+        j = jobs[name]
+        items = j.get("items") or {}
+        if j["action"] != "extend" or items.get("todo") != sorted([*new, changed]) \
+                or sorted(items.get("new", {})) != new or list(items.get("changed", {})) != [changed]:
+            problems.append(f"{name}: {j['action']} {items}, not an extension with {', '.join(new)} (new) and {changed} (changed)")
+    for name in ("filter", "reconstruct", "train", "denoise", "tm_ribo", "picks", "extract", "average", "classify"):
+        if jobs[name]["action"] != "rerun":
+            problems.append(f"{name}: {jobs[name]['action']}, not a re-run")
+    filter_keys = [r.get("key") for r in jobs["filter"]["reasons"]]
+    if "max_abs_tilt" not in filter_keys:
+        problems.append(f"filter: its reasons {filter_keys} do not name max_abs_tilt")
+    return problems
 
 
 HEADER = """# Benchmarks
@@ -191,7 +254,9 @@ quickstart's real SerialEM mdoc (41 tilts) with names rewritten, 41 empty frames
 full-catalog pipeline (14 jobs). Every figure is a whole command in a fresh process, as users run
 it (the console script, installed with its .pyc files). Cold apply: empty user cache, new project,
 after a `sync`.
-The no-op plan: every job kept (the project marked as a successful run leaves it). The stat floor:
+The no-op plan: every job kept (the project marked as a successful run leaves it, with the cryoCARE
+model decided from every tilt series). The first plan after a change is timed (each run makes a new
+change: another value, another tilt series). The stat floor:
 a Python process that lists and stats the same files, and nothing else. `snakemake -n`: one rule
 per tilt series over the same mdoc and frames, outputs touched after them (so without provenance
 records, which makes snakemake's check lighter). `dvc status`: one stage over the frame and mdoc
@@ -199,8 +264,9 @@ directories, reproduced once. The plan, the floor and the other tools run in tur
 run for run; trust the ratios more than the seconds on a busy machine.
 """
 
-COLUMNS = ["--help", "validate", "cold apply", "no-op plan", "plan, 1 param changed", "plan, 1 mdoc touched",
-           "plan, 5 new tilt series"]
+COLUMNS = ["--help", "cold validate", "validate", "cold apply", "no-op plan", "plan, 1 param changed", "plan, 1 mdoc touched",
+           "plan, 1 new tilt series", "plan, 5 new tilt series", "status", "gc"]
+RATIOS = ["cold validate", "cold apply", "no-op plan", "plan, 1 param changed", "plan, 1 new tilt series"]
 
 
 def report(sizes: list[Size]) -> tuple[str, list[str]]:
@@ -219,7 +285,29 @@ def report(sizes: list[Size]) -> tuple[str, list[str]]:
                      + (f"{snake:.2f} s | {plan / snake:.2f}x | " if snake else "not installed | - | ")
                      + (f"{dvc:.2f} s | {plan / dvc:.2f}x |" if dvc else "not installed | - |"))
         failures += check(s, r)
+    lines += ["", "Each to the floor run just before it (median of the runs' ratios):", "",
+              "| N | " + " | ".join(RATIOS) + " | status, gc / no-op plan | peak RSS of a plan |", "|---" * (len(RATIOS) + 3) + "|"]
+    for s in sizes:
+        plan = s.results["no-op plan"][0]
+        rss = max(v[1] for k, v in s.results.items() if k.startswith("plan") or k == "no-op plan")
+        lines.append(f"| {s.n} | " + " | ".join(f"{s.ratios[c]:.1f}x" for c in RATIOS)
+                     + f" | {s.results['status'][0] / plan:.2f}, {s.results['gc'][0] / plan:.2f} | {rss:.0f} MB |")
+        failures += check_21(s, rss)
     return "\n".join(lines), failures
+
+
+def check_21(s: Size, rss: float) -> list[str]:
+    """The targets of issue 21 that apply to this N."""
+    limits = {3000: {"plan, 1 new tilt series": 2.5, "cold apply": 3.0, "cold validate": 2.5, "plan, 1 param changed": 2.0},
+              300: {"no-op plan": 2.0}, 30: {"no-op plan": 4.0}}.get(s.n, {})
+    out = [f"N={s.n}: {label} {s.ratios[label]:.1f}x the floor > {limit}x" for label, limit in limits.items() if s.ratios[label] > limit]
+    plan = s.results["no-op plan"][0]
+    if s.n == 300:
+        out += [f"N=300: {c} {s.results[c][0]:.2f} s > the no-op plan {plan:.2f} s" for c in ("status", "gc") if s.results[c][0] > plan]
+    if s.n == 3000 and rss > 120:
+        out.append(f"N=3000: a plan's peak RSS {rss:.0f} MB > 120 MB")
+    out += [f"N={s.n}: the plan of one new tilt series, one changed parameter and one changed mdoc: {p}" for p in s.problems]
+    return out
 
 
 def check(s: Size, r: dict[str, float]) -> list[str]:
@@ -268,9 +356,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cryocc-bench-") as tmp:
         for n in map(int, args.sizes.split(",")):
             s = Size(Path(tmp) / str(n), n, args.repeat, args.tools)
-            s.cold_apply()
+            s.cold()
             s.noop_and_others()
             s.changes()
+            s.problems = s.scenario() if n == 300 else []
             sizes.append(s)
             print(f"N={n} done", file=sys.stderr)
     table, failures = report(sizes)

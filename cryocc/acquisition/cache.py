@@ -46,14 +46,14 @@ class MdocCache:
         entry = entries.get(name)
         if entry and entry[0] == size and entry[1] == mtime:
             self.hashes[key] = (size, mtime, entry[2])
-            return MdocInfo.from_cache(entry[3], path, series_name(Path(path)), key)
+            return MdocInfo.from_cache(entry[3], path, series_name(path), key)
         try:
             data = Path(path).read_bytes()  # read once: hashed, and parsed if it changed
         except OSError:
             data = None  # read_mdoc says why
         sha = hashlib.sha256(data or b"").hexdigest()
         if entry and data is not None and entry[0] == size and entry[2] == sha:  # touched, not changed
-            info = MdocInfo.from_cache(entry[3], path, series_name(Path(path)), key)
+            info = MdocInfo.from_cache(entry[3], path, series_name(path), key)
         else:
             info = read_mdoc(Path(path), key, data)
         entries[name] = [size, mtime, sha, info.to_cache()]

@@ -13,6 +13,7 @@ title lines apart the same way (ImportTiltseries.cs:182-199).
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -138,14 +139,16 @@ def _basename(sub_frame_path: Any) -> str:
     return str(sub_frame_path).replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def series_name(path: Path) -> str:
+def series_name(path: Path | str) -> str:
     """The tilt series' name as both tools name it: RELION's import strips every suffix
     (tomography_python_programs/_utils/file.py:7-10), WarpTools ts_import maps .mrc.mdoc to .mdoc
-    and strips one (ImportTiltseries.cs:165). They agree unless the rest of the name has a dot."""
-    name = path.name[:-len(".mdoc")] if path.name.endswith(".mdoc") else path.stem
+    and strips one (ImportTiltseries.cs:165). They agree unless the rest of the name has a dot.
+    A path as a string costs no pathlib parse (10^3-10^4 mdocs a plan)."""
+    base = os.path.basename(path)
+    name = base[:-len(".mdoc")] if base.endswith(".mdoc") else os.path.splitext(base)[0]
     name = name[:-len(".mrc")] if name.endswith(".mrc") else name
     if "." in name:
-        raise DataError(f"mdoc name {path.name!r} has a dot before .mdoc: RELION would call the tilt series "
+        raise DataError(f"mdoc name {base!r} has a dot before .mdoc: RELION would call the tilt series "
                         f"{name.split('.')[0]!r} and WarpTools {name!r}", location=Location(str(path)), key="data.mdocs",
                         hint="rename the mdoc (and keep its movies' names), e.g. replace the dot by an underscore")
     return name
@@ -378,9 +381,11 @@ def infer(
     waiting: list[tuple[str, int, int]] = []
     missing = 0
     claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
-    for m in mdocs:
-        keys = [frames.get(name) for name in m.frames]
-        for frame in keys:  # this mdoc's frame keys, None where a frame is missing
+    keys_of = [[frames.get(name) for name in m.frames] for m in mdocs]  # each mdoc's frame keys, None where missing
+    used = [k for keys in keys_of for k in keys if k is not None]
+    shared = len(set(used)) != len(used)  # 10^5 frames: looked at one by one only when some mdocs share one
+    for m, keys in zip(mdocs, keys_of):
+        for frame in keys if shared else ():
             if frame is None:
                 continue
             other = claimed.setdefault(frame, m.name)
@@ -413,7 +418,10 @@ def infer(
                              location=spec_location, key="data.frames",
                              hint="wait for the frames to be copied, or check that data.frames matches them"))
 
-    exts = Counter(name[name.rfind("."):].lower() for name in frames if "." in name)
+    exts: Counter[str] = Counter()
+    for ext, n in Counter(name[name.rfind("."):] for name in frames).items():  # a name without a dot gives no ".": left out
+        if ext.startswith("."):
+            exts[ext.lower()] += n
     ext = exts.most_common(1)[0][0] if exts else ""
     if o.eer_grouping is not None:
         values["eer_grouping"], sources["eer_grouping"] = o.eer_grouping, "override"

@@ -6,8 +6,9 @@ code is the same (its version and the stat of its modules), every file stage one
 bytes and no site profile appeared where it would take precedence, the same mdocs are listed with
 the same content (a touched mdoc costs one hash, once) and the same frames by name. Any doubt, and
 stage one runs again. The file also remembers the hashes of the small files, so a validate without
-a lockfile hashes no template twice, and the last data digests (compile._data_digest). A cache that
-cannot be read or written is simply not used.
+a lockfile hashes no template twice, and the last data digests (compile._data_digest), which an
+edit of the spec keeps: they are keyed by the data's stat alone. A cache that cannot be read or
+written is simply not used.
 """
 
 from __future__ import annotations
@@ -75,13 +76,14 @@ class RecipeCache:
             doc = json.loads(self.file.read_text())
             if doc.get("format") != FORMAT or doc.get("code") != code_id():
                 return None
+            # the data digests depend on the data alone (their keys hash its stat): an edited spec keeps them
+            self.digests = {str(k): str(v) for k, v in dict(doc.get("digests", {})).items()}
             recipe = Recipe.from_json(doc["recipe"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not all(_same_file(path, sha) for path, sha in recipe.sources.items()):
             return None
         self.doc = doc
-        self.digests = dict(doc.get("digests", {}))
         return recipe
 
     def matches(self, listing: Listing) -> bool:
@@ -104,7 +106,6 @@ class RecipeCache:
                     "mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs) if k in mdoc_hashes},
                     "unread": sorted(k for k in listing.mdocs if k not in mdoc_hashes),
                     "frames": names_digest(listing.frames), "files": {}}
-        self.digests = {}
         self.changed = True
 
     def remember(self, small: dict[str, dict[str, Any]]) -> None:
