@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, REAL
 
-from cryocc.acquisition.infer import _SERIALEM_AXIS, MdocInfo, _basename, infer, read_mdoc, series_name
-from cryocc.acquisition.mdoc import parse
+from cryocc.acquisition.infer import _SERIALEM_AXIS, MdocInfo, _basename, infer, mdoc_info, read_mdoc, series_name
+from cryocc.acquisition.mdoc import lines_of, parse, parse_usual
 from cryocc.errors import Collector, DataError, Location
 from cryocc.schema.models import AcquisitionOverrides
 
@@ -263,3 +263,46 @@ def test_a_section_without_a_tilt_angle_is_refused_at_its_section(tmp_path):
     with pytest.raises(DataError, match=r"section \[ZValue = 2\] has no TiltAngle") as info:
         read_mdoc(_write(tmp_path, text))
     assert text.splitlines()[info.value.location.line - 1] == "[ZValue = 2]"
+
+
+# --- the usual shape, read by string searches: the same MdocInfo as the line reader -----------------
+
+def _both(text: str, path: Path) -> tuple[MdocInfo | None, MdocInfo]:
+    """What infer makes of the usual-shape reader's result (None when it declines), and of the line reader's."""
+    text = lines_of(text)
+    usual = parse_usual(text, str(path))
+    return (mdoc_info(usual, path, series_name(path)) if usual else None), mdoc_info(parse(text, str(path)), path, series_name(path))
+
+
+@pytest.mark.parametrize("path", [p for p in MDOCS if "frame_set" not in p.name and "montage" not in p.name], ids=lambda p: p.name)
+def test_the_usual_shape_is_read_by_searches_to_the_same_tilt_series(path):
+    usual, lines = _both(path.read_text(), path)
+    assert usual is not None  # SerialEM's and Tomo5's own files take the quick way
+    assert usual == lines
+
+
+@pytest.mark.parametrize("change", [
+    ("\n", "\r\n"),  # Windows line ends: read as lines still
+    ("TiltAngle = ", "TiltAngle  = "),  # a key padded: the line reader strips it
+    ("ExposureDose = 0\n", "ExposureDose=0\n"),  # '=' without spaces
+    (TITLE_2, "[T =     Tilt axis angle = 85.3,\nbinning = 4  spot = 8  camera = 2]"),  # a title over two lines
+    ("[ZValue = 3]", "[ZValue =  3]"),  # a header written otherwise
+    ("[ZValue = 3]", "[ZValue = 3]  "),  # trailing blanks
+    ("\nTiltAngle = ", "\n  TiltAngle = "),  # an indented line
+    ("PixelSpacing = 5.4\n", "PixelSpacing = 5.4\nMontage = 0\n"),  # a montage flag, off
+], ids=["crlf", "padded key", "bare =", "two-line title", "header spaces", "trailing blanks", "indented", "montage 0"])
+def test_other_shapes_read_the_same_either_way(change):
+    path = REAL / "teamtomo-mdocfile/tilt_series.mdoc"
+    usual, lines = _both(SERIALEM.replace(*change), path)
+    assert usual is None or usual == lines
+    assert lines == _both(SERIALEM, path)[1]
+
+
+@pytest.mark.parametrize("change", [
+    ("[ZValue = 3]", "[ZValue = 2]"),  # a section given twice
+    ("[ZValue = 3]", "[ZVal"),  # a header cut off
+    ("TiltAngle = ", "TiltAngl"),  # a line cut off
+    ("PixelSpacing = 5.4\n", "PixelSpacing = 5.4\nMontage = 1\n"),  # pieces would tell a montage: the line reader looks
+], ids=["twice", "header cut", "line cut", "montage 1"])
+def test_the_searches_leave_what_is_not_the_usual_shape_to_the_line_reader(change):
+    assert parse_usual(lines_of(SERIALEM.replace(*change, 1)), "TS_01.mdoc") is None

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from ..errors import Collector, DataError, Location, decode_text
 from ..schema.models import AcquisitionOverrides
-from .mdoc import MdocFile, Section, parse
+from .mdoc import MdocFile, Section, lines_of, parse, parse_usual
 
 _SERIALEM_AXIS = re.compile(r"Tilt axis angle\s*=\s*(-?\d+(?:\.\d+)?)")  # case and spaces as SerialEM writes them
 _TOMO5_TITLE_AXIS = re.compile(r"TiltAxisAngle\s*=\s*(-?\d+(?:\.\d+)?)")
@@ -162,8 +162,17 @@ def read_mdoc(path: Path, key: str = "", data: bytes | None = None) -> MdocInfo:
         raw = path.read_bytes() if data is None else data
     except OSError as exc:
         raise _err(path, f"cannot be read: {exc.strerror}", hint="check its permissions (ls -l)") from None
-    text = decode_text(raw, str(path), DataError, "mdoc file", damaged)
-    mdoc = parse(text, str(path))
+    text = lines_of(decode_text(raw, str(path), DataError, "mdoc file", damaged))
+    usual = parse_usual(text, str(path))
+    if usual is not None:
+        try:
+            return _info(usual, path, key)
+        except DataError:
+            pass  # said again below, by the reader that counts lines
+    return _info(parse(text, str(path)), path, key)
+
+
+def _info(mdoc: MdocFile, path: Path, key: str) -> MdocInfo:
     _refuse_other_kinds(mdoc, path)  # before the name: a frame mdoc's name (movie.tif.mdoc) has a dot
     return mdoc_info(mdoc, path, series_name(path), key)
 
