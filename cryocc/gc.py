@@ -68,7 +68,7 @@ def unused(project: Path, pipeline: Path) -> tuple[list[Unused], set[str]]:
     from .states import Action
 
     lock = _named_lock(project)
-    the_plan, states = plan_pipeline(pipeline, project)
+    the_plan, states = plan_pipeline(pipeline, project, lock=lock)
     current = {j.name for j in the_plan.jobs if j.action != Action.ORPHAN}
     if not current & set(lock.jobs):
         raise ProjectError(f"{pipeline} has none of the jobs of {project / LOCKFILE} ({', '.join(sorted(lock.jobs))})",

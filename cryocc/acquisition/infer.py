@@ -391,8 +391,8 @@ def infer(
     missing = 0
     claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
     keys_of = [[frames.get(name) for name in m.frames] for m in mdocs]  # each mdoc's frame keys, None where missing
-    used = [k for keys in keys_of for k in keys if k is not None]
-    shared = len(set(used)) != len(used)  # 10^5 frames: looked at one by one only when some mdocs share one
+    listed = sum(len(keys) - keys.count(None) for keys in keys_of)
+    shared = len(set().union(*keys_of) - {None}) != listed  # 10^5 frames: looked at one by one only when mdocs share one
     for m, keys in zip(mdocs, keys_of):
         for frame in keys if shared else ():
             if frame is None:

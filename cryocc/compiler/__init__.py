@@ -6,30 +6,45 @@ project's lockfile and plan it against what the project holds; apply then writes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProjectError
 from ..fsio import make_dirs
 from ..lockfile.lockfile import DAMAGED_DIR, DamagedLockfile, Lockfile, read_frames, read_lockfile
 from ..project import JobState, observe
-from .apply import ApplyResult, confine, project_lock, write_apply
 from .compile import Compiled, compile_pipeline
 from .estimate import estimate
 from .plan import Plan, make_plan
 from .results import Results
 
+if TYPE_CHECKING:
+    from .apply import ApplyResult, project_lock
+
 __all__ = ["ApplyResult", "apply_pipeline", "plan_pipeline", "project_lock"]
 
 
-def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = ()) -> tuple[Plan, dict[str, JobState]]:
-    """The plan apply would carry out, without writing anything."""
+def __getattr__(name: str) -> Any:
+    """The write side (apply: rendering, the lockfile's build), imported when asked for: plan never is."""
+    if name in ("ApplyResult", "project_lock"):
+        from . import apply
+        return getattr(apply, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = (),
+                  lock: Lockfile | None = None) -> tuple[Plan, dict[str, JobState]]:
+    """The plan apply would carry out, without writing anything. lock: the project's lockfile, if the
+    caller has just read it (gc): not read again."""
     project = Path(project)
-    old, note, compiled = _compile_against(pipeline, project)
+    old, note, compiled = _compile_against(pipeline, project, (lock, None) if lock is not None else None)
     plan, states, _ = _plan(compiled, project, force, old, note)
     return plan, states
 
 
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = (), ignore_running: bool = False,
                    lock_timeout: float = 0) -> ApplyResult:
+    from .apply import confine, project_lock, write_apply
+
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched
     seen, _, compiled = _compile_against(pipeline, project)
@@ -61,10 +76,11 @@ def read_lock(project: Path) -> tuple[Lockfile | None, str | None]:
     return lock, None
 
 
-def _compile_against(pipeline: Path, project: Path) -> tuple[Lockfile | None, str | None, Compiled]:
+def _compile_against(pipeline: Path, project: Path, read: tuple[Lockfile | None, str | None] | None = None) \
+        -> tuple[Lockfile | None, str | None, Compiled]:
     """The project's lockfile (None for a new project), a note if it had to do without one, and the
-    pipeline compiled against it."""
-    old, note = read_lock(project)
+    pipeline compiled against it. read: what read_lock just gave."""
+    old, note = read if read is not None else read_lock(project)
     return old, note, compile_pipeline(pipeline, known_files=old.files if old else None)
 
 

@@ -67,7 +67,7 @@ def compile_pipeline(path: Path, known_files: dict[str, Any] | None = None) -> C
     if recipe is not None:
         listing = list_data(recipe.root, recipe.data["frames"], recipe.data["mdocs"])
         if not cache.matches(listing):
-            recipe = None
+            recipe, cache.doc = None, {}  # let go of the stale one (10^5 frames) before stage one makes another
     if recipe is None:
         recipe, listing, mdoc_hashes = prepare(path, listing)
         cache.store(recipe, listing, mdoc_hashes)

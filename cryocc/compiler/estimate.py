@@ -12,7 +12,6 @@ defaults only: an array run's receipt says how long its supervisor waited, which
 from __future__ import annotations
 
 import math
-import statistics
 from typing import TYPE_CHECKING, Any
 
 from ..states import Action
@@ -47,7 +46,7 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
             jobs[name] = _array_cost(job.type, todo, job.array, job.resources)
             continue
         if past:
-            seconds, source = statistics.median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
+            seconds, source = _median(past), f"median of {len(past)} earlier run{'s' if len(past) > 1 else ''}"
             seconds *= todo / max(n_series, 1)
         else:
             fixed, per_series = DEFAULT_COST.get(job.type, (600, 60))
@@ -127,3 +126,8 @@ def summary_line(est: dict[str, Any]) -> str | None:
         f"per-type defaults for {defaults} of {len(est['jobs'])} jobs, which have no history here yet"
     arrays = " (an array's tasks up to its throttle at once)" if any("array" in j for j in est["jobs"].values()) else ""
     return f"Estimate: ~ {gpu}{duration(est['seconds'])} wall, one job after another{arrays} ({basis})."
+
+
+def _median(values: list[float]) -> float:
+    ordered, half = sorted(values), len(values) // 2  # statistics.median, without its import (every plan pays it)
+    return ordered[half] if len(values) % 2 else (ordered[half - 1] + ordered[half]) / 2
