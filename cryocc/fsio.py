@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -145,3 +147,40 @@ def user_cache(kind: str) -> Path:
     """cryocc's user-level cache of one kind: under CRYOCC_CACHE, else $XDG_CACHE_HOME/cryocc, else ~/.cache/cryocc."""
     base = os.environ.get("CRYOCC_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cryocc")
     return Path(base) / kind
+
+
+CACHE_DAYS = 30  # a cache file no plan used for this long goes
+CACHE_BYTES = 512 << 20  # and, newest first, what a kind keeps at most (a 3,000-tilt-series pipeline: ~6 MB a file)
+
+
+def use_cache_file(path: Path) -> None:
+    """Mark a cache file used now (its mtime: atime is often off on cluster file systems), so that
+    prune_cache keeps it; best effort."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_cache(directory: Path, keep: Path, days: float = CACHE_DAYS, limit: int = CACHE_BYTES) -> None:
+    """Bound one kind of the user cache: the .json files of directory unused for `days`, then the least
+    recently used beyond `limit` bytes, are removed; never keep. Best effort: a cache only saves time."""
+    try:
+        with os.scandir(directory) as it:
+            entries = [(e.stat(follow_symlinks=False), e.path) for e in it
+                       if e.name.endswith(".json") and e.is_file(follow_symlinks=False) and e.path != str(keep)]
+    except OSError:
+        return
+    cutoff, total = time.time() - days * 86400, _size_of(keep)
+    for st, path in sorted(entries, key=lambda e: -e[0].st_mtime):
+        total += st.st_size
+        if st.st_mtime < cutoff or total > limit:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -162,7 +163,8 @@ def test_a_plan_served_by_the_cache_imports_no_yaml_parser_models_or_rich(exampl
     out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "Plan: 6 to run" in out.stdout
-    assert "cryocc.compiler.apply" in imported  # the probe sees our own modules
+    assert "cryocc.compiler.plan" in imported  # the probe sees our own modules
+    assert "cryocc.compiler.apply" not in imported and "statistics" not in imported  # the write side is apply's
     heavy = {m for m in imported if m.split(".")[0] in ("pydantic", "pydantic_core", "ruamel", "rich", "jinja2", "pandas")}
     assert heavy == set()
 
@@ -177,3 +179,40 @@ def test_a_glob_that_no_longer_matches_is_located_when_the_cache_listed_it(examp
         compile_pipeline(pipeline)
     assert info.value.errors[0].message == "data.mdocs matches no file: data/mdoc/*.mdoc"
     assert info.value.errors[0].location.line == 10
+
+
+# --- the user cache is bounded ---------------------------------------------------------------------
+
+def _aged(path, days, size=10):
+    path.write_bytes(b"x" * size)
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+    return path
+
+
+def test_the_user_cache_forgets_what_no_plan_used_for_a_month_and_keeps_a_bound(tmp_path):
+    from cryocc.fsio import prune_cache
+
+    kind = tmp_path / "recipes"
+    kind.mkdir()
+    stale, recent, older, kept = (_aged(kind / f"{n}.json", d) for n, d in (("stale", 40), ("recent", 1), ("older", 5), ("kept", 60)))
+    other = _aged(kind / "notes.txt", 90)  # not a cache file of ours
+    prune_cache(kind, keep=kept)
+    assert sorted(p.name for p in kind.iterdir()) == ["kept.json", "notes.txt", "older.json", "recent.json"]
+    prune_cache(kind, keep=kept, limit=25)  # kept (10 bytes) and the most recently used that fit
+    assert sorted(p.name for p in kind.iterdir()) == ["kept.json", "notes.txt", "recent.json"]
+    assert not stale.exists() and not older.exists() and other.exists() and recent.exists()
+
+
+def test_a_plan_marks_its_recipe_used_and_prunes_others_when_it_writes(example, monkeypatch, tmp_path):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    cache = recipe_cache.RecipeCache(pipeline)
+    abandoned = _aged(cache.file.parent / "0123456789abcdef0123.json", 45)  # a pipeline planned once, long ago
+    then = time.time() - 20 * 86400
+    os.utime(cache.file, (then, then))
+    compile_pipeline(pipeline)  # served by the cache: marks it used
+    assert time.time() - cache.file.stat().st_mtime < 60
+    (pipeline.parent / "data/mdoc/TS_01.mdoc").touch()  # the cache is written again, and pruned
+    compile_pipeline(pipeline)
+    assert cache.file.is_file() and not abandoned.exists()

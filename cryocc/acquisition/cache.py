@@ -3,7 +3,8 @@ none whose content is unchanged (a touched mdoc costs one hash, once).
 
 A user-level cache, not a project file: validate, plan and apply share it, and so does every project
 over the same data. One JSON file per mdoc directory in the user cache (fsio.user_cache). Written
-atomically; a cache that cannot be read or written is simply not used.
+atomically; a cache that cannot be read or written is simply not used. Bounded as the recipe
+cache is (fsio.prune_cache).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..fsio import atomic_write, user_cache
+from ..fsio import atomic_write, prune_cache, use_cache_file, user_cache
 from .infer import MdocInfo, read_mdoc, series_name
 
 PARSER = 4  # bump when read_mdoc's results change: every cached entry is then parsed again
@@ -34,6 +35,7 @@ class MdocCache:
             try:
                 doc = json.loads(self._file(directory).read_text())
                 entries = doc["entries"] if doc.get("parser") == PARSER else {}
+                use_cache_file(self._file(directory))  # in use: kept when the cache is pruned
             except (OSError, ValueError, KeyError, TypeError):
                 entries = {}
             self.stores[directory] = (entries, False)
@@ -62,11 +64,15 @@ class MdocCache:
         return info
 
     def save(self) -> None:
+        written = None
         for directory, (entries, changed) in self.stores.items():
             if changed:
                 try:
                     atomic_write(self._file(directory), json.dumps({"parser": PARSER, "dir": os.path.realpath(directory),
                                                                     "entries": entries}, separators=(",", ":")),
                                  durable=False)
+                    written = self._file(directory)
                 except OSError:
                     pass  # an optimisation only
+        if written is not None:
+            prune_cache(self.base, written)

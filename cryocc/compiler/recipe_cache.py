@@ -8,7 +8,8 @@ the same content (a touched mdoc costs one hash, once) and the same frames by na
 stage one runs again. The file also remembers the hashes of the small files, so a validate without
 a lockfile hashes no template twice, and the last data digests (compile._data_digest), which an
 edit of the spec keeps: they are keyed by the data's stat alone. A cache that cannot be read or
-written is simply not used.
+written is simply not used. The cache is bounded (fsio.prune_cache): a file no plan used for 30 days
+goes, and the least recently used beyond 512 MB.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from .. import __version__
 from ..acquisition.listing import Listing
-from ..fsio import atomic_write, sha256_file, user_cache
+from ..fsio import atomic_write, prune_cache, sha256_file, use_cache_file, user_cache
 from .recipe import Recipe
 
 FORMAT = 1
@@ -84,6 +85,7 @@ class RecipeCache:
         if not all(_same_file(path, sha) for path, sha in recipe.sources.items()):
             return None
         self.doc = doc
+        use_cache_file(self.file)  # in use: kept when the cache is pruned
         return recipe
 
     def matches(self, listing: Listing) -> bool:
@@ -124,4 +126,5 @@ class RecipeCache:
             try:
                 atomic_write(self.file, json.dumps(self.doc, separators=(",", ":")), durable=False)
             except OSError:
-                pass  # an optimisation only
+                return  # an optimisation only
+            prune_cache(self.file.parent, self.file)
