@@ -17,6 +17,7 @@ executable name such as relion_refine):
   FAKE_SECONDS_PER_ITEM  WarpTools verb=seconds pairs: each item (a movie, a tilt series) takes that
                long, as many at once as the real tool has workers (devices x --perdevice): bench/arrays.py
 and, read by the fakes themselves: FAKE_ALIGN_FAIL (tilt-series names AreTomo2 fails on),
+FAKE_TILTALIGN_FAIL (tilt-series names whose align.log from ts_etomo_patches holds no residual),
 FAKE_HAND (ts_defocus_hand finds 'flip' or 'noflip').
 """
 

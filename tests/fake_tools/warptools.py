@@ -674,12 +674,31 @@ def ts_etomo_patches(o: dict) -> None:
         # batchruntomo -RootName <ts> in the stack folder (WarpWorker/WarpWorker.cs:591) leaves <ts>.xf and <ts>.tlt;
         # here: a stand-in alignment in IMOD's .xf format (A11 A12 A21 A22 DX DY, one line per used tilt)
         used = [t for t in range(len(ts.movies)) if ts.use[t]]
-        (d / f"{ts.name}.xf").write_text("".join(_xf_line(ts.axis[t], i * 0.5, -i * 0.25) for i, t in enumerate(used)))
+        shifts = [(i * 0.5, -i * 0.25) for i in range(len(used))]
+        (d / f"{ts.name}.xf").write_text("".join(_xf_line(ts.axis[t], dx, dy) for t, (dx, dy) in zip(used, shifts)))
         (d / f"{ts.name}.tlt").write_text("".join(f"{ts.angles[t] + 0.1:.2f}\n" for t in used))
+        # submfg align.com in the stack folder (WarpWorker.cs:626-650) leaves tiltalign's output in align.log
+        failed = ts.name in os.environ.get("FAKE_TILTALIGN_FAIL", "").split(",")  # tiltalign stopped: no residual
+        (d / "align.log").write_text("ERROR: TILTALIGN - stopped as asked (FAKE_TILTALIGN_FAIL)\n" if failed else
+                                     _align_log([math.hypot(dx, dy) for dx, dy in shifts], angpix / 10))
         _import_alignments(ts, d, angpix, [d / f"{ts.name}.xf"], [d / f"{ts.name}.tlt"])
         ts.save(run.output_processing)
 
     iterate(run, one)
+
+
+def _align_log(residuals_px: list[float], pixel_nm: float) -> str:
+    """tiltalign's residual of the fit as align.log holds it. The stand-in residual of each tilt is the
+    length of the shift the fake wrote for it (pixels of the stack); the arithmetic is tiltalign's: the
+    mean and sample sd over the points, times UnbinnedPixelSize x ImagesAreBinned (copytomocoms writes
+    the setupset.copyarg.pixel WarpTools gives, in nm, WarpWorker.cs:571) and marked nm
+    (imod: flib/tiltalign/tiltalign.f90, formats 118 and 1181; RobustFitting is on, WarpWorker.cs:583)."""
+    n, total, squares = len(residuals_px), sum(residuals_px), sum(r * r for r in residuals_px)
+    mean = total / n if n else 0.0
+    sd = math.sqrt(max(0.0, squares - total * total / n) / (n - 1)) if n > 1 else 0.0
+    # only the lines of its output cryocc reads (the rest: the solution per view, the surface analysis)
+    return (f"\n Residual error mean and sd:  {mean * pixel_nm:8.3f}{sd * pixel_nm:8.3f} nm\n"
+            f" Residual error weighted mean:{mean * pixel_nm:8.3f}         nm\n")
 
 
 def _xf_line(axis_deg: float, dx: float, dy: float) -> str:
