@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 STATE_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00", "running": "#1565c0",
                  "scheduled": "#757575", "incomplete": "#6a1b9a", "outputs_missing": "#ad1457"}  # every Status
 # the table's columns after the tilt series: the measures, the tilts dropped, the outcome
-COLUMNS = ["tilts", "dropped", "defocus_um", "astigmatism_a", "ctf_resolution_a", "motion_a", "axis_deg", "shift_a", "hand",
-           "picks", "particles"]
+COLUMNS = ["tilts", "dropped", "defocus_um", "astigmatism_a", "ctf_resolution_a", "motion_a", "axis_deg", "shift_a", "residual_a",
+           "hand", "picks", "particles"]
 THUMBNAIL = 256  # pixels, the longer side
 
 
@@ -182,7 +182,8 @@ def _quality_plots(quality: dict[str, list[dict[str, Any]]]) -> list[Figure | No
         _against_tilt(quality, "defocus_um", "Defocus against tilt angle", "defocus (µm)"),
         _against_tilt(quality, "ctf_resolution_a", "CTF fit resolution against tilt angle", "CTF fit (Å)"),
         _against_tilt(quality, "astigmatism_a", "Astigmatism against tilt angle", "astigmatism (Å)"),
-        # AreTomo2 writes no residual to a file (docs/tools.md): the shift each tilt needed is the alignment's measure here
+        # AreTomo2 writes no residual to a file, IMOD's is one per tilt series, in the table (docs/tools.md): per tilt,
+        # the shift each tilt needed is the alignment's measure here
         _against_tilt(quality, "shift_a", "Alignment: shift of each tilt against tilt angle", "shift (Å)"),
         _against_tilt(quality, "axis_deg", "Alignment: refined tilt axis against tilt angle", "tilt axis (°)"),
         _counts(quality),

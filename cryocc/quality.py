@@ -20,6 +20,9 @@ LABELS = {
     "motion_a": ("motion", " Å", "{:.2f}"),
     "axis_deg": ("tilt axis", "°", "{:.2f}"),
     "shift_a": ("shift", " Å", "{:.1f}"),
+    # IMOD's tiltalign: the mean and sd of the fit's residual over its points (drivers/_quality.imod_residual)
+    "residual_a": ("residual", " Å", "{:.2f}"),
+    "residual_sd_a": ("residual sd", " Å", "{:.2f}"),
     "hand": ("hand", "", "{}"),
     "picks": ("picks", "", "{:.0f}"),
     "particles": ("particles", "", "{:.0f}"),

@@ -7,6 +7,7 @@ and its numbers are left out."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -95,8 +96,11 @@ def motion_ctf(ctx: Context, names: list[str]) -> dict[str, Quality]:
 
 def alignment(ctx: Context, names: list[str]) -> dict[str, Quality]:
     """ts_aretomo / ts_etomo_patches: the refined tilt axis (AreTomo2's ROT column, per tilt, in its
-    .aln: aretomo2:MrcUtil/CSaveAlignFile.cpp:89-106), the shift of each tilt, and the tilts left out
-    (excluded_tilts.tsv, with the reason: dark for AreTomo2's DarkFrame lines, or WarpTools' selection)."""
+    .aln: aretomo2:MrcUtil/CSaveAlignFile.cpp:89-106), the shift of each tilt, the tilts left out
+    (excluded_tilts.tsv, with the reason: dark for AreTomo2's DarkFrame lines, or WarpTools' selection),
+    and for IMOD the residual tiltalign wrote to align.log in the stack folder, where WarpTools runs
+    `submfg align.com` (warp:WarpWorker/WarpWorker.cs:626-650; submfg names the log after the .com,
+    imod:pysrc/submfg:107,124)."""
     dropped = _tsv(ctx.job_file("excluded_tilts.tsv"))
     out = {}
     for name in names:
@@ -113,8 +117,56 @@ def alignment(ctx: Context, names: list[str]) -> dict[str, Quality]:
             rows = read_aretomo_aln(aln)
             q["axis_deg"] = _mean([a.rot for a in rows.values()])
             q["source"] = f"warp_tiltseries/tiltstack/{name}/{name}.st.aln, excluded_tilts.tsv"
+        if ctx.params.get("method") == "imod":
+            q.update(_residual(ctx, name))
         out[name] = q
     return out
+
+
+def _residual(ctx: Context, name: str) -> Quality:
+    """IMOD's residual for one tilt series, or nothing (said in run.out) when its align.log cannot be read:
+    the alignment and its other numbers stand."""
+    log = ctx.path(f"warp_tiltseries/tiltstack/{name}/align.log")
+    try:
+        found = imod_residual(log, float(ctx.params["rescale_angpixs"]))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        ctx.say(f"note: {name}: alignment residual not recorded ({type(exc).__name__}: {exc})")
+        return {}
+    if found is None:
+        ctx.say(f"note: {name}: alignment residual not recorded ({log.name} has no global residual line)")
+        return {}
+    mean, sd = found
+    return {"residual_a": mean, "residual_sd_a": sd}
+
+
+RESIDUAL = "Residual error mean and sd:"
+
+
+def imod_residual(log: Path, stack_angpix: float) -> tuple[float, float] | None:
+    """The mean and sd of the global residual tiltalign wrote to align.log, in Å. Format 118 of
+    imod:flib/tiltalign/tiltalign.f90 (`Residual error mean and sd:  ` 2f8.3, then the unit, then
+    `(Global)` or `(Local area i j)` when it also aligns locally): in nm when align.com gives
+    UnbinnedPixelSize (the value is then pixels x UnbinnedPixelSize x ImagesAreBinned), else in
+    pixels of the stack it aligned, with no unit or `pixels`; those are converted here the same way,
+    with the stack's pixel size and ImagesAreBinned from align.com (1 when it does not say)."""
+    for line in log.read_text().splitlines():
+        head, _, rest = line.partition(RESIDUAL)
+        if not rest or head.strip() or "Local area" in rest:
+            continue
+        mean, sd, *unit = rest.split()
+        if unit and unit[0] == "nm":
+            return round(float(mean) * 10, 2), round(float(sd) * 10, 2)
+        scale = stack_angpix * _images_binned(log.with_name("align.com"))
+        return round(float(mean) * scale, 2), round(float(sd) * scale, 2)
+    return None
+
+
+def _images_binned(com: Path) -> int:
+    """tiltalign's ImagesAreBinned in the command file submfg ran (its lines are `Option<tab>value`)."""
+    if not com.is_file():
+        return 1
+    found = re.search(r"^ImagesAreBinned\s+(\d+)\s*$", com.read_text(), re.MULTILINE)
+    return max(1, int(found.group(1))) if found else 1
 
 
 def tilt_series_ctf(ctx: Context, names: list[str]) -> dict[str, Quality]:
