@@ -6,12 +6,16 @@ programs, the contract fakes of tests/fake_tools)."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 import starfile
 from conftest import tool_env
 from test_drivers import Catalog, _run_driver, _succeeded
+from test_incremental import Proj
 from typer.testing import CliRunner
 
 from cryocc.cli import app
@@ -83,6 +87,44 @@ def test_alignment_records_the_refined_axis_shifts_and_dropped_tilts(catalog):
     tilts = catalog.star("align", "tilt_series/TS_01.star")["TS_01"]
     assert q["tilts"] == len(tilts) and q["dropped"] == []
     assert [t["axis_deg"] for t in q["per_tilt"]] == pytest.approx(list(tilts["rlnTomoZRot"]), abs=1e-3)
+
+
+def test_imod_alignment_records_the_residual_tiltalign_wrote_and_a_log_without_one_fails_nothing(tmp_path):
+    """The quickstart aligned by IMOD (WarpTools ts_etomo_patches): tiltalign's residual in align.log, in
+    nm, reaches the receipt in Å and `status --tilt-series`. The fake's residuals are the lengths of the
+    shifts it wrote, so their mean is the mean of the shifts the driver read from its .xf."""
+    p = Proj(tmp_path)
+    p.pipeline.write_text(p.pipeline.read_text().replace("{method: aretomo, sample_thickness_nm: 150}", "{method: imod}"))
+    p.apply()
+    p.run()
+    align = p.root / p.job_dir("align")
+    log = (align / "warp_tiltseries/tiltstack/TS_01/align.log").read_text()
+    mean_nm, sd_nm = (float(v) for v in re.search(r"Residual error mean and sd:\s+(\S+)\s+(\S+) nm", log).groups())
+    q = json.loads((align / "cryocc_receipt.json").read_text())["items"]["TS_01"]["quality"]
+    assert (q["residual_a"], q["residual_sd_a"]) == (round(mean_nm * 10, 2), round(sd_nm * 10, 2)) and q["residual_a"] > 0
+    shifts = [t["shift_a"] for t in q["per_tilt"]]
+    # the .xf holds the rotation to 3 decimals: lengths through it agree to 1e-3
+    assert q["residual_a"] == pytest.approx(sum(shifts) / len(shifts), rel=1e-3)
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["status", "--project", str(p.root), "--tilt-series", "--json"])
+    assert out.exit_code == 0, out.output
+    jobs = {m["job"]: m for m in json.loads(out.stdout)["tilt_series"]["TS_01"]}
+    assert jobs["align"]["quality"]["residual_a"] == q["residual_a"] and jobs["align"]["job_dir"] == p.job_dir("align")
+    text = runner.invoke(app, ["status", "--project", str(p.root), "--tilt-series"]).stdout
+    assert f"residual {q['residual_a']:.2f} Å, residual sd {q['residual_sd_a']:.2f} Å" in text
+
+    # the same job again, tiltalign stopping before its residual: a note in its output (run.out), the alignment stands
+    lines = (align / "run_submit.script").read_text().splitlines()
+    argv = shlex.split(next(line for line in lines if line.startswith("cryocc_relion_driver ")))
+    for flag in ("--o", "--pipeline_control"):
+        argv[argv.index(flag) + 1] = "External/again/"
+    proc = subprocess.run(argv, cwd=p.root, env=tool_env(FAKE_TILTALIGN_FAIL="TS_01"), capture_output=True, text=True, timeout=300)
+    again = p.root / "External/again"
+    _succeeded(proc, again)
+    q = json.loads((again / "cryocc_receipt.json").read_text())["items"]["TS_01"]["quality"]
+    assert "residual_a" not in q and "residual_sd_a" not in q and q["tilts"] > 0 and q["per_tilt"]
+    assert "note: TS_01: alignment residual not recorded (align.log has no global residual line)" in proc.stdout
 
 
 def test_ctf_records_defocus_per_tilt_and_the_series_resolution_from_the_tilt_series_xml(catalog):
