@@ -177,15 +177,29 @@ def _counts(quality: dict[str, list[dict[str, Any]]]) -> Figure | None:
     return "picks", fig
 
 
+def _residuals(quality: dict[str, list[dict[str, Any]]]) -> Figure | None:
+    """IMOD's alignment residual, one per tilt series (its mean, the sd as the error bar)."""
+    import plotly.graph_objects as go
+
+    found = {ts: m["quality"] for ts, ms in quality.items() for m in ms if m["quality"].get("residual_a") is not None}
+    if not found:
+        return None
+    fig = go.Figure(go.Bar(x=list(found), y=[q["residual_a"] for q in found.values()], name="residual",
+                           error_y={"type": "data", "array": [q.get("residual_sd_a") or 0 for q in found.values()]}))
+    fig.update_layout(title="Alignment residual per tilt series (IMOD tiltalign: mean and sd)", yaxis_title="residual (Å)", height=340)
+    return "residual", fig
+
+
 def _quality_plots(quality: dict[str, list[dict[str, Any]]]) -> list[Figure | None]:
     return [
         _against_tilt(quality, "defocus_um", "Defocus against tilt angle", "defocus (µm)"),
         _against_tilt(quality, "ctf_resolution_a", "CTF fit resolution against tilt angle", "CTF fit (Å)"),
         _against_tilt(quality, "astigmatism_a", "Astigmatism against tilt angle", "astigmatism (Å)"),
-        # AreTomo2 writes no residual to a file, IMOD's is one per tilt series, in the table (docs/tools.md): per tilt,
-        # the shift each tilt needed is the alignment's measure here
+        # AreTomo2 writes no residual to a file (docs/tools.md): per tilt, the shift each tilt needed is the
+        # alignment's measure here; IMOD's residual, one per tilt series, has its own plot
         _against_tilt(quality, "shift_a", "Alignment: shift of each tilt against tilt angle", "shift (Å)"),
         _against_tilt(quality, "axis_deg", "Alignment: refined tilt axis against tilt angle", "tilt axis (°)"),
+        _residuals(quality),
         _counts(quality),
     ]
 

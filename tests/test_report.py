@@ -211,3 +211,16 @@ def test_the_tilts_table_marks_the_excluded_tilts_and_writes_the_yaml_for_those_
     assert box and html.unescape(box.group(1)) == ('# under data: in pipeline.yaml\n  exclude_tilts:\n'
                                                    '    TS_01: {zvalues: [1, 3], why: "chosen in the report"}\n'
                                                    '    TS_02: {zvalues: [5], why: "ice crack"}\n')
+
+
+def test_imods_residual_gets_a_plot_per_tilt_series_and_aretomos_none():
+    from cryocc.html_report import _residuals
+
+    quality = {"TS_01": [{"job": "align", "quality": {"residual_a": 4.2, "residual_sd_a": 1.1}}],
+               "TS_02": [{"job": "align", "quality": {"residual_a": 6.0}}, {"job": "ctf", "quality": {"defocus_um": 3.0}}],
+               "TS_03": [{"job": "align", "quality": {"axis_deg": 85.1}}]}  # AreTomo2: no residual
+    key, fig = _residuals(quality)
+    bar = fig.data[0]
+    assert key == "residual" and list(bar.x) == ["TS_01", "TS_02"] and list(bar.y) == [4.2, 6.0]
+    assert list(bar.error_y.array) == [1.1, 0]
+    assert _residuals({"TS_03": quality["TS_03"]}) is None
