@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -216,3 +217,64 @@ def test_a_plan_marks_its_recipe_used_and_prunes_others_when_it_writes(example, 
     (pipeline.parent / "data/mdoc/TS_01.mdoc").touch()  # the cache is written again, and pruned
     compile_pipeline(pipeline)
     assert cache.file.is_file() and not abandoned.exists()
+
+
+# --- the scan cache: an edit outside data: reads no mdoc ----------------------------------------------
+
+@pytest.fixture
+def scans(monkeypatch):
+    """Counts the scans that read the data (not served by the scan cache)."""
+    import cryocc.acquisition.scan as scan_module
+
+    calls = []
+    real = scan_module.scan
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan_module, "scan", counted)
+    return calls
+
+
+def test_an_edit_outside_data_keeps_the_scan_and_compiles_the_same(example, scans, stage_one):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    text = pipeline.read_text()
+    pipeline.write_text(text.replace("rescale_angpixs: 10", "rescale_angpixs: 12"))
+    edited = compile_pipeline(pipeline)
+    assert len(stage_one) == 2 and len(scans) == 1  # the spec compiled again, the data not scanned again
+    for kind in ("scans", "recipes"):
+        shutil.rmtree(recipe_cache.user_cache(kind))
+    fresh = compile_pipeline(pipeline)  # what a scan of the data makes of the edited spec
+    assert len(scans) == 2
+    assert edited.recipe.to_json() == fresh.recipe.to_json() and edited.fingerprints == fresh.fingerprints
+
+
+@pytest.mark.parametrize("change", ["data section", "mdoc content", "new frame", "mdoc touched"])
+def test_the_scan_is_kept_only_for_the_same_data(example, scans, change):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    text = pipeline.read_text()
+    pipeline.write_text(text.replace("rescale_angpixs: 10", "rescale_angpixs: 12"))  # the recipe cannot vouch
+    mdoc = _mdoc(pipeline)
+    if change == "data section":
+        pipeline.write_text(pipeline.read_text().replace("  mdocs: data/mdoc/*.mdoc", "  mdocs: data/mdoc/*.mdoc\n  frame_check: lenient"))
+    elif change == "mdoc content":
+        mdoc.write_text(mdoc.read_text().replace("ExposureDose = 0\n", "ExposureDose = 0.5\n", 1))
+    elif change == "new frame":
+        (pipeline.parent / "data/frames/TS_01_099_99.0.mrc").write_bytes(b"x")
+    else:
+        os.utime(mdoc, ns=(time.time_ns(), time.time_ns()))
+    compile_pipeline(pipeline)
+    assert len(scans) == (1 if change == "mdoc touched" else 2)  # a touched mdoc costs a hash, not a scan
+
+
+def test_a_scan_that_found_errors_is_not_kept(example, scans):
+    pipeline = example()
+    pipeline.write_text(pipeline.read_text().replace("  mdocs: data/mdoc/*.mdoc", "  mdocs: data/mdoc/*.mdoc\n  exclude: {TS_99: gone}"))
+    for value in ("10", "12"):  # the same data: section, another parameter: the error again, from a scan again
+        pipeline.write_text(re.sub(r"rescale_angpixs: \d+", f"rescale_angpixs: {value}", pipeline.read_text()))
+        with pytest.raises(DataError, match="data.exclude names TS_99"):
+            compile_pipeline(pipeline)
+    assert len(scans) == 2

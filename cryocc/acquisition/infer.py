@@ -117,6 +117,20 @@ class Dataset:
     # name -> {zvalues, frames, why}: the tilts data.exclude_tilts leaves out, as validated (scan.excluded_tilts)
     excluded_tilts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain values, for the scan cache (compiler/recipe_cache.ScanCache)."""
+        return {"acquisition": asdict(self.acquisition), "tilt_series": [[t.name, t.mdoc, t.frames, t.angles] for t in self.tilt_series],
+                "mdocs": [[m.path, m.name, m.key, m.to_cache()] for m in self.mdocs], "notes": self.notes,
+                "waiting": self.waiting, "excluded": self.excluded, "excluded_tilts": self.excluded_tilts}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Dataset:
+        return cls(Acquisition(**doc["acquisition"]),
+                   tuple(TiltSeries(n, mdoc, tuple(frames), tuple(angles)) for n, mdoc, frames, angles in doc["tilt_series"]),
+                   tuple(MdocInfo.from_cache(values, path, name, key) for path, name, key, values in doc["mdocs"]),
+                   tuple(doc["notes"]), tuple((n, there, total) for n, there, total in doc["waiting"]),
+                   dict(doc["excluded"]), dict(doc["excluded_tilts"]))
+
 
 # --- one mdoc --------------------------------------------------------------------------------
 

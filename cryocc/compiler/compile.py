@@ -11,13 +11,17 @@ import hashlib
 import marshal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..acquisition.listing import Listing, list_data
 from ..lockfile.files import FileFingerprints
 from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
 from .recipe import JobRecipe, Recipe
-from .recipe_cache import RecipeCache
+from .recipe_cache import RecipeCache, ScanCache
+
+if TYPE_CHECKING:
+    from ..acquisition.infer import Dataset
+    from ..schema.pipeline import Pipeline
 
 
 @dataclass
@@ -82,18 +86,36 @@ def compile_pipeline(path: Path, known_files: dict[str, Any] | None = None) -> C
 def prepare(path: Path, listing: Listing | None = None) -> tuple[Recipe, Listing, dict[str, tuple[int, int, str]]]:
     """Stage one: load and validate the spec, read the mdocs, infer, wire and resolve the jobs.
     listing: the data as just listed for this same spec, if it was."""
-    from ..acquisition.cache import MdocCache
-    from ..acquisition.scan import scan
     from ..schema.pipeline import load_pipeline
     from .graph import order, wire
     from .resolve import resolve
 
     pipeline = load_pipeline(path)
+    dataset, listing, mdoc_hashes = _scan(path, pipeline, listing)
+    wires = wire(pipeline)
+    return resolve(pipeline, dataset, listing, wires, order(pipeline, wires)), listing, mdoc_hashes
+
+
+def _scan(path: Path, pipeline: Pipeline, listing: Listing | None) -> tuple[Dataset, Listing, dict[str, tuple[int, int, str]]]:
+    """The data as the scan makes it out, or as the scan cache kept it when only the spec's other
+    sections changed (a parameter edited: no mdoc read, nothing inferred again)."""
+    from ..acquisition.cache import MdocCache
+    from ..acquisition.infer import Dataset
+    from ..acquisition.scan import scan
+
+    data = pipeline.spec.data
+    if listing is None:
+        listing = list_data(str(pipeline.root), data.frame_globs, data.mdoc_globs)
+    memo = ScanCache(path)
+    key = memo.key(str(pipeline.root), data.model_dump(mode="json"), any(t.image for t in pipeline.site.profile.tools.values()))
+    kept = memo.load(key, listing)
+    if kept is not None:
+        return Dataset.from_json(kept[0]), listing, kept[1]
     mdocs = MdocCache()
     dataset, listing = scan(pipeline, read=mdocs.read, listing=listing)
     mdocs.save()
-    wires = wire(pipeline)
-    return resolve(pipeline, dataset, listing, wires, order(pipeline, wires)), listing, mdocs.hashes
+    memo.store(key, dataset.to_json(), listing, mdocs.hashes)
+    return dataset, listing, mdocs.hashes
 
 
 def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str] | None = None) -> Compiled:

@@ -59,6 +59,67 @@ def _same_file(path: str, sha: str | None) -> bool:
         return False
 
 
+def data_record(listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> dict[str, Any]:
+    """What a cache keeps of the data it was made from: each mdoc read (size, mtime, sha256), those
+    listed but left unread (data.exclude), and the frames' names."""
+    return {"mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs) if k in mdoc_hashes},
+            "unread": sorted(k for k in listing.mdocs if k not in mdoc_hashes), "frames": names_digest(listing.frames)}
+
+
+def same_data(record: dict[str, Any], listing: Listing) -> tuple[bool, bool]:
+    """(the listing has the data of record: the same mdocs by content, the same frames by name;
+    whether a touched mdoc's new mtime was written into record)."""
+    mdocs = record["mdocs"]
+    if listing.mdocs.keys() != {*mdocs, *record.get("unread", [])} or record["frames"] != names_digest(listing.frames):
+        return False, False
+    touched = False
+    for key, old in mdocs.items():
+        size, mtime = listing.mdocs[key]
+        if (old[0], old[1]) != (size, mtime):
+            if old[0] != size or sha256_file(listing.path(key)) != old[2]:
+                return False, touched
+            old[1] = mtime  # touched, not changed
+            touched = True
+    return True, touched
+
+
+class ScanCache:
+    """What the scan made of the data (the Dataset: mdocs read, acquisition inferred, tilt series
+    matched to their frames), kept for an edit of the spec that leaves `data:` as it was: one JSON
+    file per pipeline in the user cache, read only when the recipe cache cannot vouch. It stands while
+    cryocc's code, the pipeline's directory, its `data:` section, whether the site runs tools in
+    containers (which refuses some data paths) and the data (as the recipe cache checks it) are the
+    same; only a scan without errors is kept."""
+
+    def __init__(self, pipeline: Path) -> None:
+        self.file = user_cache("scans") / (hashlib.sha256(os.path.realpath(pipeline).encode()).hexdigest()[:20] + ".json")
+
+    @staticmethod
+    def key(root: str, data: dict[str, Any], containers: bool) -> str:
+        return hashlib.sha256(json.dumps([FORMAT, code_id(), root, data, containers], sort_keys=True).encode()).hexdigest()
+
+    def load(self, key: str, listing: Listing) -> tuple[dict[str, Any], dict[str, tuple[int, int, str]]] | None:
+        """(the Dataset as plain values, the mdocs' hashes) when kept under key for this listing's data."""
+        if listing.unmatched:
+            return None  # a glob that matches nothing is the scan's error to say
+        try:
+            doc = json.loads(self.file.read_text())
+            if doc.get("key") != key or not same_data(doc, listing)[0]:
+                return None
+            use_cache_file(self.file)
+            return dict(doc["dataset"]), {k: (v[0], v[1], v[2]) for k, v in doc["mdocs"].items()}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def store(self, key: str, dataset: dict[str, Any], listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> None:
+        try:
+            atomic_write(self.file, json.dumps({"key": key, **data_record(listing, mdoc_hashes), "dataset": dataset},
+                                               separators=(",", ":")), durable=False)
+        except OSError:
+            return  # an optimisation only
+        prune_cache(self.file.parent, self.file)
+
+
 class RecipeCache:
     def __init__(self, pipeline: Path) -> None:
         self.file = user_cache("recipes") / (hashlib.sha256(os.path.realpath(pipeline).encode()).hexdigest()[:20] + ".json")
@@ -90,24 +151,12 @@ class RecipeCache:
 
     def matches(self, listing: Listing) -> bool:
         """The same mdocs (by content) and the same frames (by name) as when the recipe was made."""
-        mdocs = self.doc["mdocs"]
-        unread = self.doc.get("unread", [])  # excluded by the spec: listed, never read
-        if listing.mdocs.keys() != {*mdocs, *unread} or self.doc["frames"] != names_digest(listing.frames):
-            return False
-        for key, old in mdocs.items():
-            size, mtime = listing.mdocs[key]
-            if (old[0], old[1]) != (size, mtime):
-                if old[0] != size or sha256_file(listing.path(key)) != old[2]:
-                    return False
-                old[1] = mtime  # touched, not changed
-                self.changed = True
-        return True
+        same, touched = same_data(self.doc, listing)
+        self.changed |= touched
+        return same
 
     def store(self, recipe: Recipe, listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> None:
-        self.doc = {"format": FORMAT, "code": code_id(), "recipe": recipe.to_json(),
-                    "mdocs": {k: list(mdoc_hashes[k]) for k in sorted(listing.mdocs) if k in mdoc_hashes},
-                    "unread": sorted(k for k in listing.mdocs if k not in mdoc_hashes),
-                    "frames": names_digest(listing.frames), "files": {}}
+        self.doc = {"format": FORMAT, "code": code_id(), "recipe": recipe.to_json(), **data_record(listing, mdoc_hashes), "files": {}}
         self.changed = True
 
     def remember(self, small: dict[str, dict[str, Any]]) -> None:
