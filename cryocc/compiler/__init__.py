@@ -14,20 +14,21 @@ from ..lockfile.lockfile import DAMAGED_DIR, DamagedLockfile, Lockfile, read_fra
 from ..project import JobState, observe
 from .compile import Compiled, compile_pipeline
 from .estimate import estimate
+from .mutex import project_lock
 from .plan import Plan, make_plan
 from .results import Results
 
 if TYPE_CHECKING:
-    from .apply import ApplyResult, project_lock
+    from .apply import ApplyResult
 
 __all__ = ["ApplyResult", "apply_pipeline", "plan_pipeline", "project_lock"]
 
 
 def __getattr__(name: str) -> Any:
     """The write side (apply: rendering, the lockfile's build), imported when asked for: plan never is."""
-    if name in ("ApplyResult", "project_lock"):
+    if name == "ApplyResult":
         from . import apply
-        return getattr(apply, name)
+        return apply.ApplyResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -43,7 +44,7 @@ def plan_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str
 
 def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[str, ...] = (), ignore_running: bool = False,
                    lock_timeout: float = 0) -> ApplyResult:
-    from .apply import confine, project_lock, write_apply
+    from .apply import confine, write_apply
 
     project = Path(project)
     # validate before creating anything, so a bad spec leaves the project untouched

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from typing import Any
 from ..acquisition.listing import reaches
 from ..contract import STATE_DIR
 from ..errors import Location, ProjectError
-from ..fsio import atomic_write, file_mode, inside, make_dirs, project_root, refuse_escapes, sha256_bytes
+from ..fsio import atomic_write, inside, project_root, refuse_escapes, sha256_bytes
 from ..lockfile.build import frame_map, new_lockfile
 from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
 from ..project import JobState, Project
@@ -29,7 +26,6 @@ from .render import render_files
 from .results import Results
 
 SCHEME_PREFIX = "cryocc_"
-APPLY_LOCK = f"{STATE_DIR}/apply.lock"
 SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
 
 
@@ -54,32 +50,6 @@ class ApplyResult:
 
 def _before_write(path: str) -> None:
     """Test hook: tests replace it to simulate a crash between two writes."""
-
-
-@contextmanager
-def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
-    """One apply at a time; the second waits up to timeout seconds, then is told who holds the lock."""
-    import socket
-
-    from filelock import FileLock, Timeout
-
-    make_dirs(project / STATE_DIR)
-    owner = project / STATE_DIR / "apply.owner"
-    lock = FileLock(str(project / APPLY_LOCK), timeout=timeout, mode=file_mode(project / STATE_DIR))
-    try:
-        lock.acquire()
-    except Timeout:
-        who = owner.read_text().strip() if owner.exists() else "another cryocc process"
-        waited = f" (waited {timeout:g} s)" if timeout else ""
-        raise ProjectError(f"project {project} is locked by {who}{waited}",
-                           hint="wait for that apply to finish, or pass --lock-timeout SECONDS to wait for it; "
-                                "the lock is released when its process ends") from None
-    try:
-        atomic_write(owner, f"cryocc apply, pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        yield
-    finally:
-        owner.unlink(missing_ok=True)
-        lock.release()
 
 
 def existing_schemes(project: Path) -> list[str]:
