@@ -20,18 +20,23 @@ from cryocc.lockfile.files import FileFingerprints
 from cryocc.resources import data_dir
 
 
-@pytest.fixture
-def stage_one(monkeypatch):
-    """Counts the runs of stage one."""
-    calls = []
-    real = compile_module.prepare
+def _count_calls(monkeypatch, module, name: str) -> list[int]:
+    """One entry per call of module.name, which still runs."""
+    calls: list[int] = []
+    real = getattr(module, name)
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(compile_module, "prepare", counted)
+    monkeypatch.setattr(module, name, counted)
     return calls
+
+
+@pytest.fixture
+def stage_one(monkeypatch):
+    """Counts the runs of stage one."""
+    return _count_calls(monkeypatch, compile_module, "prepare")
 
 
 def _mdoc(pipeline):
@@ -226,15 +231,7 @@ def scans(monkeypatch):
     """Counts the scans that read the data (not served by the scan cache)."""
     import cryocc.acquisition.scan as scan_module
 
-    calls = []
-    real = scan_module.scan
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(scan_module, "scan", counted)
-    return calls
+    return _count_calls(monkeypatch, scan_module, "scan")
 
 
 def test_an_edit_outside_data_keeps_the_scan_and_compiles_the_same(example, scans, stage_one):

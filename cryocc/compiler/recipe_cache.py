@@ -14,6 +14,7 @@ goes, and the least recently used beyond 512 MB.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import marshal
@@ -32,6 +33,7 @@ DIGESTS_KEPT = 8  # memoised data digests: the current data and a few states bac
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
+@functools.lru_cache(maxsize=1)  # the same in one process; asked by load, store and the scan cache's key
 def code_id() -> str:
     """cryocc's version and the size and mtime of each of its modules: an edited checkout invalidates."""
     entries = [__version__]
