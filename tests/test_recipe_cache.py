@@ -275,3 +275,14 @@ def test_a_scan_that_found_errors_is_not_kept(example, scans):
         with pytest.raises(DataError, match="data.exclude names TS_99"):
             compile_pipeline(pipeline)
     assert len(scans) == 2
+
+
+def test_a_damaged_scan_cache_is_scanned_again(example, scans):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    cache = recipe_cache.ScanCache(pipeline).file
+    doc = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**doc, "dataset": {"acquisition": {"pixel_size": "x"}}}))  # its data check still passes
+    pipeline.write_text(pipeline.read_text().replace("rescale_angpixs: 10", "rescale_angpixs: 12"))
+    compile_pipeline(pipeline)
+    assert len(scans) == 2 and json.loads(cache.read_text())["dataset"]["tilt_series"]

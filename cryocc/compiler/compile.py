@@ -110,7 +110,10 @@ def _scan(path: Path, pipeline: Pipeline, listing: Listing | None) -> tuple[Data
     key = memo.key(str(pipeline.root), data.model_dump(mode="json"), any(t.image for t in pipeline.site.profile.tools.values()))
     kept = memo.load(key, listing)
     if kept is not None:
-        return Dataset.from_json(kept[0]), listing, kept[1]
+        try:
+            return Dataset.from_json(kept[0]), listing, kept[1]
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged cache file: scanned again, and written anew
     mdocs = MdocCache()
     dataset, listing = scan(pipeline, read=mdocs.read, listing=listing)
     mdocs.save()
