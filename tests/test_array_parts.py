@@ -13,8 +13,8 @@ import pytest
 
 from cryocc.contract import ARRAY_IDS
 from cryocc.drivers import _array
+from cryocc.drivers._context import Context
 from cryocc.drivers._errors import JobFailed, Terminated
-from cryocc.drivers._runtime import Context
 
 
 def test_array_spec_lists_only_the_tasks_to_run_with_the_throttle():

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cryocc.drivers._context import Context, item_log
 from cryocc.drivers._errors import JobFailed, Terminated
 from cryocc.drivers._process import for_each_item
-from cryocc.drivers._runtime import Context, item_log
 
 
 def _ctx(tmp_path: Path) -> Context:

@@ -30,8 +30,8 @@ from typing import Any
 from ..contract import ABORT_NOW, ARRAY_DIR, ARRAY_FORMAT, ARRAY_IDS, ARRAY_LOGS, ARRAY_MANIFEST, ARRAY_TASKS, INPUT_FLAGS, Outcome, task_log
 from ..fsio import atomic_write
 from . import driver_module
+from ._context import Context, task_copy
 from ._errors import Aborted, JobFailed
-from ._runtime import Context, task_copy
 
 TASK_SCRIPT = "#!/bin/sh\n# cryocc: runs one array task of this job: its arguments are the driver's command line\nexec \"$@\"\n"
 SQUEUE_FORMAT = "%i|%T|%r"  # 1234_5|RUNNING|None, 1234_[6-9%4]|PENDING|JobArrayTaskLimit
@@ -341,20 +341,7 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], f
         for name, how in (record.get("files") or {}).items():  # a task that only wrote its own copy does not decide
             if _job_level_name(name) and how in MERGES and (how or name not in files):
                 files[name] = how
-        items = record.get("items") or {}
-        whole = record.get("status") == "succeeded"
-        slurm = "" if whole else _slurm_words(ctx, number, arrays)  # a SIGTERM's cause: SLURM says it in the task's log
-        for name in names:
-            if whole and name in items:
-                ctx.items[name] = items[name]
-            elif whole:
-                ctx.items.pop(name, None)  # the input did not hold it
-                continue
-            else:  # a task that failed as a whole handed on nothing of it
-                why = (items.get(name) or {}).get("reason") or record.get("reason") or f"its task {record.get('status')}"
-                ctx.item(name, Outcome.FAILED, f"{why}: {slurm}" if slurm and slurm not in why else why)
-            ctx.seen.add(name)
-        ctx.quality.update(record.get("quality") or {})
+        _merge_items(ctx, number, names, record, arrays)
     first = next((records[n] for n in sorted(records) if records[n].get("commands")), None)
     if first is not None:  # the supervisor's own commands (a decision), then one task's, for the receipt
         ctx.tools_run.extend(first["commands"])
@@ -365,6 +352,25 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], f
     if merge is not None and ok:  # what only the job type knows how to put together (subtomo_extraction's particles)
         merge(ctx, ok)
 
+
+
+def _merge_items(ctx: Context, number: int, names: list[str], record: dict[str, Any], arrays: list[dict[str, Any]]) -> None:
+    """One task's tilt series into the job's items: as the task recorded them if it succeeded, else
+    failed with its reason (and SLURM's words for its end, from the task's log)."""
+    items = record.get("items") or {}
+    whole = record.get("status") == "succeeded"
+    slurm = "" if whole else _slurm_words(ctx, number, arrays)  # a SIGTERM's cause: SLURM says it in the task's log
+    for name in names:
+        if whole and name in items:
+            ctx.items[name] = items[name]
+        elif whole:
+            ctx.items.pop(name, None)  # the input did not hold it
+            continue
+        else:  # a task that failed as a whole handed on nothing of it
+            why = (items.get(name) or {}).get("reason") or record.get("reason") or f"its task {record.get('status')}"
+            ctx.item(name, Outcome.FAILED, f"{why}: {slurm}" if slurm and slurm not in why else why)
+        ctx.seen.add(name)
+    ctx.quality.update(record.get("quality") or {})
 
 MERGES = ("rows", "loop", "table", "one", "")  # Context.job_name's
 

@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from ..contract import RECEIPT, Outcome, ReceiptStatus
+from ._context import Context
 from ._errors import JobFailed
 from ._receipt import write_receipt
 from ._relion_star import read_global, write_global
-from ._runtime import Context
 
 
 def start(ctx: Context, started: float) -> None:

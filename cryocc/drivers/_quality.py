@@ -16,8 +16,8 @@ from typing import Any
 
 from ..star import read_star
 from ._alignment import read_aretomo_aln
+from ._context import Context
 from ._relion_star import frame_id, read_global
-from ._runtime import Context
 from ._warp_xml import warp_tilt_series
 
 Quality = dict[str, Any]

@@ -15,7 +15,7 @@ from ..fsio import atomic_write
 from ._errors import JobFailed
 
 if TYPE_CHECKING:
-    from ._runtime import Context
+    from ._context import Context
 
 
 def check_outputs(ctx: Context) -> list[dict[str, Any]]:

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..fsio import atomic_write
 from ..star import block_loop, block_pairs, read_star
+from ._context import Context
 from ._errors import JobFailed, items_failed
-from ._runtime import Context
 
 
 @dataclass

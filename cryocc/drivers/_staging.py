@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from ..fsio import atomic_write
+from ._context import Context, input_list
 from ._errors import JobFailed
-from ._runtime import Context, input_list
 
 SETTINGS = "warp_tiltseries.settings"
 

@@ -8,10 +8,10 @@ from typing import Any
 from ..contract import Outcome
 from ..fsio import atomic_write
 from ..star import read_star
+from ._context import Context, item_log
 from ._errors import JobFailed, Terminated, items_failed
 from ._process import for_each_item
 from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global, write_global, write_pairs
-from ._runtime import Context, item_log
 
 NO_CANDIDATES = "no candidates above the cut-off in any tomogram (loosen expected_false_positives or cc_threshold)"
 JOB_FILE = "_job.json"  # pytom_match_template.py writes <tomogram>_job.json for each tomogram

@@ -2,8 +2,8 @@
 
 import shutil
 
+from ._context import Context
 from ._errors import JobFailed
-from ._runtime import Context
 
 
 def run(ctx: Context) -> None:

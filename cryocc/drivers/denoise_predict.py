@@ -6,11 +6,11 @@ import queue
 from typing import Any
 
 from ..contract import Outcome
+from ._context import Context, item_log
 from ._errors import JobFailed, Terminated
 from ._mrc import mrc_shape
 from ._process import for_each_item, gpu_ordinals
 from ._relion_star import TomogramRow, read_global, write_global
-from ._runtime import Context, item_log
 from .denoise_train import halves
 
 

@@ -4,9 +4,9 @@ import json
 import os
 from typing import Any
 
+from ._context import Context
 from ._errors import JobFailed
 from ._relion_star import read_global
-from ._runtime import Context
 
 
 def halves(ctx: Context, rows: list[dict[str, Any]], select: str) -> list[dict[str, Any]]:

@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import Outcome
+from ._context import Context, input_list, relink
 from ._errors import JobFailed
 from ._quality import ctf_resolution
 from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
-from ._runtime import Context, input_list, relink
 from ._warp_xml import relion_defocus, warp_ctf
 
 

@@ -5,9 +5,9 @@ import os
 import shutil
 from typing import Any
 
+from ._context import Context, relink
 from ._errors import JobFailed
 from ._relion_star import read_global, write_global
-from ._runtime import Context, relink
 
 
 def _stage(ctx: Context, series: list[dict[str, Any]], data: dict[str, Any]) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 """reconstruct_particle: RELION 5 relion_tomo_reconstruct_particle."""
 
-from ._runtime import Context
+from ._context import Context
 
 
 def run(ctx: Context) -> None:

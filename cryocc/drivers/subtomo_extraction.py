@@ -15,9 +15,9 @@ from typing import Any
 from ..contract import ARRAY_DIR, Outcome
 from ..fsio import atomic_write
 from ..star import block_pairs, read_star
+from ._context import Context
 from ._errors import JobFailed
 from ._relion_star import TomogramRow, by_tomogram, loop_text, read_global
-from ._runtime import Context
 
 NO_PARTICLES = "no particles to extract in the tomograms of the input"
 

@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import Outcome
+from ._context import Context, relink
 from ._errors import JobFailed, Terminated
 from ._process import gpu_ordinals
 from ._relion_star import TiltSeries, TomogramRow, read_global, read_tilt_series, write_global
-from ._runtime import Context, relink
 
 OUTPUTS = ("_scores.mrc", "_angles.mrc", "_job.json")  # what pytom_match_template.py writes per tomogram
 

@@ -7,8 +7,8 @@ from: WarpTools weights such a tilt by 0.0001 (WarpLib/TiltSeries/TiltSeries.cs:
 from typing import Any
 
 from ..contract import Outcome
+from ._context import Context
 from ._relion_star import frame_id, read_tilt_series, write_tilt_series
-from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import set_use_tilt, warp_tilt_series
 

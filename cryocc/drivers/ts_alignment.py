@@ -18,9 +18,9 @@ from ..contract import Outcome
 from ..fsio import atomic_write
 from ..star import read_star
 from ._alignment import TiltAlignment, read_aretomo_aln, read_imod_xf, relion_columns
+from ._context import Context
 from ._errors import JobFailed
 from ._relion_star import TiltSeries, frame_id, loop_text, read_tilt_series, read_tomostar_movies, write_tilt_series
-from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import warp_tilt_series
 

@@ -1,9 +1,9 @@
 """ts_ctf: defocus handedness (ts_defocus_hand) then tilt-series CTF (ts_ctf), on this job's copies."""
 
 from ..contract import Outcome
+from ._context import Context
 from ._errors import JobFailed
 from ._relion_star import TiltSeries, frame_id, read_tilt_series, write_tilt_series
-from ._runtime import Context
 from ._staging import stage_workspace
 from ._warp_xml import relion_defocus, relion_hand, warp_tilt_series
 

@@ -4,8 +4,8 @@ import os
 import shutil
 
 from ..contract import Outcome
+from ._context import Context, relink
 from ._errors import JobFailed
-from ._runtime import Context, relink
 
 
 def run(ctx: Context) -> None:

@@ -3,9 +3,9 @@
 import os
 
 from ..contract import Outcome
+from ._context import Context
 from ._errors import JobFailed
 from ._relion_star import read_tilt_series, write_global
-from ._runtime import Context
 from ._staging import SETTINGS, stage_workspace
 from ._warp_xml import warp_settings, warp_tilt_series
 
