@@ -286,8 +286,8 @@ def gc(
     way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Trash/ keeps
     their disk space until `cryocc trash --empty`. Never a job that is kept, read by one, running
     or queued; refused while a schemer runs."""
-    from . import gc as collector
     from .compiler import project_lock
+    from .run import gc as collector
 
     _existing(project)
     collector.refuse_while_running(project)
@@ -326,7 +326,7 @@ def trash(
     which keeps their disk space) and its size. --empty deletes everything in Trash/ for good, and
     nothing else: links in it are removed, never followed; refused when Trash/ is not a plain
     directory of the project."""
-    from . import gc as collector
+    from .run import gc as collector
 
     _existing(project)
     jobs, size = collector.trash_contents(project)
@@ -374,8 +374,8 @@ def status(
     With --detailed-exitcode, the exit status says how the project stands, for scripts: 0 every job
     succeeded; 2 a job failed, was aborted, stopped unfinished or lost its outputs; 3 none did, but jobs
     are scheduled or running; 1 is an error, as for every command."""
-    from .project import JobState, observe
-    from .runner import applied_lock, job_log_tail, live_schemer
+    from .observe.project import JobState, observe
+    from .run.runner import applied_lock, job_log_tail, live_schemer
     from .states import Status
 
     lock = applied_lock(project)
@@ -400,7 +400,7 @@ def status(
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}
     if tilt_series:
-        from .quality import by_tilt_series
+        from .observe.quality import by_tilt_series
 
         quality = by_tilt_series(states)
         doc["tilt_series"] = quality
@@ -457,7 +457,7 @@ def run(
     locks are removed, and only what is left is planned and run: finished work is never submitted again.
     That applies pipeline.yaml again, so run refuses when it changed since the last apply: review it
     with cryocc plan and apply it first."""
-    from . import runner
+    from .run import runner
     from .ui import console
 
     out = console()
@@ -492,7 +492,7 @@ def logs(
     """Print JOB's run.out, then its run.err if there is anything in it, then which tilt series have
     their own log and which earlier attempts' logs are kept (run.N.out, shown with --attempt N); the job
     directory is found through the lockfile and the project, so you need not know it."""
-    from . import runner
+    from .run import runner
 
     def write(text: str) -> None:
         sys.stdout.write(text)
@@ -508,7 +508,7 @@ def abort(project: Path = ProjectOpt) -> None:
     with RELION_JOB_EXIT_ABORTED; one still queued in SLURM is cancelled, and so are the SLURM arrays
     of a job run as arrays). Exit 1 when nothing was running, or when something still runs after 30 s
     (it says what)."""
-    from . import runner
+    from .run import runner
     from .ui import console
 
     runner.abort(project, say=console().print)
@@ -548,8 +548,8 @@ def jobs(
     from .schema.jobs import job_type as find_type
 
     if job_type is not None:
+        from .describe import describe, describe_text
         from .errors import SpecError, did_you_mean
-        from .schema.describe import describe, describe_text
 
         jt = find_type(job_type)
         if jt is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, TypedDict
 
 # RELION's sentinels (pipeline_jobs.h): the schemer waits for one of the three end sentinels.
 SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
@@ -53,6 +54,42 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the tool failed on it
     FILTERED = "filtered"  # left out by a rule the user set (kept as such)
     PENDING = "pending"  # a run that processes it has started and not ended
+
+
+# What a driver's _quality records of a tilt series (a receipt's items.<ts>.quality), each a number
+# (hand: a word); status and report show them in this order (observe/quality.LABELS).
+MEASURES = ("tilts", "defocus_um", "astigmatism_a", "ctf_resolution_a", "motion_a", "axis_deg", "shift_a",
+            "residual_a", "residual_sd_a", "hand", "picks", "particles")
+
+
+class ReceiptOutput(TypedDict, total=False):
+    path: str
+    is_dir: bool
+    size: int
+    files: dict[str, int]
+
+
+class ReceiptItem(TypedDict, total=False):
+    outcome: str
+    fingerprint: str
+    reason: str | None
+    quality: dict[str, Any]  # MEASURES, per_tilt, dropped, tomogram, source
+
+
+class Receipt(TypedDict, total=False):
+    """cryocc_receipt.json as drivers._receipt writes it: the keys cryocc reads back."""
+
+    job: str
+    type: str
+    fingerprint: str
+    params_file: str | None
+    status: str
+    reason: str | None
+    ended: str | None
+    seconds: int | float | None
+    outputs: list[ReceiptOutput]
+    items: dict[str, ReceiptItem]
+    quality: dict[str, dict[str, Any]]  # tilt series a job pools, with no item record
 
 
 # A RELION project.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .jobs import JobType
+from .schema.jobs import JobType
 
 RANGE_KEYS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
 
@@ -54,7 +54,7 @@ def describe(job: JobType) -> dict[str, Any]:
 
 
 def describe_text(job: JobType) -> str:
-    from ..report import fmt, table
+    from .report import fmt, table
 
     d = describe(job)
     also = f" (also {', '.join(d['aliases'])})" if d["aliases"] else ""

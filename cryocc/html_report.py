@@ -3,7 +3,7 @@ browser offline. Everything is inline: plotly.js, the figures' data, the thumbna
 the styles and the table's sorting; a Content-Security-Policy forbids the page any network request.
 
 It shows the pipeline as a graph with each job's state, a timeline of the jobs, the quality of each
-tilt series as the tools measured it (cryocc/quality.py; sortable), plots of it, a central slice of
+tilt series as the tools measured it (cryocc/observe/quality.py; sortable), plots of it, a central slice of
 each tomogram, and what the next apply would do. plotly, numpy and mrcfile are imported here only:
 plan and status never load them."""
 
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from .confine import confined
 from .errors import ProjectError
-from .quality import LABELS, by_tilt_series, table
+from .observe.quality import LABELS, by_tilt_series, table
 
 if TYPE_CHECKING:
     from .lockfile.lockfile import Lockfile
-    from .project import JobState
+    from .observe.project import JobState
 
 STATE_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00", "running": "#1565c0",
                  "scheduled": "#757575", "incomplete": "#6a1b9a", "outputs_missing": "#ad1457"}  # every Status
@@ -40,8 +40,8 @@ THUMBNAIL = 256  # pixels, the longer side
 def write_report(project: Path, output: Path) -> dict[str, int]:
     """Write the report; returns what it holds (plots, tilt series, thumbnails)."""
     from .fsio import atomic_write
-    from .project import observe
-    from .runner import applied_lock
+    from .observe.project import observe
+    from .run.runner import applied_lock
 
     lock = applied_lock(project)
     states = observe(project, lock)

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    """What became of a job, learned back from the project (cryocc.project.observe_job)."""
+    """What became of a job, learned back from the project (cryocc.observe.project.observe_job)."""
 
     SCHEDULED = "scheduled"  # applied, not started
     RUNNING = "running"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from .project import JobState
+    from .observe.project import JobState
 
 
 def console(stderr: bool = False) -> Console:
@@ -113,7 +113,7 @@ def jobs_live_table(states: list[JobState], scheme: str) -> Table:
 def print_tilt_series(tilt_series: dict[str, list[dict[str, Any]]], plain: bool = False) -> None:
     """`status --tilt-series`: per tilt series, each job's outcome and what its tools measured
     (with --plain, one TSV row per tilt series and job)."""
-    from .quality import summary_line
+    from .observe.quality import summary_line
 
     if plain:
         rows = [[ts, m["job"], m["job_dir"], m["outcome"], m["reason"] or "", summary_line(m["quality"])]

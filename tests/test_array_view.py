@@ -113,8 +113,8 @@ def test_status_and_plan_show_a_running_arrays_progress(done, tmp_path, monkeypa
 
 
 def test_run_wait_says_each_change_of_an_arrays_progress(done, tmp_path, monkeypatch):
-    from cryocc.project import observe
-    from cryocc.runner import _describe, applied_lock
+    from cryocc.observe.project import observe
+    from cryocc.run.runner import _describe, applied_lock
 
     d = _eight_running(done, tmp_path, monkeypatch)
     said = _describe(observe(done.root, applied_lock(done.root))["reconstruct"])
@@ -210,7 +210,7 @@ def test_logs_item_finds_a_task_a_restarted_supervisor_submitted_again_and_never
 def test_abort_cancels_the_running_jobs_arrays_slurm_lists_as_ours_after_asking_it_to_stop(done, tmp_path, monkeypatch):
     """scancel only for recorded arrays squeue lists as arrays working in this project (1234), not for
     one recorded that is another project's (4321); the job's RELION_JOB_ABORT_NOW is there before."""
-    from cryocc import runner
+    from cryocc.run import runner
 
     root = str(done.root)
     d = _eight_running(done, tmp_path, monkeypatch, (f"4321_0\tRUNNING\t{tmp_path}/elsewhere\tx.tasks",))
@@ -235,7 +235,7 @@ def test_abort_cancels_the_running_jobs_arrays_slurm_lists_as_ours_after_asking_
 
 
 def test_abort_says_what_it_could_not_cancel(done, tmp_path, monkeypatch):
-    from cryocc import runner
+    from cryocc.run import runner
 
     d = _eight_running(done, tmp_path, monkeypatch)
     (d / ARRAY_IDS).write_text('[{"id": "-u", "base": 0, "indices": [0]}]')
@@ -251,7 +251,7 @@ def test_the_watchdog_cancels_the_arrays_of_a_job_it_fails(done, tmp_path, monke
     its array that still run or wait are cancelled, with the note saying so."""
     import re
 
-    from cryocc import supervisor
+    from cryocc.run import supervisor
 
     root = str(done.root)
     d = _as_array(done.root, EIGHT[:2], [{"id": "1234", "base": 0, "indices": [0, 1]}], {})
@@ -344,7 +344,7 @@ def test_status_counts_the_real_arrays_running_and_pending_tasks(slurm_array):
 
 @pytest.mark.slurm
 def test_abort_leaves_nothing_of_the_array_queued_or_running(slurm_array):
-    from cryocc import runner
+    from cryocc.run import runner
 
     p, d, supervisor, array = slurm_array
     deadline = time.time() + 30

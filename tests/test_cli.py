@@ -319,29 +319,29 @@ def test_validate_json_of_a_bad_spec_lists_each_error_located_and_exits_1(exampl
 
 
 def test_status_detailed_exitcode_says_how_the_project_stands(example, cli, tmp_path, monkeypatch):
-    import cryocc.project
-    from cryocc.project import JobState
+    import cryocc.observe.project
+    from cryocc.observe.project import JobState
     from cryocc.states import Status
 
     project = tmp_path / "p"
     cli("apply", example(), "--project", project)
     cli("status", "--project", project)
     cli("status", "--project", project, "--detailed-exitcode", code=3)  # applied, not run yet
-    observe = cryocc.project.observe
+    observe = cryocc.observe.project.observe
 
     def states(*finished):
         def fake(project, lock):
             return {n: JobState(n, finished[i] if i < len(finished) else Status.SUCCEEDED) for i, n in enumerate(observe(project, lock))}
         return fake
 
-    monkeypatch.setattr(cryocc.project, "observe", states())
+    monkeypatch.setattr(cryocc.observe.project, "observe", states())
     cli("status", "--project", project, "--detailed-exitcode", code=0)
     cli("status", "--project", project, "--json", "--detailed-exitcode", code=0)
     for bad in (Status.FAILED, Status.ABORTED, Status.INCOMPLETE, Status.OUTPUTS_MISSING):
-        monkeypatch.setattr(cryocc.project, "observe", states(Status.SUCCEEDED, bad, Status.SCHEDULED))
+        monkeypatch.setattr(cryocc.observe.project, "observe", states(Status.SUCCEEDED, bad, Status.SCHEDULED))
         cli("status", "--project", project, "--detailed-exitcode", code=2)
         cli("status", "--project", project, code=0)  # without the option: 0, as before
-    monkeypatch.setattr(cryocc.project, "observe", states(Status.SUCCEEDED, Status.RUNNING))
+    monkeypatch.setattr(cryocc.observe.project, "observe", states(Status.SUCCEEDED, Status.RUNNING))
     cli("status", "--project", project, "--detailed-exitcode", code=3)
     help_text = " ".join(cli("status", "--help").stdout.split())
     assert "0 every job succeeded; 2 a job failed" in help_text and "3 none did" in help_text
@@ -405,7 +405,7 @@ def test_the_run_side_imports_neither_pydantic_nor_the_compiler():
     import subprocess
     import sys
 
-    code = ("import sys; import cryocc.cli, cryocc.runner, cryocc.project, cryocc.arrays, cryocc.supervisor; "
+    code = ("import sys; import cryocc.cli, cryocc.run.runner, cryocc.observe.project, cryocc.observe.arrays, cryocc.run.supervisor; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or m.startswith('cryocc.compiler')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import cryocc.project
-from cryocc import runner
+import cryocc.observe.project
 from cryocc.confine import confined, job_dir, scheme_dir
 from cryocc.errors import ProjectError
-from cryocc.gc import TABLES, _pipeline_text
+from cryocc.run import runner
+from cryocc.run.gc import TABLES, _pipeline_text
 
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 
@@ -126,7 +126,7 @@ def test_abort_takes_a_schemer_of_another_project_for_none(example, cli, tmp_pat
     """pgrep finds every project's relion_schemer of a scheme named cryocc_001; only one holding
     this project's scheme lock is this project's."""
     _, project = applied(example, cli, tmp_path)
-    monkeypatch.setattr(cryocc.project, "foreign_schemer", lambda root, scheme: True)
+    monkeypatch.setattr(cryocc.observe.project, "foreign_schemer", lambda root, scheme: True)
     monkeypatch.setattr(runner, "_wait_stopped", lambda *args: None)  # how abort waits is test_run_truth's
     assert "nothing to abort" in cli("abort", "--project", project, code=1).stderr and abort_files(tmp_path) == []
     (project / ".relion_lock_scheme_cryocc_001").mkdir()
@@ -138,7 +138,7 @@ def test_abort_takes_a_schemer_of_another_project_for_none(example, cli, tmp_pat
 def schemer_alive(monkeypatch):
     """A relion_schemer of cryocc_001 taken for alive (its liveness is the runner's business, not abort's)."""
     record = {"scheme": "cryocc_001", "pid": 1, "host": "here"}
-    monkeypatch.setattr(cryocc.project, "live_schemer", lambda project: dict(record))
+    monkeypatch.setattr(cryocc.observe.project, "live_schemer", lambda project: dict(record))
     monkeypatch.setattr(runner, "_wait_stopped", lambda *args: None)  # how abort waits is test_run_truth's
     return record
 
@@ -282,7 +282,7 @@ def test_run_wait_does_not_show_a_symlinked_log_out_of_the_project(example, cli,
     assert not any("someone else" in line for line in said) and "  | (not shown: External/job005/run.out leads to" in said[-1], said
 
 
-# --- the watchdog (cryocc.supervisor) -----------------------------------------------------------
+# --- the watchdog (cryocc.run.supervisor) -----------------------------------------------------------
 
 def running_job(root: Path, name: str) -> None:
     """Schemes/s/ started the job directory name, which RELION's pipeline says is Running."""
@@ -299,7 +299,7 @@ def running_job(root: Path, name: str) -> None:
 
 @pytest.mark.parametrize("how", ["External/../../victim/", "a symlinked External/job001/"])
 def test_the_watchdog_writes_nothing_out_of_the_project(how, tmp_path, monkeypatch, capsys):
-    from cryocc import supervisor
+    from cryocc.run import supervisor
 
     root, victim = tmp_path / "p", tmp_path / "victim"
     victim.mkdir()
@@ -307,7 +307,7 @@ def test_the_watchdog_writes_nothing_out_of_the_project(how, tmp_path, monkeypat
     running_job(root, how if how.startswith("External/..") else "External/job001/")
     if how.startswith("a symlinked"):
         (root / "External/job001").symlink_to(victim)
-    monkeypatch.setattr(cryocc.project.Project, "liveness", lambda self, d: (False, "SLURM does not know it", {}))
+    monkeypatch.setattr(cryocc.observe.project.Project, "liveness", lambda self, d: (False, "SLURM does not know it", {}))
     assert supervisor.lost_jobs(root, "s") == []
     assert "cryocc watchdog: skipped: " in capsys.readouterr().out
     assert sorted(p.name for p in victim.iterdir()) == ["run.err"] and (victim / "run.err").read_text() == "precious\n"
@@ -318,7 +318,7 @@ def test_the_watchdog_outlives_a_damaged_project_file(tmp_path, capsys):
     the watchdog looks again: the schemer it supervises runs on."""
     import subprocess
 
-    from cryocc import supervisor
+    from cryocc.run import supervisor
 
     running_job(tmp_path, "External/job001/")
     (tmp_path / "Schemes/s/scheme.star").write_bytes(b"\xff\xfe not a star file")

@@ -219,7 +219,7 @@ SHORT_ROWS = {"Schemes/cryocc_001/scheme.star": "data_scheme_general\n_rlnScheme
 @pytest.mark.parametrize("rel", SHORT_ROWS)
 @pytest.mark.parametrize("damage", ["not UTF-8", "no blocks", "a short row"])
 def test_a_star_file_not_utf8_or_without_its_blocks_is_an_error_naming_it(rel, damage, tmp_path):
-    from cryocc.project import Project
+    from cryocc.observe.project import Project
 
     _, root = ran(tmp_path)
     # a row short of values in a loop of three labels (RELION leaves the second of two empty: metadata_table.cpp)
@@ -242,7 +242,7 @@ def test_a_pipeline_relion_is_rewriting_in_place_is_read_again(tmp_path):
     that comes between sees an empty file, which is no damage while the lock is held."""
     import threading
 
-    from cryocc.project import Project
+    from cryocc.observe.project import Project
 
     _, root = ran(tmp_path)
     whole = SHORT_ROWS["default_pipeline.star"].replace("#2\nExternal/job001/x.star\n", "#2\nExternal/job001/x.star External/job002/\n")
@@ -378,7 +378,7 @@ def test_a_real_slurm_job_in_a_directory_not_utf8_crashes_nothing(tmp_path, slur
 
 
 def test_a_stale_slurm_id_does_not_claim_another_projects_job(tmp_path, monkeypatch):
-    from cryocc import project as observed
+    from cryocc.observe import project as observed
 
     _, root = ran(tmp_path)
     (root / "External/job006/cryocc_slurm_job").write_text("77\n")  # recorded long ago; SLURM reuses ids
@@ -391,7 +391,7 @@ def test_a_stale_slurm_id_does_not_claim_another_projects_job(tmp_path, monkeypa
 
 
 def test_squeue_output_is_decoded_whatever_its_bytes(tmp_path, monkeypatch):
-    from cryocc import project as observed
+    from cryocc.observe import project as observed
 
     odd = os.fsencode(tmp_path) + b"/\xff\xfe"
     monkeypatch.setenv("PATH", fake_squeue(tmp_path, b"5\tPENDING\t" + odd + b"\tjob\n")["PATH"])

@@ -11,13 +11,13 @@ import pytest
 from test_plan import SITE, build_file_tree
 
 from cryocc.compiler.compile import compile_pipeline, item_fingerprint
+from cryocc.compiler.lockfile_build import frame_map, new_lockfile
 from cryocc.compiler.plan import make_plan
 from cryocc.compiler.render import params_document
 from cryocc.contract import Outcome
 from cryocc.drivers._relion_star import read_tomostar_movies
 from cryocc.errors import CryoccError
-from cryocc.lockfile.build import frame_map, new_lockfile
-from cryocc.project import JobState
+from cryocc.observe.project import JobState
 from cryocc.states import Action, Reason, Status
 
 ANGLES = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0)  # ZValue 0..5, in acquisition order (dose-symmetric)

@@ -213,7 +213,7 @@ def test_gc_refuses_a_pipeline_has_changed_link_before_it_moves_anything(planted
 def test_gc_says_what_it_wrote_when_it_fails_after_its_first_write(planted, cli, monkeypatch):
     import errno
 
-    from cryocc import gc
+    from cryocc.run import gc
 
     def full(*_: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

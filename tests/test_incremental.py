@@ -248,7 +248,7 @@ def _submitted_with_sbatch(job_dir) -> None:
 
 
 def test_apply_refuses_while_a_job_runs(done, monkeypatch):
-    import cryocc.project as state
+    import cryocc.observe.project as state
 
     monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {"id": "42", "state": "RUNNING"})  # what squeue says
     _submitted_with_sbatch(done.root / "External/job006")
@@ -265,7 +265,7 @@ def test_apply_refuses_while_a_job_runs(done, monkeypatch):
 
 
 def test_a_job_gone_from_slurm_without_a_sentinel_is_not_running(done, monkeypatch):
-    import cryocc.project as state
+    import cryocc.observe.project as state
 
     monkeypatch.setattr(state.Project, "slurm", lambda self, job_dir: {})  # squeue answers: not queued
     _submitted_with_sbatch(done.root / "External/job006")
@@ -395,7 +395,7 @@ def test_logs_prints_a_jobs_log_found_through_the_lockfile(done):
 def test_logs_follow_prints_until_the_job_ends(done):
     import threading
 
-    from cryocc import runner
+    from cryocc.run import runner
 
     d = done.root / done.job_dir("reconstruct")
     (d / "RELION_JOB_EXIT_SUCCESS").unlink()  # as if still running

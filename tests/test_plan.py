@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from cryocc.compiler.compile import compile_pipeline
+from cryocc.compiler.lockfile_build import frame_map, new_lockfile
 from cryocc.compiler.plan import DATA_CHANGED, DataChanges, FileMap, make_plan, param_reasons
-from cryocc.lockfile.build import frame_map, new_lockfile
-from cryocc.project import JobState
+from cryocc.observe.project import JobState
 from cryocc.states import Action, Reason, Status
 
 SITE = """name: tiny

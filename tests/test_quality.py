@@ -165,8 +165,8 @@ def test_status_shows_the_quality_per_tilt_series_with_the_job_that_measured_it(
 def test_a_tilt_series_a_failed_job_did_not_finish_is_unfinished_with_the_jobs_reason():
     """A tool killed midway leaves its tilt series pending in the receipt: shown as pending, a user
     would wait for it; it is unfinished, and the next apply runs it again."""
-    from cryocc.project import JobState
-    from cryocc.quality import by_tilt_series
+    from cryocc.observe.project import JobState
+    from cryocc.observe.quality import by_tilt_series
     from cryocc.states import Status
 
     receipt = {"type": "ts_reconstruct", "status": "failed", "reason": "WarpTools was killed by signal 9",

@@ -114,7 +114,7 @@ def test_the_quality_table_sorts_by_a_click_in_the_browser(tmp_path):
     descending), as a user would, and the DOM after it has the rows in that order."""
     from cryocc.html_report import COLUMNS, render
     from cryocc.lockfile.lockfile import JobLock, Lockfile
-    from cryocc.project import JobState
+    from cryocc.observe.project import JobState
     from cryocc.states import Status
 
     res = {"TS_01": 9.5, "TS_02": 6.25, "TS_03": 12.0}
@@ -183,7 +183,7 @@ def test_the_tilts_table_marks_the_excluded_tilts_and_writes_the_yaml_for_those_
 
     from cryocc.html_report import render
     from cryocc.lockfile.lockfile import JobLock, Lockfile
-    from cryocc.project import JobState
+    from cryocc.observe.project import JobState
     from cryocc.states import Status
 
     (tmp_path / "data").mkdir()

@@ -284,7 +284,7 @@ def test_the_slurm_id_an_earlier_run_recorded_does_not_hide_the_queued_rerun(tmp
     from test_shared_facility import _fake_squeue
 
     from cryocc.contract import SLURM_ID
-    from cryocc.project import Project as View
+    from cryocc.observe.project import Project as View
 
     job = tmp_path / "p/External/job006"
     job.mkdir(parents=True)
@@ -301,8 +301,8 @@ def test_where_slurm_cannot_be_asked_only_the_job_its_live_schemer_waits_for_run
     import socket
 
     from cryocc.lockfile.lockfile import JobLock
-    from cryocc.project import Project as View
-    from cryocc.project import observe_job
+    from cryocc.observe.project import Project as View
+    from cryocc.observe.project import observe_job
     from cryocc.star import block_loop, block_pairs
 
     root = tmp_path / "p"
@@ -339,8 +339,8 @@ def test_a_schemer_just_started_is_seen_as_running(tmp_path):
     import subprocess
     import sys
 
-    from cryocc.project import schemer_alive
-    from cryocc.runner import _until_it_shows
+    from cryocc.observe.project import schemer_alive
+    from cryocc.run.runner import _until_it_shows
 
     for _ in range(100):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)", "--scheme", "cryocc_001"], stdin=subprocess.DEVNULL)

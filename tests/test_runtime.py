@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryocc.drivers._runtime import Context
+from cryocc.drivers._context import Context
 
 
 def _ctx(tool, gpus=1, scratch="/scratch"):
@@ -33,7 +33,7 @@ def test_no_gpu_flag_for_cpu_jobs():
 
 def test_a_folder_output_is_recorded_file_by_file_and_kept_only_while_each_is_there(tmp_path):
     from cryocc.drivers._receipt import check_outputs
-    from cryocc.project import outputs_missing
+    from cryocc.observe.receipts import outputs_missing
 
     job = tmp_path / "External/job007"
     (job / "reconstruction/sub").mkdir(parents=True)

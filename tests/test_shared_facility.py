@@ -118,7 +118,7 @@ def _fake_squeue(tmp_path: Path, monkeypatch, lines: list[str]) -> None:
 
 
 def test_a_slurm_job_is_ours_by_name_and_working_directory(tmp_path, monkeypatch):
-    from cryocc.project import Project
+    from cryocc.observe.project import Project
 
     project = tmp_path / "p"
     (project / "External/job006").mkdir(parents=True)
@@ -131,7 +131,7 @@ def test_a_slurm_job_is_ours_by_name_and_working_directory(tmp_path, monkeypatch
 
 def test_a_slurm_job_is_ours_by_the_id_its_script_recorded(tmp_path, monkeypatch):
     from cryocc.contract import SLURM_ID
-    from cryocc.project import Project
+    from cryocc.observe.project import Project
 
     project = tmp_path / "p"
     (project / "External/job006").mkdir(parents=True)

@@ -11,7 +11,7 @@ from conftest import ROOT, edit
 
 from cryocc.compiler import apply_pipeline
 from cryocc.errors import Collector, Location
-from cryocc.runner import schemer_command
+from cryocc.run.runner import schemer_command
 from cryocc.schema.site import load_site
 
 SITES = sorted((ROOT / "config/sites").glob("*.yaml"))

@@ -327,7 +327,7 @@ def test_the_watchdog_fails_only_jobs_that_nothing_runs(tmp_path, qsub, process,
     not while its process runs, nor before its script has recorded one."""
     import socket
 
-    from cryocc import supervisor
+    from cryocc.run import supervisor
     from cryocc.star import block_loop, block_pairs
 
     (tmp_path / "Schemes/s").mkdir(parents=True)

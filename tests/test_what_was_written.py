@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from test_confine import ABORT_NOW, abort_files, applied
 
-import cryocc.project
-from cryocc import runner
+import cryocc.observe.project
 from cryocc.errors import ProjectError
+from cryocc.run import runner
 
 STALE = ".relion_lock_scheme_cryocc_001"  # what a dead relion_schemer leaves behind: run removes it
 
@@ -59,7 +59,7 @@ def test_run_that_fails_to_start_after_replanning_says_apply_wrote_the_scheme(ex
                                      OSError(errno.EACCES, "Permission denied", "External/job004/RELION_JOB_EXIT_ABORTED")])
 def test_abort_that_fails_while_it_waits_says_the_abort_request_was_written(failure, example, cli, tmp_path, monkeypatch):
     _, project = applied(example, cli, tmp_path)
-    monkeypatch.setattr(cryocc.project, "live_schemer", lambda project: {"scheme": "cryocc_001", "pid": 1, "host": "here"})
+    monkeypatch.setattr(cryocc.observe.project, "live_schemer", lambda project: {"scheme": "cryocc_001", "pid": 1, "host": "here"})
 
     def waits(*_: object) -> None:
         raise failure  # as _mark_aborted does for a job directory it may not write in

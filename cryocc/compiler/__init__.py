@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ProjectError
 from ..fsio import make_dirs
 from ..lockfile.lockfile import DAMAGED_DIR, DamagedLockfile, Lockfile, read_frames, read_lockfile
-from ..project import JobState, observe
+from ..observe.project import JobState, observe
 from .compile import Compiled, compile_pipeline
 from .estimate import estimate
 from .mutex import project_lock

@@ -17,10 +17,10 @@ from ..acquisition.listing import reaches
 from ..contract import STATE_DIR
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write, inside, project_root, refuse_escapes, sha256_bytes
-from ..lockfile.build import frame_map, new_lockfile
 from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
-from ..project import JobState, Project
+from ..observe.project import JobState, Project
 from .compile import Compiled
+from .lockfile_build import frame_map, new_lockfile
 from .plan import Plan
 from .render import render_files
 from .results import Results

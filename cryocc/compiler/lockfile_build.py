@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..contract import STATE_DIR
+from ..lockfile.lockfile import JobLock, Lockfile, frames_file, frames_text
 from ..states import Action, Reason, Status
-from .lockfile import JobLock, Lockfile, frames_file, frames_text
 
 if TYPE_CHECKING:
-    from ..compiler.compile import Compiled
-    from ..compiler.plan import Plan
-    from ..project import JobState
+    from ..observe.project import JobState
+    from .compile import Compiled
+    from .plan import Plan
 
 
 def frame_map(compiled: Compiled) -> tuple[str, str]:

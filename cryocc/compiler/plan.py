@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ..contract import Outcome
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
-from ..project import JobState, outputs_missing, read_receipt, receipt_mismatch
+from ..observe.project import JobState
+from ..observe.receipts import outputs_missing, read_receipt, receipt_mismatch
 from ..states import RUNS, STATE_REASONS, Action, ItemReason, Reason, Status
 
 if TYPE_CHECKING:

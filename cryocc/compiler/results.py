@@ -19,7 +19,7 @@ from ..confine import JOB_DIR, confined
 from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus
 from ..errors import ProjectError
 from ..fsio import atomic_write
-from ..project import read_receipt
+from ..observe.receipts import read_receipt
 from ..project_files import ABSENT, expect_fields, read_json
 
 INDEX = f"{STATE_DIR}/results.json"

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import confine
-from .contract import ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, Outcome
-from .errors import ProjectError
-from .project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, read_json
+from .. import confine
+from ..contract import ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, Outcome
+from ..errors import ProjectError
+from ..project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, read_json
 
 ARRAY_ID = re.compile(r"[0-9]{1,18}")  # a SLURM job id: digits only, never an option scancel would read
 # %i of an array in squeue: one task (1234_5) or, for pending tasks, their ranges (1234_[5-9,12%4])

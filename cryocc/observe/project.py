@@ -12,10 +12,8 @@ any of the user's SLURM jobs would say nothing about a job that is in no queue."
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
-import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from . import arrays, confine
-from .contract import (
+from .. import confine
+from ..contract import (
     ABORTED,
     ARRAY_IDS,
     FAILURE,
@@ -33,20 +31,19 @@ from .contract import (
     RECEIPT,
     RUN_RECORD,
     SLURM_ID,
-    STATE_DIR,
     SUCCESS,
     WATCHDOG_NOTE,
     Outcome,
     scheme_dir,
     scheme_lock,
 )
-from .errors import ProjectError
-from .fsio import sha256_bytes
-from .lockfile.lockfile import JobLock, Lockfile
-from .project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, parse_json, read_bytes, read_json, read_text
-from .quality import DROPPED, FIELDS, PER_TILT
-from .star import Blocks, pairs_of, parse_star, rows_of
-from .states import Status
+from ..errors import ProjectError
+from ..lockfile.lockfile import JobLock, Lockfile
+from ..project_files import ABSENT, SMALL_LIMIT, damaged, expect_fields, read_json, read_text
+from ..star import Blocks, pairs_of, parse_star, rows_of
+from ..states import Status
+from . import arrays
+from .receipts import outputs_missing, read_receipt, receipt_mismatch
 
 
 @dataclass
@@ -366,148 +363,6 @@ def _star_of_shape(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
     return blocks
 
 
-class ReceiptOutput(TypedDict, total=False):
-    path: str
-    is_dir: bool
-    size: int
-    files: dict[str, int]
-
-
-class ReceiptItem(TypedDict, total=False):
-    outcome: str
-    fingerprint: str
-    reason: str | None
-
-
-class Receipt(TypedDict, total=False):
-    """cryocc_receipt.json as drivers._receipt writes it: the keys cryocc reads back."""
-
-    job: str
-    type: str
-    fingerprint: str
-    params_file: str | None
-    status: str
-    reason: str | None
-    ended: str | None
-    seconds: int | float | None
-    outputs: list[ReceiptOutput]
-    items: dict[str, ReceiptItem]
-
-
-_RECEIPT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "job": str, "type": str, "fingerprint": str, "params_file": (str, type(None)), "status": str, "reason": (str, type(None)),
-    "ended": (str, type(None)), "seconds": (int, float, type(None)), "outputs": (list, type(None)), "items": (dict, type(None)),
-    "quality": (dict, type(None))}
-_OUTPUT_FIELDS: dict[str, type | tuple[type, ...]] = {"path": str, "is_dir": bool, "size": int, "files": dict}
-_ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint": str, "reason": (str, type(None)), "quality": dict}
-_WHAT = "receipt"
-
-
-def end_note(root: Path, job_dir: str, receipt: dict[str, Any] | None) -> str:
-    """Why the job ended as it did: its receipt's reason, or, where cryocc wrote the sentinel for it
-    since (its submission failed, it vanished from SLURM, abort found it not running), cryocc's note."""
-    d = root / job_dir
-    try:
-        noted = os.stat(d / WATCHDOG_NOTE).st_mtime_ns
-    except OSError:
-        noted = None
-    try:
-        received = os.stat(d / RECEIPT).st_mtime_ns if receipt else None
-    except OSError:
-        received = None
-    if noted is not None and (received is None or noted >= received):
-        return (read_small(d / WATCHDOG_NOTE, "watchdog note") or "").split("\n", 1)[0]
-    return str((receipt or {}).get("reason") or "")
-
-
-# receipts this process read, by path, with the stat that vouches for them: a plan asks for a
-# job's receipt several times (its state, the results by fingerprint, an extension's home)
-_READ: dict[Path, tuple[tuple[int, int, int, int], dict[str, Any]]] = {}
-
-
-def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
-    """The driver's receipt in a job directory, or None when there is none (yet). A receipt that is
-    not one (not a file, not JSON, of another shape) is an error naming it."""
-    path = root / job_dir / RECEIPT
-    try:
-        st = os.lstat(path)
-        vouch = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
-    except OSError:
-        vouch = None
-    known = _READ.get(path)
-    if vouch is not None and known is not None and known[0] == vouch:
-        return dict(known[1])
-    doc = read_json(path, _WHAT)
-    if doc is ABSENT:
-        return None
-    receipt = dict(check_receipt(doc, path))
-    if vouch is not None:
-        _READ[path] = (vouch, receipt)
-    return dict(receipt)
-
-
-def check_receipt(doc: Any, path: Path) -> Receipt:
-    """doc, when it has the shape of a receipt (what cryocc reads of it); else an error at path and key."""
-    receipt = expect_fields(doc, _RECEIPT_FIELDS, path, _WHAT, required=("fingerprint", "status"))
-    for i, out in enumerate(receipt.get("outputs") or []):
-        expect(out, dict, path, f"outputs[{i}]", _WHAT)
-        expect_fields(out, _OUTPUT_FIELDS, path, _WHAT, f"outputs[{i}].", required=("path",) if out.get("is_dir") else ("path", "size"))
-        if out["path"].startswith("/") or ".." in out["path"].split("/"):
-            raise damaged(path, "an output outside its job directory: not a receipt cryocc wrote", key=f"outputs[{i}].path")
-        for name, size in (out.get("files") or {}).items():
-            expect(size, int, path, f"outputs[{i}].files.{name}", _WHAT)
-    for name, item in (receipt.get("items") or {}).items():
-        if _plain_item(item):
-            continue  # 10^3-10^4 a job: checked without the machinery that words an error
-        expect_fields(item, _ITEM_FIELDS, path, _WHAT, f"items.{name}.", required=("outcome",))
-        if "quality" in item:
-            _check_quality(item["quality"], path, f"items.{name}.quality")
-    for name, quality in (receipt.get("quality") or {}).items():  # tilt series a job pools, with no item record
-        _check_quality(quality, path, f"quality.{name}")
-    return cast(Receipt, receipt)
-
-
-def _plain_item(item: Any) -> bool:
-    """An item record of the usual shape with nothing to check further (no quality record)."""
-    if type(item) is not dict or "quality" in item or type(item.get("outcome")) is not str:
-        return False
-    fingerprint, reason = item.get("fingerprint", ""), item.get("reason")
-    return type(fingerprint) is str and (reason is None or type(reason) is str)
-
-
-def _check_quality(quality: Any, path: Path, key: str) -> None:
-    """One tilt series' quality record, as status --tilt-series and report format it."""
-    expect_fields(quality, FIELDS, path, _WHAT, f"{key}.")
-    for name, shape, required in (("per_tilt", PER_TILT, ()), ("dropped", DROPPED, ("why",))):
-        for i, entry in enumerate(quality.get(name) or []):
-            expect_fields(entry, shape, path, _WHAT, f"{key}.{name}[{i}].", required=required)
-
-
-_PARAMS_FILE = re.compile(r"\.cryocc/jobs/(?!\.\.?/)[^/]+/([0-9a-f]{16})\.json")  # as render.render_job names it
-
-
-def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> str:
-    """Why a receipt does not match a result of fingerprint ("" when it does). A receipt is evidence,
-    not a claim: its fingerprint must be the recipe's, and that of the params document it names, whose
-    content must still hash to its name (apply names each one by its hash)."""
-    if receipt.get("fingerprint") != fingerprint:
-        return "it is from other parameters"
-    name = receipt.get("params_file") or ""
-    found = _PARAMS_FILE.fullmatch(name)
-    if not found:
-        return f"it names no params document of this project ({name or 'none'})"
-    # apply's own document, never one a symlinked .cryocc/jobs leads to: an error, as for any path that leads out
-    data = read_bytes(confine.confined(root, name, f"{STATE_DIR}/jobs", source=str(root / name)), "params document")
-    if data is None:
-        return f"its params document {name} is gone"
-    if sha256_bytes(data)[:16] != found[1]:
-        return f"its params document {name} was changed since apply wrote it"
-    doc = parse_json(data, root / name, "params document")
-    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint:
-        return f"its params document {name} has another fingerprint"
-    return ""
-
-
 class RunRecord(TypedDict):
     """.cryocc/run.json: the relion_schemer cryocc started (runner.start writes it)."""
 
@@ -529,34 +384,21 @@ def read_run_record(root: Path) -> RunRecord | None:
     return record
 
 
-def outputs_missing(root: Path, job_dir: str, receipt: dict[str, Any]) -> list[str]:
-    """Promised outputs gone or changed since the receipt, by stat: files by size, folders file by
-    file (a receipt of format 1 lists no files: its folders by being non-empty)."""
-    missing = []
-    for out in receipt.get("outputs") or []:
-        p = root / job_dir / out["path"]
-        try:
-            if out.get("is_dir") and "files" in out:
-                changed = [name for name, size in out["files"].items() if _size(p / name) != size]
-                if changed:
-                    missing.append(f"{out['path']}/{changed[0]}" + (f" and {len(changed) - 1} more" if len(changed) > 1 else "")
-                                   + (" (changed)" if _size(p / changed[0]) is not None else ""))
-            elif out.get("is_dir"):
-                with os.scandir(p) as it:
-                    if next(it, None) is None:
-                        missing.append(out["path"] + "/")
-            elif os.stat(p).st_size != out["size"]:
-                missing.append(f"{out['path']} (changed)")
-        except OSError:
-            missing.append(out["path"] + ("/" if out.get("is_dir") else ""))
-    return missing
-
-
-def _size(path: Path) -> int | None:
+def end_note(root: Path, job_dir: str, receipt: dict[str, Any] | None) -> str:
+    """Why the job ended as it did: its receipt's reason, or, where cryocc wrote the sentinel for it
+    since (its submission failed, it vanished from SLURM, abort found it not running), cryocc's note."""
+    d = root / job_dir
     try:
-        return os.stat(path).st_size
+        noted = os.stat(d / WATCHDOG_NOTE).st_mtime_ns
     except OSError:
-        return None
+        noted = None
+    try:
+        received = os.stat(d / RECEIPT).st_mtime_ns if receipt else None
+    except OSError:
+        received = None
+    if noted is not None and (received is None or noted >= received):
+        return (read_small(d / WATCHDOG_NOTE, "watchdog note") or "").split("\n", 1)[0]
+    return str((receipt or {}).get("reason") or "")
 
 
 def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .contract import Outcome, ReceiptStatus
+from ..contract import Outcome, ReceiptStatus
 
 if TYPE_CHECKING:
     from .project import JobState
@@ -27,16 +27,6 @@ LABELS = {
     "picks": ("picks", "", "{:.0f}"),
     "particles": ("particles", "", "{:.0f}"),
 }
-
-NUMBER = (int, float, type(None))
-# the shape of one tilt series' quality record (drivers/_quality.py writes it), which
-# project.check_receipt checks before status or report formats it: measures, per-tilt values, drops
-FIELDS: dict[str, type | tuple[type, ...]] = {
-    **dict.fromkeys(LABELS, NUMBER), "hand": (str, type(None)), "tomogram": (str, type(None)), "source": (str, type(None)),
-    "per_tilt": (list, type(None)), "dropped": (list, type(None))}
-PER_TILT: dict[str, type | tuple[type, ...]] = {**dict.fromkeys(LABELS.keys() - {"hand"}, NUMBER), "movie": str, "angle": NUMBER}
-DROPPED: dict[str, type | tuple[type, ...]] = {"movie": str, "why": str}
-
 
 def by_tilt_series(states: dict[str, JobState]) -> dict[str, list[dict[str, Any]]]:
     """Tilt series -> one entry per job (in run order) that recorded something about it:

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
-from .contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
-from .errors import CryoccError, Location, ProjectError, os_failure
-from .fsio import atomic_write, make_dirs, touch
-from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
-from .project import JobState, Project, read_receipt
-from .star import block_loop, block_pairs, pairs_of, rows_of
+from ..confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
+from ..contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
+from ..errors import CryoccError, Location, ProjectError, os_failure
+from ..fsio import atomic_write, make_dirs, touch
+from ..lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
+from ..observe.project import JobState, Project
+from ..observe.receipts import read_receipt
+from ..star import block_loop, block_pairs, pairs_of, rows_of
 
 TABLES = {  # the tables of a RELION 5 pipeline, with their columns (relion:src/pipeliner.cpp:2188-2290)
     "pipeline_processes": ["rlnPipeLineProcessName", "rlnPipeLineProcessAlias", "rlnPipeLineProcessTypeLabel",
@@ -64,8 +65,8 @@ def unused(project: Path, pipeline: Path) -> tuple[list[Unused], set[str]]:
     """The job directories gc would move, and those it keeps because they are in use: what the
     spec (pipeline) keeps, reuses or extends as `cryocc plan` plans it, what its jobs ran in, and
     what those read."""
-    from .compiler import plan_pipeline
-    from .states import Action
+    from ..compiler import plan_pipeline
+    from ..states import Action
 
     lock = _named_lock(project)
     the_plan, states = plan_pipeline(pipeline, project, lock=lock)

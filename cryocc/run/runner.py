@@ -20,9 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arrays import Recorded, one_line, read_recorded, scancel
-from .confine import confined
-from .contract import (
+from ..confine import confined
+from ..contract import (
     ABORT_NOW,
     ABORTED,
     ARRAY_IDS,
@@ -38,15 +37,16 @@ from .contract import (
     scheme_lock,
     task_log,
 )
-from .errors import Collector, CryoccError, Location, ProjectError, os_failure
-from .fsio import atomic_write, open_append, sha256_bytes, touch
-from .lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
-from .project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
-from .project_files import open_regular, read_tail
-from .states import Status
+from ..errors import Collector, CryoccError, Location, ProjectError, os_failure
+from ..fsio import atomic_write, open_append, sha256_bytes, touch
+from ..lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
+from ..observe.arrays import Recorded, one_line, read_recorded, scancel
+from ..observe.project import JobState, Project, foreign_schemer, is_sbatch, live_schemer, observe, schemer_alive
+from ..project_files import open_regular, read_tail
+from ..states import Status
 
 if TYPE_CHECKING:  # status, logs and abort import this module: no pydantic, no compiler for them
-    from .schema.models import SiteProfile
+    from ..schema.models import SiteProfile
 
 __all__ = ["abort", "applied_lock", "follow", "live_schemer", "logs", "run", "schemer_command", "tail"]
 
@@ -68,8 +68,8 @@ def _site_file(project: Path, scheme: str) -> Path:
 
 
 def _site(project: Path, scheme: str) -> SiteProfile:
-    from .schema.models import SiteProfile
-    from .schema.yamldoc import load_yaml
+    from ..schema.models import SiteProfile
+    from ..schema.yamldoc import load_yaml
 
     return SiteProfile.model_validate(load_yaml(_site_file(project, scheme)).data)
 
@@ -148,7 +148,7 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
     cmd = schemer_command(site, scheme, project)
     log = project / scheme_dir(scheme)
     told, tell = os.pipe()  # the supervisor tells the schemer's pid through it
-    supervised = [sys.executable, "-m", "cryocc.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
+    supervised = [sys.executable, "-m", "cryocc.run.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
                   "--tell-pid", str(tell), "--", *cmd]
     try:
         with open_append(log / "run.out") as out, open_append(log / "run.err") as err:
@@ -262,7 +262,7 @@ def _replan(project: Path, lock: Lockfile, say: Callable[[str], None]) -> str | 
     if _spec_changed(lock):
         raise ProjectError(f"{spec} changed since the last apply",
                            hint="review the changes with cryocc plan, then cryocc apply, then cryocc run")
-    from .compiler import apply_pipeline
+    from ..compiler import apply_pipeline
 
     result = apply_pipeline(spec, project)
     if not result.plan.to_run:
@@ -309,9 +309,9 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
 def _ask_to_stop(project: Path, lock: Lockfile, schemers: list[str], running: list[JobState]) -> None:
     """RELION's request to stop (relion_schemer --abort): RELION_JOB_ABORT_NOW in each scheme and job
     directory, each only in a directory of the project (confine.py), all checked before any is written."""
-    from .confine import confined
-    from .confine import job_dir as confined_job
-    from .confine import scheme_dir as confined_scheme
+    from ..confine import confined
+    from ..confine import job_dir as confined_job
+    from ..confine import scheme_dir as confined_scheme
 
     targets = [(scheme_dir(s), confined_scheme(project, s, source=str(project / "cryocc.lock"), key="schemes")) for s in schemers]
     for st in running:
@@ -425,7 +425,7 @@ def _end_schemer(pid: int, scheme: str) -> None:
 def _mark_aborted(project: Path, st: JobState) -> None:
     """A job the schemer waits for that nothing runs (its submission failed, or it was cancelled
     while queued) would never see RELION_JOB_ABORT_NOW: end it as its driver would have."""
-    from .confine import job_dir as confined_job
+    from ..confine import job_dir as confined_job
 
     d = confined_job(project, st.job_dir or "", source=str(project / f"{scheme_dir(st.scheme or '')}/scheme.star"), key="rlnSchemeJobName")
     if ended(d):
@@ -492,8 +492,8 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     written where a job runs tilt series side by side (drivers._process.for_each_item). attempt: the
     log of that run of the job (an extension or a re-run runs again in its directory; the job script
     keeps each earlier attempt's logs as run.N.out and run.N.err), the latest when not given."""
-    from .errors import did_you_mean
-    from .project import observe_job
+    from ..errors import did_you_mean
+    from ..observe.project import observe_job
 
     lock = applied_lock(project)
     if job not in lock.jobs:
@@ -501,7 +501,7 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
     st = observe_job(Project(project), job, lock.jobs[job])
     if not st.job_dir:
         raise ProjectError(f"{job} has no job directory yet ({st.detail})", hint="it gets one when relion_schemer starts it: cryocc run")
-    from .confine import confined, job_dir
+    from ..confine import confined, job_dir
 
     jd = st.job_dir
     d = job_dir(project, jd, source=str(project / _named_in(lock, st)), key="rlnSchemeJobName")

@@ -8,8 +8,8 @@ job that cannot be told (SLURM does not answer) is never guessed at. A lost job 
 has its arrays cancelled too (those squeue lists as ours, in the project): no supervisor waits for
 their tasks any more.
 
-Started detached by cryocc.runner as
-`python -m cryocc.supervisor --project P --scheme S --tell-pid FD -- CMD...`: it writes the
+Started detached by cryocc.run.runner as
+`python -m cryocc.run.supervisor --project P --scheme S --tell-pid FD -- CMD...`: it writes the
 schemer's pid to FD, so that `cryocc run` records and reports the schemer, not the supervisor."""
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import time
 from collections import deque
 from pathlib import Path
 
-from . import confine
-from .arrays import one_line, scancel
-from .contract import FAILURE, JOB_PID, SLURM_ID, WATCHDOG_NOTE, ended, scheme_dir
-from .errors import CryoccError, ProjectError
-from .fsio import atomic_write, touch
-from .project import Project, this_run
+from .. import confine
+from ..contract import FAILURE, JOB_PID, SLURM_ID, WATCHDOG_NOTE, ended, scheme_dir
+from ..errors import CryoccError, ProjectError
+from ..fsio import atomic_write, touch
+from ..observe.arrays import one_line, scancel
+from ..observe.project import Project, this_run
 
 
 def lost_jobs(project: Path, scheme: str) -> list[tuple[str, str]]:
@@ -159,7 +159,7 @@ def cancel_arrays(project: Path, job_dir: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cryocc.supervisor")
+    ap = argparse.ArgumentParser(prog="python -m cryocc.run.supervisor")
     ap.add_argument("--project", required=True)
     ap.add_argument("--scheme", required=True)
     ap.add_argument("--interval", type=float, default=float(os.environ.get("CRYOCC_WATCHDOG_SECONDS", "5")))
