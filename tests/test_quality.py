@@ -177,3 +177,12 @@ def test_a_tilt_series_a_failed_job_did_not_finish_is_unfinished_with_the_jobs_r
     assert [(e["job"], e["outcome"], e["reason"]) for e in got["TS_01"]] == [
         ("reconstruct", "unfinished", "the job failed first: WarpTools was killed by signal 9"), ("later", "pending", "")]
     assert got["TS_02"][0]["outcome"] == "succeeded"
+
+
+def test_status_labels_every_measure_a_receipt_may_hold_and_the_check_accepts_each():
+    from cryocc.contract import MEASURES
+    from cryocc.observe.quality import LABELS
+    from cryocc.observe.receipts import QUALITY_FIELDS
+
+    assert tuple(LABELS) == MEASURES
+    assert set(MEASURES) < set(QUALITY_FIELDS)
