@@ -15,6 +15,7 @@ import typer
 import typer.core
 
 from . import __version__
+from .contract import scheme_dir
 from .errors import CryoccError, os_failure
 
 # pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
@@ -257,19 +258,19 @@ def apply(
     print_plan(result.plan)
     if result.noop:
         if result.scheme:
-            print(f"Nothing new to write: Schemes/{result.scheme}/ already holds this plan and has not run yet.")
+            print(f"Nothing new to write: {scheme_dir(result.scheme)}/ already holds this plan and has not run yet.")
         else:
             print("Nothing to run: every job is kept." + (" Updated cryocc.lock with what was learned." if result.written else ""))
         return
-    s = result.scheme
+    s = result.scheme or ""
     print(f"\nWrote {len(result.written)} files to {project}/:")
-    for path, what in ((f"Schemes/{s}/scheme.star", f"the scheme: {' -> '.join(result.plan.to_run)} -> EXIT"),
-                       (f"Schemes/{s}/<job>/job.star", "one per job to run"),
+    for path, what in ((f"{scheme_dir(s)}/scheme.star", f"the scheme: {' -> '.join(result.plan.to_run)} -> EXIT"),
+                       (f"{scheme_dir(s)}/<job>/job.star", "one per job to run"),
                        (".cryocc/jobs/, .cryocc/scripts/", "resolved params and SLURM job scripts"),
                        ("cryocc.lock", "fingerprints of what was applied")):
         print(f"  {path:<34} {what}")
     print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "
-          f"relion_schemer --scheme {s} --run --pipeline_control Schemes/{s}/)")
+          f"relion_schemer --scheme {s} --run --pipeline_control {scheme_dir(s)}/)")
 
 
 @app.command(short_help="List job directories the spec no longer uses; --yes moves them to Trash/.")

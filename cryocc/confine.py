@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+from . import contract
 from .errors import Location, ProjectError
 
 JOB_DIR = re.compile(r"External/job[0-9]{3,}/")  # how RELION names an external job's directory
@@ -61,7 +62,7 @@ def scheme_dir(root: Path, name: str, *, source: str, key: str | None = None) ->
     if not PLAIN_NAME.fullmatch(name):
         raise ProjectError(f"{shown(name)} is not a scheme name (letters, digits, _ . + -)",
                            location=Location(source), key=key, hint=HINT)
-    return confined(root, f"Schemes/{name}", f"Schemes/{name}", source=source, key=key)
+    return confined(root, contract.scheme_dir(name), contract.scheme_dir(name), source=source, key=key)
 
 
 def shown(text: str) -> str:

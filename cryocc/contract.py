@@ -92,11 +92,15 @@ class Receipt(TypedDict, total=False):
     quality: dict[str, dict[str, Any]]  # tilt series a job pools, with no item record
 
 
-# A RELION project.
+# A RELION project: every path cryocc builds in one is built here.
 STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
 SCHEMES_DIR = "Schemes"
+EXTERNAL_DIR = "External"  # RELION's folder of external jobs: External/jobNNN/
 PIPELINE = "default_pipeline.star"
 RUN_RECORD = f"{STATE_DIR}/run.json"  # the relion_schemer cryocc started: host, pid, scheme, log
+PARAMS_DIR = f"{STATE_DIR}/jobs"  # <job>/<hash>.json: each job's params documents, named by their content
+SCRIPTS_DIR = f"{STATE_DIR}/scripts"  # <job>.<hash>.sh: each job's SLURM script, named by its content
+SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
 
 # RELION external-job input options and the flag RELION passes each one to fn_exe as.
 INPUT_FLAGS = {
@@ -111,6 +115,30 @@ INPUT_FLAGS = {
 
 def scheme_dir(scheme: str) -> str:
     return f"{SCHEMES_DIR}/{scheme}"
+
+
+def scheme_job(scheme: str, job: str, name: str = "job.star") -> str:
+    """A file of one job of a scheme: its job.star, or an output RELION resolves when it runs the scheme."""
+    return f"{SCHEMES_DIR}/{scheme}/{job}/{name}"
+
+
+def external_job_dir(name: str) -> str:
+    """A job directory of the project as RELION names it (name: jobNNN)."""
+    return f"{EXTERNAL_DIR}/{name}/"
+
+
+def params_path(job: str, digest: str) -> str:
+    return f"{PARAMS_DIR}/{job}/{digest}.json"
+
+
+def params_job(path: str) -> str | None:
+    """The job a params document is of, from its path (params_path), or None for another path."""
+    folder, _, rest = path.removeprefix(PARAMS_DIR + "/").partition("/") if path.startswith(PARAMS_DIR + "/") else ("", "", "")
+    return folder if folder and rest and "/" not in rest else None
+
+
+def script_path(job: str, digest: str) -> str:
+    return f"{SCRIPTS_DIR}/{job}.{digest}.sh"
 
 
 def scheme_lock(scheme: str) -> str:

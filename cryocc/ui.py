@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .contract import scheme_dir
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -91,9 +93,9 @@ def print_status(doc: dict[str, Any], project: Path, plain: bool = False, termin
                 print(f"  | {line}")
     last = doc["last_apply"]
     if last:
-        print(f"Last apply: Schemes/{last['name']}/ with {', '.join(last['jobs'])}")
+        print(f"Last apply: {scheme_dir(last['name'])}/ with {', '.join(last['jobs'])}")
     s = doc.get("schemer")
-    print(f"relion_schemer: running Schemes/{s['scheme']}/ (pid {s['pid']}, since {s['started']})" if s
+    print(f"relion_schemer: running {scheme_dir(s['scheme'])}/ (pid {s['pid']}, since {s['started']})" if s
           else "relion_schemer: not running (cryocc run starts or resumes it)")
 
 
@@ -107,7 +109,7 @@ def jobs_live_table(states: list[JobState], scheme: str) -> Table:
         rows.append([st.name, st.status, st.job_dir or "-", slurm, f"{secs:.0f} s" if secs is not None else "",
                      st.array["line"] if st.array else ""])
     cells = [["job", "state", "directory", "SLURM", "time", "tasks"], *rows]
-    return _rich_table(cells, [max(len(row[i]) for row in cells) for i in range(6)], (0, 1, 2, 3, 4), f"Schemes/{scheme}/")
+    return _rich_table(cells, [max(len(row[i]) for row in cells) for i in range(6)], (0, 1, 2, 3, 4), f"{scheme_dir(scheme)}/")
 
 
 def print_tilt_series(tilt_series: dict[str, list[dict[str, Any]]], plain: bool = False) -> None:

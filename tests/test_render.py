@@ -176,3 +176,11 @@ def test_compile_time_check_refuses_schemes_reference_outside_the_scheme():
     check_scheme_refs("s", ["a", "b"], {"a": job_a, "b": job_b.replace("gone", "a")})
     with pytest.raises(SpecError):  # a reference to a later job resolves to garbage in RELION
         check_scheme_refs("s", ["b", "a"], {"a": job_a, "b": job_b.replace("gone", "a")})
+
+
+def test_a_params_documents_path_names_its_job_and_nothing_else_does():
+    from cryocc.contract import params_job, params_path, script_path
+
+    assert params_job(params_path("align", "0123456789abcdef")) == "align"
+    assert [params_job(p) for p in (script_path("align", "0123456789abcdef"), ".cryocc/jobs/align", ".cryocc/jobs/a/b/c.json",
+                                    ".cryocc/specs/pipeline-0123456789abcdef.yaml", "External/job001/")] == [None] * 5

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..acquisition.listing import reaches
-from ..contract import STATE_DIR
+from ..contract import SCHEMES_DIR, SPECS_DIR, STATE_DIR, scheme_dir
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write, inside, project_root, refuse_escapes, sha256_bytes
 from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
@@ -26,7 +26,6 @@ from .render import render_files
 from .results import Results
 
 SCHEME_PREFIX = "cryocc_"
-SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
 
 
 def spec_copies(compiled: Compiled) -> dict[str, tuple[str, str]]:
@@ -53,7 +52,7 @@ def _before_write(path: str) -> None:
 
 
 def existing_schemes(project: Path) -> list[str]:
-    d = project / "Schemes"
+    d = project / SCHEMES_DIR
     return sorted(p.name for p in d.glob(f"{SCHEME_PREFIX}[0-9]*") if p.is_dir()) if d.is_dir() else []
 
 
@@ -82,7 +81,7 @@ def _pick_scheme(project: Path, old: Lockfile | None, compiled: Compiled, plan: 
 
 def _clear_unrecorded(project: Path, scheme: str, keep: list[str]) -> None:
     """Job templates a crashed apply left in a scheme no lockfile names (cryocc's own files only)."""
-    d = project / "Schemes" / scheme
+    d = project / scheme_dir(scheme)
     for sub in d.iterdir() if d.is_dir() else ():
         star = sub / "job.star"
         if sub.is_dir() and sub.name not in keep and star.is_file():
@@ -151,7 +150,7 @@ def confine(project: Path, compiled: Compiled) -> None:
     if ("," in str(root) or ":" in str(root)) and any((job.tool or {}).get("image") for job in recipe.jobs.values()):
         raise ProjectError(f"--project {root} holds , or :, which apptainer's -B would split",
                            hint="the site runs tools in containers, with the project bound in: use a path without , or :")
-    refuse_escapes(root, [STATE_DIR, "Schemes", LOCKFILE])
+    refuse_escapes(root, [STATE_DIR, SCHEMES_DIR, LOCKFILE])
 
 
 def _write_frame_map(project: Path, rel: str, text: str) -> None:
@@ -166,7 +165,7 @@ STALE_TEMP = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # what atomic_write leav
 def _remove_stale_temps(project: Path) -> None:
     """Temp files an apply killed mid-write left behind, where apply writes (under the project lock,
     so none of them is being written)."""
-    places = [(project, False), (project / STATE_DIR, True)] + [(d, True) for d in (project / "Schemes").glob(f"{SCHEME_PREFIX}*")]
+    places = [(project, False), (project / STATE_DIR, True)] + [(d, True) for d in (project / SCHEMES_DIR).glob(f"{SCHEME_PREFIX}*")]
     for top, deep in places:
         for path in (top.rglob(".*.tmp") if deep else top.glob(".*.tmp")):
             if STALE_TEMP.fullmatch(path.name) and path.is_file() and not path.is_symlink():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..contract import STATE_DIR
+from ..contract import params_job
 from ..lockfile.lockfile import JobLock, Lockfile, frames_file, frames_text
 from ..states import Action, Reason, Status
 
@@ -36,7 +36,7 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
         schemes=list(old.schemes) if old else [],
     )
     old_jobs = old.jobs if old else {}
-    params_files = {p.split("/")[2]: p for p in files if p.startswith(f"{STATE_DIR}/jobs/")}
+    params_files = {job: p for p in files if (job := params_job(p))}
     for jp in plan.jobs:
         recipe_fp = compiled.recipe_fingerprints.get(jp.name)
         reuse = next((r for r in jp.reasons if r["kind"] == Reason.REUSE), None)

@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..contract import STATE_DIR, scheme_dir
+from ..contract import ABORTED, FAILURE, JOB_PID, SCHEMES_DIR, SLURM_ID, SUCCESS, params_path, scheme_dir, scheme_job, script_path
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
@@ -94,25 +94,25 @@ def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
     env = sorted(site["job_script"]["env"].items())
     return str(_jinja().get_template("job_script.sh.j2").render(
         job=job.name, type=job.type, site=site["name"], r=job_resources(job), setup=site["job_script"]["setup"], env=env,
-        array=job.array))
+        array=job.array, sentinels=(SUCCESS, FAILURE, ABORTED), failure=FAILURE, job_pid=JOB_PID, slurm_id=SLURM_ID))
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
                input_values: dict[str, str], items: dict[str, Any] | None = None) -> RenderedJob:
     """input_values: RELION option -> value (a Schemes/ reference or a literal kept-job path)."""
     params_text = json.dumps(params_document(job, fingerprint, data, site, items), indent=1, sort_keys=True) + "\n"
-    params_path = f"{STATE_DIR}/jobs/{job.name}/{sha256_bytes(params_text.encode())[:16]}.json"
+    params_file = params_path(job.name, sha256_bytes(params_text.encode())[:16])
     script_text = render_script(job, site)
-    script_path = f"{STATE_DIR}/scripts/{job.name}.{sha256_bytes(script_text.encode())[:16]}.sh"
+    script_file = script_path(job.name, sha256_bytes(script_text.encode())[:16])
     header, options = job_template()
     header = {**header, "rlnJobIsTomo": "1" if job.is_tomo else "0"}
     overlay = {
-        "fn_exe": f"{site['driver']} --job {params_path}",
+        "fn_exe": f"{site['driver']} --job {params_file}",
         "nr_threads": str(job_resources(job)["cpus"]),
         "do_queue": "Yes",
         "queuename": job_resources(job)["partition"] or "default",
         "qsub": site["submit"],
-        "qsubscript": script_path,
+        "qsubscript": script_file,
         "min_dedicated": "1",
         "other_args": "",
         **input_values,
@@ -128,11 +128,11 @@ def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, si
             raise SpecError(f"job {job.name}: option {key}: {exc}") from None
     text = block_pairs("job", header) + block_loop(
         "joboptions_values", ["rlnJobOptionVariable", "rlnJobOptionValue"], list(options.items()))
-    return RenderedJob(job.name, params_path, params_text, script_path, script_text, text)
+    return RenderedJob(job.name, params_file, params_text, script_file, script_text, text)
 
 
 def scheme_ref(scheme: str, job: str, path: str) -> str:
-    return f"Schemes/{scheme}/{job}/{path}"
+    return scheme_job(scheme, job, path)
 
 
 def render_scheme(scheme: str, jobs: list[str], continued: dict[str, str] | None = None) -> str:
@@ -141,7 +141,7 @@ def render_scheme(scheme: str, jobs: list[str], continued: dict[str, str] | None
     job, which the schemer looks up in default_pipeline.star (relion-observed.md §4.6)."""
     continued = continued or {}
     nodes = jobs + ["EXIT"]
-    general = block_pairs("scheme_general", {"rlnSchemeName": f"Schemes/{scheme}/", "rlnSchemeCurrentNodeName": jobs[0]})
+    general = block_pairs("scheme_general", {"rlnSchemeName": f"{scheme_dir(scheme)}/", "rlnSchemeCurrentNodeName": jobs[0]})
     operators = block_loop("scheme_operators", ["rlnSchemeOperatorName", "rlnSchemeOperatorType", "rlnSchemeOperatorOutput",
                                                 "rlnSchemeOperatorInput1", "rlnSchemeOperatorInput2"],
                            [["EXIT", "exit", "undefined", "undefined", "undefined"]])
@@ -154,7 +154,7 @@ def render_scheme(scheme: str, jobs: list[str], continued: dict[str, str] | None
     return general + operators + job_rows + edges
 
 
-_REF = re.compile(r"Schemes/")
+_REF = re.compile(re.escape(SCHEMES_DIR + "/"))
 
 
 def check_scheme_refs(scheme: str, order: list[str], job_stars: dict[str, str]) -> None:
@@ -165,7 +165,7 @@ def check_scheme_refs(scheme: str, order: list[str], job_stars: dict[str, str]) 
             value = row.get("rlnJobOptionValue", "")
             if not _REF.search(value):
                 continue
-            m = re.fullmatch(rf"Schemes/{re.escape(scheme)}/([^/]+)/([^/]+)", value)
+            m = re.fullmatch(re.escape(scheme_dir(scheme)) + r"/([^/]+)/([^/]+)", value)
             if not m or m.group(1) not in seen:
                 raise SpecError(
                     f"job {name}: option {row['rlnJobOptionVariable']} = {value} refers to a job that does not run "

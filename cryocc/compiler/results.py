@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..confine import JOB_DIR, confined
-from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus
+from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus, external_job_dir
 from ..errors import ProjectError
 from ..fsio import atomic_write
 from ..observe.receipts import read_receipt
@@ -43,8 +43,8 @@ class Results:
     def _refresh(self) -> None:
         try:  # a symlink (External/ itself, or a job directory) is no result of the project: it leads elsewhere
             with os.scandir(confined(self.root, "External", "External", source=str(self.root))) as it:
-                dirs = sorted(f"External/{e.name}/" for e in it
-                              if JOB_DIR.fullmatch(f"External/{e.name}/") and e.is_dir(follow_symlinks=False))
+                dirs = sorted(external_job_dir(e.name) for e in it
+                              if JOB_DIR.fullmatch(external_job_dir(e.name)) and e.is_dir(follow_symlinks=False))
         except (OSError, ProjectError):
             dirs = []
         for job_dir in dirs:

@@ -25,6 +25,7 @@ from .. import confine
 from ..contract import (
     ABORTED,
     ARRAY_IDS,
+    EXTERNAL_DIR,
     FAILURE,
     JOB_PID,
     PIPELINE,
@@ -100,20 +101,20 @@ class Project:
         """The job directory of the scheme's current node, once it has one."""
         node = pairs_of(self.scheme(scheme), "scheme_general").get("rlnSchemeCurrentNodeName")
         for row in self.scheme_rows(scheme):
-            if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith("External/"):
+            if row.get("rlnSchemeJobNameOriginal") == node and row.get("rlnSchemeJobName", "").startswith(EXTERNAL_DIR + "/"):
                 return row["rlnSchemeJobName"]
         return None
 
     def started_job_dirs(self, scheme: str) -> list[str]:
         """The job directories the schemer has started for the scheme."""
         return [r["rlnSchemeJobName"] for r in self.scheme_rows(scheme)
-                if r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobName", "").startswith("External/")]
+                if r.get("rlnSchemeJobHasStarted") == "1" and r.get("rlnSchemeJobName", "").startswith(EXTERNAL_DIR + "/")]
 
     def scheme_job_dir(self, scheme: str, job: str) -> str | None:
         for row in self.scheme_rows(scheme):
             if row.get("rlnSchemeJobNameOriginal") == job and row.get("rlnSchemeJobHasStarted") == "1":
                 name = row.get("rlnSchemeJobName", "")
-                return name if name.startswith("External/") else None
+                return name if name.startswith(EXTERNAL_DIR + "/") else None
         return None
 
     def scheme_locked(self, scheme: str) -> bool:

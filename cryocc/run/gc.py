@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
-from ..contract import ABORTED, FAILURE, PIPELINE, RECEIPT, ended, scheme_dir, scheme_lock
+from ..contract import ABORTED, EXTERNAL_DIR, FAILURE, PIPELINE, RECEIPT, ended, external_job_dir, scheme_dir, scheme_lock
 from ..errors import CryoccError, Location, ProjectError, os_failure
 from ..fsio import atomic_write, make_dirs, touch
 from ..lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
@@ -125,7 +125,7 @@ def _processes(project: Path, rows: list[dict[str, str]]) -> dict[str, str]:
     out = {}
     for r in rows:
         name = r.get("rlnPipeLineProcessName", "")
-        if RELION_JOB_DIR.fullmatch(name) and not name.startswith("External/"):
+        if RELION_JOB_DIR.fullmatch(name) and not name.startswith(EXTERNAL_DIR + "/"):
             continue  # a job RELION ran itself: never cryocc's
         job_dir(project, name, source=str(project / PIPELINE), key="pipeline_processes.rlnPipeLineProcessName")
         out[name] = r.get("rlnPipeLineProcessStatusLabel", "")
@@ -136,7 +136,7 @@ def _on_disk(project: Path) -> set[str]:
     """The job directories in External/, confined (a symlinked one is refused)."""
     try:
         with os.scandir(project / "External") as it:
-            names = [f"External/{e.name}/" for e in it if JOB_DIR.fullmatch(f"External/{e.name}/")]
+            names = [d for e in it if JOB_DIR.fullmatch(d := external_job_dir(e.name))]
     except (FileNotFoundError, NotADirectoryError):
         return set()
     for name in names:

@@ -76,7 +76,7 @@ def _site(project: Path, scheme: str) -> SiteProfile:
 
 def schemer_command(site: SiteProfile, scheme: str, project: Path) -> list[str]:
     """relion_schemer as the site profile says: native, or inside the RELION image."""
-    args = [site.relion.command, "--scheme", scheme, "--run", "--pipeline_control", f"Schemes/{scheme}/"]
+    args = [site.relion.command, "--scheme", scheme, "--run", "--pipeline_control", f"{scheme_dir(scheme)}/"]
     if not site.relion.image:
         return args
     c = site.container
@@ -166,7 +166,7 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
                            location=Location(f"{log}/run.err"), hint="its log says why")
     _until_it_shows(int(said), scheme)
     record = {"scheme": scheme, "pid": int(said), "supervisor": proc.pid, "host": socket.gethostname(), "command": cmd,
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"Schemes/{scheme}/run.out"}
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"{scheme_dir(scheme)}/run.out"}
     atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     return record
 
@@ -205,7 +205,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
     lock = applied_lock(project)
     alive = live_schemer(project)
     if alive:
-        say(f"relion_schemer already runs Schemes/{alive['scheme']}/ (pid {alive['pid']}); not starting another")
+        say(f"relion_schemer already runs {scheme_dir(alive['scheme'])}/ (pid {alive['pid']}); not starting another")
         return alive
     _wait_for_slurm(project, lock, say, poll)
     scheme = lock.schemes[-1]["name"]
@@ -214,7 +214,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         stale = project / scheme_lock(s['name'])
         if stale.exists() and not foreign_schemer(project, s["name"]):
             shutil.rmtree(stale)
-            say(f"removed the stale lock {stale.name}/ (no relion_schemer of Schemes/{s['name']}/ is alive)")
+            say(f"removed the stale lock {stale.name}/ (no relion_schemer of {scheme_dir(s['name'])}/ is alive)")
     checked = _site_file(project, scheme)
     replanned = Project(project).scheme_started(scheme)
     if replanned:
@@ -222,7 +222,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         if scheme is None:
             return None
     elif changed := _spec_changed(lock):
-        say(f"warning: {changed} changed since Schemes/{scheme}/ was applied from it; running what was applied "
+        say(f"warning: {changed} changed since {scheme_dir(scheme)}/ was applied from it; running what was applied "
             "(cryocc plan shows what the change would do, cryocc apply writes it)")
     try:
         if _site_file(project, scheme) != checked:  # apply copied a changed site profile
@@ -230,9 +230,9 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
         record = start(project, scheme, site, env)
     except CryoccError as exc:
         if replanned:
-            exc.written = f"cryocc apply wrote Schemes/{scheme}/ and cryocc.lock (what is left to run); nothing was started."
+            exc.written = f"cryocc apply wrote {scheme_dir(scheme)}/ and cryocc.lock (what is left to run); nothing was started."
         raise
-    say(f"started relion_schemer for Schemes/{scheme}/ (pid {record['pid']}), log {record['log']}")
+    say(f"started relion_schemer for {scheme_dir(scheme)}/ (pid {record['pid']}), log {record['log']}")
     return record
 
 
@@ -296,7 +296,7 @@ def abort(project: Path, *, say: Callable[[str], None], grace: float = 30.0, pol
         stuck = [st for st in states.values() if st.job_dir and st.status == Status.INCOMPLETE and st.scheme in schemers
                  and p.current_job_dir(st.scheme or "") == st.job_dir]
         jobs = [f"{st.name} ({st.job_dir})" for st in running + stuck]
-        what = [f"Schemes/{s}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
+        what = [f"{scheme_dir(s)}/" for s in schemers] + ([("its running job " if schemers else "") + ", ".join(jobs)] if jobs else [])
         say("asked " + " and ".join(what) + " to stop" if what else "no relion_schemer and no job of the project runs")
         arrays.cancel()  # after RELION_JOB_ABORT_NOW: a supervisor that finds its array gone then ends aborted
         _wait_stopped(project, lock, schemers, [st.name for st in running + stuck], say, grace, poll, arrays)
@@ -399,7 +399,7 @@ def _wait_stopped(project: Path, lock: Lockfile, schemers: list[str], jobs: list
         _end_schemer(record["pid"], record["scheme"])  # its lock stays behind: the next cryocc run clears it
         say(f"relion_schemer (pid {record['pid']}) did not stop within {grace:.0f} s: ended it")
         alive = [s for s in schemers if Project(project).schemer_runs(s)]
-    problems = [f"a relion_schemer of Schemes/{s}/ still runs" for s in alive]
+    problems = [f"a relion_schemer of {scheme_dir(s)}/ still runs" for s in alive]
     problems += [f"{st.name} ({st.job_dir}) has not ended: {st.detail}" for st in left]
     problems += [f"SLURM still has tasks of {name}'s array {', '.join(ids)}" for name, ids in tasks.items()]
     if problems:
@@ -463,12 +463,12 @@ def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None],
     bad = {n: s for n, s in final.items() if s != Status.SUCCEEDED}
     if not bad:
         partial = [states[n] for n in final if states[n].failed_items]
-        say(f"Schemes/{scheme}/ finished: {len(final)} jobs succeeded"
+        say(f"{scheme_dir(scheme)}/ finished: {len(final)} jobs succeeded"
             + "".join(f"; {st.name} {st.detail}" for st in partial))
         return 0
     name, status = next(iter(bad.items()))
     st = states[name]
-    say(f"Schemes/{scheme}/ stopped at {name}: {status}" + (f" ({st.detail})" if st.detail else ""))
+    say(f"{scheme_dir(scheme)}/ stopped at {name}: {status}" + (f" ({st.detail})" if st.detail else ""))
     if st.job_dir:
         for line in job_log_tail(project, st.job_dir, "run.out", 10):
             say(f"  | {line}")
