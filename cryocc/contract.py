@@ -13,6 +13,10 @@ SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE"
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 
 # What a cryocc driver leaves in its job directory.
+# Bump only when the rules of a fingerprint (compiler/fingerprint.py) change in a way that must
+# invalidate old results; the lockfile records it (its "recipe").
+FINGERPRINT_VERSION = 1
+
 RECEIPT = "cryocc_receipt.json"
 RECEIPT_FORMAT = 2  # 2: folder outputs list their files
 SLURM_ID = "cryocc_slurm_job"  # the job script writes $SLURM_JOB_ID here as it starts: the job is then known by id

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from test_plan import SITE, build_file_tree
 
-from cryocc.compiler.compile import compile_pipeline, item_fingerprint
+from cryocc.compiler.compile import compile_pipeline
+from cryocc.compiler.fingerprint import item_fingerprint
 from cryocc.compiler.lockfile_build import frame_map, new_lockfile
 from cryocc.compiler.plan import make_plan
 from cryocc.compiler.render import params_document

@@ -368,14 +368,14 @@ def test_status_reports_each_job(done):
 
 def test_upgrading_the_fingerprint_recipe_reruns_nothing(done, monkeypatch):
     import cryocc.compiler.compile as compile_module
-    import cryocc.lockfile.fingerprint as fingerprint
+    import cryocc.compiler.fingerprint as fingerprint
 
-    monkeypatch.setattr(fingerprint, "RECIPE_VERSION", fingerprint.RECIPE_VERSION + 1)
+    monkeypatch.setattr(fingerprint, "FINGERPRINT_VERSION", fingerprint.FINGERPRINT_VERSION + 1)
     original = fingerprint.job_parts
 
     def parts(**kw):
         p = original(**kw)
-        p["recipe"] = fingerprint.RECIPE_VERSION
+        p["recipe"] = fingerprint.FINGERPRINT_VERSION
         return p
 
     monkeypatch.setattr(compile_module, "job_parts", parts)

@@ -15,8 +15,8 @@ import pytest
 import cryocc.compiler.compile as compile_module
 import cryocc.compiler.recipe_cache as recipe_cache
 from cryocc.compiler.compile import compile_pipeline, fingerprint
+from cryocc.compiler.fingerprint import FileFingerprints
 from cryocc.errors import DataError
-from cryocc.lockfile.files import FileFingerprints
 from cryocc.resources import data_dir
 
 

@@ -7,15 +7,12 @@ the data and a little hashing.
 
 from __future__ import annotations
 
-import hashlib
-import marshal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..acquisition.listing import Listing, list_data
-from ..lockfile.files import FileFingerprints
-from ..lockfile.fingerprint import digest, job_fingerprint, job_parts
+from .fingerprint import FileFingerprints, data_digest, item_fingerprint, job_fingerprint, job_parts, recipe_fingerprints, series_fingerprints, tilt_exclusions
 from .recipe import JobRecipe, Recipe
 from .recipe_cache import RecipeCache, ScanCache
 
@@ -123,7 +120,7 @@ def _scan(path: Path, pipeline: Pipeline, listing: Listing | None) -> tuple[Data
 
 def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str] | None = None) -> Compiled:
     """Stage two, in run order so each fingerprint includes its upstream fingerprints."""
-    data = _data_digest(recipe, listing, files, {} if memo is None else memo) if any(j.reads_data for j in recipe.jobs.values()) else None
+    data = data_digest(recipe, listing, files, {} if memo is None else memo) if any(j.reads_data for j in recipe.jobs.values()) else None
     parts: dict[str, dict[str, Any]] = {}
     fingerprints: dict[str, str] = {}
     for name in recipe.order:
@@ -136,65 +133,3 @@ def fingerprint(recipe: Recipe, listing: Listing, files: FileFingerprints, memo:
         fingerprints[name] = job_fingerprint(parts[name])
     return Compiled(recipe, listing, files, parts, fingerprints, recipe_fingerprints(recipe, parts, fingerprints),
                     *tilt_exclusions(recipe))
-
-
-def tilt_exclusions(recipe: Recipe) -> tuple[frozenset[str], dict[str, str]]:
-    """The jobs that see data.exclude_tilts (the one that would apply it, and every job after it) and, per
-    tilt series it names, a digest of the tilts it leaves out."""
-    sees: set[str] = set()
-    for name in recipe.order:
-        job = recipe.jobs[name]
-        if job.exclude_tilts is not None or any(w.upstream in sees for w in job.wires):
-            sees.add(name)
-    excluded = recipe.summary.get("excluded_tilts") or {}
-    return frozenset(sees), {ts: digest(e["zvalues"]) for ts, e in excluded.items()} if sees else {}
-
-
-def recipe_fingerprints(recipe: Recipe, parts: dict[str, dict[str, Any]], fingerprints: dict[str, str]) -> dict[str, str]:
-    """A per-tilt-series job's fingerprint without the data: its own parts, and upstream the recipe
-    fingerprint of a per-tilt-series job or the whole fingerprint of one that pools tilt series (whose
-    one result depends on all of them)."""
-    out: dict[str, str] = {}
-    for name in recipe.order:
-        job = recipe.jobs[name]
-        if not job.per_item and not job.decides:  # a decision (a model) counts for what it is made with, not from
-            continue
-        upstream = {w.slot: out[w.upstream] if w.upstream in out else fingerprints[w.upstream] for w in job.wires}
-        # without the excluded tilts: they change the item fingerprints of their tilt series only
-        own = {k: v for k, v in parts[name].items() if k != "exclude_tilts"}
-        out[name] = digest({**own, "data": None, "upstream": upstream})
-    return out
-
-
-def series_fingerprints(recipe: Recipe, listing: Listing, files: FileFingerprints) -> dict[str, str]:
-    """One hash per tilt series, over its mdoc's content hash, its frames' keys and stats (sizes only
-    when frame_check is lenient) and the gain's hash, serialised in one C call each."""
-    gain = files.small_file(recipe.gain, recipe.data["gain"]) if recipe.gain else None
-    lenient = files.mode == "lenient"
-    frames = listing.frames
-    out = {}
-    for ts in recipe.tilt_series:
-        stats = [frames[k][0] for k in ts.frames] if lenient else [frames[k] for k in ts.frames]
-        blob = marshal.dumps((files.mode, files.small_file(ts.mdoc, listing.path(ts.mdoc), listing.mdocs[ts.mdoc]), gain, ts.frames, stats), 2)
-        out[ts.name] = hashlib.sha256(blob).hexdigest()
-    return out
-
-
-def item_fingerprint(recipe_fingerprint: str, series_fingerprint: str) -> str:
-    """What one tilt series' result in one job depends on; 16 hex digits, as the lockfile keeps one per
-    job and tilt series."""
-    return hashlib.sha256(f"{recipe_fingerprint}:{series_fingerprint}".encode()).hexdigest()[:16]
-
-
-def _data_digest(recipe: Recipe, listing: Listing, files: FileFingerprints, memo: dict[str, str]) -> str:
-    """Over the fingerprints of every mdoc, frame and gain file the data-reading jobs read. Formatting
-    10^5 frame fingerprints costs more than listing them, so the digest is memoised under a hash of
-    the same inputs, packed."""
-    small = {ts.mdoc: files.small_file(ts.mdoc, listing.path(ts.mdoc), listing.mdocs[ts.mdoc]) for ts in recipe.tilt_series}
-    if recipe.gain:
-        small[recipe.gain] = files.small_file(recipe.gain, recipe.data["gain"])
-    files.use_frames(listing.frames, [f for ts in recipe.tilt_series for f in ts.frames])
-    quick = digest([files.mode, small, files.frames_stat_digest()])
-    if quick not in memo:
-        memo[quick] = digest({**small, **files.frame_fingerprints()})
-    return memo[quick]

@@ -3,7 +3,7 @@
 Format (version 2), keys sorted, one space indent:
   lockfile      2
   cryocc        version that wrote it
-  recipe        fingerprint recipe version (lockfile.fingerprint.RECIPE_VERSION)
+  recipe        fingerprint recipe version (contract.FINGERPRINT_VERSION)
   pipeline      {name, path, spec_sha256, site, order}, and what is left out and why: excluded (data.exclude),
                 excluded_tilts (data.exclude_tilts: name -> {zvalues, frames, why}), waiting
   frame_check   stat | lenient
@@ -29,12 +29,11 @@ from typing import Any
 
 from .. import __version__
 from ..confine import PLAIN_NAME, shown
-from ..contract import STATE_DIR
+from ..contract import FINGERPRINT_VERSION, STATE_DIR
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write
 from ..project_files import DamagedFile, expect, expect_fields, parse_json, read_bytes, read_text
 from ..states import Status
-from .fingerprint import RECIPE_VERSION
 
 LOCKFILE = "cryocc.lock"
 FORMAT = 2
@@ -98,7 +97,7 @@ class Lockfile:
     frames: str | None = None
     jobs: dict[str, JobLock] = field(default_factory=dict)
     schemes: list[dict[str, Any]] = field(default_factory=list)
-    recipe: int = RECIPE_VERSION
+    recipe: int = FINGERPRINT_VERSION
     cryocc: str = __version__
 
     def to_text(self) -> str:
