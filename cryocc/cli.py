@@ -287,12 +287,12 @@ def gc(
     way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Trash/ keeps
     their disk space until `cryocc trash --empty`. Never a job that is kept, read by one, running
     or queued; refused while a schemer runs."""
-    from .compiler import project_lock
+    from .compiler import apply_mutex
     from .run import gc as collector
 
     _existing(project)
     collector.refuse_while_running(project)
-    with project_lock(project):
+    with apply_mutex(project):
         found, _ = collector.unused(project, pipeline)
         if yes and found:
             collector.move_to_trash(project, [u.job_dir for u in found])

@@ -145,7 +145,7 @@ def script_path(job: str, digest: str) -> str:
     return f"{SCRIPTS_DIR}/{job}.{digest}.sh"
 
 
-def scheme_lock(scheme: str) -> str:
+def schemer_lock_dir(scheme: str) -> str:
     """The directory relion_schemer holds while it runs a scheme (and leaves behind when it dies)."""
     return f".relion_lock_scheme_{scheme}"
 

@@ -48,7 +48,7 @@ def describe(job: JobType) -> dict[str, Any]:
         "type": job.name, "aliases": list(job.aliases), "summary": job.summary, "tool": job.tool_label, "gpu": job.gpu,
         "consumes": {slot: {"kinds": list(s.kinds), "description": s.description} for slot, s in job.inputs.items()},
         "produces": [{"kind": o.kind, "path": o.path + ("/" if o.is_dir else ""), "description": o.description} for o in job.outputs],
-        "acquisition": list(job.acquisition) + (["frames, mdocs, gain"] if job.uses_data else []),
+        "acquisition": list(job.acquisition) + (["frames, mdocs, gain"] if job.reads_data else []),
         "params": params,
     }
 

@@ -251,14 +251,14 @@ def test_the_watchdog_cancels_the_arrays_of_a_job_it_fails(done, tmp_path, monke
     its array that still run or wait are cancelled, with the note saying so."""
     import re
 
-    from cryocc.run import supervisor
+    from cryocc.run import watchdog
 
     root = str(done.root)
     d = _as_array(done.root, EIGHT[:2], [{"id": "1234", "base": 0, "indices": [0, 1]}], {})
     _stubs(tmp_path, monkeypatch, [f"1234_0\tRUNNING\t{root}\treconstruct.tasks", f"1234_[1]\tPENDING\t{root}\treconstruct.tasks"])
     pipeline = done.root / "default_pipeline.star"  # as RELION leaves it while the job runs
     pipeline.write_text(re.sub(r"(External/job006/\s+None\s+relion\.external\s+)Succeeded", r"\1Running", pipeline.read_text()))
-    assert supervisor.main(["--project", root, "--scheme", done.latest_scheme(), "--interval", "0.1", "--", "sleep", "1"]) == 0
+    assert watchdog.main(["--project", root, "--scheme", done.latest_scheme(), "--interval", "0.1", "--", "sleep", "1"]) == 0
     assert (d / "RELION_JOB_EXIT_FAILURE").exists()
     assert (tmp_path / "stubs/scancel.log").read_text() == "1234\n"
     assert "; cryocc cancelled its array 1234" in (d / "cryocc_watchdog.txt").read_text().splitlines()[0]

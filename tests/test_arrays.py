@@ -182,7 +182,7 @@ def test_after_the_head_node_is_lost_run_waits_for_the_running_array_instead_of_
     _wait_for_tasks(e2e.root, "motion")
     # the head node goes: the schemer and every cryocc process of it; SLURM's jobs live on
     record = json.loads((e2e.root / ".cryocc/run.json").read_text())
-    os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
+    os.killpg(record.get("watchdog", record["pid"]), signal.SIGKILL)
     job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
     first = json.loads((job_dir / "cryocc_array/arrays.json").read_text())
     assert len(first) == 1
@@ -288,7 +288,7 @@ def test_after_the_head_node_and_the_supervisor_are_lost_run_cancels_the_orphane
     e2e.cli("run", "--project", e2e.root)
     ids = _wait_for_tasks(e2e.root, "motion")
     record = json.loads((e2e.root / ".cryocc/run.json").read_text())
-    os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)  # the head node: schemer and watchdog
+    os.killpg(record.get("watchdog", record["pid"]), signal.SIGKILL)  # the head node: schemer and watchdog
     job_dir = next(e2e.root.glob("External/job*/cryocc_array")).parent
     # and the supervisor's driver, killed without a chance to cancel anything (its job script's guard
     # then ends the job failed: a node lost outright would leave it without a sentinel, the same to run)

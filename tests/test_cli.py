@@ -405,7 +405,7 @@ def test_the_run_side_imports_neither_pydantic_nor_the_compiler():
     import subprocess
     import sys
 
-    code = ("import sys; import cryocc.cli, cryocc.run.runner, cryocc.observe.project, cryocc.observe.arrays, cryocc.run.supervisor; "
+    code = ("import sys; import cryocc.cli, cryocc.run.runner, cryocc.observe.project, cryocc.observe.arrays, cryocc.run.watchdog; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or m.startswith('cryocc.compiler')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -282,7 +282,7 @@ def test_run_wait_does_not_show_a_symlinked_log_out_of_the_project(example, cli,
     assert not any("someone else" in line for line in said) and "  | (not shown: External/job005/run.out leads to" in said[-1], said
 
 
-# --- the watchdog (cryocc.run.supervisor) -----------------------------------------------------------
+# --- the watchdog (cryocc.run.watchdog) -----------------------------------------------------------
 
 def running_job(root: Path, name: str) -> None:
     """Schemes/s/ started the job directory name, which RELION's pipeline says is Running."""
@@ -299,7 +299,7 @@ def running_job(root: Path, name: str) -> None:
 
 @pytest.mark.parametrize("how", ["External/../../victim/", "a symlinked External/job001/"])
 def test_the_watchdog_writes_nothing_out_of_the_project(how, tmp_path, monkeypatch, capsys):
-    from cryocc.run import supervisor
+    from cryocc.run import watchdog
 
     root, victim = tmp_path / "p", tmp_path / "victim"
     victim.mkdir()
@@ -308,7 +308,7 @@ def test_the_watchdog_writes_nothing_out_of_the_project(how, tmp_path, monkeypat
     if how.startswith("a symlinked"):
         (root / "External/job001").symlink_to(victim)
     monkeypatch.setattr(cryocc.observe.project.Project, "liveness", lambda self, d: (False, "SLURM does not know it", {}))
-    assert supervisor.lost_jobs(root, "s") == []
+    assert watchdog.lost_jobs(root, "s") == []
     assert "cryocc watchdog: skipped: " in capsys.readouterr().out
     assert sorted(p.name for p in victim.iterdir()) == ["run.err"] and (victim / "run.err").read_text() == "precious\n"
 
@@ -318,12 +318,12 @@ def test_the_watchdog_outlives_a_damaged_project_file(tmp_path, capsys):
     the watchdog looks again: the schemer it supervises runs on."""
     import subprocess
 
-    from cryocc.run import supervisor
+    from cryocc.run import watchdog
 
     running_job(tmp_path, "External/job001/")
     (tmp_path / "Schemes/s/scheme.star").write_bytes(b"\xff\xfe not a star file")
     child = subprocess.Popen(["sleep", "0.5"], text=True)
-    assert supervisor.watch(tmp_path, "s", child, 0.05) == 0
+    assert watchdog.watch(tmp_path, "s", child, 0.05) == 0
     out = capsys.readouterr().out
     assert out.count("cryocc watchdog: ") == 1 and "scheme.star" in out, out
 

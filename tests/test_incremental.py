@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import cryocc.compiler.apply as apply_mod
 from cryocc.cli import app
-from cryocc.compiler import project_lock
+from cryocc.compiler import apply_mutex
 
 pytestmark = pytest.mark.usefixtures("relion")
 
@@ -233,7 +233,7 @@ def test_force_reruns_a_job_and_below(done):
 def test_two_applies_at_once_exactly_one_proceeds(tmp_path):
     p = Proj(tmp_path)
     p.root.mkdir()
-    with project_lock(p.root):
+    with apply_mutex(p.root):
         err = p.apply(code=1).stderr
         assert "is locked by cryocc apply, pid" in err and "nothing was written" in err
         assert not (p.root / "Schemes").exists()

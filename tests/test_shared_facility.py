@@ -157,14 +157,14 @@ def test_the_job_script_records_its_slurm_id(example, cli, tmp_path):
 def test_apply_waits_for_a_held_lock_with_lock_timeout(example, cli, tmp_path):
     import threading
 
-    from cryocc.compiler import project_lock
+    from cryocc.compiler import apply_mutex
 
     pipeline, project = example(), tmp_path / "p"
     project.mkdir()
     held, release = threading.Event(), threading.Event()
 
     def colleague():
-        with project_lock(project):
+        with apply_mutex(project):
             held.set()
             release.wait(10)
 

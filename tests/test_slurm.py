@@ -84,7 +84,7 @@ def _stop_everything(project) -> None:
     (with the supervisor, in their own session) and its SLURM jobs go."""
     try:
         record = json.loads((project / ".cryocc/run.json").read_text())
-        os.killpg(record.get("supervisor", record["pid"]), signal.SIGKILL)
+        os.killpg(record.get("watchdog", record["pid"]), signal.SIGKILL)
     except (OSError, ValueError, KeyError):
         pass
     out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True, errors="replace").stdout
@@ -239,7 +239,7 @@ def test_a_killed_schemer_is_recovered_without_rerunning_finished_work(e2e):
     e2e.cli("apply", e2e.pipeline, "--project", e2e.root)
     e2e.cli("run", "--project", e2e.root)
     e2e.wait_for("align", "running", 90)
-    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["supervisor"]
+    pid = json.loads((e2e.root / ".cryocc/run.json").read_text())["watchdog"]
     os.killpg(pid, signal.SIGKILL)  # the head node lost the schemer (and its supervisor) while align runs in SLURM
     assert (e2e.root / ".relion_lock_scheme_cryocc_001").exists()  # left behind, as RELION does
     status = e2e.cli("status", "--project", e2e.root).stdout
@@ -327,7 +327,7 @@ def test_the_watchdog_fails_only_jobs_that_nothing_runs(tmp_path, qsub, process,
     not while its process runs, nor before its script has recorded one."""
     import socket
 
-    from cryocc.run import supervisor
+    from cryocc.run import watchdog
     from cryocc.star import block_loop, block_pairs
 
     (tmp_path / "Schemes/s").mkdir(parents=True)
@@ -348,7 +348,7 @@ def test_the_watchdog_fails_only_jobs_that_nothing_runs(tmp_path, qsub, process,
         if process:
             (job / "cryocc_pid").write_text(f"{socket.gethostname()} {script.pid}\n")
         argv = ["--project", str(tmp_path), "--scheme", "s", "--interval", "0.1", "--", "sleep", "1"]
-        assert supervisor.main(argv) == 0
+        assert watchdog.main(argv) == 0
     finally:
         script.kill()
         script.wait()

@@ -179,7 +179,7 @@ def test_data_directories_with_a_colon_are_refused_when_tools_run_in_containers(
 def test_a_colleague_can_take_the_lock_of_a_setgid_group_project(example, cli, tmp_path):
     """Before, .cryocc/apply.lock was created 0644 under umask 022, and a colleague's apply and gc
     failed with 'Permission denied'."""
-    from cryocc.compiler import project_lock
+    from cryocc.compiler import apply_mutex
 
     group, colleague = 100, 65534  # users, nobody
     shared = Path(os.environ.get("TMPDIR", "/tmp")) / f"cryocc-group-{os.getpid()}"
@@ -204,7 +204,7 @@ def test_a_colleague_can_take_the_lock_of_a_setgid_group_project(example, cli, t
                 os.setgid(group)
                 os.setuid(colleague)
                 os.umask(0o022)
-                with project_lock(project):
+                with apply_mutex(project):
                     code = 0
             finally:
                 os._exit(code)

@@ -14,14 +14,14 @@ from ..lockfile.lockfile import DAMAGED_DIR, DamagedLockfile, Lockfile, read_fra
 from ..observe.project import JobState, observe
 from .compile import Compiled, compile_pipeline
 from .estimate import estimate
-from .mutex import project_lock
+from .mutex import apply_mutex
 from .plan import Plan, make_plan
 from .results import Results
 
 if TYPE_CHECKING:
     from .apply import ApplyResult
 
-__all__ = ["ApplyResult", "apply_pipeline", "plan_pipeline", "project_lock"]
+__all__ = ["ApplyResult", "apply_pipeline", "plan_pipeline", "apply_mutex"]
 
 
 def __getattr__(name: str) -> Any:
@@ -51,7 +51,7 @@ def apply_pipeline(pipeline: Path, project: Path, *, force: list[str] | tuple[st
     seen, _, compiled = _compile_against(pipeline, project)
     confine(project, compiled)
     make_dirs(project)
-    with project_lock(project, lock_timeout):
+    with apply_mutex(project, lock_timeout):
         old, note = read_lock(project)
         if (old.to_text() if old else None) != (seen.to_text() if seen else None):  # another apply came between
             old, note, compiled = _compile_against(pipeline, project)

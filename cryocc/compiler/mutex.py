@@ -17,7 +17,7 @@ APPLY_LOCK = f"{STATE_DIR}/apply.lock"
 
 
 @contextmanager
-def project_lock(project: Path, timeout: float = 0) -> Iterator[None]:
+def apply_mutex(project: Path, timeout: float = 0) -> Iterator[None]:
     """One apply at a time; the second waits up to timeout seconds, then is told who holds the lock."""
     import socket
 

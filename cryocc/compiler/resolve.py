@@ -95,9 +95,9 @@ def resolve(pipeline: Pipeline, dataset: Dataset, listing: Listing, wires: dict[
         params, files = _file_params(jt, params, pipeline.root, _origin(pipeline, name, jt.name), errors, bound=bool(tool and tool.image))
         keys = {path: key for key, path in files.items()}
         jobs[name] = JobRecipe(
-            name=name, type=jt.name, aliases=jt.aliases, is_tomo=jt.is_tomo, type_version=jt.version, params=params,
+            name=name, type=jt.name, aliases=jt.aliases, is_tomo=jt.is_tomo, type_version=jt.type_version, params=params,
             result_params={k: keys.get(params[k], params[k]) for k in jt.result_params(params)},
-            acquisition={k: acq[k] for k in jt.acquisition}, files=dict(sorted(files.items())), reads_data=jt.uses_data,
+            acquisition={k: acq[k] for k in jt.acquisition}, files=dict(sorted(files.items())), reads_data=jt.reads_data,
             wires=wires[name], outputs=tuple({"path": o.path, "kind": o.kind, "is_dir": o.is_dir} for o in jt.outputs),
             resources=loaded.resources.model_dump(mode="json"), tool=tool.model_dump(mode="json") if tool else None,
             on_item_failure=loaded.on_item_failure, per_item=jt.per_item(params),

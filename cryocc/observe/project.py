@@ -1,7 +1,7 @@
 """One read-only view of a RELION project on disk, and what happened to each job learned back from
 it: the scheme.star that ran the job (rlnSchemeJobName, HasStarted), default_pipeline.star, the job
 directory's sentinels, the driver's receipt, and, for a job with no sentinel yet, its own process or
-its own SLURM job. plan, status, run, abort, gc and the supervisor read the project through it; a stat
+its own SLURM job. plan, status, run, abort, gc and the watchdog read the project through it; a stat
 where it can.
 
 One truth about running: a job runs only while its own process (a job script run by bash records
@@ -36,7 +36,7 @@ from ..contract import (
     WATCHDOG_NOTE,
     Outcome,
     scheme_dir,
-    scheme_lock,
+    schemer_lock_dir,
 )
 from ..errors import ProjectError
 from ..lockfile.lockfile import JobLock, Lockfile
@@ -118,7 +118,7 @@ class Project:
         return None
 
     def scheme_locked(self, scheme: str) -> bool:
-        return (self.root / scheme_lock(scheme)).exists()
+        return (self.root / schemer_lock_dir(scheme)).exists()
 
     def queue(self) -> list[tuple[str, str, str, str]] | None:
         """This user's SLURM jobs, array tasks among them, from the one squeue call of this look."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..confine import JOB_DIR, RELION_JOB_DIR, confined, job_dir
-from ..contract import ABORTED, EXTERNAL_DIR, FAILURE, PIPELINE, RECEIPT, ended, external_job_dir, scheme_dir, scheme_lock
+from ..contract import ABORTED, EXTERNAL_DIR, FAILURE, PIPELINE, RECEIPT, ended, external_job_dir, scheme_dir, schemer_lock_dir
 from ..errors import CryoccError, Location, ProjectError, os_failure
 from ..fsio import atomic_write, make_dirs, touch
 from ..lockfile.lockfile import LOCKFILE, Lockfile, read_lockfile
@@ -55,7 +55,7 @@ class Unused:
 def refuse_while_running(project: Path) -> None:
     from .runner import live_schemer
 
-    locks = sorted(p.name for p in project.glob(scheme_lock("*")))
+    locks = sorted(p.name for p in project.glob(schemer_lock_dir("*")))
     if live_schemer(project) or locks:
         raise ProjectError(f"a relion_schemer runs in {project}" + (f" ({', '.join(locks)})" if locks else ""),
                            hint="gc waits until nothing runs: cryocc status shows what does")

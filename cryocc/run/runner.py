@@ -34,7 +34,7 @@ from ..contract import (
     WATCHDOG_NOTE,
     ended,
     scheme_dir,
-    scheme_lock,
+    schemer_lock_dir,
     task_log,
 )
 from ..errors import Collector, CryoccError, Location, ProjectError, os_failure
@@ -144,11 +144,11 @@ def _answers(argv: list[str], env: dict[str, str]) -> str:
 
 
 def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) -> dict[str, Any]:
-    """relion_schemer under its supervisor, detached; the record of both (.cryocc/run.json)."""
+    """relion_schemer under its watchdog, detached; the record of both (.cryocc/run.json)."""
     cmd = schemer_command(site, scheme, project)
     log = project / scheme_dir(scheme)
-    told, tell = os.pipe()  # the supervisor tells the schemer's pid through it
-    supervised = [sys.executable, "-m", "cryocc.run.supervisor", "--project", str(project.resolve()), "--scheme", scheme,
+    told, tell = os.pipe()  # the watchdog tells the schemer's pid through it
+    supervised = [sys.executable, "-m", "cryocc.run.watchdog", "--project", str(project.resolve()), "--scheme", scheme,
                   "--tell-pid", str(tell), "--", *cmd]
     try:
         with open_append(log / "run.out") as out, open_append(log / "run.err") as err:
@@ -165,7 +165,7 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
         raise ProjectError("relion_schemer did not start" + (f": {last[0]}" if last else ""),
                            location=Location(f"{log}/run.err"), hint="its log says why")
     _until_it_shows(int(said), scheme)
-    record = {"scheme": scheme, "pid": int(said), "supervisor": proc.pid, "host": socket.gethostname(), "command": cmd,
+    record = {"scheme": scheme, "pid": int(said), "watchdog": proc.pid, "host": socket.gethostname(), "command": cmd,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"{scheme_dir(scheme)}/run.out"}
     atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     return record
@@ -185,7 +185,7 @@ def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], p
     their sentinels rather than submit a second copy into the same directory. A job whose supervisor
     is gone (killed with its node while the head node was down) leaves array tasks nobody merges: they
     are cancelled, as the watchdog does, so that the job's next run is the only one."""
-    from .supervisor import cancel_arrays
+    from .watchdog import cancel_arrays
 
     while True:
         states = observe(project, lock).values()
@@ -211,7 +211,7 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict
     scheme = lock.schemes[-1]["name"]
     site, env = _checked_site(project, scheme)  # before anything is written: a refusal leaves the project as it was
     for s in lock.schemes:  # RELION leaves its lock behind when it dies; a stale one blocks the next run
-        stale = project / scheme_lock(s['name'])
+        stale = project / schemer_lock_dir(s['name'])
         if stale.exists() and not foreign_schemer(project, s["name"]):
             shutil.rmtree(stale)
             say(f"removed the stale lock {stale.name}/ (no relion_schemer of {scheme_dir(s['name'])}/ is alive)")

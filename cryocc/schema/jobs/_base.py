@@ -60,8 +60,8 @@ class JobType:
     inputs: dict[str, InputSlot]
     outputs: tuple[Output, ...]
     acquisition: tuple[str, ...] = ()  # acquisition values the job uses (inferred from mdocs)
-    uses_data: bool = False  # reads the frames/mdocs/gain of data: directly
-    version: int = 1  # bump when the driver's results change for the same params
+    reads_data: bool = False  # reads the frames/mdocs/gain of data: directly
+    type_version: int = 1  # bump when the driver's results change for the same params
     # The names users of the system cryocc replaces know it by, accepted wherever a type is named.
     # The first is also the type's name in fingerprints (JobRecipe.fingerprint_name): renaming a type
     # must not re-run a project.

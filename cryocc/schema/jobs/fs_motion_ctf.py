@@ -35,7 +35,9 @@ JOB = register(JobType(
     array=True,
     items_star="fs_motion_and_ctf.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "eer_grouping"),
-    uses_data=True,
-    version=3,  # 2: gain passed with WarpTools' real options, --exposure, astigmatism as Warp exports it; 3: rlnCtfMaxResolution (the tilt filter reads it)
+    reads_data=True,
+    # 2: gain passed with WarpTools' real options, --exposure, astigmatism as Warp exports it;
+    # 3: rlnCtfMaxResolution (the tilt filter reads it)
+    type_version=3,
     gpu=True,
 ))

@@ -17,9 +17,9 @@ JOB = register(JobType(
         Output("tilt_series", "tilt_series.star", "global tilt-series STAR (one row per tilt series)"),
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
     ),
-    version=2,  # 2: globs relative to the project, as relion_tomo_import needs
+    type_version=2,  # 2: globs relative to the project, as relion_tomo_import needs
     per_tilt_series=True,
     items_star="tilt_series.star",
     acquisition=("pixel_size", "voltage", "cs", "amplitude_contrast", "dose_per_tilt", "tilt_axis", "invert_defocus_hand"),
-    uses_data=True,
+    reads_data=True,
 ))

@@ -24,5 +24,5 @@ JOB = register(JobType(
     # half1.mrc and half2.mrc come only from particles with rlnRandomSubset
     # (src/jaz/tomography/programs/reconstruct_particle.cpp:106-107, 518-535): not promised
     outputs=(Output("reference_map", "merged.mrc", "the average"),),
-    version=2,  # 2: --SNR (RELION ignored --snr)
+    type_version=2,  # 2: --SNR (RELION ignored --snr)
 ))

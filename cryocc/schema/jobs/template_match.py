@@ -33,7 +33,7 @@ JOB = register(JobType(
         Output("tm_results", "tomograms.star", "the tomograms matched (scores in tmResults/)"),
         Output(None, "tmResults", "score, angle and job files per tomogram", is_dir=True),
     ),
-    version=2,  # 2: mean defocus per tilt, device ordinals for -g
+    type_version=2,  # 2: mean defocus per tilt, device ordinals for -g
     per_tilt_series=True,
     array=True,
     items_star="tomograms.star",

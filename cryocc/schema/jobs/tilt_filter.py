@@ -26,5 +26,5 @@ JOB = register(JobType(
         Output(None, "tilt_filter_report.tsv", "every tilt with its verdict and reason"),
         Output(None, "warp_tiltseries", "WarpTools tilt-series folder with the dropped tilts switched off", is_dir=True),
     ),
-    version=2,  # 2: dropped tilts switched off in WarpTools' XMLs, so ts_reconstruct leaves them out
+    type_version=2,  # 2: dropped tilts switched off in WarpTools' XMLs, so ts_reconstruct leaves them out
 ))

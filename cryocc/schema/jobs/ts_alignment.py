@@ -43,7 +43,7 @@ JOB = register(JobType(
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
         Output(None, "warp_tiltseries.settings", "settings copied for downstream jobs"),
     ),
-    version=3,  # 2: tilts WarpTools left out removed; 3: rlnTomoYTilt = -TILT always, IMOD read as WarpTools reads it (docs/science.md)
+    type_version=3,  # 2: tilts WarpTools left out removed; 3: rlnTomoYTilt = -TILT always, IMOD read as WarpTools reads it (docs/science.md)
     per_tilt_series=True,
     items_star="aligned_tilt_series.star",
     # with axis_iter 0 the one axis AreTomo uses is the median of the series' own, which ts_import set to

@@ -27,7 +27,7 @@ JOB = register(JobType(
         Output(None, "tilt_series", "per-tilt-series STAR files", is_dir=True),
         Output(None, "warp_tiltseries", "WarpTools tilt-series processing folder", is_dir=True),
     ),
-    version=3,  # 2: astigmatism as Warp exports it, auto = --set_auto; 3: auto decided once and kept
+    type_version=3,  # 2: astigmatism as Warp exports it, auto = --set_auto; 3: auto decided once and kept
     per_tilt_series=True,
     array=True,
     items_star="ts_ctf_tilt_series.star",

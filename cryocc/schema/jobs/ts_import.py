@@ -36,6 +36,6 @@ JOB = register(JobType(
     ),
     per_tilt_series=True,
     acquisition=("pixel_size", "dose_per_tilt", "tilt_axis", "invert_tilt_angles"),
-    uses_data=True,
+    reads_data=True,
     derive=with_dimensions,
 ))

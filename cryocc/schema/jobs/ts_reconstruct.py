@@ -21,7 +21,7 @@ JOB = register(JobType(
         Output("tomograms", "tomograms.star", "RELION 5 tomograms STAR"),
         Output(None, "warp_tiltseries", "reconstructions under warp_tiltseries/reconstruction", is_dir=True),
     ),
-    version=2,  # 2: --halfmap_frames/--deconv as switches, rlnTomoSizeX/Y/Z
+    type_version=2,  # 2: --halfmap_frames/--deconv as switches, rlnTomoSizeX/Y/Z
     per_tilt_series=True,
     array=True,
     items_star="tomograms.star",

@@ -9,8 +9,8 @@ has its arrays cancelled too (those squeue lists as ours, in the project): no su
 their tasks any more.
 
 Started detached by cryocc.run.runner as
-`python -m cryocc.run.supervisor --project P --scheme S --tell-pid FD -- CMD...`: it writes the
-schemer's pid to FD, so that `cryocc run` records and reports the schemer, not the supervisor."""
+`python -m cryocc.run.watchdog --project P --scheme S --tell-pid FD -- CMD...`: it writes the
+schemer's pid to FD, so that `cryocc run` records and reports the schemer, not the watchdog."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def cancel_arrays(project: Path, job_dir: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cryocc.run.supervisor")
+    ap = argparse.ArgumentParser(prog="python -m cryocc.run.watchdog")
     ap.add_argument("--project", required=True)
     ap.add_argument("--scheme", required=True)
     ap.add_argument("--interval", type=float, default=float(os.environ.get("CRYOCC_WATCHDOG_SECONDS", "5")))
