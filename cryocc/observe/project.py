@@ -434,18 +434,7 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
     receipt = read_receipt(project.root, job_dir)
     state = JobState(name, Status.INCOMPLETE, job_dir, scheme, receipt)
     if (d / SUCCESS).exists():
-        if receipt is None:
-            state.status, state.detail = Status.INCOMPLETE, "its receipt is missing"
-        elif mismatch := receipt_mismatch(project.root, receipt, lock.fingerprint):
-            state.status, state.detail, state.mismatch = Status.INCOMPLETE, f"its receipt does not match: {mismatch}", mismatch
-        elif missing := outputs_missing(project.root, job_dir, receipt):
-            state.status, state.detail = Status.OUTPUTS_MISSING, ", ".join(missing)
-        else:
-            state.status = Status.SUCCEEDED
-            failed = {n: i.get("reason", "") for n, i in (receipt.get("items") or {}).items() if i.get("outcome") == Outcome.FAILED}
-            if failed:  # on_item_failure: continue
-                state.failed_items = failed
-                state.detail = f"continued without {len(failed)} failed tilt series: " + ", ".join(sorted(failed))
+        _judge_success(project.root, state, lock.fingerprint)
         return state
     if (d / FAILURE).exists():
         state.status, state.detail = Status.FAILED, end_note(project.root, job_dir, receipt)
@@ -462,6 +451,24 @@ def observe_job(project: Project, name: str, lock: JobLock) -> JobState:
         state.detail = "started, no sentinel, not running" + (f" ({why})" if running is None else "")
     _observe_arrays(project, state)
     return state
+
+
+def _judge_success(root: Path, state: JobState, fingerprint: str) -> None:
+    """A job with RELION's success sentinel: succeeded only with a receipt that is evidence of this
+    result and every output it promised still there."""
+    receipt, job_dir = state.receipt, state.job_dir or ""
+    if receipt is None:
+        state.status, state.detail = Status.INCOMPLETE, "its receipt is missing"
+    elif mismatch := receipt_mismatch(root, receipt, fingerprint):
+        state.status, state.detail, state.mismatch = Status.INCOMPLETE, f"its receipt does not match: {mismatch}", mismatch
+    elif missing := outputs_missing(root, job_dir, receipt):
+        state.status, state.detail = Status.OUTPUTS_MISSING, ", ".join(missing)
+    else:
+        state.status = Status.SUCCEEDED
+        failed = {n: i.get("reason", "") for n, i in (receipt.get("items") or {}).items() if i.get("outcome") == Outcome.FAILED}
+        if failed:  # on_item_failure: continue
+            state.failed_items = failed
+            state.detail = f"continued without {len(failed)} failed tilt series: " + ", ".join(sorted(failed))
 
 
 def _observe_arrays(project: Project, state: JobState) -> None:

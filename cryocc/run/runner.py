@@ -97,6 +97,16 @@ def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]
                                 hint=f"{hint} (this is apply's copy of the site profile: change the profile pipeline.yaml "
                                      "names, then cryocc apply again)"))
 
+    _check_commands(project, scheme, site, env, refuse)
+    _check_tools(site, env.get("PATH"), refuse)
+    errors.raise_if_any()
+
+
+Refuse = Callable[[str, str, str], None]  # (key, message, hint)
+
+
+def _check_commands(project: Path, scheme: str, site: SiteProfile, env: dict[str, str], refuse: Refuse) -> None:
+    """The schemer, the submit command (sbatch: sbatch and squeue answering) and the driver."""
     path = env.get("PATH")
     schemer = schemer_command(site, scheme, project)[0]
     if not shutil.which(schemer, path=path):
@@ -116,6 +126,10 @@ def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]
     if not shutil.which(driver, path=path):
         refuse("driver", f"{driver}: command not found", "install cryocc where the jobs run, and name its "
                "cryocc_relion_driver in the site profile (driver:)")
+
+
+def _check_tools(site: SiteProfile, path: str | None, refuse: Refuse) -> None:
+    """Every container image and tool directory the site profile names, and the container runtime."""
     images = [("relion.image", site.relion.image)] + [(f"tools.{n}.image", t.image) for n, t in site.tools.items()]
     for key, image in images:
         if image and not os.path.isfile(image):
@@ -125,7 +139,6 @@ def preflight(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]
     for name, tool in site.tools.items():
         if tool.bin_dir and not tool.image and not os.path.isdir(tool.bin_dir):
             refuse(f"tools.{name}.bin_dir", f"{tool.bin_dir}: no such directory", "fix the path, or leave bin_dir out to use PATH")
-    errors.raise_if_any()
 
 
 def _answers(argv: list[str], env: dict[str, str]) -> str:
@@ -519,17 +532,8 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         return
     per_item = sorted(p.stem for p in (d / ITEM_LOGS).glob("*.log")) if own(ITEM_LOGS).is_dir() else []
     recorded = read_recorded(project, jd)  # a job run as SLURM arrays: each tilt series' task has its log
-    in_tasks = [name for names in recorded.tasks for name in names] if recorded else []
     if item is not None:
-        if recorded is not None and item in in_tasks:
-            _print_task_log(project, job, recorded, item, own, write, follow=follow, poll=poll)
-            return
-        if item not in per_item:
-            listed = per_item or in_tasks
-            raise ProjectError(f"{st.job_dir} has no log of tilt series {item}",
-                               hint=("it has logs of " + ", ".join(listed[:20]) + (", ..." if len(listed) > 20 else ""))
-                               if listed else "this job wrote no per-tilt-series logs")
-        _print_log(own(f"{ITEM_LOGS}/{item}.log"), 0, write)
+        _print_item_log(project, job, jd, item, per_item, recorded, own, write, follow=follow, poll=poll)
         return
     pos = 0
     while True:
@@ -540,15 +544,36 @@ def logs(project: Path, job: str, *, follow: bool, write: Callable[[str], None],
         time.sleep(poll)
     err = read_tail(own("run.err"), LOG_LIMIT)
     if err:
-        write(f"--- {st.job_dir}run.err ---\n" + err.decode(errors="replace"))
+        write(f"--- {jd}run.err ---\n" + err.decode(errors="replace"))
+    _print_other_logs(job, jd, per_item, recorded, earlier, write)
+
+
+def _print_item_log(project: Path, job: str, jd: str, item: str, per_item: list[str], recorded: Recorded | None,
+                    own: Callable[[str], Path], write: Callable[[str], None], *, follow: bool, poll: float) -> None:
+    """One tilt series' log: its array task's, or its own where tilt series ran side by side."""
+    in_tasks = [name for names in recorded.tasks for name in names] if recorded else []
+    if recorded is not None and item in in_tasks:
+        _print_task_log(project, job, recorded, item, own, write, follow=follow, poll=poll)
+        return
+    if item not in per_item:
+        listed = per_item or in_tasks
+        raise ProjectError(f"{jd} has no log of tilt series {item}",
+                           hint=("it has logs of " + ", ".join(listed[:20]) + (", ..." if len(listed) > 20 else ""))
+                           if listed else "this job wrote no per-tilt-series logs")
+    _print_log(own(f"{ITEM_LOGS}/{item}.log"), 0, write)
+
+
+def _print_other_logs(job: str, jd: str, per_item: list[str], recorded: Recorded | None, earlier: list[int],
+                      write: Callable[[str], None]) -> None:
+    """Where the job's other logs are: per tilt series, per array task, of earlier attempts."""
     if per_item:
-        write(f"--- {len(per_item)} tilt series have their own log in {st.job_dir}{ITEM_LOGS}/ "
+        write(f"--- {len(per_item)} tilt series have their own log in {jd}{ITEM_LOGS}/ "
               f"(cryocc logs {job} --item NAME): {', '.join(per_item)}\n")
     if recorded is not None and recorded.arrays:
         write(f"--- {len(recorded.tasks)} array tasks ({', '.join(recorded.ids())}) have their own log in {jd}{ARRAY_LOGS}/ "
               f"(cryocc logs {job} --item NAME, for the task of that tilt series) ---\n")
     if earlier:
-        write(f"--- this is attempt {latest} of {job}; the logs of earlier attempts are kept: {_attempts(earlier)} "
+        write(f"--- this is attempt {len(earlier) + 1} of {job}; the logs of earlier attempts are kept: {_attempts(earlier)} "
               f"(cryocc logs {job} --attempt N) ---\n")
 
 
