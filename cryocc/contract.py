@@ -4,6 +4,7 @@ inputs to a driver. Standard library only: the drivers import it on every comput
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
@@ -105,6 +106,10 @@ RUN_RECORD = f"{STATE_DIR}/run.json"  # the relion_schemer cryocc started: host,
 PARAMS_DIR = f"{STATE_DIR}/jobs"  # <job>/<hash>.json: each job's params documents, named by their content
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"  # <job>.<hash>.sh: each job's SLURM script, named by its content
 SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
+FRAMES_DIR = f"{STATE_DIR}/frames"  # <hash>.tsv: the frame map a lockfile names
+DAMAGED_DIR = f"{STATE_DIR}/damaged"  # a lockfile that could not be read, kept by its content before apply replaces it
+RESULTS_INDEX = f"{STATE_DIR}/results.json"  # where each result is, by fingerprint (compiler/results.py)
+APPLY_MUTEX = f"{STATE_DIR}/apply.lock"  # held by apply and gc (compiler/mutex.py)
 
 # RELION external-job input options and the flag RELION passes each one to fn_exe as.
 INPUT_FLAGS = {
@@ -132,13 +137,22 @@ def external_job_dir(name: str) -> str:
 
 
 def params_path(job: str, digest: str) -> str:
+    """A job's params document, named by the first 16 hex digits of its content's sha256."""
     return f"{PARAMS_DIR}/{job}/{digest}.json"
 
 
+_PARAMS_PATH = re.compile(re.escape(PARAMS_DIR) + r"/(?!\.\.?/)([^/]+)/([0-9a-f]{16})\.json")
+
+
+def params_named(path: str) -> tuple[str, str] | None:
+    """(job, digest) of a params document's path as params_path makes it, or None for any other path."""
+    found = _PARAMS_PATH.fullmatch(path)
+    return (found[1], found[2]) if found else None
+
+
 def params_job(path: str) -> str | None:
-    """The job a params document is of, from its path (params_path), or None for another path."""
-    folder, _, rest = path.removeprefix(PARAMS_DIR + "/").partition("/") if path.startswith(PARAMS_DIR + "/") else ("", "", "")
-    return folder if folder and rest and "/" not in rest else None
+    named = params_named(path)
+    return named[0] if named else None
 
 
 def script_path(job: str, digest: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..contract import DAMAGED_DIR
 from ..errors import ProjectError
 from ..fsio import make_dirs
-from ..lockfile.lockfile import DAMAGED_DIR, DamagedLockfile, Lockfile, read_frames, read_lockfile
+from ..lockfile.lockfile import DamagedLockfile, Lockfile, read_frames, read_lockfile
 from ..observe.project import JobState, observe
 from .compile import Compiled, compile_pipeline
 from .estimate import estimate

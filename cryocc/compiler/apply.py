@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..acquisition.listing import reaches
-from ..contract import SCHEMES_DIR, SPECS_DIR, STATE_DIR, scheme_dir
+from ..contract import DAMAGED_DIR, FRAMES_DIR, SCHEMES_DIR, SPECS_DIR, STATE_DIR, scheme_dir
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write, inside, project_root, refuse_escapes, sha256_bytes
-from ..lockfile.lockfile import DAMAGED_DIR, FRAMES_DIR, LOCKFILE, Lockfile, write_lockfile
+from ..lockfile.lockfile import LOCKFILE, Lockfile, write_lockfile
 from ..observe.project import JobState, Project
 from .compile import Compiled
 from .lockfile_build import frame_map, new_lockfile

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..contract import STATE_DIR
+from ..contract import APPLY_MUTEX, STATE_DIR
 from ..errors import ProjectError
 from ..fsio import atomic_write, file_mode, make_dirs
-
-APPLY_LOCK = f"{STATE_DIR}/apply.lock"
 
 
 @contextmanager
@@ -25,7 +23,7 @@ def apply_mutex(project: Path, timeout: float = 0) -> Iterator[None]:
 
     make_dirs(project / STATE_DIR)
     owner = project / STATE_DIR / "apply.owner"
-    lock = FileLock(str(project / APPLY_LOCK), timeout=timeout, mode=file_mode(project / STATE_DIR))
+    lock = FileLock(str(project / APPLY_MUTEX), timeout=timeout, mode=file_mode(project / STATE_DIR))
     try:
         lock.acquire()
     except Timeout:

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..confine import JOB_DIR, confined
-from ..contract import FAILURE, RECEIPT, STATE_DIR, SUCCESS, ReceiptStatus, external_job_dir
+from ..contract import FAILURE, RECEIPT, RESULTS_INDEX, SUCCESS, ReceiptStatus, external_job_dir
 from ..errors import ProjectError
 from ..fsio import atomic_write
 from ..observe.receipts import read_receipt
 from ..project_files import ABSENT, expect_fields, read_json
 
-INDEX = f"{STATE_DIR}/results.json"
 FORMAT = 3  # 2: seconds; 3: each receipt's mtime (an extension rewrites the receipt of a finished job)
 
 
@@ -36,7 +35,7 @@ class Results:
     def _look(self) -> None:
         if self._indexed is not None:
             return
-        self.entries = read_index(self.root / INDEX)
+        self.entries = read_index(self.root / RESULTS_INDEX)
         self._indexed = dict(self.entries)
         self._refresh()
 
@@ -93,7 +92,7 @@ class Results:
         """Write the index where it changed (apply only: plan writes nothing)."""
         self._look()
         if self.entries != self._indexed:
-            atomic_write(self.root / INDEX, json.dumps({"format": FORMAT, "jobs": self.entries}, indent=0, sort_keys=True) + "\n")
+            atomic_write(self.root / RESULTS_INDEX, json.dumps({"format": FORMAT, "jobs": self.entries}, indent=0, sort_keys=True) + "\n")
             self._indexed = dict(self.entries)
 
 

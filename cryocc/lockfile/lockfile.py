@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import __version__
 from ..confine import PLAIN_NAME, shown
-from ..contract import FINGERPRINT_VERSION, STATE_DIR
+from ..contract import FINGERPRINT_VERSION, FRAMES_DIR, STATE_DIR
 from ..errors import Location, ProjectError
 from ..fsio import atomic_write
 from ..project_files import DamagedFile, expect, expect_fields, parse_json, read_bytes, read_text
@@ -37,8 +37,6 @@ from ..states import Status
 
 LOCKFILE = "cryocc.lock"
 FORMAT = 2
-FRAMES_DIR = f"{STATE_DIR}/frames"
-DAMAGED_DIR = f"{STATE_DIR}/damaged"  # a lockfile that could not be read, kept by its content before apply replaces it
 
 
 def frames_text(frames: dict[str, tuple[int, int]]) -> str:

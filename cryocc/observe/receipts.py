@@ -5,13 +5,12 @@ evidence of a result (its fingerprint and params document), and whether its outp
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any, cast
 
 from .. import confine
-from ..contract import MEASURES, RECEIPT, STATE_DIR, Receipt
+from ..contract import MEASURES, PARAMS_DIR, RECEIPT, Receipt, params_named
 from ..fsio import sha256_bytes
 from ..project_files import ABSENT, damaged, expect, expect_fields, parse_json, read_bytes, read_json
 
@@ -95,9 +94,6 @@ def _check_quality(quality: Any, path: Path, key: str) -> None:
             expect_fields(entry, shape, path, _WHAT, f"{key}.{name}[{i}].", required=required)
 
 
-_PARAMS_FILE = re.compile(r"\.cryocc/jobs/(?!\.\.?/)[^/]+/([0-9a-f]{16})\.json")  # as render.render_job names it
-
-
 def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> str:
     """Why a receipt does not match a result of fingerprint ("" when it does). A receipt is evidence,
     not a claim: its fingerprint must be the recipe's, and that of the params document it names, whose
@@ -105,11 +101,11 @@ def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> s
     if receipt.get("fingerprint") != fingerprint:
         return "it is from other parameters"
     name = receipt.get("params_file") or ""
-    found = _PARAMS_FILE.fullmatch(name)
+    found = params_named(name)
     if not found:
         return f"it names no params document of this project ({name or 'none'})"
     # apply's own document, never one a symlinked .cryocc/jobs leads to: an error, as for any path that leads out
-    data = read_bytes(confine.confined(root, name, f"{STATE_DIR}/jobs", source=str(root / name)), "params document")
+    data = read_bytes(confine.confined(root, name, PARAMS_DIR, source=str(root / name)), "params document")
     if data is None:
         return f"its params document {name} is gone"
     if sha256_bytes(data)[:16] != found[1]:
