@@ -97,6 +97,19 @@ class Receipt(TypedDict, total=False):
     quality: dict[str, dict[str, Any]]  # tilt series a job pools, with no item record
 
 
+class RunRecord(TypedDict, total=False):
+    """.cryocc/run.json: the relion_schemer cryocc started (run/runner.start writes it; scheme, pid and
+    host are what observe/project.read_run_record requires)."""
+
+    scheme: str
+    pid: int
+    host: str
+    watchdog: int  # the pid of the watchdog beside it (run/watchdog.py)
+    command: list[str]
+    started: str
+    log: str
+
+
 # A RELION project: every path cryocc builds in one is built here.
 STATE_DIR = ".cryocc"  # cryocc's own files in a project; everything else belongs to RELION or the user
 SCHEMES_DIR = "Schemes"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..lockfile.lockfile import JobLock
     from .compile import Compiled
     from .recipe import JobRecipe
-    from .results import Results
+    from .results import Entry, Results
 
 MAX_FILES_LISTED = 20
 
@@ -195,7 +195,7 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[s
     return reasons
 
 
-def _reusable(results: Results, fingerprint: str) -> tuple[tuple[str, dict[str, Any]] | None, list[dict[str, Any]]]:
+def _reusable(results: Results, fingerprint: str) -> tuple[tuple[str, Entry] | None, list[dict[str, Any]]]:
     """The newest job directory that succeeded with this fingerprint and whose outputs are intact, and
     the reasons of those whose receipt claims it but does not match."""
     refused = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict, cast
 
 from ..confine import JOB_DIR, confined
 from ..contract import FAILURE, RECEIPT, RESULTS_INDEX, SUCCESS, ReceiptStatus, external_job_dir
@@ -25,12 +25,25 @@ from ..project_files import ABSENT, expect_fields, read_json
 FORMAT = 3  # 2: seconds; 3: each receipt's mtime (an extension rewrites the receipt of a finished job)
 
 
+class Entry(TypedDict, total=False):
+    """What the index keeps of one job directory's receipt, and the receipt's mtime that vouches for it."""
+
+    job: str | None
+    type: str | None
+    fingerprint: str | None
+    status: str | None
+    ended: str | None
+    params_file: str | None
+    seconds: int | float | None
+    mtime_ns: Required[int]
+
+
 class Results:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.entries: dict[str, dict[str, Any]] = {}  # job_dir -> what its receipt says (only finished ones are final)
+        self.entries: dict[str, Entry] = {}  # job_dir -> what its receipt says (only finished ones are final)
         self.read = 0  # receipts read by this look (the index vouched for the rest)
-        self._indexed: dict[str, dict[str, Any]] | None = None  # None: not looked yet (a plan that keeps all never looks)
+        self._indexed: dict[str, Entry] | None = None  # None: not looked yet (a plan that keeps all never looks)
 
     def _look(self) -> None:
         if self._indexed is not None:
@@ -58,12 +71,13 @@ class Results:
             if receipt is None:
                 continue
             self.read += 1
-            self.entries[job_dir] = {**{k: receipt.get(k) for k in ("job", "type", "fingerprint", "status", "ended", "params_file", "seconds")},
-                                     "mtime_ns": mtime}
+            self.entries[job_dir] = Entry(job=receipt.get("job"), type=receipt.get("type"), fingerprint=receipt.get("fingerprint"),
+                                          status=receipt.get("status"), ended=receipt.get("ended"),
+                                          params_file=receipt.get("params_file"), seconds=receipt.get("seconds"), mtime_ns=mtime)
         for gone in set(self.entries) - set(dirs):
             del self.entries[gone]
 
-    def find(self, fingerprint: str) -> list[tuple[str, dict[str, Any]]]:
+    def find(self, fingerprint: str) -> list[tuple[str, Entry]]:
         """Job directories that succeeded with this fingerprint and still say so (their sentinel is
         there), newest first. Whether their outputs are intact is the caller's check."""
         self._look()
@@ -84,8 +98,9 @@ class Results:
         self._look()
         out: dict[str, list[float]] = {}
         for entry in self.entries.values():
-            if entry.get("status") == ReceiptStatus.SUCCEEDED and entry.get("seconds") is not None:
-                out.setdefault(entry["type"], []).append(entry["seconds"])
+            job_type, seconds = entry.get("type"), entry.get("seconds")
+            if entry.get("status") == ReceiptStatus.SUCCEEDED and job_type is not None and seconds is not None:
+                out.setdefault(job_type, []).append(seconds)
         return out
 
     def save(self) -> None:
@@ -102,7 +117,7 @@ _ENTRY: dict[str, type | tuple[type, ...]] = {
     "ended": (str, type(None)), "params_file": (str, type(None)), "seconds": (int, float, type(None)), "mtime_ns": int}
 
 
-def read_index(path: Path) -> dict[str, dict[str, Any]]:
+def read_index(path: Path) -> dict[str, Entry]:
     """.cryocc/results.json's entries ({} when there is none, or of an older format: the receipts are
     read again); an index of another shape is an error at its key."""
     doc = read_json(path, _WHAT)
@@ -113,4 +128,4 @@ def read_index(path: Path) -> dict[str, dict[str, Any]]:
         return {}
     for job_dir, entry in doc["jobs"].items():
         expect_fields(entry, _ENTRY, path, _WHAT, f"jobs.{job_dir}.", required=("mtime_ns",))
-    return dict(doc["jobs"])
+    return cast(dict[str, Entry], dict(doc["jobs"]))

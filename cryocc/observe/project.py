@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 from .. import confine
 from ..contract import (
@@ -35,6 +35,7 @@ from ..contract import (
     SUCCESS,
     WATCHDOG_NOTE,
     Outcome,
+    RunRecord,
     scheme_dir,
     schemer_lock_dir,
 )
@@ -73,7 +74,7 @@ class Project:
         self._queue: list[tuple[str, str, str, str]] | None = None
         self._asked = False  # squeue is asked once, when first needed
         self._real = os.path.realpath(root)
-        self._schemer: dict[str, Any] | None | bool = False  # False: not looked for yet
+        self._schemer: RunRecord | None | bool = False  # False: not looked for yet
 
     def scheme(self, name: str) -> Blocks:
         if name not in self._schemes:
@@ -204,11 +205,11 @@ class Project:
             return True, f"SLURM job {slurm['id']} {slurm['state']}", slurm
         return False, "SLURM does not know it", {}
 
-    def schemer(self) -> dict[str, Any] | None:
+    def schemer(self) -> RunRecord | None:
         """The relion_schemer cryocc started for this project, while it runs."""
         if self._schemer is False:
             self._schemer = live_schemer(self.root)
-        return self._schemer if isinstance(self._schemer, dict) else None
+        return None if isinstance(self._schemer, bool) else self._schemer
 
     def schemer_runs(self, scheme: str) -> bool:
         """Whether a relion_schemer of the scheme runs: the one cryocc started, or one started by
@@ -283,13 +284,13 @@ def schemer_alive(pid: int, scheme: str) -> bool:
     return any(a == b"--scheme" and b == scheme.encode() for a, b in zip(args, args[1:], strict=False))
 
 
-def live_schemer(root: Path) -> dict[str, Any] | None:
+def live_schemer(root: Path) -> RunRecord | None:
     """The relion_schemer cryocc started for this project (.cryocc/run.json: host, pid, scheme), if it
     still runs on this host."""
     record = read_run_record(root)
     if record is None or record["host"] != socket.gethostname():
         return None
-    return dict(record) if schemer_alive(record["pid"], record["scheme"]) else None
+    return record if schemer_alive(record["pid"], record["scheme"]) else None
 
 
 def foreign_schemer(root: Path, scheme: str) -> bool:
@@ -362,14 +363,6 @@ def _star_of_shape(path: Path, shape: dict[str, tuple[str, ...]]) -> Blocks:
             if lacking:
                 raise damaged(path, f"row {i + 1} has no {lacking}: not a STAR file RELION or cryocc wrote", key=f"data_{block}")
     return blocks
-
-
-class RunRecord(TypedDict):
-    """.cryocc/run.json: the relion_schemer cryocc started (runner.start writes it)."""
-
-    scheme: str
-    pid: int
-    host: str
 
 
 def read_run_record(root: Path) -> RunRecord | None:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..confine import confined
 from ..contract import (
@@ -32,6 +32,7 @@ from ..contract import (
     LOG_TAIL_MARK,
     RUN_RECORD,
     WATCHDOG_NOTE,
+    RunRecord,
     ended,
     scheme_dir,
     schemer_lock_dir,
@@ -156,7 +157,7 @@ def _answers(argv: list[str], env: dict[str, str]) -> str:
     return said[-1] if said else f"exit {out.returncode}"
 
 
-def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) -> dict[str, Any]:
+def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) -> RunRecord:
     """relion_schemer under its watchdog, detached; the record of both (.cryocc/run.json)."""
     cmd = schemer_command(site, scheme, project)
     log = project / scheme_dir(scheme)
@@ -178,7 +179,7 @@ def start(project: Path, scheme: str, site: SiteProfile, env: dict[str, str]) ->
         raise ProjectError("relion_schemer did not start" + (f": {last[0]}" if last else ""),
                            location=Location(f"{log}/run.err"), hint="its log says why")
     _until_it_shows(int(said), scheme)
-    record = {"scheme": scheme, "pid": int(said), "watchdog": proc.pid, "host": socket.gethostname(), "command": cmd,
+    record: RunRecord = {"scheme": scheme, "pid": int(said), "watchdog": proc.pid, "host": socket.gethostname(), "command": cmd,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "log": f"{scheme_dir(scheme)}/run.out"}
     atomic_write(project / RUN_RECORD, json.dumps(record, indent=1) + "\n")
     return record
@@ -212,7 +213,7 @@ def _wait_for_slurm(project: Path, lock: Lockfile, say: Callable[[str], None], p
         time.sleep(poll)
 
 
-def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> dict[str, Any] | None:
+def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> RunRecord | None:
     """Start (or resume) the project's work. Returns the started schemer's record, or None when all is done."""
     project = Path(project)
     lock = applied_lock(project)
@@ -448,7 +449,7 @@ def _mark_aborted(project: Path, st: JobState) -> None:
     touch(d / ABORTED)
 
 
-def follow(project: Path, record: dict[str, Any], *, say: Callable[[str], None], poll: float = 2.0,
+def follow(project: Path, record: RunRecord, *, say: Callable[[str], None], poll: float = 2.0,
            show: Callable[[list[JobState]], None] | None = None) -> int:
     """Report each job of the running scheme as its state changes, until the schemer ends; show()
     gets every job's state at each poll (for a live view). 0 when every job of the scheme succeeded,
