@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from .compiler.estimate import array_lines, summary_line
@@ -45,26 +45,8 @@ REASON_TEXT = {Reason.NEW: "new job", Reason.FAILED: "last run failed", Reason.A
 
 def reason(r: dict[str, Any]) -> str:
     kind, detail = Reason(r["kind"]), r.get("detail")
-    if kind == Reason.PARAMS:
-        return f"{r['key']}: {r['old']!r} -> {r['new']!r}"
-    if kind == Reason.INPUT:
-        return f"input {r['path']}: {r.get('change', 'changed')}"
-    if kind == Reason.UPSTREAM:
-        return f"upstream {r['job']}: {detail}" if detail else f"upstream {r['job']} runs"
-    if kind == Reason.REUSE:
-        when = (r.get("ended") or "")[:16].replace("T", " ")
-        return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
-    if kind == Reason.RECEIPT:
-        return (f"{r['job_dir']}: " if r.get("job_dir") else "") + f"its receipt does not match: {detail}"
-    if kind == Reason.ITEMS:
-        return _items_line(r)
-    if kind == Reason.POOLS:
-        return f"every tilt series again: {detail}"
-    if kind == Reason.DECIDED:
-        return f"{detail}, made from {r['tilt_series']} tilt series: new ones use it (--force decides again)"
-    if kind == Reason.ITEMS_FAILED:
-        items = r["items"]
-        return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
+    if (line := _REASON_LINES.get(kind)) is not None:
+        return line(r)
     if kind == Reason.NEW and detail:
         return str(detail)
     text = REASON_TEXT[kind]
@@ -84,6 +66,34 @@ def _items_line(r: dict[str, Any]) -> str:
                for k, d in (r.get("decided") or {}).items()]
     return ", ".join(parts + [f"{r['kept']} kept" + (f" (from {r['from']}, made with these parameters)" if r.get("from") else "")]
                      + [f"uses {', '.join(decided)}"] * bool(decided))
+
+
+def _reuse_line(r: dict[str, Any]) -> str:
+    when = (r.get("ended") or "")[:16].replace("T", " ")
+    return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
+
+
+def _receipt_line(r: dict[str, Any]) -> str:
+    return (f"{r['job_dir']}: " if r.get("job_dir") else "") + f"its receipt does not match: {r.get('detail')}"
+
+
+def _items_failed_line(r: dict[str, Any]) -> str:
+    items = r["items"]
+    return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
+
+
+# the kinds whose line is made of their own fields; the others are REASON_TEXT, with the detail after it
+_REASON_LINES: dict[Reason, Callable[[dict[str, Any]], str]] = {
+    Reason.PARAMS: lambda r: f"{r['key']}: {r['old']!r} -> {r['new']!r}",
+    Reason.INPUT: lambda r: f"input {r['path']}: {r.get('change', 'changed')}",
+    Reason.UPSTREAM: lambda r: f"upstream {r['job']}: {r['detail']}" if r.get("detail") else f"upstream {r['job']} runs",
+    Reason.REUSE: _reuse_line,
+    Reason.RECEIPT: _receipt_line,
+    Reason.ITEMS: _items_line,
+    Reason.POOLS: lambda r: f"every tilt series again: {r.get('detail')}",
+    Reason.DECIDED: lambda r: f"{r.get('detail')}, made from {r['tilt_series']} tilt series: new ones use it (--force decides again)",
+    Reason.ITEMS_FAILED: _items_failed_line,
+}
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:

@@ -316,6 +316,196 @@ def _check_software(mdocs: list[MdocInfo], softwares: Counter[str], o: Acquisiti
         hint="set data.acquisition.tilt_axis [°], and check the hand of a first tomogram"))
 
 
+@dataclass
+class _Inference:
+    """What infer has worked out so far (each value with where it came from, and the notes), and where
+    its errors go."""
+
+    overrides: AcquisitionOverrides
+    errors: Collector
+    spec_location: Location
+    at_key: Callable[[str], Location] | None
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, key: str, value: Any, source: str) -> None:
+        self.values[key], self.sources[key] = value, source
+
+    def missing_at(self, key: str) -> Location:
+        """Where a value the mdocs lack is an error: at data.acquisition.<key> when it is written."""
+        return self.at_key(key) if self.at_key else self.spec_location
+
+
+def _pick_agreed(inf: _Inference, key: str, label: str, unit: str, digits: int,
+                 per_file: Iterable[tuple[float | None, str]], mdoc_key: str) -> None:
+    """A value every mdoc must agree on, unless the spec gives it (then a disagreement is only a note)."""
+    given = getattr(inf.overrides, key)
+    groups = _agree(per_file, digits)
+    if given is not None:
+        inf.set(key, given, "override")
+        if groups and set(groups) != {round(given, digits)}:
+            inf.notes.append(f"{label}: data.acquisition says {given:g} {unit}, the mdocs say {_describe(groups, unit)}")
+        return
+    if len(groups) > 1:
+        inf.errors.add(DataError(
+            f"mdocs disagree on {label}: {_describe(groups, unit)}", location=inf.spec_location, key="data.mdocs",
+            hint=f"process each group in its own pipeline, or set data.acquisition.{key} if the mdocs are wrong",
+        ))
+    elif not groups:
+        inf.errors.add(DataError(
+            f"the mdocs give no {label} ({mdoc_key} is missing or 0)", location=inf.missing_at(key),
+            key=f"data.acquisition.{key}", hint=f"set data.acquisition.{key} in pipeline.yaml [{unit}]",
+        ))
+    else:
+        inf.set(key, next(iter(groups)), "mdoc")
+
+
+def _pick_dose(inf: _Inference, mdocs: list[MdocInfo]) -> None:
+    """Dose varies a little between positions: the first tilt's dose of each series, median over series."""
+    doses = sorted(m.dose_per_tilt for m in mdocs if m.dose_per_tilt)
+    if inf.overrides.dose_per_tilt is not None:
+        inf.set("dose_per_tilt", inf.overrides.dose_per_tilt, "override")
+    elif doses:
+        inf.set("dose_per_tilt", round(doses[len(doses) // 2], 2), "mdoc")
+    else:
+        inf.errors.add(DataError(
+            "the mdocs give no dose per tilt (ExposureDose is missing or 0)", location=inf.missing_at("dose_per_tilt"),
+            key="data.acquisition.dose_per_tilt", hint="set data.acquisition.dose_per_tilt in pipeline.yaml [e/Å²]",
+        ))
+
+
+def _pick_defaults(inf: _Inference) -> None:
+    """The values no mdoc records."""
+    for key in ("cs", "amplitude_contrast", "invert_defocus_hand"):
+        given = getattr(inf.overrides, key)
+        if given is not None:
+            inf.set(key, given, "override")
+        else:
+            inf.set(key, DEFAULTS[key], "default")
+
+
+def _pick_software(inf: _Inference, mdocs: list[MdocInfo]) -> str:
+    """The program that wrote most mdocs, and the tilt-angle sign (taken as it is for every program)."""
+    softwares = Counter(m.software for m in mdocs)
+    software = softwares.most_common(1)[0][0] if softwares else "SerialEM"
+    _check_software(mdocs, softwares, inf.overrides, inf.errors, inf.missing_at("tilt_axis"))
+    if inf.overrides.invert_tilt_angles is not None:
+        inf.set("invert_tilt_angles", inf.overrides.invert_tilt_angles, "override")
+    else:
+        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science.md, point 1)
+        inf.set("invert_tilt_angles", False, f"default for {software}")
+    return software
+
+
+def _pick_image_size(inf: _Inference, mdocs: list[MdocInfo]) -> None:
+    """The default tomogram X and Y, when every mdoc that says it says the same."""
+    sizes = {m.image_size for m in mdocs if m.image_size}
+    inf.values["image_size"] = list(next(iter(sizes))) if len(sizes) == 1 else None
+    inf.sources["image_size"] = "mdoc" if len(sizes) == 1 else "missing"
+    if len(sizes) > 1:
+        inf.notes.append("mdocs disagree on ImageSize (" + ", ".join(f"{w}x{h}" for w, h in sorted(sizes)) +
+                         "): give ts_import's tomo_dimensions explicitly")
+
+
+def _note_binning(inf: _Inference, mdocs: list[MdocInfo]) -> None:
+    """PixelSpacing taken from binned images would be wrong for unbinned frames."""
+    binned = sorted({m.binning for m in mdocs if m.binning and m.binning > 1})
+    if binned and inf.overrides.pixel_size is None:
+        inf.notes.append(f"mdocs record camera binning {binned[0]:g}: PixelSpacing is the binned image's; "
+                         "if the frames are saved unbinned, set data.acquisition.pixel_size")
+
+
+def _check_shared_frames(m: MdocInfo, keys: list[str | None], claimed: dict[str, str], errors: Collector) -> None:
+    """The first of m's frames another mdoc named before it (claimed: frame key -> the series that uses it)."""
+    for frame in keys:
+        if frame is None:
+            continue
+        other = claimed.setdefault(frame, m.name)
+        if other != m.name:
+            errors.add(DataError(
+                f"{m.name}.mdoc names frame {frame.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
+                f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(frame.rpartition('/')[2])}$"), 1),
+                key="SubFramePath", hint="is one mdoc a copy of the other? keep one of them in data.mdocs"))
+            break
+
+
+def _report_missing_frames(m: MdocInfo, keys: list[str | None], missing: int, errors: Collector) -> int:
+    """An error for each of m's frames not listed, the first 10 of the data set only (missing: counted
+    so far); the new count."""
+    for z, name, found in zip(m.z, m.frames, keys):
+        if found is None:
+            missing += 1
+            if missing <= 10:
+                errors.add(DataError(
+                    f"frame '{name}' of [ZValue = {z}] is not among the frames matched by data.frames",
+                    location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(name)}$"), 1),
+                    key="SubFramePath", hint="check data.frames, or whether this movie was copied",
+                ))
+    return missing
+
+
+def _report_incomplete(inf: _Inference, missing: int, waiting: list[tuple[str, int, int]], series: list[TiltSeries]) -> None:
+    """What the per-frame errors left unsaid: how many more are missing, and a data set with nothing complete."""
+    if missing > 10:
+        inf.errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=inf.spec_location,
+                                 key="data.frames", hint="are the movies still being copied, or does data.frames point at another session?"))
+    if waiting and not series:
+        shown = ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting[:5])
+        inf.errors.add(DataError(f"no tilt series has all its frames yet: {shown}{' ...' if len(waiting) > 5 else ''}",
+                                 location=inf.spec_location, key="data.frames",
+                                 hint="wait for the frames to be copied, or check that data.frames matches them"))
+
+
+def _match_frames(inf: _Inference, mdocs: list[MdocInfo], frames: dict[str, str],
+                  skip_incomplete: bool) -> tuple[list[TiltSeries], list[tuple[str, int, int]]]:
+    """Each mdoc's tilt series with its frames' listing keys, and the series still waiting for frames
+    (skip_incomplete), or an error for each frame missing."""
+    series = []
+    waiting: list[tuple[str, int, int]] = []
+    missing = 0
+    claimed: dict[str, str] = {}
+    keys_of = [[frames.get(name) for name in m.frames] for m in mdocs]  # each mdoc's frame keys, None where missing
+    listed = sum(len(keys) - keys.count(None) for keys in keys_of)
+    shared = len(set().union(*keys_of) - {None}) != listed  # 10^5 frames: looked at one by one only when mdocs share one
+    for m, keys in zip(mdocs, keys_of):
+        if shared:
+            _check_shared_frames(m, keys, claimed, inf.errors)
+        if None in keys:
+            if skip_incomplete:  # frames still being copied: wait for them
+                waiting.append((m.name, len(keys) - keys.count(None), len(keys)))
+                continue
+            missing = _report_missing_frames(m, keys, missing, inf.errors)
+        series.append(TiltSeries(m.name, m.key or m.path, tuple(k for k in keys if k is not None), m.angles))
+    _report_incomplete(inf, missing, waiting, series)
+    return series, waiting
+
+
+def _frame_extension(frames: dict[str, str]) -> str:
+    """The extension most frames have, in lower case ("" when none has one)."""
+    exts: Counter[str] = Counter()
+    for ext, n in Counter(name[name.rfind("."):] for name in frames).items():  # a name without a dot gives no ".": left out
+        if ext.startswith("."):
+            exts[ext.lower()] += n
+    return exts.most_common(1)[0][0] if exts else ""
+
+
+def _pick_eer_grouping(inf: _Inference, ext: str) -> None:
+    if inf.overrides.eer_grouping is not None:
+        inf.set("eer_grouping", inf.overrides.eer_grouping, "override")
+    elif ext == ".eer":
+        inf.set("eer_grouping", EER_DEFAULT_GROUPING, "default for EER")
+    else:
+        inf.set("eer_grouping", None, "not EER")
+
+
+def _check_unique_names(mdocs: list[MdocInfo], errors: Collector, spec_location: Location) -> None:
+    for name, n in Counter(m.name for m in mdocs).items():
+        if n > 1:
+            errors.add(DataError(f"{n} mdocs are named {name}.mdoc: tilt-series names must be unique",
+                                 location=spec_location, key="data.mdocs", hint="narrow the glob to one session"))
+
+
 def infer(
     mdocs: list[MdocInfo],
     frames: dict[str, str],
@@ -329,135 +519,22 @@ def infer(
     skip_incomplete: a tilt series with frames missing is left out and listed as waiting, not an error.
     at_key: where data.acquisition.<key> is written (a value the mdocs lack is an error there, e.g. at
     the empty `voltage:` cryocc init leaves), else spec_location."""
-    o = overrides
-
-    def missing_at(key: str) -> Location:
-        return at_key(key) if at_key else spec_location
-
-    sources: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    notes: list[str] = []
-
-    def pick(key: str, label: str, unit: str, digits: int, per_file: Iterable[tuple[float | None, str]], mdoc_key: str) -> None:
-        given = getattr(o, key)
-        groups = _agree(per_file, digits)
-        if given is not None:
-            values[key], sources[key] = given, "override"
-            if groups and set(groups) != {round(given, digits)}:
-                notes.append(f"{label}: data.acquisition says {given:g} {unit}, the mdocs say {_describe(groups, unit)}")
-            return
-        if len(groups) > 1:
-            errors.add(DataError(
-                f"mdocs disagree on {label}: {_describe(groups, unit)}", location=spec_location, key="data.mdocs",
-                hint=f"process each group in its own pipeline, or set data.acquisition.{key} if the mdocs are wrong",
-            ))
-        elif not groups:
-            errors.add(DataError(
-                f"the mdocs give no {label} ({mdoc_key} is missing or 0)", location=missing_at(key),
-                key=f"data.acquisition.{key}", hint=f"set data.acquisition.{key} in pipeline.yaml [{unit}]",
-            ))
-        else:
-            values[key], sources[key] = next(iter(groups)), "mdoc"
-
-    pick("pixel_size", "pixel size", "Å/px", 4, ((m.pixel_size, m.name) for m in mdocs), "PixelSpacing")
-    pick("voltage", "voltage", "kV", 1, ((m.voltage, m.name) for m in mdocs), "Voltage")
-    pick("tilt_axis", "tilt axis", "°", 1, ((m.tilt_axis, m.name) for m in mdocs), "Tilt axis angle / RotationAngle")
-    if o.tilt_axis is None:
+    inf = _Inference(overrides, errors, spec_location, at_key)
+    _pick_agreed(inf, "pixel_size", "pixel size", "Å/px", 4, ((m.pixel_size, m.name) for m in mdocs), "PixelSpacing")
+    _pick_agreed(inf, "voltage", "voltage", "kV", 1, ((m.voltage, m.name) for m in mdocs), "Voltage")
+    _pick_agreed(inf, "tilt_axis", "tilt axis", "°", 1, ((m.tilt_axis, m.name) for m in mdocs), "Tilt axis angle / RotationAngle")
+    if overrides.tilt_axis is None:
         _check_tomo5_axes(mdocs, errors)
-    # Dose varies a little between positions; the first tilt's dose of each series, median over series.
-    doses = sorted(m.dose_per_tilt for m in mdocs if m.dose_per_tilt)
-    if o.dose_per_tilt is not None:
-        values["dose_per_tilt"], sources["dose_per_tilt"] = o.dose_per_tilt, "override"
-    elif doses:
-        values["dose_per_tilt"], sources["dose_per_tilt"] = round(doses[len(doses) // 2], 2), "mdoc"
-    else:
-        errors.add(DataError(
-            "the mdocs give no dose per tilt (ExposureDose is missing or 0)", location=missing_at("dose_per_tilt"),
-            key="data.acquisition.dose_per_tilt", hint="set data.acquisition.dose_per_tilt in pipeline.yaml [e/Å²]",
-        ))
-    for key in ("cs", "amplitude_contrast", "invert_defocus_hand"):
-        given = getattr(o, key)
-        values[key], sources[key] = (given, "override") if given is not None else (DEFAULTS[key], "default")
-
-    softwares = Counter(m.software for m in mdocs)
-    software = softwares.most_common(1)[0][0] if softwares else "SerialEM"
-    _check_software(mdocs, softwares, o, errors, missing_at("tilt_axis"))
-    if o.invert_tilt_angles is not None:
-        values["invert_tilt_angles"], sources["invert_tilt_angles"] = o.invert_tilt_angles, "override"
-    else:
-        # no for every mdoc: the validated chain's ts_import --dont_invert (docs/science.md, point 1)
-        values["invert_tilt_angles"], sources["invert_tilt_angles"] = False, f"default for {software}"
-
-    sizes = {m.image_size for m in mdocs if m.image_size}
-    values["image_size"] = list(next(iter(sizes))) if len(sizes) == 1 else None
-    sources["image_size"] = "mdoc" if len(sizes) == 1 else "missing"
-    if len(sizes) > 1:
-        notes.append("mdocs disagree on ImageSize (" + ", ".join(f"{w}x{h}" for w, h in sorted(sizes)) +
-                     "): give ts_import's tomo_dimensions explicitly")
-
-    binned = sorted({m.binning for m in mdocs if m.binning and m.binning > 1})
-    if binned and o.pixel_size is None:
-        notes.append(f"mdocs record camera binning {binned[0]:g}: PixelSpacing is the binned image's; "
-                     "if the frames are saved unbinned, set data.acquisition.pixel_size")
-
-    series = []
-    waiting: list[tuple[str, int, int]] = []
-    missing = 0
-    claimed: dict[str, str] = {}  # frame key -> the tilt series that uses it
-    keys_of = [[frames.get(name) for name in m.frames] for m in mdocs]  # each mdoc's frame keys, None where missing
-    listed = sum(len(keys) - keys.count(None) for keys in keys_of)
-    shared = len(set().union(*keys_of) - {None}) != listed  # 10^5 frames: looked at one by one only when mdocs share one
-    for m, keys in zip(mdocs, keys_of):
-        for frame in keys if shared else ():
-            if frame is None:
-                continue
-            other = claimed.setdefault(frame, m.name)
-            if other != m.name:
-                errors.add(DataError(
-                    f"{m.name}.mdoc names frame {frame.rpartition('/')[2]} that {other}.mdoc names too: two tilt series "
-                    f"cannot share a movie", location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(frame.rpartition('/')[2])}$"), 1),
-                    key="SubFramePath", hint="is one mdoc a copy of the other? keep one of them in data.mdocs"))
-                break
-        if None in keys and skip_incomplete:  # frames still being copied: wait for them
-            waiting.append((m.name, len(keys) - keys.count(None), len(keys)))
-            continue
-        if None in keys:
-            for z, name, found in zip(m.z, m.frames, keys):
-                if found is None:
-                    missing += 1
-                    if missing <= 10:
-                        errors.add(DataError(
-                            f"frame '{name}' of [ZValue = {z}] is not among the frames matched by data.frames",
-                            location=Location(m.path, _line_of(Path(m.path), rf"SubFramePath\s*=.*{re.escape(name)}$"), 1),
-                            key="SubFramePath", hint="check data.frames, or whether this movie was copied",
-                        ))
-        series.append(TiltSeries(m.name, m.key or m.path, tuple(k for k in keys if k is not None), m.angles))
-    if missing > 10:
-        errors.add(DataError(f"... and {missing - 10} more frames referenced by mdocs are missing", location=spec_location, key="data.frames",
-                             hint="are the movies still being copied, or does data.frames point at another session?"))
-    if waiting and not series:
-        shown = ", ".join(f"{name} ({there} of {total} frames)" for name, there, total in waiting[:5])
-        errors.add(DataError(f"no tilt series has all its frames yet: {shown}{' ...' if len(waiting) > 5 else ''}",
-                             location=spec_location, key="data.frames",
-                             hint="wait for the frames to be copied, or check that data.frames matches them"))
-
-    exts: Counter[str] = Counter()
-    for ext, n in Counter(name[name.rfind("."):] for name in frames).items():  # a name without a dot gives no ".": left out
-        if ext.startswith("."):
-            exts[ext.lower()] += n
-    ext = exts.most_common(1)[0][0] if exts else ""
-    if o.eer_grouping is not None:
-        values["eer_grouping"], sources["eer_grouping"] = o.eer_grouping, "override"
-    elif ext == ".eer":
-        values["eer_grouping"], sources["eer_grouping"] = EER_DEFAULT_GROUPING, "default for EER"
-    else:
-        values["eer_grouping"], sources["eer_grouping"] = None, "not EER"
-    names = Counter(m.name for m in mdocs)
-    for name, n in names.items():
-        if n > 1:
-            errors.add(DataError(f"{n} mdocs are named {name}.mdoc: tilt-series names must be unique",
-                                 location=spec_location, key="data.mdocs", hint="narrow the glob to one session"))
+    _pick_dose(inf, mdocs)
+    _pick_defaults(inf)
+    software = _pick_software(inf, mdocs)
+    _pick_image_size(inf, mdocs)
+    _note_binning(inf, mdocs)
+    series, waiting = _match_frames(inf, mdocs, frames, skip_incomplete)
+    ext = _frame_extension(frames)
+    _pick_eer_grouping(inf, ext)
+    _check_unique_names(mdocs, errors, spec_location)
     if errors:
         return None
-    acq = Acquisition(software=software, frame_extension=ext, sources=sources, **values)
-    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(notes), tuple(sorted(waiting)))
+    acq = Acquisition(software=software, frame_extension=ext, sources=inf.sources, **inf.values)
+    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(inf.notes), tuple(sorted(waiting)))

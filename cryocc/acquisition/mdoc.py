@@ -154,20 +154,8 @@ def _parse_lines(text: str, path: str) -> MdocFile:
         if not line:
             continue
         if line.startswith("["):
-            if m := SECTION.match(line):
-                kind, index = m.group(1), int(m.group(2))
-                if (kind, index) in seen:
-                    raise mdoc.error(f"[{kind} = {index}] appears twice (first on line {seen[kind, index]})", n,
-                                     hint="the file was written twice into, or edited by hand: keep one of the sections")
-                seen[kind, index] = n
-                sections.append(Section(kind, index, n))
-                values = sections[-1].values
-            elif m := TITLE.match(line):
-                titles.append(m.group(1).strip())
-            elif TITLE_OPENED.match(line):
-                titles.append(_rest_of_title(mdoc, line, n, lines))
-            else:
-                raise mdoc.error(f"{line!r} is not a section header", n, hint=DAMAGED)
+            if (section := _bracket_line(mdoc, line, n, lines, seen)) is not None:
+                values = section
             continue
         key, eq, value = line.partition("=")
         if not eq or not key.strip():
@@ -178,6 +166,27 @@ def _parse_lines(text: str, path: str) -> MdocFile:
         else:
             values[key] = (value.strip(), n)
     return mdoc
+
+
+def _bracket_line(mdoc: MdocFile, line: str, n: int, lines: Iterator[tuple[int, str]],
+                  seen: dict[tuple[str, int], int]) -> dict[str, tuple[str, int]] | None:
+    """A `[...]` line: a section header (its values, where the lines after it go) or a title (None).
+    seen: each section's line, to refuse one given twice."""
+    if m := SECTION.match(line):
+        kind, index = m.group(1), int(m.group(2))
+        if (kind, index) in seen:
+            raise mdoc.error(f"[{kind} = {index}] appears twice (first on line {seen[kind, index]})", n,
+                             hint="the file was written twice into, or edited by hand: keep one of the sections")
+        seen[kind, index] = n
+        mdoc.sections.append(Section(kind, index, n))
+        return mdoc.sections[-1].values
+    if m := TITLE.match(line):
+        mdoc.titles.append(m.group(1).strip())
+    elif TITLE_OPENED.match(line):
+        mdoc.titles.append(_rest_of_title(mdoc, line, n, lines))
+    else:
+        raise mdoc.error(f"{line!r} is not a section header", n, hint=DAMAGED)
+    return None
 
 
 def _rest_of_title(mdoc: MdocFile, opened: str, n: int, lines: Iterator[tuple[int, str]]) -> str:

@@ -157,13 +157,9 @@ def _glob_keys(globs: str | list[str]) -> list[tuple[int, ...]]:
     return [()] if isinstance(globs, str) else [(i,) for i in range(len(globs))]
 
 
-def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing: Listing | None = None) -> tuple[Dataset, Listing]:
-    """List the frames and mdocs (unless given), read every mdoc not excluded (read(key, path, stat)),
-    infer the acquisition. All errors at once."""
-    data, doc = pipeline.spec.data, pipeline.doc
-    root = str(pipeline.root)
-    errors = Collector()
-    listing = listing if listing is not None else list_data(root, data.frame_globs, data.mdoc_globs)
+def _refuse_missing_paths(pipeline: Pipeline, listing: Listing, errors: Collector) -> None:
+    """Each glob of data.frames / data.mdocs that matched no file, and a gain reference not there."""
+    data, doc, root = pipeline.spec.data, pipeline.doc, str(pipeline.root)
     unmatched = {absolute(u, root) for u in listing.unmatched}  # listed as written here, or absolute by the cache
     for what, globs in (("frames", data.frames), ("mdocs", data.mdocs)):
         for sub, pattern in zip(_glob_keys(globs), getattr(data, f"{what[:-1]}_globs")):
@@ -174,6 +170,12 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
     if data.gain and not os.path.isfile(absolute(data.gain, root)):
         errors.add(DataError(f"gain reference not found: {data.gain}", location=doc.locate(("data", "gain"), value=True),
                              key="data.gain", hint=f"paths are relative to {root}"))
+
+
+def _read_mdocs(pipeline: Pipeline, listing: Listing, read: Callable[[str, str, Stat], MdocInfo],
+                errors: Collector) -> tuple[list[MdocInfo], set[str]]:
+    """Every mdoc data.exclude does not leave out, read; and the names of all of them (excluded too)."""
+    exclude = pipeline.spec.data.exclude
     mdocs: list[MdocInfo] = []
     names = set()
     for key in sorted(listing.mdocs):
@@ -181,11 +183,22 @@ def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing
             path = listing.path(key)
             name = series_name(path)
             names.add(name)
-            if name not in data.exclude:  # left out unread
+            if name not in exclude:  # left out unread
                 check_series_name(name, path)
                 mdocs.append(read(key, path, listing.mdocs[key]))
         except CryoccError as exc:
             errors.add(exc)
+    return mdocs, names
+
+
+def scan(pipeline: Pipeline, read: Callable[[str, str, Stat], MdocInfo], listing: Listing | None = None) -> tuple[Dataset, Listing]:
+    """List the frames and mdocs (unless given), read every mdoc not excluded (read(key, path, stat)),
+    infer the acquisition. All errors at once."""
+    data, doc = pipeline.spec.data, pipeline.doc
+    errors = Collector()
+    listing = listing if listing is not None else list_data(str(pipeline.root), data.frame_globs, data.mdoc_globs)
+    _refuse_missing_paths(pipeline, listing, errors)
+    mdocs, names = _read_mdocs(pipeline, listing, read, errors)
     _unknown_exclusions(sorted(set(data.exclude) - names), names, pipeline, errors)
     excluded_tilts = exclude_tilts(pipeline, {m.name: m for m in mdocs}, names, errors)
     if names and names <= set(data.exclude):

@@ -170,26 +170,26 @@ def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     return "changed"
 
 
+def _differing(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Iterator[tuple[str, Any, Any]]:
+    """Each key whose value differs between two sections (either may be absent), in sorted order, with
+    its old and new value."""
+    o, n = old or {}, new or {}
+    for key in sorted(set(o) | set(n)):
+        if o.get(key) != n.get(key):
+            yield key, o.get(key), n.get(key)
+
+
 def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
-    reasons: list[dict[str, Any]] = []
     if old.get("type") != new.get("type"):
         return [{"kind": Reason.PARAMS, "key": "type", "old": old.get("type"), "new": new.get("type")}]
+    reasons: list[dict[str, Any]] = []
     if old.get("type_version") != new.get("type_version"):
         reasons.append({"kind": Reason.PARAMS, "key": "type_version", "old": old.get("type_version"), "new": new.get("type_version")})
-    for section, prefix in (("params", ""), ("acquisition", "acquisition.")):
-        o, n = old.get(section) or {}, new.get(section) or {}
-        for key in sorted(set(o) | set(n)):
-            if o.get(key) != n.get(key):
-                reasons.append({"kind": Reason.PARAMS, "key": prefix + key, "old": o.get(key), "new": n.get(key)})
-    o, n = old.get("exclude_tilts") or {}, new.get("exclude_tilts") or {}
-    for ts in sorted(set(o) | set(n)):
-        if o.get(ts) != n.get(ts):
-            reasons.append({"kind": Reason.PARAMS, "key": f"data.exclude_tilts.{ts}", "old": o.get(ts), "new": n.get(ts)})
-    o, n = old.get("inputs") or {}, new.get("inputs") or {}
-    for path in sorted(set(o) | set(n)):
-        if o.get(path) != n.get(path):
-            reasons.append({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))})
+    for section, prefix in (("params", ""), ("acquisition", "acquisition."), ("exclude_tilts", "data.exclude_tilts.")):
+        reasons += ({"kind": Reason.PARAMS, "key": prefix + key, "old": o, "new": n} for key, o, n in _differing(old.get(section), new.get(section)))
+    reasons += ({"kind": Reason.INPUT, "path": path, "change": _file_change(files_old.get(path), files_new.get(path))}
+                for path, _, _ in _differing(old.get("inputs"), new.get("inputs")))
     if old.get("data") != new.get("data"):
         reasons.append(DATA_CHANGED)  # named by make_plan, where shown (DataChanges)
     return reasons
@@ -353,6 +353,128 @@ def _item_detail(kind: ItemReason, rec: dict[str, Any] | None, mdoc: str | None,
     return "mdoc" if before and before != now else "frames"
 
 
+@dataclass
+class _Planning:
+    """What each job's plan is made from, and the plans made so far (of the jobs before it, in pipeline order)."""
+
+    compiled: Compiled
+    old_jobs: Mapping[str, JobLock]
+    states: dict[str, JobState]
+    force: list[str] | tuple[str, ...]
+    files_old: FileMap
+    files_new: FileMap
+    results: Results | None
+    old_exclusions: dict[str, Any] | None  # data.exclude_tilts as the lockfile records it (None: no lockfile)
+    plans: dict[str, JobPlan] = field(default_factory=dict)
+
+
+def _state_reasons(state: JobState | None, forced: bool) -> list[dict[str, Any]]:
+    """What the job's own last run (or --force) says against keeping it."""
+    reasons: list[dict[str, Any]] = [{"kind": Reason.FORCED}] if forced else []
+    if state is None or state.status == Status.SCHEDULED:
+        reasons.append({"kind": Reason.NEW, "detail": "applied, not run yet"})
+    elif state.mismatch:
+        reasons.append({"kind": Reason.RECEIPT, "detail": state.mismatch})
+    elif state.status in STATE_REASONS:
+        reasons.append({"kind": Reason(state.status), "detail": state.detail})
+    return reasons
+
+
+def _keeps_another_result(p: _Planning, upstream: str) -> bool:
+    """The upstream job now keeps another result (an earlier one, reused) than the one the lockfile records."""
+    old = p.old_jobs.get(upstream)
+    plan = p.plans[upstream]
+    return plan.job_dir != (old.job_dir if old is not None else None) and any(r["kind"] == Reason.REUSE for r in plan.reasons)
+
+
+def _add_upstream_reasons(p: _Planning, jp: JobPlan, job: JobRecipe) -> None:
+    """Each upstream job that runs (a job that never ran needs no more reason); with no reason at all,
+    the first upstream job that keeps another result than this job was made from."""
+    upstreams = list(dict.fromkeys(w.upstream for w in job.wires))
+    if not any(r["kind"] == Reason.NEW for r in jp.reasons):
+        jp.reasons += ({"kind": Reason.UPSTREAM, "job": u} for u in upstreams if p.plans[u].action in RUNS)
+    if jp.reasons:
+        return
+    moved = next((u for u in upstreams if _keeps_another_result(p, u)), None)
+    if moved is not None:
+        jp.reasons.append({"kind": Reason.UPSTREAM, "job": moved, "detail": "it keeps another result"})
+
+
+def _keep_or_rerun(jp: JobPlan, job: JobRecipe, state: JobState | None) -> None:
+    """A job with no reason to run is kept; one with a job directory re-runs (there) instead of running anew."""
+    if not jp.reasons:
+        jp.action = Action.KEEP
+        if state is not None and state.failed_items:  # not done for every tilt series: say so
+            jp.reasons.append({"kind": Reason.ITEMS_FAILED, "items": state.failed_items})
+            if job.per_item:  # and try them again (an extension, _plan_items)
+                jp.action = Action.RERUN
+    elif state is not None and state.job_dir:
+        jp.action = Action.RERUN
+
+
+def _compare_with_lock(p: _Planning, jp: JobPlan, job: JobRecipe, old: JobLock, state: JobState | None, forced: bool) -> None:
+    """A job the lockfile has: its reasons to run (its fingerprint's parts, its last run, its upstream
+    jobs), and so whether it is kept or re-run."""
+    jp.job_dir = state.job_dir if state else None
+    jp.reasons += param_reasons(old.parts, p.compiled.parts[jp.name], p.files_old, p.files_new)
+    jp.reasons += _state_reasons(state, forced)
+    _add_upstream_reasons(p, jp, job)
+    _keep_or_rerun(jp, job, state)
+
+
+def _may_reuse(p: _Planning, jp: JobPlan, job: JobRecipe, forced: bool) -> bool:
+    """Whether an earlier result may stand in for a run: not when forced, when an upstream job runs (its
+    inputs are not made yet), when the job is running, or when it is to try failed tilt series again."""
+    if jp.action == Action.KEEP or forced:
+        return False
+    upstream_runs = any(p.plans[w.upstream].action in RUNS for w in job.wires)
+    return not upstream_runs and not any(r["kind"] in (Reason.RUNNING, Reason.ITEMS_FAILED) for r in jp.reasons)
+
+
+def _reuse(jp: JobPlan, results: Results, fingerprint: str) -> None:
+    """Keep the newest intact job directory with this fingerprint instead of running, if there is one."""
+    hit, refused = _reusable(results, fingerprint)
+    jp.reasons += [r for r in refused if r["job_dir"] != jp.job_dir]  # its own: said above
+    if hit:
+        job_dir, entry = hit
+        jp.action, jp.job_dir = Action.KEEP, job_dir
+        jp.reasons = [{"kind": Reason.REUSE, "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
+                       "params_file": entry.get("params_file")}]
+
+
+def _note_pooling(jp: JobPlan, job: JobRecipe) -> None:
+    """A job that pools tilt series re-runs on all of them when its inputs changed: say so."""
+    if job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
+        jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
+
+
+def _plan_job(p: _Planning, name: str) -> JobPlan:
+    job = p.compiled.jobs[name]
+    jp = JobPlan(name, job.type, Action.RUN)
+    old, state, forced = p.old_jobs.get(name), p.states.get(name), name in p.force
+    if old is None:
+        jp.reasons.append({"kind": Reason.NEW})
+    else:
+        _compare_with_lock(p, jp, job, old, state, forced)
+    if p.results is not None and _may_reuse(p, jp, job, forced):
+        _reuse(jp, p.results, p.compiled.fingerprints[name])
+    if job.per_item:
+        _plan_items(jp, job, p.compiled, old, state, p.plans, forced, p.files_old, p.results, p.old_exclusions)
+    elif not _decided_kept(jp, job, p.compiled, old, state, p.plans, forced):
+        _note_pooling(jp, job)
+    return jp
+
+
+def _orphans(old_jobs: Mapping[str, JobLock], plans: dict[str, JobPlan], states: dict[str, JobState]) -> list[JobPlan]:
+    """The lockfile's jobs the pipeline no longer has."""
+    out = []
+    for name, old in old_jobs.items():
+        if name not in plans:
+            st = states.get(name)
+            out.append(JobPlan(name, old.type, Action.ORPHAN, [{"kind": Reason.REMOVED}], st.job_dir if st else old.job_dir))
+    return out
+
+
 def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobState], force: list[str] | tuple[str, ...] = (),
               old_frames: Callable[[], dict[str, tuple[int, int]]] = dict, results: Results | None = None) -> Plan:
     """old_frames: loads the frame map the lockfile names (only called to explain a data change).
@@ -365,69 +487,12 @@ def make_plan(compiled: Compiled, lock: Lockfile | None, states: dict[str, JobSt
     files_old = FileMap(lock.files if lock else {}, old_frames)
     files_new = FileMap(compiled.files.small, lambda: compiled.files.frames)
     data_changes = DataChanges(files_old, files_new, compiled.files.fingerprint, compiled.files.mode == "lenient")
-
-    plans: dict[str, JobPlan] = {}
+    p = _Planning(compiled, old_jobs, states, force, files_old, files_new, results,
+                  (lock.pipeline.get("excluded_tilts") or {}) if lock else None)
     for name in compiled.order:
-        job = compiled.jobs[name]
-        jp = JobPlan(name, job.type, Action.RUN)
-        old = old_jobs.get(name)
-        state = states.get(name)
-        if old is None:
-            jp.reasons.append({"kind": Reason.NEW})
-        else:
-            jp.job_dir = state.job_dir if state else None
-            jp.reasons += param_reasons(old.parts, compiled.parts[name], files_old, files_new)
-            if name in force:
-                jp.reasons.append({"kind": Reason.FORCED})
-            if state is None or state.status == Status.SCHEDULED:
-                jp.reasons.append({"kind": Reason.NEW, "detail": "applied, not run yet"})
-            elif state.mismatch:
-                jp.reasons.append({"kind": Reason.RECEIPT, "detail": state.mismatch})
-            elif state.status in STATE_REASONS:
-                jp.reasons.append({"kind": Reason(state.status), "detail": state.detail})
-            never_ran = any(r["kind"] == Reason.NEW for r in jp.reasons)
-            upstreams = list(dict.fromkeys(w.upstream for w in job.wires))
-            for upstream in upstreams:
-                if plans[upstream].action in RUNS and not never_ran:
-                    jp.reasons.append({"kind": Reason.UPSTREAM, "job": upstream})
-            for upstream in upstreams:
-                # an upstream job now keeps another result (an earlier one, reused) than this one was made from
-                moved = plans[upstream].job_dir != (old_jobs[upstream].job_dir if upstream in old_jobs else None)
-                if not jp.reasons and moved and any(r["kind"] == Reason.REUSE for r in plans[upstream].reasons):
-                    jp.reasons.append({"kind": Reason.UPSTREAM, "job": upstream, "detail": "it keeps another result"})
-            if not jp.reasons:
-                jp.action = Action.KEEP
-                if state is not None and state.failed_items:  # not done for every tilt series: say so
-                    jp.reasons.append({"kind": Reason.ITEMS_FAILED, "items": state.failed_items})
-                    if job.per_item:  # and try them again (an extension, below)
-                        jp.action = Action.RERUN
-            elif state is not None and state.job_dir:
-                jp.action = Action.RERUN
-        upstream_runs = any(plans[w.upstream].action in RUNS for w in job.wires)
-        blocked = name in force or upstream_runs or any(r["kind"] in (Reason.RUNNING, Reason.ITEMS_FAILED) for r in jp.reasons)
-        if jp.action != Action.KEEP and results is not None and not blocked:
-            hit, refused = _reusable(results, compiled.fingerprints[name])
-            jp.reasons += [r for r in refused if r["job_dir"] != jp.job_dir]  # its own: said above
-            if hit:
-                job_dir, entry = hit
-                jp.action, jp.job_dir = Action.KEEP, job_dir
-                jp.reasons = [{"kind": Reason.REUSE, "job_dir": job_dir, "ended": entry.get("ended"), "job": entry.get("job"),
-                               "params_file": entry.get("params_file")}]
-        if job.per_item:
-            _plan_items(jp, job, compiled, old, state, plans, name in force, files_old, results,
-                        (lock.pipeline.get("excluded_tilts") or {}) if lock else None)
-        elif _decided_kept(jp, job, compiled, old, state, plans, name in force):
-            pass
-        elif job.pools and jp.action == Action.RERUN and any(r["kind"] in (Reason.INPUT, Reason.UPSTREAM) for r in jp.reasons):
-            jp.reasons.append({"kind": Reason.POOLS, "detail": job.pools})
-        plans[name] = jp
-    out = list(plans.values())
+        p.plans[name] = _plan_job(p, name)
+    out = list(p.plans.values())
     for jp in out:
         jp.reasons = data_changes.explain(jp.reasons)
-    for name, old in old_jobs.items():
-        if name not in plans:
-            st = states.get(name)
-            out.append(JobPlan(name, old.type, Action.ORPHAN, [{"kind": Reason.REMOVED}], st.job_dir if st else old.job_dir))
     data = compiled.recipe.summary
-    return Plan(out, data.get("waiting", []), data.get("excluded", {}))
-
+    return Plan(out + _orphans(old_jobs, p.plans, states), data.get("waiting", []), data.get("excluded", {}))

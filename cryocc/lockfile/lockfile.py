@@ -131,6 +131,7 @@ class Lockfile:
                                        "cryocc never deletes job directories, so nothing is lost") from None
 
 
+_WHAT = "lockfile"  # the file, as expect's errors name it
 _NONE = type(None)
 _TOP: dict[str, type | tuple[type, ...]] = {
     "lockfile": int, "cryocc": str, "recipe": int, "pipeline": dict, "frame_check": str, "files": dict,
@@ -148,34 +149,43 @@ _SCHEME: dict[str, type | tuple[type, ...]] = {"name": str, "jobs": list, "pipel
 
 def check_lockfile(doc: Any, path: str) -> dict[str, Any]:
     """doc, when it has the shape of a lockfile (every key cryocc reads of it); else DamagedFile at its key."""
-    what = "lockfile"
-    format_ = expect_fields(doc, {"lockfile": int}, path, what, required=("lockfile",))["lockfile"]
+    format_ = expect_fields(doc, {"lockfile": int}, path, _WHAT, required=("lockfile",))["lockfile"]
     if format_ not in (1, FORMAT):
         raise ProjectError(f"lockfile format {format_} is newer than {FORMAT}", location=Location(path), key="lockfile",
                            hint="it was written by a newer cryocc: upgrade cryocc")
-    expect_fields(doc, _TOP, path, what, required=tuple(k for k in _TOP if k != "frames"))
-    expect_fields(doc["pipeline"], _PIPELINE, path, what, "pipeline.")
+    expect_fields(doc, _TOP, path, _WHAT, required=tuple(k for k in _TOP if k != "frames"))
+    expect_fields(doc["pipeline"], _PIPELINE, path, _WHAT, "pipeline.")
     for name in doc["pipeline"].get("order", []):
-        expect(name, str, path, "pipeline.order[]", what)
+        expect(name, str, path, "pipeline.order[]", _WHAT)
     for key, entry in doc["files"].items():
-        expect(entry, dict, path, f"files.{key}", what)
+        expect(entry, dict, path, f"files.{key}", _WHAT)
     for name, job in doc["jobs"].items():
-        expect_fields(job, _JOB, path, what, f"jobs.{name}.", required=("type", "fingerprint", "parts"))
-        unknown = sorted(set(job) - set(_JOB))
-        if unknown:
-            raise DamagedFile("unknown key: not a lockfile cryocc wrote", location=Location(path), key=f"jobs.{name}.{unknown[0]}")
-        expect_fields(job["parts"], _PARTS, path, what, f"jobs.{name}.parts.")
-        for item, record in (job.get("items") or {}).items():
-            expect(record, str, path, f"jobs.{name}.items.{item}", what)
-        if job.get("scheme") is not None:
-            _expect_shape(job["scheme"], PLAIN_NAME, path, f"jobs.{name}.scheme")
+        _check_job(job, name, path)
     for i, scheme in enumerate(doc["schemes"]):
-        expect_fields(scheme, _SCHEME, path, what, f"schemes[{i}].", required=("name", "jobs"))
-        _expect_shape(scheme["name"], PLAIN_NAME, path, f"schemes[{i}].name")
-        for copy in ("pipeline", "site"):
-            if copy in scheme:
-                _expect_shape(scheme[copy], _SPEC_COPY, path, f"schemes[{i}].{copy}")
+        _check_scheme(scheme, i, path)
     return dict(doc)
+
+
+def _check_job(job: Any, name: str, path: str) -> None:
+    """One entry of jobs: its keys (none unknown), its fingerprint's parts, its items' records, its scheme's name."""
+    expect_fields(job, _JOB, path, _WHAT, f"jobs.{name}.", required=("type", "fingerprint", "parts"))
+    unknown = sorted(set(job) - set(_JOB))
+    if unknown:
+        raise DamagedFile("unknown key: not a lockfile cryocc wrote", location=Location(path), key=f"jobs.{name}.{unknown[0]}")
+    expect_fields(job["parts"], _PARTS, path, _WHAT, f"jobs.{name}.parts.")
+    for item, record in (job.get("items") or {}).items():
+        expect(record, str, path, f"jobs.{name}.items.{item}", _WHAT)
+    if job.get("scheme") is not None:
+        _expect_shape(job["scheme"], PLAIN_NAME, path, f"jobs.{name}.scheme")
+
+
+def _check_scheme(scheme: Any, i: int, path: str) -> None:
+    """One entry of schemes: its keys, its name, and the spec copies it names."""
+    expect_fields(scheme, _SCHEME, path, _WHAT, f"schemes[{i}].", required=("name", "jobs"))
+    _expect_shape(scheme["name"], PLAIN_NAME, path, f"schemes[{i}].name")
+    for copy in ("pipeline", "site"):
+        if copy in scheme:
+            _expect_shape(scheme[copy], _SPEC_COPY, path, f"schemes[{i}].{copy}")
 
 
 _SPEC_COPY = re.compile(rf"{re.escape(STATE_DIR)}/specs/{PLAIN_NAME.pattern}")  # apply's copies (compiler.apply.spec_copies)

@@ -44,6 +44,11 @@ def _explain(problem: str, context: str, at: tuple[int, int] | None, began: tupl
              lines: list[str]) -> Explained | None:
     if at is None:
         return None
+    return _explain_characters(problem, at, began, lines) or _explain_structure(problem, context, at, began, lines)
+
+
+def _explain_characters(problem: str, at: tuple[int, int], began: tuple[int, int] | None, lines: list[str]) -> Explained | None:
+    """A tab, a character that cannot start a value, a bracket left open."""
     if "'\\t'" in problem or re.search(r"\btabs?\b", problem):
         return ("YAML syntax error: a tab character", at,
                 "YAML does not allow tabs for indentation: indent with spaces (set your editor to insert spaces)")
@@ -54,6 +59,12 @@ def _explain(problem: str, context: str, at: tuple[int, int] | None, began: tupl
         return _unclosed(m.group(1), m.group(2), at, began)
     if "<stream end>" in problem:  # the file ends inside something: most often a '[' or '{' left open
         return _file_ends(at, lines)
+    return None
+
+
+def _explain_structure(problem: str, context: str, at: tuple[int, int], began: tuple[int, int] | None,
+                       lines: list[str]) -> Explained | None:
+    """A quote, a colon or a list item out of place, a key indented wrong, an alias to no anchor."""
     if "quoted scalar" in context and began is not None:
         return _quote(problem, at, began, lines)
     if problem == "could not find expected ':'" and began is not None:

@@ -147,26 +147,39 @@ def _plain(node: Any, key: Key, doc: Document, budget: list[int]) -> Any:
         raise SpecError(f"more than {MAX_VALUES} values once aliases are expanded", location=doc.locate(key), key=dotted(key) or None,
                         hint="a pipeline or site profile holds a few hundred; are aliases (*name) nested in each other?")
     if isinstance(node, CommentedMap):
-        out = {}
-        for k, v in node.items():
-            sub = key + (str(k),)
-            try:
-                doc.keys[sub] = tuple(node.lc.key(k))
-                doc.values[sub] = tuple(node.lc.value(k))
-            except (KeyError, TypeError):
-                pass
-            out[str(k)] = _plain(v, sub, doc, budget)
-        return out
+        return _plain_map(node, key, doc, budget)
     if isinstance(node, CommentedSeq):
-        out_list = []
-        for i, v in enumerate(node):
-            sub = key + (i,)
-            try:
-                doc.keys[sub] = doc.values[sub] = tuple(node.lc.item(i))
-            except (KeyError, TypeError):
-                pass
-            out_list.append(_plain(v, sub, doc, budget))
-        return out_list
+        return _plain_seq(node, key, doc, budget)
+    return _plain_scalar(node, key, doc)
+
+
+def _plain_map(node: Any, key: Key, doc: Document, budget: list[int]) -> dict[str, Any]:
+    out = {}
+    for k, v in node.items():
+        sub = key + (str(k),)
+        try:
+            doc.keys[sub] = tuple(node.lc.key(k))
+            doc.values[sub] = tuple(node.lc.value(k))
+        except (KeyError, TypeError):
+            pass
+        out[str(k)] = _plain(v, sub, doc, budget)
+    return out
+
+
+def _plain_seq(node: Any, key: Key, doc: Document, budget: list[int]) -> list[Any]:
+    out = []
+    for i, v in enumerate(node):
+        sub = key + (i,)
+        try:
+            doc.keys[sub] = doc.values[sub] = tuple(node.lc.item(i))
+        except (KeyError, TypeError):
+            pass
+        out.append(_plain(v, sub, doc, budget))
+    return out
+
+
+def _plain_scalar(node: Any, key: Key, doc: Document) -> Any:
+    """A scalar as a plain value; an integer too long for any count, size or seed refused."""
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):
@@ -176,6 +189,4 @@ def _plain(node: Any, key: Key, doc: Document, budget: list[int]) -> Any:
         return int(node)
     if isinstance(node, float):
         return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return str(node)  # dates and other YAML scalars: keep the text, the models decide
+    return str(node)  # text; and dates and other YAML scalars: keep the text, the models decide
