@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from .compiler.estimate import array_lines, summary_line
 from .compiler.plan import Plan
 from .compiler.recipe import Recipe
-from .states import Action, ItemReason, Reason
+from .states import Action, ItemReason, ItemsFailedReason, ItemsReason, PlanReason, Reason, ReceiptReason, ReuseReason
 
 UNITS = {"pixel_size": "Å/px", "voltage": "kV", "cs": "mm", "dose_per_tilt": "e/Å²", "tilt_axis": "°"}
 LABELS = {
@@ -43,7 +43,7 @@ REASON_TEXT = {Reason.NEW: "new job", Reason.FAILED: "last run failed", Reason.A
                Reason.FORCED: "forced", Reason.REMOVED: "no longer in pipeline.yaml", Reason.RUNNING: "running now"}
 
 
-def reason(r: dict[str, Any]) -> str:
+def reason(r: PlanReason) -> str:
     kind, detail = Reason(r["kind"]), r.get("detail")
     if (line := _REASON_LINES.get(kind)) is not None:
         return line(r)
@@ -53,12 +53,13 @@ def reason(r: dict[str, Any]) -> str:
     return f"{text}: {detail}" if detail and kind != Reason.INCOMPLETE else text
 
 
-def _items_line(r: dict[str, Any]) -> str:
+def _items_line(r: ItemsReason) -> str:
     """'+5 new, 1 changed (TS_07 mdoc), 2 failed (TS_03, TS_11), 292 kept'."""
-    parts = [f"+{len(r[ItemReason.NEW])} new"] if r.get(ItemReason.NEW) else []
+    named: Mapping[str, Any] = r  # the tilt series by ItemReason
+    parts = [f"+{len(named[ItemReason.NEW])} new"] if named.get(ItemReason.NEW) else []
     for key, label in ITEM_KINDS:
-        if r.get(key):
-            names = sorted(r[key].items())
+        if named.get(key):
+            names = sorted(named[key].items())
             shown = ", ".join(f"{n} {d}" if key == "changed" and d else n for n, d in names[:NAMES_SHOWN])
             more = f", {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
             parts.append(f"{len(names)} {label} ({shown}{more})")
@@ -68,22 +69,23 @@ def _items_line(r: dict[str, Any]) -> str:
                      + [f"uses {', '.join(decided)}"] * bool(decided))
 
 
-def _reuse_line(r: dict[str, Any]) -> str:
+def _reuse_line(r: ReuseReason) -> str:
     when = (r.get("ended") or "")[:16].replace("T", " ")
     return f"reuse {r['job_dir']} (same fingerprint, job {r.get('job')}, finished {when})"
 
 
-def _receipt_line(r: dict[str, Any]) -> str:
+def _receipt_line(r: ReceiptReason) -> str:
     return (f"{r['job_dir']}: " if r.get("job_dir") else "") + f"its receipt does not match: {r.get('detail')}"
 
 
-def _items_failed_line(r: dict[str, Any]) -> str:
+def _items_failed_line(r: ItemsFailedReason) -> str:
     items = r["items"]
     return f"without {len(items)} failed tilt series (on_item_failure: continue): " + _named(sorted(items.items()))
 
 
-# the kinds whose line is made of their own fields; the others are REASON_TEXT, with the detail after it
-_REASON_LINES: dict[Reason, Callable[[dict[str, Any]], str]] = {
+# the kinds whose line is made of their own fields (each function takes its kind's shape); the others
+# are REASON_TEXT, with the detail after it
+_REASON_LINES: dict[Reason, Callable[[Any], str]] = {
     Reason.PARAMS: lambda r: f"{r['key']}: {r['old']!r} -> {r['new']!r}",
     Reason.INPUT: lambda r: f"input {r['path']}: {r.get('change', 'changed')}",
     Reason.UPSTREAM: lambda r: f"upstream {r['job']}: {r['detail']}" if r.get("detail") else f"upstream {r['job']} runs",

@@ -5,6 +5,7 @@ as the plain words they always were."""
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class Status(StrEnum):
@@ -67,3 +68,87 @@ class ItemReason(StrEnum):
 
 
 STATE_REASONS = (Status.FAILED, Status.ABORTED, Status.INCOMPLETE, Status.OUTPUTS_MISSING, Status.RUNNING)  # a status that is its own reason
+
+
+# A plan's reasons (`plan --json`'s "reasons", report.reason words them): one shape per kind, told
+# apart by "kind".
+
+class NewReason(TypedDict):
+    kind: Literal[Reason.NEW]
+    detail: NotRequired[str]  # applied, not run yet
+
+
+class ForcedReason(TypedDict):
+    kind: Literal[Reason.FORCED]
+
+
+class ParamsReason(TypedDict):
+    kind: Literal[Reason.PARAMS]
+    key: str  # the parameter (dotted), type, type_version, or data.exclude_tilts.<tilt series>
+    old: Any
+    new: Any
+
+
+class InputReason(TypedDict):
+    kind: Literal[Reason.INPUT]
+    path: str  # a file, or "data"
+    change: str
+
+
+class UpstreamReason(TypedDict):
+    kind: Literal[Reason.UPSTREAM]
+    job: str
+    detail: NotRequired[str]
+
+
+class ReuseReason(TypedDict):
+    kind: Literal[Reason.REUSE]
+    job_dir: str
+    ended: str | None
+    job: str | None
+    params_file: str | None
+
+
+class ReceiptReason(TypedDict):
+    kind: Literal[Reason.RECEIPT]
+    detail: str
+    job_dir: NotRequired[str]  # another job directory's receipt (a result found by its fingerprint)
+
+
+# an extension: kept, then tilt series by ItemReason (name -> detail), the directory it continues in
+# when that is another one of its type ("from"), and the decisions it uses
+ItemsReason = TypedDict("ItemsReason", {
+    "kind": Literal[Reason.ITEMS], "kept": int, "from": NotRequired[str], "decided": NotRequired[dict[str, dict[str, Any]]],
+    "new": NotRequired[dict[str, str]], "changed": NotRequired[dict[str, str]], "failed": NotRequired[dict[str, str]],
+    "unfinished": NotRequired[dict[str, str]], "upstream": NotRequired[dict[str, str]], "removed": NotRequired[dict[str, str]]})
+
+
+class ItemsFailedReason(TypedDict):
+    kind: Literal[Reason.ITEMS_FAILED]
+    items: dict[str, str]  # tilt series -> why it failed
+
+
+class PoolsReason(TypedDict):
+    kind: Literal[Reason.POOLS]
+    detail: str
+
+
+class DecidedReason(TypedDict):
+    kind: Literal[Reason.DECIDED]
+    detail: str
+    tilt_series: int
+
+
+class RemovedReason(TypedDict):
+    kind: Literal[Reason.REMOVED]
+
+
+class StatusReason(TypedDict):
+    """A job's status that is its own reason to run again (STATE_REASONS)."""
+
+    kind: Literal[Reason.FAILED, Reason.ABORTED, Reason.INCOMPLETE, Reason.OUTPUTS_MISSING, Reason.RUNNING]
+    detail: str
+
+
+PlanReason = (NewReason | ForcedReason | ParamsReason | InputReason | UpstreamReason | ReuseReason | ReceiptReason | ItemsReason
+              | ItemsFailedReason | PoolsReason | DecidedReason | RemovedReason | StatusReason)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..contract import Outcome
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
 from ..observe.project import JobState
 from ..observe.receipts import outputs_missing, read_receipt, receipt_mismatch
-from ..states import RUNS, STATE_REASONS, Action, ItemReason, Reason, Status
+from ..states import RUNS, STATE_REASONS, Action, InputReason, ItemReason, ItemsReason, PlanReason, Reason, ReceiptReason, Status, StatusReason
 
 if TYPE_CHECKING:
     from ..lockfile.lockfile import JobLock
@@ -32,7 +32,7 @@ class JobPlan:
     name: str
     type: str
     action: Action
-    reasons: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[PlanReason] = field(default_factory=list)
     job_dir: str | None = None  # for extend: the directory it runs in again
     items: Items | None = None  # per-tilt-series jobs that run: what becomes of each tilt series
 
@@ -118,7 +118,7 @@ class FileMap(Mapping[str, dict[str, Any]]):
 
 # param_reasons' word that a job's data changed; make_plan names the files (DataChanges) only for the
 # jobs whose reasons are shown, and once for all of them
-DATA_CHANGED: dict[str, Any] = {"kind": Reason.INPUT, "path": "data", "change": "the set of frames or mdocs changed"}
+DATA_CHANGED: InputReason = {"kind": Reason.INPUT, "path": "data", "change": "the set of frames or mdocs changed"}
 
 
 class DataChanges:
@@ -127,7 +127,7 @@ class DataChanges:
 
     def __init__(self, files_old: FileMap, files_new: FileMap, fingerprint_of: Callable[[Any], str | None], lenient: bool) -> None:
         self.old, self.new, self.fingerprint_of, self.lenient = files_old, files_new, fingerprint_of, lenient
-        self._reasons: list[dict[str, Any]] | None = None
+        self._reasons: list[InputReason] | None = None
 
     def changed(self) -> list[str]:
         o, n, fp = self.old.small, self.new.small, self.fingerprint_of
@@ -140,7 +140,7 @@ class DataChanges:
             frames = {k for k in of.keys() | nf.keys() if of.get(k) != nf.get(k)}
         return sorted(out | (frames - small))
 
-    def reasons(self) -> list[dict[str, Any]]:
+    def reasons(self) -> list[InputReason]:
         if self._reasons is None:
             changed = self.changed()
             self._reasons = [{"kind": Reason.INPUT, "path": p, "change": _file_change(self.old.get(p), self.new.get(p))}
@@ -148,12 +148,12 @@ class DataChanges:
             if len(changed) > MAX_FILES_LISTED:
                 self._reasons.append({"kind": Reason.INPUT, "path": f"... {len(changed) - MAX_FILES_LISTED} more files", "change": "changed"})
             if not changed:
-                self._reasons.append(dict(DATA_CHANGED))
-        return [dict(r) for r in self._reasons]
+                self._reasons.append(InputReason(**DATA_CHANGED))
+        return [InputReason(**r) for r in self._reasons]
 
-    def explain(self, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def explain(self, reasons: list[PlanReason]) -> list[PlanReason]:
         """reasons with DATA_CHANGED replaced by the files that changed."""
-        return [x for r in reasons for x in (self.reasons() if r is DATA_CHANGED else [r])]
+        return [x for r in reasons for x in (list[PlanReason](self.reasons()) if r is DATA_CHANGED else [r])]
 
 
 def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
@@ -179,11 +179,11 @@ def _differing(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> 
             yield key, o.get(key), n.get(key)
 
 
-def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any]) -> list[dict[str, Any]]:
+def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[str, Any], files_new: Mapping[str, Any]) -> list[PlanReason]:
     """Why two fingerprints' parts differ, key by key (upstream changes are explained by the upstream job)."""
     if old.get("type") != new.get("type"):
         return [{"kind": Reason.PARAMS, "key": "type", "old": old.get("type"), "new": new.get("type")}]
-    reasons: list[dict[str, Any]] = []
+    reasons: list[PlanReason] = []
     if old.get("type_version") != new.get("type_version"):
         reasons.append({"kind": Reason.PARAMS, "key": "type_version", "old": old.get("type_version"), "new": new.get("type_version")})
     for section, prefix in (("params", ""), ("acquisition", "acquisition."), ("exclude_tilts", "data.exclude_tilts.")):
@@ -195,10 +195,10 @@ def param_reasons(old: dict[str, Any], new: dict[str, Any], files_old: Mapping[s
     return reasons
 
 
-def _reusable(results: Results, fingerprint: str) -> tuple[tuple[str, Entry] | None, list[dict[str, Any]]]:
+def _reusable(results: Results, fingerprint: str) -> tuple[tuple[str, Entry] | None, list[ReceiptReason]]:
     """The newest job directory that succeeded with this fingerprint and whose outputs are intact, and
     the reasons of those whose receipt claims it but does not match."""
-    refused = []
+    refused: list[ReceiptReason] = []
     for job_dir, entry in results.find(fingerprint):
         receipt = read_receipt(results.root, job_dir)
         if receipt is None:
@@ -267,9 +267,10 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     moved = home != own
     jp.action, jp.job_dir = Action.EXTEND, home
     # the data's files are explained tilt series by tilt series instead
-    jp.reasons = [{"kind": Reason.ITEMS, "kept": len(keep), **why, **({"from": home} if moved else {}),
-                   **_decided(state.receipt if state is not None and not moved else None)}] + \
-        [r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED)]
+    # why's keys are ItemReason's words (ItemsReason lists them): built as a dict, so told as one
+    items = cast(ItemsReason, {"kind": Reason.ITEMS, "kept": len(keep), **why, **({"from": home} if moved else {}),
+                               **_decided(state.receipt if state is not None and not moved else None)})
+    jp.reasons = [items, *(r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED))]
 
 
 def _decided(receipt: dict[str, Any] | None) -> dict[str, Any]:
@@ -368,15 +369,15 @@ class _Planning:
     plans: dict[str, JobPlan] = field(default_factory=dict)
 
 
-def _state_reasons(state: JobState | None, forced: bool) -> list[dict[str, Any]]:
+def _state_reasons(state: JobState | None, forced: bool) -> list[PlanReason]:
     """What the job's own last run (or --force) says against keeping it."""
-    reasons: list[dict[str, Any]] = [{"kind": Reason.FORCED}] if forced else []
+    reasons: list[PlanReason] = [{"kind": Reason.FORCED}] if forced else []
     if state is None or state.status == Status.SCHEDULED:
         reasons.append({"kind": Reason.NEW, "detail": "applied, not run yet"})
     elif state.mismatch:
         reasons.append({"kind": Reason.RECEIPT, "detail": state.mismatch})
     elif state.status in STATE_REASONS:
-        reasons.append({"kind": Reason(state.status), "detail": state.detail})
+        reasons.append(cast(StatusReason, {"kind": Reason(state.status), "detail": state.detail}))  # one of STATE_REASONS
     return reasons
 
 
