@@ -152,3 +152,51 @@ class StatusReason(TypedDict):
 
 PlanReason = (NewReason | ForcedReason | ParamsReason | InputReason | UpstreamReason | ReuseReason | ReceiptReason | ItemsReason
               | ItemsFailedReason | PoolsReason | DecidedReason | RemovedReason | StatusReason)
+
+
+# `plan --json` (compiler/plan.Plan.to_json), and what a plan's estimate says (compiler/estimate.py)
+
+class ArrayCost(TypedDict, total=False):
+    tasks: int
+    task_seconds: int
+    max_parallel: int
+    gpus_per_task: int
+    outlasts_supervisor: dict[str, Any]  # tasks_may_take, supervisor_time: its end would cancel the array
+
+
+class JobCost(TypedDict):
+    seconds: int
+    gpu_hours: float
+    source: str
+    array: NotRequired[ArrayCost]
+
+
+class Estimate(TypedDict, total=False):
+    jobs: dict[str, JobCost]
+    seconds: int
+    gpu_hours: float
+    gpus: int
+
+
+# a per-tilt-series job's tilt series: what it runs, how many it keeps, and by ItemReason the names
+ItemsJSON = TypedDict("ItemsJSON", {
+    "todo": list[str], "keep": int, "new": NotRequired[dict[str, str]], "changed": NotRequired[dict[str, str]],
+    "failed": NotRequired[dict[str, str]], "unfinished": NotRequired[dict[str, str]], "upstream": NotRequired[dict[str, str]],
+    "removed": NotRequired[dict[str, str]]})
+
+
+class JobPlanJSON(TypedDict):
+    name: str
+    type: str
+    action: Action
+    reasons: list[PlanReason]
+    job_dir: str | None
+    items: NotRequired[ItemsJSON]
+
+
+class PlanJSON(TypedDict):
+    jobs: list[JobPlanJSON]
+    summary: dict[str, int]  # action -> how many jobs
+    notes: list[str]
+    estimate: Estimate
+    data: dict[str, Any]  # waiting: [{name, frames, of}], excluded: {tilt series: why}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..states import Action
+from ..states import Action, ArrayCost, Estimate, JobCost
 
 if TYPE_CHECKING:
     from .compile import Compiled
@@ -31,11 +31,11 @@ DEFAULT_COST = {
 }
 
 
-def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[str, Any]:
+def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> Estimate:
     """{"jobs": {name: {seconds, gpu_hours, source}}, "seconds", "gpu_hours", "gpus"} for the jobs the plan runs."""
     n_series = len(compiled.recipe.tilt_series)
     history = results.seconds_by_type() if results is not None and plan.to_run else {}  # a plan that keeps all looks at none
-    jobs: dict[str, dict[str, Any]] = {}
+    jobs: dict[str, JobCost] = {}
     planned = {j.name: j for j in plan.jobs}
     for name in plan.to_run:
         job = compiled.jobs[name]
@@ -58,7 +58,7 @@ def estimate(plan: Plan, compiled: Compiled, results: Results | None) -> dict[st
             "gpus": max((compiled.jobs[n].resources.get("gpus") or 0 for n in jobs), default=0)}
 
 
-def _array_cost(job_type: str, todo: int, array: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
+def _array_cost(job_type: str, todo: int, array: dict[str, Any], resources: dict[str, Any]) -> JobCost:
     """An array job's tasks, each task's time, their GPU-hours and the makespan at the throttle; and
     whether its supervisor's time limit is shorter than the tasks' limits allow the array to take."""
     fixed, per_series = DEFAULT_COST.get(job_type, (600, 60))
@@ -69,7 +69,7 @@ def _array_cost(job_type: str, todo: int, array: dict[str, Any], resources: dict
     at_once = max(1, min(int(array["max_parallel"]), tasks))
     waves = math.ceil(tasks / at_once)
     makespan = waves * task_seconds
-    out = {"tasks": tasks, "task_seconds": round(task_seconds), "max_parallel": at_once, "gpus_per_task": gpus}
+    out: ArrayCost = {"tasks": tasks, "task_seconds": round(task_seconds), "max_parallel": at_once, "gpus_per_task": gpus}
     longest, supervisor = waves * walltime_seconds(resources.get("time")), walltime_seconds(array["supervisor"].get("time"))
     if supervisor and longest > supervisor:  # the supervisor's end cancels its array
         out["outlasts_supervisor"] = {"tasks_may_take": longest, "supervisor_time": array["supervisor"]["time"]}
@@ -94,7 +94,7 @@ def walltime_seconds(value: Any) -> int:
     return parts[0] * 3600 + parts[1] * 60 + parts[2]  # H:M:S
 
 
-def array_lines(est: dict[str, Any]) -> list[str]:
+def array_lines(est: Estimate) -> list[str]:
     """One line per array job: '  motion: 176 tasks of ~ 2 min, 5.9 GPU-h, ~ 18 min at 20 at once'."""
     lines = []
     for name, job in est["jobs"].items():
@@ -117,7 +117,7 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def summary_line(est: dict[str, Any]) -> str | None:
+def summary_line(est: Estimate) -> str | None:
     if not est["jobs"]:
         return None
     gpu = f"{est['gpu_hours']:g} GPU-h, " if est["gpu_hours"] else ""

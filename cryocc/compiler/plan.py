@@ -16,7 +16,23 @@ from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
 from ..observe.project import JobState
 from ..observe.receipts import outputs_missing, read_receipt, receipt_mismatch
-from ..states import RUNS, STATE_REASONS, Action, InputReason, ItemReason, ItemsReason, PlanReason, Reason, ReceiptReason, Status, StatusReason
+from ..states import (
+    RUNS,
+    STATE_REASONS,
+    Action,
+    Estimate,
+    InputReason,
+    ItemReason,
+    ItemsJSON,
+    ItemsReason,
+    JobPlanJSON,
+    PlanJSON,
+    PlanReason,
+    Reason,
+    ReceiptReason,
+    Status,
+    StatusReason,
+)
 
 if TYPE_CHECKING:
     from ..lockfile.lockfile import JobLock
@@ -36,8 +52,8 @@ class JobPlan:
     job_dir: str | None = None  # for extend: the directory it runs in again
     items: Items | None = None  # per-tilt-series jobs that run: what becomes of each tilt series
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
+    def to_json(self) -> JobPlanJSON:
+        out: JobPlanJSON = {"name": self.name, "type": self.type, "action": self.action, "reasons": self.reasons, "job_dir": self.job_dir}
         if self.items is not None and self.action in RUNS:
             out["items"] = self.items.to_json()
         return out
@@ -53,8 +69,8 @@ class Items:
     after: set[str]  # what it will hand on downstream, if all goes well
     why: dict[str, Any] = field(default_factory=dict)  # new, changed, failed, upstream, removed
 
-    def to_json(self) -> dict[str, Any]:
-        return {"todo": self.todo, "keep": len(self.keep), **self.why}
+    def to_json(self) -> ItemsJSON:
+        return cast(ItemsJSON, {"todo": self.todo, "keep": len(self.keep), **self.why})  # why: by ItemReason
 
 
 @dataclass
@@ -63,7 +79,7 @@ class Plan:
     waiting: list[list[Any]] = field(default_factory=list)  # tilt series left out until their frames are there
     excluded: dict[str, str] = field(default_factory=dict)  # tilt series left out by data.exclude, and why
     notes: list[str] = field(default_factory=list)  # what the user should know about this plan
-    estimate: dict[str, Any] = field(default_factory=dict)  # what running it will cost (compiler.estimate)
+    estimate: Estimate = field(default_factory=lambda: Estimate())  # what running it will cost (compiler.estimate)
 
     @property
     def to_run(self) -> list[str]:
@@ -83,7 +99,7 @@ class Plan:
             out[j.action] += 1
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PlanJSON:
         return {"jobs": [j.to_json() for j in self.jobs], "summary": self.summary(), "notes": self.notes, "estimate": self.estimate,
                 "data": {"waiting": [{"name": n, "frames": there, "of": total} for n, there, total in self.waiting],
                          "excluded": self.excluded}}
