@@ -178,11 +178,17 @@ class Estimate(TypedDict, total=False):
     gpus: int
 
 
-# a per-tilt-series job's tilt series: what it runs, how many it keeps, and by ItemReason the names
-ItemsJSON = TypedDict("ItemsJSON", {
-    "todo": list[str], "keep": int, "new": NotRequired[dict[str, str]], "changed": NotRequired[dict[str, str]],
-    "failed": NotRequired[dict[str, str]], "unfinished": NotRequired[dict[str, str]], "upstream": NotRequired[dict[str, str]],
-    "removed": NotRequired[dict[str, str]]})
+class ItemsJSON(TypedDict):
+    """A per-tilt-series job's tilt series: what it runs, how many it keeps, and by ItemReason the names."""
+
+    todo: list[str]
+    keep: int
+    new: NotRequired[dict[str, str]]
+    changed: NotRequired[dict[str, str]]
+    failed: NotRequired[dict[str, str]]
+    unfinished: NotRequired[dict[str, str]]
+    upstream: NotRequired[dict[str, str]]
+    removed: NotRequired[dict[str, str]]
 
 
 class JobPlanJSON(TypedDict):
