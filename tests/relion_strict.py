@@ -47,72 +47,111 @@ def tokens(line: str, lineno: int) -> list[str]:
 
 
 def read_strict(text: str, *, exact_headers: bool = True) -> dict:
+    """Each block by name: a list of rows for a loop, a dict for label-value pairs; StrictError otherwise."""
     if "\r" in text:
         raise StrictError("CR line ending: RELION's reader fails on CRLF files")
     lines = text.split("\n")
     blocks: dict = {}
     i = 0
     while i < len(lines):
-        raw = lines[i]
-        if "data_" not in raw:
+        if "data_" not in lines[i]:
             i += 1
             continue
-        stripped = raw.strip()
-        name = stripped[stripped.index("data_") + 5:]
-        if exact_headers and (not stripped.startswith("data_") or " " in name or "#" in name):
-            raise StrictError(f"line {i + 1}: text around the block header {raw!r}")
-        i += 1
-        while i < len(lines) and "loop_" not in lines[i] and not lines[i].startswith("_"):
-            if "data_" in lines[i]:
-                raise StrictError(f"line {i + 1}: block data_{name} is empty; RELION would read the next block into it")
-            i += 1
-        if i == len(lines):
-            raise StrictError(f"block data_{name} has no content")
+        name = _block_name(lines[i], i + 1, exact_headers)
+        i = _first_content_line(lines, i + 1, name)
         if "loop_" in lines[i]:
-            i += 1
-            labels = []
-            while i < len(lines):
-                s = lines[i].strip()
-                if not s or s[0] in "#;":
-                    i += 1
-                    continue
-                if not s.startswith("_"):
-                    break
-                head = s.split()[0]
-                if "#" in head:
-                    raise StrictError(f"line {i + 1}: label {head!r} needs a space before '#'")
-                labels.append(head[1:])
-                i += 1
-            rows = []
-            while i < len(lines) and lines[i].strip():
-                if "data_" in lines[i]:
-                    raise StrictError(f"line {i + 1}: loop data_{name} is not ended by a blank line")
-                vals = tokens(lines[i], i + 1)
-                if len(vals) > len(labels) or (len(vals) < len(labels) and len(labels) > 2):
-                    raise StrictError(f"line {i + 1}: {len(vals)} values for {len(labels)} labels in data_{name}")
-                rows.append(dict(zip(labels, vals)))
-                i += 1
-            if not rows:
-                raise StrictError(f"data_{name}: empty loop (RELION: fewer columns than labels)")
-            j = i
-            while j < len(lines) and "data_" not in lines[j]:
-                s = lines[j].strip()
-                if s and not s.startswith("#"):
-                    raise StrictError(f"line {j + 1}: row after a blank line inside data_{name} would be lost")
-                j += 1
-            blocks[name] = rows
+            blocks[name], i = _read_loop(lines, i + 1, name)
         else:
-            pairs = {}
-            while i < len(lines) and "data_" not in lines[i] and "loop_" not in lines[i]:
-                vals = tokens(lines[i], i + 1)
-                if vals and vals[0].startswith("_"):
-                    if len(vals) < 2:
-                        raise StrictError(f"line {i + 1}: label {vals[0]} has no value")
-                    pairs[vals[0][1:]] = vals[1]
-                i += 1
-            blocks[name] = pairs
+            blocks[name], i = _read_pairs(lines, i)
     _check_booleans(blocks)
     return blocks
+
+
+def _block_name(raw: str, lineno: int, exact_headers: bool) -> str:
+    # RELION finds "data_" anywhere on the line and takes all that follows as the name
+    # (relion:src/metadata_table.cpp:1237-1239)
+    stripped = raw.strip()
+    name = stripped[stripped.index("data_") + 5:]
+    if exact_headers and (not stripped.startswith("data_") or " " in name or "#" in name):
+        raise StrictError(f"line {lineno}: text around the block header {raw!r}")
+    return name
+
+
+def _first_content_line(lines: list[str], i: int, name: str) -> int:
+    """The index of the block's loop_ or first label line."""
+    while i < len(lines) and "loop_" not in lines[i] and not lines[i].startswith("_"):
+        if "data_" in lines[i]:
+            raise StrictError(f"line {i + 1}: block data_{name} is empty; RELION would read the next block into it")
+        i += 1
+    if i == len(lines):
+        raise StrictError(f"block data_{name} has no content")
+    return i
+
+
+def _read_loop(lines: list[str], i: int, name: str) -> tuple[list[dict], int]:
+    """The rows of the loop whose labels start at line index i, and the index just after its last row."""
+    labels, i = _read_labels(lines, i)
+    rows, i = _read_rows(lines, i, labels, name)
+    if not rows:
+        raise StrictError(f"data_{name}: empty loop (RELION: fewer columns than labels)")
+    _check_nothing_after_blank(lines, i, name)
+    return rows, i
+
+
+def _read_labels(lines: list[str], i: int) -> tuple[list[str], int]:
+    labels = []
+    while i < len(lines):
+        s = lines[i].strip()
+        if not s or s[0] in "#;":
+            i += 1
+            continue
+        if not s.startswith("_"):
+            break
+        head = s.split()[0]
+        # RELION drops the character before the '#', expecting a space, so "_rlnX#3" would lose its X
+        # (relion:src/metadata_table.cpp:1055-1058)
+        if "#" in head:
+            raise StrictError(f"line {i + 1}: label {head!r} needs a space before '#'")
+        labels.append(head[1:])
+        i += 1
+    return labels, i
+
+
+def _read_rows(lines: list[str], i: int, labels: list[str], name: str) -> tuple[list[dict], int]:
+    """The rows up to the first blank line, where RELION ends a loop (relion:src/metadata_table.cpp:1086-1088)."""
+    rows = []
+    while i < len(lines) and lines[i].strip():
+        if "data_" in lines[i]:
+            raise StrictError(f"line {i + 1}: loop data_{name} is not ended by a blank line")
+        vals = tokens(lines[i], i + 1)
+        # RELION rejects a long row, and a short one unless the loop has two labels or fewer (:1104-1125)
+        if len(vals) > len(labels) or (len(vals) < len(labels) and len(labels) > 2):
+            raise StrictError(f"line {i + 1}: {len(vals)} values for {len(labels)} labels in data_{name}")
+        rows.append(dict(zip(labels, vals)))
+        i += 1
+    return rows, i
+
+
+def _check_nothing_after_blank(lines: list[str], j: int, name: str) -> None:
+    # RELION stops reading the loop at the blank line and looks only for the next data_: rows are dropped
+    while j < len(lines) and "data_" not in lines[j]:
+        s = lines[j].strip()
+        if s and not s.startswith("#"):
+            raise StrictError(f"line {j + 1}: row after a blank line inside data_{name} would be lost")
+        j += 1
+
+
+def _read_pairs(lines: list[str], i: int) -> tuple[dict, int]:
+    """The label-value pairs of a block without a loop, up to the next data_ or loop_ line."""
+    pairs = {}
+    while i < len(lines) and "data_" not in lines[i] and "loop_" not in lines[i]:
+        vals = tokens(lines[i], i + 1)
+        if vals and vals[0].startswith("_"):
+            if len(vals) < 2:
+                raise StrictError(f"line {i + 1}: label {vals[0]} has no value")
+            pairs[vals[0][1:]] = vals[1]
+        i += 1
+    return pairs, i
 
 
 def _check_booleans(blocks: dict) -> None:

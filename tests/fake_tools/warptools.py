@@ -130,6 +130,16 @@ def _convert(opt: Opt, text: str) -> object:
 def parse(verb: str, argv: list[str]) -> dict | None:
     """The parsed options, or None after printing the errors the way WarpTools does."""
     specs = VERBS[verb]
+    values, errors = _read_options(specs, argv)
+    errors += [f"Required option '{o.name}' is missing." for o in specs if o.required and o.name not in values]
+    if errors:
+        _print_parse_errors(verb, specs, errors)
+        return None
+    return {o.name: values.get(o.name, False if o.kind == "bool" else o.default) for o in specs}
+
+
+def _read_options(specs: list[Opt], argv: list[str]) -> tuple[dict[str, object], list[str]]:
+    """The values given and the errors met, in command-line order: the parser reports them all at once."""
     by_name = {o.name: o for o in specs} | {o.short: o for o in specs if o.short}
     values: dict[str, object] = {}
     errors: list[str] = []
@@ -146,33 +156,48 @@ def parse(verb: str, argv: list[str]) -> dict | None:
             continue
         if opt.name in values:
             errors.append(f"Option '{opt.name}' is defined multiple times.")
-        if opt.kind == "bool":
-            values[opt.name] = True
-            continue
-        raw = [inline] if inline else []
-        while i < len(argv) and (not argv[i].startswith("-") or _is_number(argv[i])) and (opt.kind in ("ints", "strs") or not raw):
-            raw.append(argv[i])
-            i += 1
-        if not raw:
-            errors.append(f"Option '{opt.name}' has no value.")
-            continue
-        try:
-            converted = [_convert(opt, r) for r in raw]
-        except ValueError:
-            errors.append(f"Option '{opt.name}' is defined with a bad format.")
-            continue
-        values[opt.name] = converted if opt.kind in ("ints", "strs") else converted[0]
+        i = _read_value(opt, inline, argv, i, values, errors)
+    return values, errors
+
+
+def _read_value(opt: Opt, inline: str, argv: list[str], i: int, values: dict[str, object], errors: list[str]) -> int:
+    """Sets opt's value from `--name=inline` or the tokens from argv[i]; the index of the next token."""
+    if opt.kind == "bool":
+        values[opt.name] = True  # a switch takes no value: what follows it is left for the loop to ignore
+        return i
+    raw, i = _value_tokens(opt, inline, argv, i)
+    if not raw:
+        errors.append(f"Option '{opt.name}' has no value.")
+        return i
+    try:
+        converted = [_convert(opt, r) for r in raw]
+    except ValueError:
+        errors.append(f"Option '{opt.name}' is defined with a bad format.")
+        return i
+    values[opt.name] = converted if opt.kind in ("ints", "strs") else converted[0]
+    return i
+
+
+def _value_tokens(opt: Opt, inline: str, argv: list[str], i: int) -> tuple[list[str], int]:
+    """The texts of opt's value: one for a scalar, every token up to the next option for a list."""
+    raw = [inline] if inline else []
+    while i < len(argv) and _is_value(argv[i]) and (opt.kind in ("ints", "strs") or not raw):
+        raw.append(argv[i])
+        i += 1
+    return raw, i
+
+
+def _is_value(token: str) -> bool:
+    # a negative number is a value, not an option
+    return not token.startswith("-") or _is_number(token)
+
+
+def _print_parse_errors(verb: str, specs: list[Opt], errors: list[str]) -> None:
+    print(BANNER)
+    print("\n".join(errors) + "\n")
+    print(f"Showing all available options for command {verb}:\n")
     for o in specs:
-        if o.required and o.name not in values:
-            errors.append(f"Required option '{o.name}' is missing.")
-    if errors:
-        print(BANNER)
-        print("\n".join(errors) + "\n")
-        print(f"Showing all available options for command {verb}:\n")
-        for o in specs:
-            print(f"  --{o.name}")
-        return None
-    return {o.name: values.get(o.name, False if o.kind == "bool" else o.default) for o in specs}
+        print(f"  --{o.name}")
 
 
 def _is_number(text: str) -> bool:
@@ -410,33 +435,46 @@ def _mdoc_entries(path: str) -> list[dict]:
         if len(lines[i]) < 7 or lines[i][1:7] != "ZValue":  # :201
             i += 1
             continue
-        entry = {"z": int(lines[i].split(" = ")[1].replace("]", ""))}
-        i += 1
-        while i < len(lines):
-            parts = [p for p in lines[i].split(" = ") if p]
-            if len(parts) < 2:  # :215 a line without " = " ends the section
-                break
-            if parts[0] == "TiltAngle":
-                entry["angle"] = round(float(parts[1]), 2)
-            elif parts[0] == "SubFramePath":
-                entry["name"] = parts[1][max(parts[1].rfind("/"), parts[1].rfind("\\")) + 1:]
-            elif parts[0] == "DateTime":
-                stamp = " ".join(parts[1].split())
-                for fmt in ("%d-%b-%y %H:%M:%S", "%d-%b-%Y %H:%M:%S"):
-                    try:
-                        entry["time"] = datetime.strptime(stamp, fmt)
-                        break
-                    except ValueError:
-                        continue
-                else:
-                    raise Exception(f"Incorrect time stamp: {parts[1]}")
-            i += 1
+        entry, i = _mdoc_section(lines, i)
         if "time" not in entry:
             raise Exception(f"No time stamp found: {entry.get('name')}")
         if any(e["z"] == entry["z"] for e in entries):
             raise Exception(f"Duplicate ZValue in MDOC file: {entry['z']}")
         entries.append(entry)
     return entries
+
+
+def _mdoc_section(lines: list[str], i: int) -> tuple[dict, int]:
+    """The tilt of the [ZValue = n] section at lines[i], and the index of the line that ends it."""
+    entry = {"z": int(lines[i].split(" = ")[1].replace("]", ""))}
+    i += 1
+    while i < len(lines):
+        parts = [p for p in lines[i].split(" = ") if p]
+        if len(parts) < 2:  # :215 a line without " = " ends the section
+            break
+        _read_mdoc_field(entry, parts[0], parts[1])
+        i += 1
+    return entry, i
+
+
+def _read_mdoc_field(entry: dict, key: str, value: str) -> None:
+    # the fake needs only these three keys; any other is skipped
+    if key == "TiltAngle":
+        entry["angle"] = round(float(value), 2)
+    elif key == "SubFramePath":
+        entry["name"] = value[max(value.rfind("/"), value.rfind("\\")) + 1:]  # a Windows path on the scope's PC
+    elif key == "DateTime":
+        entry["time"] = _mdoc_time(value)
+
+
+def _mdoc_time(value: str) -> datetime:
+    stamp = " ".join(value.split())
+    for fmt in ("%d-%b-%y %H:%M:%S", "%d-%b-%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(stamp, fmt)
+        except ValueError:
+            continue
+    raise Exception(f"Incorrect time stamp: {value}")
 
 
 def ts_import(o: dict) -> None:
@@ -473,41 +511,60 @@ def ts_import(o: dict) -> None:
 
 def _import_one(o: dict, mdoc: str, frames: str, movies: set[str], target: Path) -> None:
     entries = _mdoc_entries(mdoc)
-    for e in entries:
-        stem = Path(e["name"]).stem
-        if stem not in movies:
-            raise Exception(f"At least one of the referenced frame series could not be found: {e['name']}")
-        if not (Path(frames) / "average" / f"{stem}.mrc").is_file():
-            raise Exception(f"At least one of the referenced frame series does not have an aligned average result: {e['name']}")
+    _require_averages(entries, frames, movies)
     for i, e in enumerate(sorted(entries, key=lambda e: e["time"])):  # :279 dose by acquisition order
         e["dose"] = i * o["tilt_exposure"]
     by_angle = sorted(entries, key=lambda e: e["angle"])
     by_angle = [e for e in by_angle if abs(e["angle"]) <= o["max_tilt"] + 0.05]  # :295
     if not by_angle:
         raise Exception("No images left after removing tilts based on selection status, max tilt angle and masked fraction criteria")
+    _measure_intensities(by_angle, frames)
+    kept = _bright_run_around_zero(by_angle, o["min_intensity"])
+    if len(kept) < o["min_ntilts"]:
+        raise Exception(f"Too few tilts remain: {len(kept)}")
+    write_warp_star(target, ["wrpMovieName", "wrpAngleTilt", "wrpAxisAngle", "wrpDose", "wrpAverageIntensity", "wrpMaskedFraction"],
+                    _tomostar_rows(o, kept, frames, target))
+
+
+def _require_averages(entries: list[dict], frames: str, movies: set[str]) -> None:
+    # every tilt must have gone through fs_motion_and_ctf: its XML and its aligned average
+    for e in entries:
+        stem = Path(e["name"]).stem
+        if stem not in movies:
+            raise Exception(f"At least one of the referenced frame series could not be found: {e['name']}")
+        if not (Path(frames) / "average" / f"{stem}.mrc").is_file():
+            raise Exception(f"At least one of the referenced frame series does not have an aligned average result: {e['name']}")
+
+
+def _measure_intensities(by_angle: list[dict], frames: str) -> None:
     for e in by_angle:  # :315-323 median of every 10th pixel of the average
         data, _ = mrc.read(Path(frames) / "average" / f"{Path(e['name']).stem}.mrc")
         e["intensity"] = float(np.median(data.ravel()[::10][: data.size // 10]))
+
+
+def _bright_run_around_zero(by_angle: list[dict], min_intensity: float) -> list[dict]:
+    """The unbroken run of tilts bright enough for their angle, around the brightest of the ten lowest."""
     by_abs = sorted(by_angle, key=lambda e: abs(e["angle"]))
     best = max(e["intensity"] for e in by_abs[:10])
     zero = by_angle.index(next(e for e in by_abs if e["intensity"] == best))
-    passed = [e["intensity"] >= o["min_intensity"] * math.cos(math.radians(e["angle"])) * best * 0.999 for e in by_angle]
+    passed = [e["intensity"] >= min_intensity * math.cos(math.radians(e["angle"])) * best * 0.999 for e in by_angle]
     lo = zero
     while lo - 1 >= 0 and passed[lo - 1]:
         lo -= 1
     hi = zero
     while hi + 1 < len(by_angle) and passed[hi + 1]:
         hi += 1
-    kept = by_angle[lo:hi + 1]  # :356 everything beyond the first failing tilt on either side goes
-    if len(kept) < o["min_ntilts"]:
-        raise Exception(f"Too few tilts remain: {len(kept)}")
+    return by_angle[lo:hi + 1]  # :356 everything beyond the first failing tilt on either side goes
+
+
+def _tomostar_rows(o: dict, kept: list[dict], frames: str, target: Path) -> list[list[str]]:
     axis = o["override_axis"] if o["override_axis"] is not None else 0.0
     rows = []
     for e in kept:  # :407-434
         movie = os.path.join(frames, e["name"])
         rows.append([os.path.relpath(movie, target.parent), f"{e['angle'] * (1 if o['dont_invert'] else -1):.2f}",
                      f"{axis:.3f}", f"{e['dose']:g}", f"{e['intensity']:.3f}", "0.000"])
-    write_warp_star(target, ["wrpMovieName", "wrpAngleTilt", "wrpAxisAngle", "wrpDose", "wrpAverageIntensity", "wrpMaskedFraction"], rows)
+    return rows
 
 
 def write_warp_star(path: Path, columns: list[str], rows: list[list[str]]) -> None:
