@@ -125,9 +125,10 @@ def _timeline(states: dict[str, JobState]) -> Figure | None:
     bars = []
     for name, st in states.items():
         r = st.receipt or {}
-        if r.get("started") and r.get("seconds") is not None:
+        seconds = r.get("seconds")
+        if r.get("started") and seconds is not None:
             start = time.strptime(r["started"], "%Y-%m-%dT%H:%M:%S%z")
-            bars.append((name, time.strftime("%Y-%m-%d %H:%M:%S", start), float(r["seconds"]), str(st.status)))
+            bars.append((name, time.strftime("%Y-%m-%d %H:%M:%S", start), float(seconds), str(st.status)))
     if not bars:
         return None
     fig = go.Figure(go.Bar(y=[b[0] for b in bars], base=[b[1] for b in bars], x=[b[2] * 1000 for b in bars], orientation="h",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cryocc.contract import ARRAY_IDS
+from cryocc.contract import ARRAY_FORMAT, ARRAY_IDS
 from cryocc.drivers import _array
 from cryocc.drivers._context import Context
 from cryocc.drivers._errors import JobFailed, Terminated
@@ -98,7 +98,8 @@ def test_the_merge_takes_each_tasks_record_and_files_and_names_a_lost_task(tmp_p
     arrays = [{"id": "77", "base": 0, "indices": [0, 1, 2]}]
     for n, name in ((0, "TS_01"), (1, "TS_02")):
         ok = n == 0
-        record = {"task": n, "slurm": f"77_{n}", "status": "succeeded" if ok else "failed", "reason": None if ok else "terminated by signal SIGTERM",
+        record = {"format": ARRAY_FORMAT, "task": n, "slurm": f"77_{n}", "status": "succeeded" if ok else "failed",
+                  "reason": None if ok else "terminated by signal SIGTERM",
                   "items": {name: {"outcome": "succeeded" if ok else "failed", "reason": "" if ok else "terminated by signal SIGTERM"}},
                   "files": {"fs_motion_and_ctf.star": "rows", "cryocc_todo.txt": ""}, "quality": {}, "commands": [["WarpTools", "x"]]}
         (ctx.path("cryocc_array/tasks")).mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def test_the_merge_takes_each_tasks_record_and_files_and_names_a_lost_task(tmp_p
 
 
 def _record(ctx: Context, n: int, name: str, ok: bool = True, slurm: str | None = None, files: dict | None = None) -> None:
-    record = {"task": n, "slurm": slurm or f"77_{n}", "status": "succeeded" if ok else "failed", "reason": None if ok else "it broke",
+    record = {"format": ARRAY_FORMAT, "task": n, "slurm": slurm or f"77_{n}", "status": "succeeded" if ok else "failed", "reason": None if ok else "it broke",
               "items": {name: {"outcome": "succeeded" if ok else "failed", "reason": "" if ok else "it broke"}},
               "files": files if files is not None else {"fs_motion_and_ctf.star": "rows"}, "quality": {}, "commands": []}
     ctx.path("cryocc_array/tasks").mkdir(parents=True, exist_ok=True)
@@ -201,3 +202,32 @@ def test_a_supervisor_ended_early_keeps_what_its_tasks_finished(tmp_path, monkey
     assert ctx.items["TS_01"]["outcome"] == "succeeded"
     assert ctx.items["TS_02"] == {"outcome": "failed", "reason": "cancelled with its supervisor before it ended"}
     assert ctx.path("fs_motion_and_ctf.star").read_text().split()[-1] == "TS_01"  # the next run keeps it
+
+
+def test_a_task_refuses_a_manifest_of_another_format(tmp_path):
+    ctx = _ctx(tmp_path)
+    manifest = {"format": ARRAY_FORMAT + 1, "job": "motion", "fingerprint": "f" * 64, "tasks": [["TS_01"]], "max_parallel": 4}
+    ctx.path("cryocc_array").mkdir(parents=True)
+    ctx.path("cryocc_array/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(JobFailed, match=rf"{ctx.job_dir}/cryocc_array/manifest\.json is of format {ARRAY_FORMAT + 1}, "
+                                        rf"and this cryocc reads format {ARRAY_FORMAT}"):
+        _array.task_of(ctx.job_dir, ctx.doc, 0)
+    manifest["format"] = ARRAY_FORMAT
+    ctx.path("cryocc_array/manifest.json").write_text(json.dumps(manifest))
+    assert _array.task_of(ctx.job_dir, ctx.doc, 0) == (["TS_01"], {})
+
+
+def test_a_record_of_one_of_the_jobs_tasks_in_another_format_fails_the_job(tmp_path):
+    ctx = _ctx(tmp_path)
+    arrays = [{"id": "77", "base": 0, "indices": [0, 1]}]
+    _record(ctx, 0, "TS_01")
+    _record(ctx, 1, "TS_02")
+    record = json.loads(ctx.path("cryocc_array/tasks/1.json").read_text())
+    ctx.path("cryocc_array/tasks/1.json").write_text(json.dumps({**record, "format": ARRAY_FORMAT + 1}))
+    with pytest.raises(JobFailed, match=rf"the task record External/job003/cryocc_array/tasks/1\.json is of format {ARRAY_FORMAT + 1}, "
+                                        rf"and this cryocc reads format {ARRAY_FORMAT}"):
+        _array._recorded(ctx, arrays)
+    del record["format"]
+    ctx.path("cryocc_array/tasks/1.json").write_text(json.dumps(record))
+    with pytest.raises(JobFailed, match="tasks/1.json has no format"):
+        _array._recorded(ctx, arrays)

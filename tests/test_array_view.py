@@ -19,7 +19,7 @@ from test_incremental import Proj, _submitted_with_sbatch
 from test_items import add_series, names
 from typer.testing import CliRunner
 
-from cryocc.contract import ABORT_NOW, ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, task_log
+from cryocc.contract import ABORT_NOW, ARRAY_FORMAT, ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, task_log
 
 JOB = "External/job006/"  # reconstruct, in the quickstart project `done` ran
 
@@ -142,7 +142,9 @@ def test_tasks_slurm_no_longer_has_without_a_record_are_lost_and_an_earlier_runs
     (lambda d: (d / ARRAY_IDS).write_text('[{"id": "--me", "base": 0, "indices": [0]}]'), "[0].id: --me is not a SLURM job id"),
     (lambda d: (d / ARRAY_IDS).write_text('[{"id": "1234", "base": 0, "indices": ["0"]}]'), "[0].indices[0]"),
     (lambda d: (d / ARRAY_MANIFEST).unlink() or os.mkfifo(d / ARRAY_MANIFEST), "a FIFO where a file belongs"),
-], ids=["manifest-not-json", "id-an-option", "index-not-a-number", "manifest-a-fifo"])
+    (lambda d: (d / ARRAY_MANIFEST).write_text(json.dumps({"format": ARRAY_FORMAT + 1, "tasks": {"0": ["TS_01"]}})),
+     f"{ARRAY_MANIFEST}: format: the task manifest is of format {ARRAY_FORMAT + 1}, and this cryocc reads format {ARRAY_FORMAT}"),
+], ids=["manifest-not-json", "id-an-option", "index-not-a-number", "manifest-a-fifo", "manifest-of-another-format"])
 def test_a_damaged_array_file_is_said_in_the_detail_and_status_still_answers(done, tmp_path, monkeypatch, damage, said):
     d = _eight_running(done, tmp_path, monkeypatch)
     damage(d)
@@ -159,6 +161,15 @@ def test_a_damaged_task_record_is_named_and_the_others_still_count(done, tmp_pat
     assert job["detail"].startswith("array 1234: 1 done, 2 running, 2 pending, 1 failed (TS_02), unreadable: ")
     assert job["array"]["unreadable"] == [f"{ARRAY_TASKS}/2.json (items: should be an object or null, not list: not a task record cryocc wrote)",
                                           f"{ARRAY_TASKS}/6.json (a symlink)"]
+
+
+def test_a_task_record_of_another_format_is_named_and_the_others_still_count(done, tmp_path, monkeypatch):
+    d = _eight_running(done, tmp_path, monkeypatch)
+    (d / ARRAY_TASKS / "2.json").write_text(json.dumps({**_record(2, TS_03="succeeded"), "format": ARRAY_FORMAT + 1}))
+    job = _job(json.loads(done.cli("status", "--project", done.root, "--json").stdout))
+    assert job["detail"].startswith("array 1234: 1 done, 2 running, 3 pending, 1 failed (TS_02), unreadable: ")
+    assert job["array"]["unreadable"] == [f"{ARRAY_TASKS}/2.json (format: the task record is of format {ARRAY_FORMAT + 1}, "
+                                          f"and this cryocc reads format {ARRAY_FORMAT})"]
 
 
 def test_array_files_through_a_symlink_out_of_the_job_directory_are_not_read(done, tmp_path, monkeypatch):

@@ -136,6 +136,33 @@ def test_a_receipt_of_the_wrong_shape_is_an_error_at_its_file_and_key(content, t
         assert f"{receipt}: {key}: should be an object" in out.stderr, out.stderr
 
 
+def test_a_receipt_is_read_in_the_formats_cryocc_wrote_and_one_of_a_newer_cryocc_is_refused(tmp_path):
+    """Format 1 (folder outputs without their files) and 2 are read; a larger one is a newer cryocc's,
+    whose receipt this one cannot vouch for: an error at its file and key, never a guess."""
+    from cryocc.contract import RECEIPT_FORMAT
+    from cryocc.observe.receipts import check_receipt
+
+    path = tmp_path / "cryocc_receipt.json"
+    for fmt in (1, 2):
+        assert check_receipt({"format": fmt, "fingerprint": "x", "status": "succeeded"}, path)["format"] == fmt
+    with pytest.raises(CryoccError) as newer:
+        check_receipt({"format": 99, "fingerprint": "x", "status": "succeeded"}, path)
+    assert newer.value.key == "format" and newer.value.message == \
+        f"format 99: written by a newer cryocc, which this one (format {RECEIPT_FORMAT}) cannot read"
+    with pytest.raises(CryoccError, match="format 0: not a receipt cryocc wrote"):
+        check_receipt({"format": 0, "fingerprint": "x", "status": "succeeded"}, path)
+
+
+def test_a_receipt_of_a_newer_cryocc_is_an_error_at_its_file_and_format(tmp_path):
+    pipeline, root = ran(tmp_path)
+    receipt = receipt_of(root, "External/job005/")
+    rewrite(receipt, lambda doc: doc.update(format=99))
+    for args in (("plan", pipeline), ("status",)):
+        out = cryocc(*args, "--project", root)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, (args, out.stderr)
+        assert out.stderr.startswith(f"error: {receipt}: format: format 99: written by a newer cryocc"), (args, out.stderr)
+
+
 QUALITY = {  # a receipt's quality records (drivers/_quality.py), as status --tilt-series and report format them
     "quality a list": ({"quality": ["TS_01"]}, "quality"),
     "a measure text": ({"quality": {"TS_01": {"defocus_um": "abc"}}}, "quality.TS_01.defocus_um"),

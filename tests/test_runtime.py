@@ -70,3 +70,28 @@ def test_drivers_import_only_what_a_compute_node_needs():
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("cryocc") for a in node.names), path
     assert seen <= {"contract", "fsio", "errors", "star"}, seen
+
+
+def test_a_params_document_of_another_format_fails_the_job_with_one_sentinel_and_says_what_to_do(tmp_path):
+    """A params document apply wrote in another format (another cryocc) is refused as it is read: the job
+    fails, with exactly one sentinel, and the message names the file, both formats and the way out."""
+    import json
+    import subprocess
+    import sys
+
+    from cryocc.contract import FAILURE, PARAMS_FORMAT, SUCCESS
+
+    doc = tmp_path / ".cryocc/jobs/ctf/0123456789abcdef.json"
+    doc.parent.mkdir(parents=True)
+    doc.write_text(json.dumps({"format": PARAMS_FORMAT + 97, "job": "ctf", "type": "ts_ctf", "fingerprint": "0" * 64}))
+    job = tmp_path / "External/job004"
+    job.mkdir(parents=True)
+    (job / SUCCESS).touch()  # an earlier run's
+    argv = [sys.executable, "-m", "cryocc.drivers", "--job", ".cryocc/jobs/ctf/0123456789abcdef.json", "--o", "External/job004/", "--j", "1"]
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert sorted(p.name for p in job.iterdir() if p.name.startswith("RELION_JOB_EXIT")) == [FAILURE]
+    said = (f"the params document .cryocc/jobs/ctf/0123456789abcdef.json is of format {PARAMS_FORMAT + 97}, and this cryocc "
+            f"reads format {PARAMS_FORMAT}: run cryocc apply again with this cryocc")
+    assert said in proc.stderr and said in proc.stdout
+    assert "Traceback" not in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..contract import params_job
+from ..contract import Receipt, params_job
 from ..lockfile.lockfile import JobLock, Lockfile, frames_file, frames_text
 from ..states import Action, Reason, Status
 
@@ -74,7 +74,7 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
     return lock
 
 
-def _decisions(receipt: dict[str, Any] | None) -> dict[str, Any] | None:
+def _decisions(receipt: Receipt | None) -> dict[str, Any] | None:
     """A job's decisions as its receipt records them (an extension keeps them), or None."""
     decided = (receipt or {}).get("decisions")
     return dict(decided) if isinstance(decided, dict) and decided else None

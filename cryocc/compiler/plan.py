@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from ..contract import Outcome
+from ..contract import Outcome, Receipt
 from ..errors import SpecError, did_you_mean
 from ..lockfile.lockfile import Lockfile
 from ..observe.project import JobState
@@ -289,7 +289,7 @@ def _plan_items(jp: JobPlan, job: JobRecipe, compiled: Compiled, old: JobLock | 
     jp.reasons = [items, *(r for r in jp.reasons if r["kind"] not in (Reason.INPUT, Reason.ITEMS_FAILED))]
 
 
-def _decided(receipt: dict[str, Any] | None) -> dict[str, Any]:
+def _decided(receipt: Receipt | None) -> dict[str, Any]:
     """What the job decided once over its tilt series (its receipt's decisions), which an extension uses."""
     decisions = (receipt or {}).get("decisions")
     if not isinstance(decisions, dict) or not decisions:

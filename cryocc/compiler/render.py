@@ -7,10 +7,29 @@ import re
 import shlex
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import __version__
-from ..contract import ABORTED, FAILURE, JOB_PID, SCHEMES_DIR, SLURM_ID, SUCCESS, params_path, scheme_dir, scheme_job, script_path
+from ..contract import (
+    ABORTED,
+    FAILURE,
+    JOB_PID,
+    PARAMS_FORMAT,
+    SCHEMES_DIR,
+    SLURM_ID,
+    SUCCESS,
+    ArraySettings,
+    DataSpec,
+    InputSlot,
+    ItemsPlan,
+    OutputSpec,
+    ParamsDoc,
+    ToolSpec,
+    params_path,
+    scheme_dir,
+    scheme_job,
+    script_path,
+)
 from ..errors import SpecError
 from ..fsio import sha256_bytes
 from ..resources import data_dir
@@ -23,9 +42,6 @@ if TYPE_CHECKING:
 
     from .compile import Compiled
     from .plan import Plan
-
-PARAMS_FORMAT = 2  # 2: no "stem": the type names the driver
-
 
 @dataclass(frozen=True)
 class RenderedJob:
@@ -56,33 +72,35 @@ def _jinja() -> jinja2.Environment:
 
 
 def params_document(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
-                    items: dict[str, Any] | None = None) -> dict[str, Any]:
+                    items: ItemsPlan | None = None) -> ParamsDoc:
     """Everything the driver needs at run time, besides what RELION puts on its command line.
-    items (per-tilt-series jobs): {fingerprints: {tilt series: item fingerprint}, todo: [...], keep: [...]}."""
-    return {
-        "format": PARAMS_FORMAT,
-        "cryocc": __version__,
-        "job": job.name,
-        "type": job.type,
-        "type_version": job.type_version,
-        "fingerprint": fingerprint,
-        "params": job.params,
-        "acquisition": job.acquisition,
-        "data": data if job.reads_data else None,
-        "inputs": {w.slot: {"upstream": w.upstream, "kind": w.kind, "option": w.option, "flag": w.flag, "file": w.path}
-                   for w in job.wires},
-        "outputs": list(job.outputs),
-        "tool": job.tool,
-        "container": site["container"],
-        "scratch": site["scratch"],
-        "on_item_failure": job.on_item_failure,
-        "items": items,
-        "items_star": job.items_star,
-        "threads": job.resources["cpus"],  # each task's, for an array
-        "gpus": job.resources["gpus"],
-        "array": job.array and {**job.array, "resources": job.resources},
-        **({"exclude_tilts": job.exclude_tilts} if job.exclude_tilts else {}),  # name -> {zvalues, frames, why}
-    }
+    items: a per-tilt-series job's tilt series. The recipe and the site profile hold plain values of
+    the shapes the models validated: they become the document's types here."""
+    doc = ParamsDoc(
+        format=PARAMS_FORMAT,
+        cryocc=__version__,
+        job=job.name,
+        type=job.type,
+        type_version=job.type_version,
+        fingerprint=fingerprint,
+        params=job.params,
+        acquisition=job.acquisition,
+        data=cast(DataSpec, data) if job.reads_data else None,
+        inputs={w.slot: InputSlot(upstream=w.upstream, kind=w.kind, option=w.option, flag=w.flag, file=w.path) for w in job.wires},
+        outputs=[cast(OutputSpec, o) for o in job.outputs],
+        tool=cast("ToolSpec | None", job.tool),
+        container=site["container"],
+        scratch=site["scratch"],
+        on_item_failure=job.on_item_failure,
+        items=items,
+        items_star=job.items_star,
+        threads=job.resources["cpus"],  # each task's, for an array
+        gpus=job.resources["gpus"],
+        array=cast(ArraySettings, {**job.array, "resources": job.resources}) if job.array else None,
+    )
+    if job.exclude_tilts:
+        doc["exclude_tilts"] = job.exclude_tilts  # name -> {zvalues, frames, why}
+    return doc
 
 
 def job_resources(job: JobRecipe) -> dict[str, Any]:
@@ -98,7 +116,7 @@ def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],
-               input_values: dict[str, str], items: dict[str, Any] | None = None) -> RenderedJob:
+               input_values: dict[str, str], items: ItemsPlan | None = None) -> RenderedJob:
     """input_values: RELION option -> value (a Schemes/ reference or a literal kept-job path)."""
     params_text = json.dumps(params_document(job, fingerprint, data, site, items), indent=1, sort_keys=True) + "\n"
     params_file = params_path(job.name, sha256_bytes(params_text.encode())[:16])
@@ -187,7 +205,7 @@ def render_files(compiled: Compiled, plan: Plan, scheme: str) -> dict[str, str]:
                   else f"{kept[w.upstream].rstrip('/')}/{w.path}" for w in job.wires}
         items = plans[name].items
         rendered = render_job(job, compiled.fingerprints[name], compiled.recipe.data, site, values,
-                              {"fingerprints": items.fingerprints, "todo": items.todo, "keep": items.keep} if items else None)
+                              ItemsPlan(fingerprints=items.fingerprints, todo=items.todo, keep=items.keep) if items else None)
         files[rendered.params_path] = rendered.params_text
         files[rendered.script_path] = rendered.script_text
         stars[name] = files[f"{scheme_dir(scheme)}/{name}/job.star"] = rendered.job_star

@@ -25,9 +25,28 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..contract import ABORT_NOW, ARRAY_DIR, ARRAY_FORMAT, ARRAY_IDS, ARRAY_LOGS, ARRAY_MANIFEST, ARRAY_TASKS, INPUT_FLAGS, Outcome, task_log
+from ..contract import (
+    ABORT_NOW,
+    ARRAY_DIR,
+    ARRAY_FORMAT,
+    ARRAY_IDS,
+    ARRAY_LOGS,
+    ARRAY_MANIFEST,
+    ARRAY_TASKS,
+    INPUT_FLAGS,
+    ArrayEntry,
+    ArrayManifest,
+    ArrayRun,
+    ArraySettings,
+    ItemsPlan,
+    Outcome,
+    ParamsDoc,
+    TaskRecord,
+    other_format,
+    task_log,
+)
 from ..fsio import atomic_write
 from . import driver_module
 from ._context import Context, task_copy
@@ -44,17 +63,17 @@ SETTLE_SECONDS = 10.0  # how long records missing once SLURM has no task left ar
 def supervise(ctx: Context, argv: list[str]) -> None:
     """Run the job's pending tilt series as array tasks and merge what they made into the job.
     argv: the driver's own arguments (--job, --o, the inputs), which each task is given."""
-    settings = ctx.doc["array"]
-    tasks = _chunks(list(ctx.doc["items"]["todo"]), settings["tilt_series_per_task"])
-    manifest = {"format": ARRAY_FORMAT, "job": ctx.doc["job"], "fingerprint": ctx.doc["fingerprint"], "tasks": tasks,
-                "max_parallel": settings["max_parallel"]}
+    settings = _settings_of(ctx.doc)
+    tasks = _chunks(list(items_of(ctx.doc)["todo"]), settings["tilt_series_per_task"])
+    manifest = ArrayManifest(format=ARRAY_FORMAT, job=ctx.doc["job"], fingerprint=ctx.doc["fingerprint"], tasks=tasks,
+                             max_parallel=settings["max_parallel"])
     adopted = _adopt(ctx, manifest)
     if adopted is None:
         decide = getattr(driver_module(ctx.doc["type"]), "decide", None)
         if decide is not None:  # what the job decides over all its tilt series, before they go their ways
             decide(ctx)
         _fresh(ctx, {**manifest, "decisions": ctx.decisions})
-        arrays: list[dict[str, Any]] = []
+        arrays: list[ArrayEntry] = []
         missing = list(range(len(tasks)))
     else:
         arrays, missing, ctx.decisions = adopted
@@ -63,7 +82,7 @@ def supervise(ctx: Context, argv: list[str]) -> None:
     try:
         if missing:
             arrays += _submit(ctx, argv, missing, settings, after=arrays)
-        ctx.array = {"ids": [a["id"] for a in arrays], "tasks": len(tasks), "max_parallel": settings["max_parallel"]}
+        ctx.array = ArrayRun(ids=[a["id"] for a in arrays], tasks=len(tasks), max_parallel=settings["max_parallel"])
         _wait(ctx, arrays, len(tasks), settings["poll_seconds"])
     except Aborted:
         raise  # _wait cancelled the arrays and waited for them
@@ -81,11 +100,26 @@ def supervise(ctx: Context, argv: list[str]) -> None:
     _merge(ctx, tasks, arrays)
 
 
+def items_of(doc: ParamsDoc) -> ItemsPlan:
+    """The tilt series of a job run as arrays: it works tilt series by tilt series."""
+    items = doc.get("items")
+    if not items:
+        raise JobFailed(f"its params document gives job {doc.get('job')} no tilt series: only a job of tilt series runs as arrays")
+    return items
+
+
+def _settings_of(doc: ParamsDoc) -> ArraySettings:
+    settings = doc.get("array")
+    if not settings:
+        raise JobFailed(f"its params document does not run job {doc.get('job')} as arrays")
+    return settings
+
+
 def _chunks(names: list[str], size: int) -> list[list[str]]:
     return [names[i:i + size] for i in range(0, len(names), size)]
 
 
-def _fresh(ctx: Context, manifest: dict[str, Any]) -> None:
+def _fresh(ctx: Context, manifest: ArrayManifest) -> None:
     """A new manifest; what earlier tasks in this directory recorded is gone (their logs stay)."""
     tasks_dir = ctx.path(ARRAY_TASKS)
     if tasks_dir.is_dir():
@@ -97,10 +131,11 @@ def _fresh(ctx: Context, manifest: dict[str, Any]) -> None:
     atomic_write(ctx.path(f"{ARRAY_DIR}/task.sh"), TASK_SCRIPT)
 
 
-def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int], dict[str, Any]] | None:
+def _adopt(ctx: Context, manifest: ArrayManifest) -> tuple[list[ArrayEntry], list[int], dict[str, Any]] | None:
     """An earlier start of this same manifest in this directory (a supervisor requeued or started again
     after a crash): its arrays, the tasks neither succeeded nor still queued or running (their old
-    records removed), and the decisions its tasks were given; None: start afresh."""
+    records removed), and the decisions its tasks were given; None: start afresh (a manifest of
+    another format is another manifest)."""
     try:
         old = json.loads(ctx.path(ARRAY_MANIFEST).read_text())
     except (OSError, ValueError):
@@ -120,7 +155,7 @@ def _adopt(ctx: Context, manifest: dict[str, Any]) -> tuple[list[dict[str, Any]]
     return arrays, missing, dict(old.get("decisions") or {})
 
 
-def _arrays_recorded(ctx: Context) -> list[dict[str, Any]]:
+def _arrays_recorded(ctx: Context) -> list[ArrayEntry]:
     """The arrays this job directory's supervisors submitted (arrays.json), each {id, base, indices}."""
     try:
         arrays = json.loads(ctx.path(ARRAY_IDS).read_text())
@@ -128,10 +163,10 @@ def _arrays_recorded(ctx: Context) -> list[dict[str, Any]]:
         return []
     ok = isinstance(arrays, list) and all(isinstance(a, dict) and str(a.get("id", "")).isdigit() and isinstance(a.get("base"), int)
                                           and isinstance(a.get("indices"), list) for a in arrays)
-    return arrays if ok else []
+    return cast(list[ArrayEntry], arrays) if ok else []
 
 
-def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, Any], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _submit(ctx: Context, argv: list[str], todo: list[int], settings: ArraySettings, after: list[ArrayEntry]) -> list[ArrayEntry]:
     """One sbatch --array per block of tasks SLURM's MaxArraySize allows (indices 0..MaxArraySize-1),
     each recorded as soon as SLURM took it. The throttle is the job's: each array starts after the one
     before it has ended (--dependency=afterany), as do the first and arrays of an earlier start still running."""
@@ -139,7 +174,7 @@ def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, 
     if after:  # SLURM refuses a dependency on a job it has forgotten: only arrays it still has
         alive = _alive(ctx, after) or {}
         after = [a for a in after if any(array_id == a["id"] for array_id, _ in alive)]
-    arrays: list[dict[str, Any]] = []
+    arrays: list[ArrayEntry] = []
     by_base: dict[int, list[int]] = {}
     for t in todo:
         by_base.setdefault(t // limit * limit, []).append(t)
@@ -147,7 +182,7 @@ def _submit(ctx: Context, argv: list[str], todo: list[int], settings: dict[str, 
         indices = [t - base for t in block]
         before = [a["id"] for a in (arrays[-1:] or after)]
         array_id = _sbatch(ctx, argv, base, indices, settings, before)
-        arrays.append({"id": array_id, "base": base, "indices": indices})
+        arrays.append(ArrayEntry(id=array_id, base=base, indices=indices))
         atomic_write(ctx.path(ARRAY_IDS), json.dumps(_arrays_recorded(ctx) + [arrays[-1]], indent=1) + "\n")
         ctx.say(f"cryocc driver: submitted array {array_id}: {len(indices)} tasks, at most {settings['max_parallel']} at once"
                 + (f", after {', '.join(before)}" if before else ""))
@@ -179,7 +214,7 @@ def array_spec(indices: list[int], throttle: int) -> str:
     return ",".join(parts) + f"%{max(1, min(throttle, len(indices)))}"
 
 
-def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any],
+def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], settings: ArraySettings,
                 after: list[str] | None = None) -> list[str]:
     r = settings["resources"]
     logs = str(ctx.path(ARRAY_LOGS)).replace("%", "%%")  # sbatch expands % in file names: %% is one
@@ -196,7 +231,7 @@ def sbatch_argv(ctx: Context, argv: list[str], base: int, indices: list[int], se
     return [*args, str(ctx.path(f"{ARRAY_DIR}/task.sh")), *task]
 
 
-def _sbatch(ctx: Context, argv: list[str], base: int, indices: list[int], settings: dict[str, Any], after: list[str]) -> str:
+def _sbatch(ctx: Context, argv: list[str], base: int, indices: list[int], settings: ArraySettings, after: list[str]) -> str:
     ctx.path(ARRAY_LOGS).mkdir(parents=True, exist_ok=True)
     command = sbatch_argv(ctx, argv, base, indices, settings, after)
     ctx.say(f"+ {shlex.join(command[:command.index(str(ctx.path(f'{ARRAY_DIR}/task.sh')))])} {ARRAY_DIR}/task.sh ...")
@@ -216,7 +251,7 @@ def task_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
 
 
-def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> dict[tuple[str, int], str] | None:
+def _alive(ctx: Context, arrays: list[ArrayEntry]) -> dict[tuple[str, int], str] | None:
     """The tasks of these arrays SLURM still has queued or running, (array id, index) -> state, from one
     squeue call (--array: a line per task, pending ones too); None when squeue cannot say."""
     ids = ",".join(a["id"] for a in arrays)
@@ -237,10 +272,11 @@ def _alive(ctx: Context, arrays: list[dict[str, Any]]) -> dict[tuple[str, int], 
     return alive
 
 
-def _recorded(ctx: Context, arrays: list[dict[str, Any]], known: dict[int, dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+def _recorded(ctx: Context, arrays: list[ArrayEntry], known: dict[int, TaskRecord] | None = None) -> dict[int, TaskRecord]:
     """The tasks that wrote their record, by number: a regular file, written by a task of one of these
-    arrays under its own number (not a stray task of another start); known: those read before."""
-    out: dict[int, dict[str, Any]] = dict(known or {})
+    arrays under its own number (not a stray task of another start); known: those read before. Such a
+    record of another format (a task that ran another cryocc) fails the job: what it says cannot be read."""
+    out: dict[int, TaskRecord] = dict(known or {})
     folder = ctx.path(ARRAY_TASKS)
     if not folder.is_dir():
         return out
@@ -253,16 +289,19 @@ def _recorded(ctx: Context, arrays: list[dict[str, Any]], known: dict[int, dict[
             record = json.loads(Path(entry.path).read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and ours.get(str(record.get("slurm"))) == int(stem) == record.get("task") \
-                and isinstance(record.get("items"), dict) and isinstance(record.get("files", {}), dict):
-            out[int(stem)] = record
+        if not isinstance(record, dict) or ours.get(str(record.get("slurm"))) != int(stem) or record.get("task") != int(stem):
+            continue
+        if problem := other_format(record, (ARRAY_FORMAT,)):
+            raise JobFailed(f"the task record {ctx.rel(Path(entry.path))} {problem}: run the job again with this cryocc")
+        if isinstance(record.get("items"), dict) and isinstance(record.get("files", {}), dict):
+            out[int(stem)] = cast(TaskRecord, record)
     return out
 
 
-def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds: float) -> None:
+def _wait(ctx: Context, arrays: list[ArrayEntry], n_tasks: int, poll_seconds: float) -> None:
     """Until every task has its record, or SLURM has none of them left; RELION_JOB_ABORT_NOW cancels them."""
     last_ask, said, failures = 0.0, "", 0
-    records: dict[int, dict[str, Any]] = {}
+    records: dict[int, TaskRecord] = {}
     while True:
         if (ctx.job_dir / ABORT_NOW).exists():
             _cancel(ctx, arrays)
@@ -286,7 +325,7 @@ def _wait(ctx: Context, arrays: list[dict[str, Any]], n_tasks: int, poll_seconds
         time.sleep(min(1.0, poll_seconds))
 
 
-def _settle(ctx: Context, arrays: list[dict[str, Any]], records: dict[int, dict[str, Any]], n_tasks: int) -> None:
+def _settle(ctx: Context, arrays: list[ArrayEntry], records: dict[int, TaskRecord], n_tasks: int) -> None:
     """SLURM has none of the tasks left, but some records are missing: on a shared file system a record
     written on another node moments ago may not be listed here yet. Look again for a while before they
     count as lost."""
@@ -295,7 +334,7 @@ def _settle(ctx: Context, arrays: list[dict[str, Any]], records: dict[int, dict[
         time.sleep(1.0)
 
 
-def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], str] | None, n_tasks: int) -> str:
+def progress(records: dict[int, TaskRecord], alive: dict[tuple[str, int], str] | None, n_tasks: int) -> str:
     """'150 done, 20 running, 4 pending, 2 failed (TS_07, TS_31)': tasks, and the tilt series that failed."""
     failed = sorted(name for r in records.values() for name, i in (r.get("items") or {}).items()
                     if isinstance(i, dict) and i.get("outcome") == Outcome.FAILED)
@@ -305,7 +344,7 @@ def progress(records: dict[int, dict[str, Any]], alive: dict[tuple[str, int], st
     return words + (f", {len(failed)} failed ({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''})" if failed else "")
 
 
-def _cancel(ctx: Context, arrays: list[dict[str, Any]], wait: bool = True) -> None:
+def _cancel(ctx: Context, arrays: list[ArrayEntry], wait: bool = True) -> None:
     """scancel every array, then (wait) until SLURM has none of their tasks left, at most 30 s. Without
     waiting when the supervisor itself is ending: SLURM kills it KillWait after its SIGTERM."""
     if not arrays:
@@ -326,7 +365,7 @@ def _cancel(ctx: Context, arrays: list[dict[str, Any]], wait: bool = True) -> No
 
 # --- merging -----------------------------------------------------------------------------
 
-def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], final: bool = True) -> None:
+def _merge(ctx: Context, tasks: list[list[str]], arrays: list[ArrayEntry], final: bool = True) -> None:
     """Each task's record into the job's items, and its job-level files into the job's. Not final (the
     supervisor is ending early): what the tasks finished is vouched for, the rest fails as cancelled."""
     records = _recorded(ctx, arrays)
@@ -345,7 +384,7 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], f
     first = next((records[n] for n in sorted(records) if records[n].get("commands")), None)
     if first is not None:  # the supervisor's own commands (a decision), then one task's, for the receipt
         ctx.tools_run.extend(first["commands"])
-    ok = [n for n in range(len(tasks)) if (records.get(n) or {}).get("status") == "succeeded"]
+    ok = [n for n in range(len(tasks)) if n in records and records[n].get("status") == "succeeded"]
     for name, how in sorted(files.items()):
         _merge_file(ctx, name, how, ok, range(len(tasks)))
     merge = getattr(driver_module(ctx.doc["type"]), "merge", None)
@@ -354,7 +393,7 @@ def _merge(ctx: Context, tasks: list[list[str]], arrays: list[dict[str, Any]], f
 
 
 
-def _merge_items(ctx: Context, number: int, names: list[str], record: dict[str, Any], arrays: list[dict[str, Any]]) -> None:
+def _merge_items(ctx: Context, number: int, names: list[str], record: TaskRecord, arrays: list[ArrayEntry]) -> None:
     """One task's tilt series into the job's items: as the task recorded them if it succeeded, else
     failed with its reason (and SLURM's words for its end, from the task's log)."""
     items = record.get("items") or {}
@@ -381,7 +420,7 @@ def _job_level_name(name: Any) -> bool:
     return isinstance(name, str) and bool(name) and not name.startswith("/") and ".." not in Path(name).parts and "\0" not in name
 
 
-def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
+def _lost(ctx: Context, number: int, arrays: list[ArrayEntry]) -> str:
     """Why a task left no record: SLURM's words in its error log, else its last line."""
     place = _place(number, arrays)
     if place is None:
@@ -392,7 +431,7 @@ def _lost(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
         (f": {last}" if last else " (killed: its time or memory limit, or its node was lost)")
 
 
-def _place(number: int, arrays: list[dict[str, Any]]) -> tuple[str, int] | None:
+def _place(number: int, arrays: list[ArrayEntry]) -> tuple[str, int] | None:
     """(array id, index) of a task: its latest submission."""
     return next(((a["id"], number - a["base"]) for a in reversed(arrays) if number - a["base"] in a["indices"]), None)
 
@@ -405,7 +444,7 @@ def _err_lines(ctx: Context, array_id: str, index: int) -> list[str]:
     return [ln.strip() for ln in text.splitlines()[-200:] if ln.strip()]
 
 
-def _slurm_words(ctx: Context, number: int, arrays: list[dict[str, Any]]) -> str:
+def _slurm_words(ctx: Context, number: int, arrays: list[ArrayEntry]) -> str:
     """The last line slurmstepd wrote into a task's error log (a time limit, an out-of-memory kill,
     a cancellation), or ''."""
     place = _place(number, arrays)
@@ -461,9 +500,12 @@ def task_number(base: int) -> int:
     return base + int(index)
 
 
-def task_of(job_dir: Path, doc: dict[str, Any], number: int) -> tuple[list[str], dict[str, Any]]:
-    """A task's tilt series, and the job's decisions, from the manifest its supervisor wrote."""
+def task_of(job_dir: Path, doc: ParamsDoc, number: int) -> tuple[list[str], dict[str, Any]]:
+    """A task's tilt series, and the job's decisions, from the manifest its supervisor wrote (in the
+    format this cryocc reads: the supervisor is this same cryocc, or the task cannot tell what to do)."""
     manifest = json.loads((job_dir / ARRAY_MANIFEST).read_text())
+    if problem := other_format(manifest, (ARRAY_FORMAT,)):
+        raise JobFailed(f"{job_dir / ARRAY_MANIFEST} {problem}: run the job again with this cryocc")
     if manifest.get("fingerprint") != doc["fingerprint"] or not 0 <= number < len(manifest["tasks"]):
         raise JobFailed(f"{ARRAY_MANIFEST} has no task {number} of this job")
     return list(manifest["tasks"][number]), dict(manifest.get("decisions") or {})
@@ -472,11 +514,11 @@ def task_of(job_dir: Path, doc: dict[str, Any], number: int) -> tuple[list[str],
 
 def write_task_record(ctx: Context, status: str, reason: str | None, started: float) -> None:
     assert ctx.task is not None
-    record = {"format": ARRAY_FORMAT, "task": ctx.task, "status": status, "reason": reason,
-              "items": ctx.items, "quality": ctx.quality, "files": ctx.task_files, "commands": ctx.tools_run,
-              "devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs SLURM gave the task (gres), as its tools see them
-              "host": os.uname().nodename, "slurm": f"{os.environ.get('SLURM_ARRAY_JOB_ID', '')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}",
-              "started": round(started, 3), "seconds": round(time.time() - started, 3)}
+    record = TaskRecord(format=ARRAY_FORMAT, task=ctx.task, status=status, reason=reason,
+                        items=ctx.items, quality=ctx.quality, files=ctx.task_files, commands=ctx.tools_run,
+                        devices=os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs SLURM gave the task (gres), as its tools see them
+                        host=os.uname().nodename, slurm=f"{os.environ.get('SLURM_ARRAY_JOB_ID', '')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}",
+                        started=round(started, 3), seconds=round(time.time() - started, 3))
     atomic_write(ctx.path(f"{ARRAY_TASKS}/{ctx.task}.json"), json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import ABORT_NOW, ITEM_LOGS, Outcome
+from ..contract import ABORT_NOW, ITEM_LOGS, ArrayRun, DataSpec, Outcome, ParamsDoc, ReceiptItem
 from ._container import command_line
 from ._errors import Aborted, JobFailed, Terminated
 from ._process import run_tool
@@ -22,19 +22,20 @@ from ._process import run_tool
 class Context:
     job_dir: Path  # absolute
     project: Path  # absolute: RELION runs jobs from the project directory
-    doc: dict[str, Any]
+    doc: ParamsDoc
     inputs: dict[str, Path]  # slot -> input file RELION passed (absolute)
     threads: int
+    params_file: str | None = None  # the params document as RELION named it (--job): the receipt records it
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=30))
     tools_run: list[list[str]] = field(default_factory=list)
-    items: dict[str, dict[str, str]] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
+    items: dict[str, ReceiptItem] = field(default_factory=dict)  # tilt series -> {outcome, reason, fingerprint}
     kept_rows: list[dict[str, str]] = field(default_factory=list)  # an extension: the items_star rows it keeps
     seen: set[str] = field(default_factory=set)  # the tilt series to process that the input holds
     quality: dict[str, dict[str, Any]] = field(default_factory=dict)  # tilt series -> what the tools measured (_quality)
     stopping: threading.Event = field(default_factory=threading.Event)  # set: every tool still running stops
     task: int | None = None  # an array task's number (drivers/_array.py); None: the job itself
     task_files: dict[str, str] = field(default_factory=dict)  # an array task's job-level files: name -> how to merge
-    array: dict[str, Any] | None = None  # a supervisor's record of its arrays, for the receipt
+    array: ArrayRun | None = None  # a supervisor's record of its arrays, for the receipt
     # what the job decided once over many tilt series, and every later run of it uses (an extension, every
     # array task): name -> {value, from: [tilt series]}; the receipt keeps it (ts_ctf's defocus handedness)
     decisions: dict[str, Any] = field(default_factory=dict)
@@ -43,14 +44,16 @@ class Context:
         """Record what became of one tilt series: succeeded, failed (the tool failed on it), or
         filtered (left out by a rule the user set). Every item goes into the receipt, with the
         fingerprint the plan gave it, which is what lets a later plan keep it."""
-        record = {"outcome": outcome, "reason": reason}
-        fingerprint = ((self.doc.get("items") or {}).get("fingerprints") or {}).get(name)
-        self.items[name] = {**record, "fingerprint": fingerprint} if fingerprint else record
+        items = self.doc.get("items")
+        fingerprint = (items.get("fingerprints") or {}).get(name) if items else None
+        self.items[name] = ReceiptItem(outcome=outcome, reason=reason, fingerprint=fingerprint) if fingerprint \
+            else ReceiptItem(outcome=outcome, reason=reason)
 
     def to_process(self, series: list[Any]) -> list[Any]:
         """The tilt series (records with .name, or dicts with "name") of the input that this run is to
         process: all of them, or for an extension only the new, changed and failed ones."""
-        todo = (self.doc.get("items") or {}).get("todo")
+        items = self.doc.get("items")
+        todo = items.get("todo") if items else None
         chosen = [s for s in series if todo is None or _name(s) in todo]
         self.seen |= {_name(s) for s in chosen}
         return chosen
@@ -58,20 +61,27 @@ class Context:
     @property
     def keep(self) -> set[str]:
         """An extension's tilt series kept as its earlier run left them (none for a whole run)."""
-        return set((self.doc.get("items") or {}).get("keep") or ())
+        items = self.doc.get("items")
+        return set((items.get("keep") if items else None) or ())
 
-    def failed_items(self) -> dict[str, str]:
+    def failed_items(self) -> dict[str, str | None]:
         return {name: i["reason"] for name, i in self.items.items() if i["outcome"] == Outcome.FAILED}
 
     @property
     def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = self.doc["params"]
-        return params
+        return self.doc["params"]
 
     @property
     def acq(self) -> dict[str, Any]:
-        acq: dict[str, Any] = self.doc["acquisition"]
-        return acq
+        return self.doc["acquisition"]
+
+    @property
+    def data(self) -> DataSpec:
+        """data: as a job type that reads the data gets it (JobType.uses_data)."""
+        data = self.doc.get("data")
+        if data is None:
+            raise JobFailed(f"its params document gives job type {self.doc.get('type')} no data: (a cryocc bug: the type reads it)")
+        return data
 
     def path(self, rel: str) -> Path:
         return self.job_dir / rel
@@ -130,7 +140,8 @@ class Context:
         argv = self.command(executable, [str(a) for a in args])
         self.tools_run.append(argv)
         self.say(f"+ {shlex.join(argv)}" + (f"  (output in {self.rel(log)})" if log else ""))
-        full_env = {**os.environ, **((self.doc.get("tool") or {}).get("env") or {}), **(env or {})}
+        tool = self.doc.get("tool")
+        full_env = {**os.environ, **((tool.get("env") if tool else None) or {}), **(env or {})}
         try:
             code, lines = run_tool(argv, cwd=cwd or self.job_dir, env=full_env, log=log, on_line=self.tail.append,
                                    check=self.check_running)

@@ -19,6 +19,6 @@ class Aborted(Exception):
     """RELION_JOB_ABORT_NOW appeared."""
 
 
-def items_failed(failed: dict[str, str], total: int) -> str:
+def items_failed(failed: dict[str, str | None], total: int) -> str:
     """One line naming the failed tilt series and why: '2 of 30 tilt series failed: TS_03 (why), TS_11 (why)'."""
     return f"{len(failed)} of {total} tilt series failed: " + ", ".join(f"{n} ({why})" if why else n for n, why in sorted(failed.items()))

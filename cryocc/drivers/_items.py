@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..contract import RECEIPT, Outcome, ReceiptStatus
+from ..contract import RECEIPT, Outcome, ReceiptItem, ReceiptStatus
 from ._context import Context
 from ._errors import JobFailed
 from ._receipt import write_receipt
@@ -27,7 +27,8 @@ def start(ctx: Context, started: float) -> None:
         earlier = _receipt(ctx)
         ctx.decisions = earlier.get("decisions") or {}  # an extension goes on with what the job decided
         old = earlier.get("items") or {}
-        rows = (_rows(ctx) or {}) if ctx.doc.get("items_star") else None
+        star = ctx.doc.get("items_star")
+        rows = (_rows(ctx, star) or {}) if star else None
         gone = [t for t in keep if (old.get(t) or {}).get("fingerprint") != fingerprints[t]
                 or (rows is not None and old[t]["outcome"] == Outcome.SUCCEEDED and t not in rows)]
         if gone:
@@ -36,14 +37,16 @@ def start(ctx: Context, started: float) -> None:
         ctx.kept_rows = [rows[t] for t in keep if rows and t in rows]
         ctx.items.update({t: old[t] for t in keep})
     for t in items["todo"]:
-        ctx.items[t] = {"outcome": Outcome.PENDING, "reason": "", "fingerprint": fingerprints.get(t)}
+        ctx.items[t] = ReceiptItem(outcome=Outcome.PENDING, reason="", fingerprint=fingerprints[t])  # the plan gives each its own
     write_receipt(ctx, ReceiptStatus.RUNNING, started, [], None)
 
 
 def nothing_to_do(ctx: Context) -> bool:
     """An extension that only drops tilt series (gone from the data) runs no tool."""
-    items: dict[str, Any] = ctx.doc.get("items") or {}
-    return bool(items) and not items["todo"]
+    items = ctx.doc.get("items")
+    if not items:
+        return False
+    return not items["todo"]
 
 
 def end(ctx: Context) -> None:
@@ -55,7 +58,7 @@ def end(ctx: Context) -> None:
     star = ctx.doc.get("items_star")
     if nothing_to_do(ctx) and star:
         write_global(ctx, star, [])
-    written = _rows(ctx) if star else {}
+    written = _rows(ctx, star) if star else {}
     for t in items["todo"]:
         if ctx.items.get(t, {}).get("outcome") != Outcome.PENDING:
             continue
@@ -75,8 +78,8 @@ def _receipt(ctx: Context) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _rows(ctx: Context) -> dict[str, dict[str, str]] | None:
-    path = ctx.job_file(ctx.doc["items_star"])
+def _rows(ctx: Context, star: str) -> dict[str, dict[str, str]] | None:
+    path = ctx.job_file(star)
     if not path.is_file():
         return None
     return {r["rlnTomoName"]: r for r in read_global(path)}

@@ -20,9 +20,22 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..contract import ABORTED, FAILURE, INPUT_FLAGS, LOG_TAIL_MARK, SUCCESS, Outcome, ReceiptStatus
+from ..contract import (
+    ABORTED,
+    FAILURE,
+    INPUT_FLAGS,
+    LOG_TAIL_MARK,
+    PARAMS_FORMAT,
+    SUCCESS,
+    ItemsPlan,
+    Outcome,
+    ParamsDoc,
+    ReceiptItem,
+    ReceiptStatus,
+    other_format,
+)
 from . import _array, _items, _quality
 from ._context import Context
 from ._errors import Aborted, JobFailed, PartialFailure, Terminated, items_failed
@@ -58,8 +71,9 @@ def main(argv: list[str] | None = None, run_job: Callable[[Context], None] | Non
     _stop_on_signals()
     ctx: Context | None = None
     try:
-        doc = _read_doc(args)
-        ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=_inputs(args, doc), threads=args.j)
+        doc = _read_doc(args.job)
+        ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=_inputs(args, doc), threads=args.j,
+                      params_file=args.job)
         ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}) in {ctx.rel(job_dir)}/, fingerprint {doc['fingerprint'][:12]}")
         if extra:
             ctx.say(f"note: ignoring arguments {shlex.join(extra)}")
@@ -109,13 +123,17 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, _raise_terminated)
 
 
-def _read_doc(args: argparse.Namespace) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(Path(args.job).read_text())
-    doc["_path"] = args.job
-    return doc
+def _read_doc(path: str) -> ParamsDoc:
+    """The params document cryocc apply wrote for this job, of the format this cryocc reads."""
+    doc = json.loads(Path(path).read_text())
+    problem = other_format(doc, (PARAMS_FORMAT,))
+    if problem:
+        raise JobFailed(f"the params document {path} {problem}: run cryocc apply again with this cryocc, "
+                        "which writes the job's params document anew")
+    return cast(ParamsDoc, doc)
 
 
-def _inputs(args: argparse.Namespace, doc: dict[str, Any]) -> dict[str, Path]:
+def _inputs(args: argparse.Namespace, doc: ParamsDoc) -> dict[str, Path]:
     """The input files RELION passed, by the job's input slot (absolute)."""
     by_option = {spec["option"]: slot for slot, spec in doc["inputs"].items()}
     return {by_option[o]: Path(v).resolve() for o, flag in INPUT_FLAGS.items() if (v := getattr(args, flag[2:])) and o in by_option}
@@ -127,13 +145,14 @@ def task_main(args: argparse.Namespace, run_job: Callable[[Context], None] | Non
     started = time.time()
     _stop_on_signals()
     job_dir = Path(args.o).resolve()
-    doc = _read_doc(args)
+    doc = _read_doc(args.job)
     number = _array.task_number(args.task_base)
     names, decisions = _array.task_of(job_dir, doc, number)
-    doc["items"] = {**doc["items"], "todo": names, "keep": []}
+    fingerprints = _array.items_of(doc)["fingerprints"]
+    doc["items"] = ItemsPlan(fingerprints=fingerprints, todo=names, keep=[])
     ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=_inputs(args, doc), threads=doc["threads"], task=number,
-                  decisions=decisions)
-    ctx.items = {t: {"outcome": Outcome.PENDING, "reason": "", "fingerprint": doc["items"]["fingerprints"].get(t)} for t in names}
+                  decisions=decisions, params_file=args.job)
+    ctx.items = {t: ReceiptItem(outcome=Outcome.PENDING, reason="", fingerprint=fingerprints[t]) for t in names}
     ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}), array task {number}: {', '.join(names)}")
     status, reason = "succeeded", None
     try:

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..contract import Outcome
+from ..contract import DataSpec, Outcome
 from ._context import Context, input_list, relink
 from ._errors import JobFailed
 from ._quality import ctf_resolution
@@ -38,7 +38,7 @@ def _link_frames(ctx: Context, series: list[TiltSeries]) -> tuple[str, list[str]
 GAIN_FLAGS = {"flip_x": "--gain_flip_x", "flip_y": "--gain_flip_y", "transpose": "--gain_transpose"}
 
 
-def settings_args(a: dict[str, Any], data: dict[str, Any], ext: str, output: str = "warp_frameseries.settings") -> list[Any]:
+def settings_args(a: dict[str, Any], data: DataSpec, ext: str, output: str = "warp_frameseries.settings") -> list[Any]:
     # --exposure: the dose of the whole movie (one tilt), for WarpTools' per-frame dose weighting
     args = ["create_settings", "--folder_data", "frames", "--extension", f"*{ext}",
             "--folder_processing", "warp_frameseries", "--output", output, "--angpix", a["pixel_size"],
@@ -54,7 +54,7 @@ def settings_args(a: dict[str, Any], data: dict[str, Any], ext: str, output: str
 
 
 def run(ctx: Context) -> None:
-    p, a, data = ctx.params, ctx.acq, ctx.doc["data"]
+    p, a, data = ctx.params, ctx.acq, ctx.data
     series = ctx.to_process(read_tilt_series(ctx.input("tilt_series"), ctx.project))
     ext, movies = _link_frames(ctx, series)
     settings = ctx.job_name("warp_frameseries.settings", "one")

@@ -3,14 +3,14 @@
 import glob
 import os
 import shutil
-from typing import Any
 
+from ..contract import DataSpec, SeriesRef
 from ._context import Context, relink
 from ._errors import JobFailed
 from ._relion_star import read_global, write_global
 
 
-def _stage(ctx: Context, series: list[dict[str, Any]], data: dict[str, Any]) -> tuple[str, str]:
+def _stage(ctx: Context, series: list[SeriesRef], data: DataSpec) -> tuple[str, str]:
     """Symlinks in the job directory to exactly the tilt series to import (not those excluded, still
     waiting for frames, or kept by an extension) and to the frames of every session's glob; returns
     the two patterns, relative to the project: relion_tomo_import globs with Path().glob(pattern),
@@ -30,7 +30,7 @@ def _stage(ctx: Context, series: list[dict[str, Any]], data: dict[str, Any]) -> 
 
 
 def run(ctx: Context) -> None:
-    data, a = ctx.doc["data"], ctx.acq
+    data, a = ctx.data, ctx.acq
     series = ctx.to_process(data["tilt_series"])
     frames, mdocs = _stage(ctx, series, data)
     # no --pipeline_control: the driver, not the tool, decides the job's sentinel

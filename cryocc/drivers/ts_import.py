@@ -15,7 +15,7 @@ def run(ctx: Context) -> None:
         shutil.rmtree(mdoc_dir)  # cryocc's links of an earlier run: ts_import takes every mdoc in the folder
     mdoc_dir.mkdir()
     names = []
-    for ts in ctx.to_process(ctx.doc["data"]["tilt_series"]):
+    for ts in ctx.to_process(ctx.data["tilt_series"]):
         relink(mdoc_dir / os.path.basename(ts["mdoc"]), ts["mdoc"])
         names.append(ts["name"])
     for n in names:  # an earlier run's, which would pass for this run's

@@ -16,10 +16,10 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .. import confine
-from ..contract import ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, Outcome
+from ..contract import ARRAY_FORMAT, ARRAY_IDS, ARRAY_MANIFEST, ARRAY_TASKS, ArrayEntry, Outcome, TaskRecord, other_format
 from ..errors import ProjectError
 from ..project_files import ABSENT, SMALL_LIMIT, damaged, expect, expect_fields, read_json
 
@@ -31,6 +31,7 @@ RANGE_ID = re.compile(r"([0-9]+)_\[([0-9,\-:]+)(?:%[0-9]+)?\]")
 WAITING = frozenset({"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD"})
 NAMES_SHOWN = 5
 RECORD_LIMIT = 16 << 20  # a task's record: its tilt series' items and quality
+OTHER_CRYOCC = "another version of cryocc ran this job: see it with that version, or run the job again with this one"
 
 Queue = list[tuple[str, str, str, str]]  # project.squeue: (id, state, working directory, name)
 
@@ -42,23 +43,27 @@ class Recorded:
     job_dir: str
     tasks: list[list[str]]  # task number -> its tilt series
     max_parallel: int
-    arrays: list[dict[str, Any]]  # {id, base, indices}, in the order they were submitted
+    arrays: list[ArrayEntry]  # in the order they were submitted
+    _indices: list[frozenset[int]] = field(init=False, repr=False)  # each array's indices, as a set
+
+    def __post_init__(self) -> None:
+        self._indices = [frozenset(a["indices"]) for a in self.arrays]
 
     def ids(self) -> list[str]:
         return [a["id"] for a in self.arrays]
 
     def task_of(self, array_id: str, index: int) -> int | None:
         """The task number SLURM's array id and index stand for (base + index), if recorded."""
-        for a in self.arrays:
-            if a["id"] == array_id and index in a["_indices"]:
-                return int(a["base"]) + index
+        for a, indices in zip(self.arrays, self._indices):
+            if a["id"] == array_id and index in indices:
+                return a["base"] + index
         return None
 
     def slurm_of(self, task: int) -> tuple[str, int] | None:
         """(array id, index) of a task's latest submission: a supervisor started again submits the
         tasks its earlier arrays lost in a new array."""
-        for a in reversed(self.arrays):
-            if task - a["base"] in a["_indices"]:
+        for a, indices in zip(reversed(self.arrays), reversed(self._indices)):
+            if task - a["base"] in indices:
                 return a["id"], task - a["base"]
         return None
 
@@ -72,22 +77,37 @@ def own_file(root: Path, job_dir: str, rel: str) -> Path:
     return confine.confined(root, job_dir + rel, job_dir, source=_source(root, job_dir + rel))
 
 
+def check_format(doc: Any, path: Path, what: str) -> None:
+    """A manifest or task record of the format this cryocc reads (ARRAY_FORMAT), else an error at its
+    format key: one of another format is said as such first (its shape may be another too), one
+    without a format once its shape is checked."""
+    if problem := other_format(doc, (ARRAY_FORMAT,)):
+        raise damaged(path, f"the {what} {problem}", key="format", hint=OTHER_CRYOCC)
+
+
+def _formatted(doc: Any) -> bool:
+    return isinstance(doc, dict) and "format" in doc
+
+
 def read_recorded(root: Path, job_dir: str) -> Recorded | None:
     """The job's manifest and arrays (None when it has no manifest: not run as arrays); a damaged
-    manifest or arrays.json is an error naming the file and key."""
+    manifest or arrays.json, or a manifest of another format, is an error naming the file and key."""
     path = own_file(root, job_dir, ARRAY_MANIFEST)
     what = "task manifest"
     doc = read_json(path, what, RECORD_LIMIT)
     if doc is ABSENT:
         return None
+    if _formatted(doc):
+        check_format(doc, path, what)
     manifest = expect_fields(doc, {"tasks": list, "max_parallel": int}, path, what, required=("tasks", "max_parallel"))
+    check_format(doc, path, what)
     for i, names in enumerate(manifest["tasks"]):
         expect(names, list, path, f"tasks[{i}]", what)
         for j, name in enumerate(names):
             expect(name, str, path, f"tasks[{i}][{j}]", what)
     ids_path = own_file(root, job_dir, ARRAY_IDS)
     listed = read_json(ids_path, "list of arrays", SMALL_LIMIT * 16)
-    arrays: list[dict[str, Any]] = []
+    arrays: list[ArrayEntry] = []
     for i, entry in enumerate([] if listed is ABSENT else expect(listed, list, ids_path, "(top level)", "list of arrays")):
         a = expect_fields(entry, {"id": str, "base": int, "indices": list}, ids_path, "list of arrays", f"[{i}].",
                           required=("id", "base", "indices"))
@@ -98,15 +118,15 @@ def read_recorded(root: Path, job_dir: str) -> Recorded | None:
         for j, index in enumerate(a["indices"]):
             if not isinstance(index, int) or isinstance(index, bool) or index < 0:
                 raise damaged(ids_path, "not a task index: not a list of arrays cryocc wrote", key=f"[{i}].indices[{j}]")
-        arrays.append({**a, "_indices": set(a["indices"])})
+        arrays.append(cast(ArrayEntry, a))
     return Recorded(job_dir, [list(t) for t in manifest["tasks"]], manifest["max_parallel"], arrays)
 
 
-def read_records(root: Path, recorded: Recorded) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+def read_records(root: Path, recorded: Recorded) -> tuple[dict[int, TaskRecord], dict[int, str]]:
     """The tasks' records by task number, and those that are not what a task writes, by task number
     with what is wrong (left out: one damaged record must not hide the others' progress)."""
     folder = own_file(root, recorded.job_dir, ARRAY_TASKS)
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, TaskRecord] = {}
     bad: dict[int, str] = {}
     try:
         entries = list(os.scandir(folder))
@@ -126,13 +146,17 @@ def read_records(root: Path, recorded: Recorded) -> tuple[dict[int, dict[str, An
     return out, bad
 
 
-def check_record(doc: Any, path: Path) -> dict[str, Any]:
+def check_record(doc: Any, path: Path) -> TaskRecord:
+    """doc, when it is a task record of this cryocc's format, with the shape of what is read here."""
     what = "task record"
+    if _formatted(doc):
+        check_format(doc, path, what)
     record = expect_fields(doc, {"status": str, "reason": (str, type(None)), "items": (dict, type(None))}, path, what,
                            required=("status",))
     for name, item in (record.get("items") or {}).items():
         expect_fields(item, {"outcome": str, "reason": (str, type(None))}, path, what, f"items.{name}.", required=("outcome",))
-    return record
+    check_format(doc, path, what)
+    return cast(TaskRecord, record)
 
 
 def queued(queue: Queue, recorded: Recorded, project_real: str) -> dict[int, str]:

@@ -35,6 +35,7 @@ from ..contract import (
     SUCCESS,
     WATCHDOG_NOTE,
     Outcome,
+    Receipt,
     RunRecord,
     scheme_dir,
     schemer_lock_dir,
@@ -54,11 +55,11 @@ class JobState:
     status: Status
     job_dir: str | None = None
     scheme: str | None = None
-    receipt: dict[str, Any] | None = None
+    receipt: Receipt | None = None
     detail: str = ""
     mismatch: str = ""  # why its receipt does not match the lockfile's fingerprint (it is then incomplete)
     slurm: dict[str, str] = field(default_factory=dict)  # id, state for a job still in SLURM
-    failed_items: dict[str, str] = field(default_factory=dict)  # tilt series the job succeeded without, and why
+    failed_items: dict[str, str | None] = field(default_factory=dict)  # tilt series the job succeeded without, and why
     continues: str | None = None  # an extension not run yet: the job directory it will run in again
     array: dict[str, Any] | None = None  # a job run as SLURM arrays, while it runs: arrays.Progress.to_json()
 
@@ -378,7 +379,7 @@ def read_run_record(root: Path) -> RunRecord | None:
     return record
 
 
-def end_note(root: Path, job_dir: str, receipt: dict[str, Any] | None) -> str:
+def end_note(root: Path, job_dir: str, receipt: Receipt | None) -> str:
     """Why the job ended as it did: its receipt's reason, or, where cryocc wrote the sentinel for it
     since (its submission failed, it vanished from SLURM, abort found it not running), cryocc's note."""
     d = root / job_dir
@@ -392,7 +393,7 @@ def end_note(root: Path, job_dir: str, receipt: dict[str, Any] | None) -> str:
         received = None
     if noted is not None and (received is None or noted >= received):
         return (read_small(d / WATCHDOG_NOTE, "watchdog note") or "").split("\n", 1)[0]
-    return str((receipt or {}).get("reason") or "")
+    return str((receipt.get("reason") if receipt else None) or "")
 
 
 def _reached(project: Project, scheme: str, name: str, job_dir: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .. import confine
-from ..contract import MEASURES, PARAMS_DIR, RECEIPT, Receipt, params_named
+from ..contract import MEASURES, PARAMS_DIR, RECEIPT, RECEIPT_FORMAT, Receipt, params_named
 from ..fsio import sha256_bytes
 from ..project_files import ABSENT, damaged, expect, expect_fields, parse_json, read_bytes, read_json
 
@@ -23,20 +23,24 @@ QUALITY_FIELDS: dict[str, type | tuple[type, ...]] = {
 PER_TILT: dict[str, type | tuple[type, ...]] = {**dict.fromkeys(set(MEASURES) - {"hand"}, NUMBER), "movie": str, "angle": NUMBER}
 DROPPED: dict[str, type | tuple[type, ...]] = {"movie": str, "why": str}
 _RECEIPT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "job": str, "type": str, "fingerprint": str, "params_file": (str, type(None)), "status": str, "reason": (str, type(None)),
+    "format": int, "job": str, "type": str, "fingerprint": str, "params_file": (str, type(None)), "status": str, "reason": (str, type(None)),
     "ended": (str, type(None)), "seconds": (int, float, type(None)), "outputs": (list, type(None)), "items": (dict, type(None)),
     "quality": (dict, type(None))}
 _OUTPUT_FIELDS: dict[str, type | tuple[type, ...]] = {"path": str, "is_dir": bool, "size": int, "files": dict}
 _ITEM_FIELDS: dict[str, type | tuple[type, ...]] = {"outcome": str, "fingerprint": str, "reason": (str, type(None)), "quality": dict}
 _WHAT = "receipt"
+# the formats read: 1 (folder outputs without their files: outputs_missing checks them by being non-empty)
+# and RECEIPT_FORMAT; a receipt without a format is read as one of them
+READABLE = range(1, RECEIPT_FORMAT + 1)
+NEWER = "a newer cryocc ran this job: see it with that version, or run the job again with this one"
 
 
 # receipts this process read, by path, with the stat that vouches for them: a plan asks for a
 # job's receipt several times (its state, the results by fingerprint, an extension's home)
-_READ: dict[Path, tuple[tuple[int, int, int, int], dict[str, Any]]] = {}
+_READ: dict[Path, tuple[tuple[int, int, int, int], Receipt]] = {}
 
 
-def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
+def read_receipt(root: Path, job_dir: str) -> Receipt | None:
     """The driver's receipt in a job directory, or None when there is none (yet). A receipt that is
     not one (not a file, not JSON, of another shape) is an error naming it."""
     path = root / job_dir / RECEIPT
@@ -47,19 +51,21 @@ def read_receipt(root: Path, job_dir: str) -> dict[str, Any] | None:
         vouch = None
     known = _READ.get(path)
     if vouch is not None and known is not None and known[0] == vouch:
-        return dict(known[1])
+        return known[1].copy()
     doc = read_json(path, _WHAT)
     if doc is ABSENT:
         return None
-    receipt = dict(check_receipt(doc, path))
+    receipt = check_receipt(doc, path).copy()
     if vouch is not None:
         _READ[path] = (vouch, receipt)
-    return dict(receipt)
+    return receipt.copy()
 
 
 def check_receipt(doc: Any, path: Path) -> Receipt:
-    """doc, when it has the shape of a receipt (what cryocc reads of it); else an error at path and key."""
+    """doc, when it has the shape of a receipt (what cryocc reads of it) in a format this cryocc reads;
+    else an error at path and key."""
     receipt = expect_fields(doc, _RECEIPT_FIELDS, path, _WHAT, required=("fingerprint", "status"))
+    _check_format(receipt.get("format"), path)
     for i, out in enumerate(receipt.get("outputs") or []):
         expect(out, dict, path, f"outputs[{i}]", _WHAT)
         expect_fields(out, _OUTPUT_FIELDS, path, _WHAT, f"outputs[{i}].", required=("path",) if out.get("is_dir") else ("path", "size"))
@@ -78,6 +84,15 @@ def check_receipt(doc: Any, path: Path) -> Receipt:
     return cast(Receipt, receipt)
 
 
+def _check_format(found: int | None, path: Path) -> None:
+    if found is None or found in READABLE:
+        return
+    if found > RECEIPT_FORMAT:
+        raise damaged(path, f"format {found}: written by a newer cryocc, which this one (format {RECEIPT_FORMAT}) cannot read",
+                      key="format", hint=NEWER)
+    raise damaged(path, f"format {found}: not a receipt cryocc wrote", key="format")
+
+
 def _plain_item(item: Any) -> bool:
     """An item record of the usual shape with nothing to check further (no quality record)."""
     if type(item) is not dict or "quality" in item or type(item.get("outcome")) is not str:
@@ -94,7 +109,7 @@ def _check_quality(quality: Any, path: Path, key: str) -> None:
             expect_fields(entry, shape, path, _WHAT, f"{key}.{name}[{i}].", required=required)
 
 
-def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> str:
+def receipt_mismatch(root: Path, receipt: Receipt, fingerprint: str) -> str:
     """Why a receipt does not match a result of fingerprint ("" when it does). A receipt is evidence,
     not a claim: its fingerprint must be the recipe's, and that of the params document it names, whose
     content must still hash to its name (apply names each one by its hash)."""
@@ -118,7 +133,7 @@ def receipt_mismatch(root: Path, receipt: dict[str, Any], fingerprint: str) -> s
 
 
 
-def outputs_missing(root: Path, job_dir: str, receipt: dict[str, Any]) -> list[str]:
+def outputs_missing(root: Path, job_dir: str, receipt: Receipt) -> list[str]:
     """Promised outputs gone or changed since the receipt, by stat: files by size, folders file by
     file (a receipt of format 1 lists no files: its folders by being non-empty)."""
     missing = []
