@@ -136,7 +136,7 @@ def data_lines(waiting: list[list[Any]], excluded: dict[str, str], excluded_tilt
     return lines
 
 
-def _named(items: Iterable[tuple[str, str]]) -> str:
+def _named(items: Iterable[tuple[str, str | None]]) -> str:
     """Tilt series with why: 'TS_02 (cracked ice), TS_07'."""
     return ", ".join(f"{name} ({why})" if why else name for name, why in items)
 

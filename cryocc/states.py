@@ -125,7 +125,7 @@ ItemsReason = TypedDict("ItemsReason", {
 
 class ItemsFailedReason(TypedDict):
     kind: Literal[Reason.ITEMS_FAILED]
-    items: dict[str, str]  # tilt series -> why it failed
+    items: dict[str, str | None]  # tilt series -> why it failed
 
 
 class PoolsReason(TypedDict):
