@@ -394,7 +394,7 @@ def status(
                 return {"log_tail": lines, "log": f"{st.job_dir}{log}"}
         return {"log_tail": []}
 
-    doc = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
+    doc: dict[str, Any] = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
                      "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None, "array": st.array,
                      "seconds": (st.receipt or {}).get("seconds"), **log_tail(st)}
                     for n, st in states.items()],

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..contract import Receipt, params_job
-from ..lockfile.lockfile import JobLock, Lockfile, frames_file, frames_text
+from ..lockfile.lockfile import JobLock, Lockfile, PipelineRecord, SchemeRecord, frames_file, frames_text
 from ..states import Action, Reason, Status
 
 if TYPE_CHECKING:
     from ..observe.project import JobState
     from .compile import Compiled
     from .plan import Plan
+    from .recipe import Recipe
 
 
 def frame_map(compiled: Compiled) -> tuple[str, str]:
@@ -21,15 +22,22 @@ def frame_map(compiled: Compiled) -> tuple[str, str]:
     return frames_file(text), text
 
 
+def _pipeline_record(recipe: Recipe) -> PipelineRecord:
+    """The pipeline as applied, with the tilt series, and tilts (name -> {zvalues, frames, why}), it left out and why."""
+    pipeline = PipelineRecord(name=recipe.name, path=recipe.path, spec_sha256=recipe.spec_sha256, site=recipe.site["name"],
+                              order=list(recipe.order))
+    for key in ("excluded", "excluded_tilts", "waiting"):
+        if recipe.summary.get(key):
+            pipeline[key] = recipe.summary[key]
+    return pipeline
+
+
 def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: dict[str, JobState],
                  scheme: str | None, files: dict[str, str], frames: str, copies: dict[str, str] | None = None) -> Lockfile:
     """copies: for a new scheme, the project-relative paths of the pipeline and site profile it was compiled from."""
     recipe = compiled.recipe
-    # tilt series, and tilts (name -> {zvalues, frames, why}), left out and why
-    left_out = {k: recipe.summary[k] for k in ("excluded", "excluded_tilts", "waiting") if recipe.summary.get(k)}
     lock = Lockfile(
-        pipeline={"name": recipe.name, "path": recipe.path, "spec_sha256": recipe.spec_sha256,
-                  "site": recipe.site["name"], "order": list(recipe.order), **left_out},
+        pipeline=_pipeline_record(recipe),
         frame_check=recipe.frame_check,
         files=dict(sorted(compiled.files.small.items())),
         frames=frames,
@@ -70,7 +78,10 @@ def new_lockfile(compiled: Compiled, plan: Plan, old: Lockfile | None, states: d
                                      continues=jp.job_dir if jp.action == Action.EXTEND else None,
                                      decisions=_decisions(states[jp.name].receipt) if jp.action == Action.EXTEND and jp.name in states else None)
     if scheme and not any(s["name"] == scheme for s in lock.schemes):
-        lock.schemes.append({"name": scheme, "jobs": plan.to_run, **(copies or {})})
+        record = SchemeRecord(name=scheme, jobs=plan.to_run)
+        if copies:  # the spec copies it was compiled from
+            record["pipeline"], record["site"] = copies["pipeline"], copies["site"]
+        lock.schemes.append(record)
     return lock
 
 

@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from .. import __version__
 from ..confine import PLAIN_NAME, shown
@@ -61,6 +61,28 @@ def read_frames(project: Path, rel: str | None) -> dict[str, tuple[int, int]]:
         return {}  # gone or damaged: the plan can then only say that the frames changed
 
 
+class PipelineRecord(TypedDict, total=False):
+    """What the lockfile says of the pipeline it was applied from."""
+
+    name: Required[str]
+    path: Required[str]  # pipeline.yaml, absolute
+    spec_sha256: str
+    site: str
+    order: list[str]  # the jobs in run order
+    excluded: dict[str, str]  # tilt series data.exclude leaves out, and why
+    excluded_tilts: dict[str, dict[str, Any]]  # tilt series -> {zvalues, frames, why}
+    waiting: list[list[Any]]  # tilt series waiting for their frames: [name, frames there, of]
+
+
+class SchemeRecord(TypedDict, total=False):
+    """A scheme apply wrote, with the jobs it runs and the spec copies it was compiled from."""
+
+    name: Required[str]
+    jobs: Required[list[str]]
+    pipeline: str
+    site: str
+
+
 @dataclass
 class JobLock:
     type: str
@@ -89,12 +111,12 @@ PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues", "decisions")  # lef
 
 @dataclass
 class Lockfile:
-    pipeline: dict[str, Any] = field(default_factory=dict)
+    pipeline: PipelineRecord = field(default_factory=lambda: PipelineRecord(name="", path=""))
     frame_check: str = "stat"
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # small input files: {size, mtime_ns, sha256}
     frames: str | None = None
     jobs: dict[str, JobLock] = field(default_factory=dict)
-    schemes: list[dict[str, Any]] = field(default_factory=list)
+    schemes: list[SchemeRecord] = field(default_factory=list)
     recipe: int = FINGERPRINT_VERSION
     cryocc: str = __version__
 

@@ -62,8 +62,8 @@ def applied_lock(project: Path) -> Lockfile:
 
 def _site_file(project: Path, scheme: str) -> Path:
     """The copy of the site profile the scheme was compiled from (older lockfiles name none: their one copy)."""
-    i, record = next(((i, s) for i, s in enumerate(applied_lock(project).schemes) if s["name"] == scheme), (0, {}))
-    site = str(record.get("site", ".cryocc/site.yaml"))  # its shape checked with the lockfile's; no symlink out
+    i, record = next(((i, s) for i, s in enumerate(applied_lock(project).schemes) if s["name"] == scheme), (0, None))
+    site = str(record.get("site", ".cryocc/site.yaml") if record else ".cryocc/site.yaml")  # its shape checked with the lockfile's; no symlink out
     confined(project, site, site, source=str(project / LOCKFILE), key=f"schemes[{i}].site")
     return project / site
 
@@ -232,9 +232,10 @@ def run(project: Path, *, say: Callable[[str], None], poll: float = 5.0) -> RunR
     checked = _site_file(project, scheme)
     replanned = Project(project).scheme_started(scheme)
     if replanned:
-        scheme = _replan(project, lock, say)
-        if scheme is None:
+        applied = _replan(project, lock, say)
+        if applied is None:
             return None
+        scheme = applied
     elif changed := _spec_changed(lock):
         say(f"warning: {changed} changed since {scheme_dir(scheme)}/ was applied from it; running what was applied "
             "(cryocc plan shows what the change would do, cryocc apply writes it)")
