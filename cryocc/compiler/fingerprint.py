@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..contract import FINGERPRINT_VERSION
 from ..errors import DataError
 from ..fsio import sha256_file
+from ..lockfile.lockfile import FileRecord
 
 if TYPE_CHECKING:
     from ..acquisition.listing import Listing
@@ -64,12 +65,12 @@ def frame_fingerprint(size: int, mtime_ns: int, mode: str) -> str:
 
 
 class FileFingerprints:
-    def __init__(self, mode: str = "stat", known: dict[str, dict[str, Any]] | None = None,
+    def __init__(self, mode: str = "stat", known: dict[str, FileRecord] | None = None,
                  hashes: dict[str, tuple[int, int, str]] | None = None) -> None:
         self.mode = mode
         self.known = known or {}  # the lockfile's small files: key -> {size, mtime_ns, sha256}
         self.hashes = hashes or {}  # key -> (size, mtime_ns, sha256) vouched for by the mdoc cache
-        self.small: dict[str, dict[str, Any]] = {}  # what this compile saw
+        self.small: dict[str, FileRecord] = {}  # what this compile saw
         self._listing: dict[str, tuple[int, int]] = {}
         self._used: list[str] = []  # the frames the data-reading jobs read
 
@@ -119,7 +120,7 @@ class FileFingerprints:
         h.update(marshal.dumps(self._listing, 2))
         return h.hexdigest()
 
-    def fingerprint(self, entry: dict[str, Any] | tuple[int, int] | None) -> str | None:
+    def fingerprint(self, entry: FileRecord | tuple[int, int] | None) -> str | None:
         """The fingerprint of a recorded file: a small file's dict, or a frame's (size, mtime_ns)."""
         if entry is None:
             return None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..contract import Outcome, Receipt
 from ..errors import SpecError, did_you_mean
-from ..lockfile.lockfile import Lockfile
+from ..lockfile.lockfile import FileRecord, Lockfile
 from ..observe.project import JobState
 from ..observe.receipts import outputs_missing, read_receipt, receipt_mismatch
 from ..states import (
@@ -105,11 +105,11 @@ class Plan:
                          "excluded": self.excluded}}
 
 
-class FileMap(Mapping[str, dict[str, Any]]):
+class FileMap(Mapping[str, FileRecord]):
     """Small files at hand, frames (10^5 of them, as (size, mtime_ns)) loaded only when a change has
     to be explained."""
 
-    def __init__(self, small: dict[str, dict[str, Any]], frames: Callable[[], dict[str, tuple[int, int]]] = dict) -> None:
+    def __init__(self, small: dict[str, FileRecord], frames: Callable[[], dict[str, tuple[int, int]]] = dict) -> None:
         self.small, self._load = small, frames
         self._frames: dict[str, tuple[int, int]] | None = None
 
@@ -118,7 +118,7 @@ class FileMap(Mapping[str, dict[str, Any]]):
             self._frames = self._load()
         return self._frames
 
-    def __getitem__(self, key: str) -> dict[str, Any]:
+    def __getitem__(self, key: str) -> FileRecord:
         if key in self.small:
             return self.small[key]
         size, mtime = self.frames()[key]
@@ -172,7 +172,7 @@ class DataChanges:
         return [x for r in reasons for x in (list[PlanReason](self.reasons()) if r is DATA_CHANGED else [r])]
 
 
-def _file_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+def _file_change(old: FileRecord | None, new: FileRecord | None) -> str:
     if old is None:
         return "added"
     if new is None:
@@ -366,7 +366,8 @@ def _item_detail(kind: ItemReason, rec: dict[str, Any] | None, mdoc: str | None,
         return (rec or {}).get("reason") or ""
     if kind != ItemReason.CHANGED or mdoc is None:
         return ""
-    before, now = (files_old.small.get(mdoc) or {}).get("sha256"), (compiled.files.small.get(mdoc) or {}).get("sha256")
+    was, is_now = files_old.small.get(mdoc), compiled.files.small.get(mdoc)
+    before, now = was.get("sha256") if was else None, is_now.get("sha256") if is_now else None
     return "mdoc" if before and before != now else "frames"
 
 

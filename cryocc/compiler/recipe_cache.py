@@ -21,12 +21,15 @@ import marshal
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..acquisition.listing import Listing
 from ..fsio import atomic_write, prune_cache, sha256_file, use_cache_file, user_cache
 from .recipe import Recipe
+
+if TYPE_CHECKING:
+    from ..lockfile.lockfile import FileRecord
 
 FORMAT = 1
 DIGESTS_KEPT = 8  # memoised data digests: the current data and a few states back (an undo, a frame touched)
@@ -161,7 +164,7 @@ class RecipeCache:
         self.doc = {"format": FORMAT, "code": code_id(), "recipe": recipe.to_json(), **data_record(listing, mdoc_hashes), "files": {}}
         self.changed = True
 
-    def remember(self, small: dict[str, dict[str, Any]]) -> None:
+    def remember(self, small: dict[str, FileRecord]) -> None:
         """The hashes of the small files (not mdocs) this compile computed or confirmed."""
         files = {k: [e["size"], e["mtime_ns"], e["sha256"]] for k, e in small.items() if k not in self.doc["mdocs"]}
         if files != self.doc["files"]:

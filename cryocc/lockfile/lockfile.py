@@ -74,6 +74,14 @@ class PipelineRecord(TypedDict, total=False):
     waiting: list[list[Any]]  # tilt series waiting for their frames: [name, frames there, of]
 
 
+class FileRecord(TypedDict, total=False):
+    """A small input file (mdoc, gain, template, mask) as its fingerprint saw it: hashed when its stat moved."""
+
+    size: Required[int]
+    mtime_ns: Required[int]
+    sha256: str
+
+
 class SchemeRecord(TypedDict, total=False):
     """A scheme apply wrote, with the jobs it runs and the spec copies it was compiled from."""
 
@@ -113,7 +121,7 @@ PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues", "decisions")  # lef
 class Lockfile:
     pipeline: PipelineRecord = field(default_factory=lambda: PipelineRecord(name="", path=""))
     frame_check: str = "stat"
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # small input files: {size, mtime_ns, sha256}
+    files: dict[str, FileRecord] = field(default_factory=dict)  # the small input files
     frames: str | None = None
     jobs: dict[str, JobLock] = field(default_factory=dict)
     schemes: list[SchemeRecord] = field(default_factory=list)
