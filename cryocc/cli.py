@@ -378,13 +378,14 @@ def status(
     from .observe.project import JobState, observe
     from .run.runner import applied_lock, job_log_tail, live_schemer
     from .states import Status
+    from .ui import JobStatusJSON, LogTail, StatusJSON
 
     lock = applied_lock(project)
     states = observe(project, lock)
     order = lock.pipeline.get("order", [])
     states = dict(sorted(states.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
-    def log_tail(st: JobState) -> dict[str, Any]:
+    def log_tail(st: JobState) -> LogTail:
         """A failed job's last log lines: its run.out, or its run.err where it wrote nothing else (a
         submission that failed: the submit command's message)."""
         if not st.job_dir or st.status not in (Status.FAILED, Status.ABORTED):
@@ -394,10 +395,10 @@ def status(
                 return {"log_tail": lines, "log": f"{st.job_dir}{log}"}
         return {"log_tail": []}
 
-    doc: dict[str, Any] = {"jobs": [{"name": n, "type": lock.jobs[n].type, "state": st.status, "job_dir": st.job_dir,
-                     "scheme": st.scheme, "detail": st.detail, "slurm": st.slurm or None, "array": st.array,
-                     "seconds": (st.receipt or {}).get("seconds"), **log_tail(st)}
-                    for n, st in states.items()],
+    doc: StatusJSON = {"jobs": [JobStatusJSON(name=n, type=lock.jobs[n].type, state=st.status, job_dir=st.job_dir, scheme=st.scheme,
+                                              detail=st.detail, slurm=st.slurm or None, array=st.array,
+                                              seconds=st.receipt.get("seconds") if st.receipt else None, **log_tail(st))
+                                for n, st in states.items()],
            "last_apply": lock.schemes[-1] if lock.schemes else None,
            "schemer": live_schemer(project)}
     if tilt_series:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NotRequired, TextIO, TypedDict
 
-from .contract import scheme_dir
+from .contract import RunRecord, scheme_dir
+from .lockfile.lockfile import SchemeRecord
+from .states import Status
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,12 +77,41 @@ def _rich_table(cells: list[list[str]], widths: list[int], key: Sequence[int], t
     return t
 
 
-def print_status(doc: dict[str, Any], project: Path, plain: bool = False, terminal: Console | None = None) -> None:
+class LogTail(TypedDict):
+    """A failed job's last log lines, and the log they are from."""
+
+    log_tail: list[str]
+    log: NotRequired[str]
+
+
+class JobStatusJSON(LogTail):
+    name: str
+    type: str
+    state: Status
+    job_dir: str | None
+    scheme: str | None
+    detail: str
+    slurm: dict[str, str] | None  # id, state while SLURM has it
+    array: dict[str, Any] | None  # a job run as SLURM arrays, while it runs (observe/arrays.Progress.to_json)
+    seconds: int | float | None
+
+
+class StatusJSON(TypedDict):
+    """`status --json`: each job's state, what the last apply planned and the schemer running it."""
+
+    jobs: list[JobStatusJSON]
+    last_apply: SchemeRecord | None
+    schemer: RunRecord | None
+    tilt_series: NotRequired[dict[str, list[dict[str, Any]]]]  # with --tilt-series: observe/quality.by_tilt_series
+
+
+def print_status(doc: StatusJSON, project: Path, plain: bool = False, terminal: Console | None = None) -> None:
     rows = []
     for j in doc["jobs"]:
         secs = j["seconds"]
         took = f"{secs / 60:.1f} min" if secs and secs >= 60 else (f"{secs:.0f} s" if secs is not None else "")
-        detail = j["detail"] + (f" (SLURM {j['slurm']['id']} {j['slurm']['state']})" if j.get("slurm") and j["slurm"]["id"] not in j["detail"] else "")
+        slurm = j["slurm"]
+        detail = j["detail"] + (f" (SLURM {slurm['id']} {slurm['state']})" if slurm and slurm["id"] not in j["detail"] else "")
         rows.append([j["name"], j["type"], j["state"], j["job_dir"] or "", took, detail])
     print_table(("job", "type", "state", "directory", "time", "detail"), rows, key=(0, 1, 2, 3, 4),
                 title=f"Jobs of {project}", plain=plain, terminal=terminal)
