@@ -12,6 +12,7 @@ from typing import Any, NotRequired, TypedDict
 
 # RELION's sentinels (pipeline_jobs.h): the schemer waits for one of the three end sentinels.
 SUCCESS, FAILURE, ABORTED = "RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED"
+END_SENTINELS = (SUCCESS, FAILURE, ABORTED)
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 
 # What a cryocc driver leaves in its job directory.
@@ -327,7 +328,7 @@ def scheme_dir(scheme: str) -> str:
 
 def scheme_job(scheme: str, job: str, name: str = "job.star") -> str:
     """A file of one job of a scheme: its job.star, or an output RELION resolves when it runs the scheme."""
-    return f"{SCHEMES_DIR}/{scheme}/{job}/{name}"
+    return f"{scheme_dir(scheme)}/{job}/{name}"
 
 
 def external_job_dir(name: str) -> str:
@@ -365,4 +366,4 @@ def schemer_lock_dir(scheme: str) -> str:
 
 def ended(job_dir: Path) -> bool:
     """Whether a job directory holds one of RELION's end sentinels."""
-    return any((job_dir / s).exists() for s in (SUCCESS, FAILURE, ABORTED))
+    return any((job_dir / s).exists() for s in END_SENTINELS)

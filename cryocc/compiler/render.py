@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .. import __version__
 from ..contract import (
-    ABORTED,
+    END_SENTINELS,
     FAILURE,
     JOB_PID,
     PARAMS_FORMAT,
     SCHEMES_DIR,
     SLURM_ID,
-    SUCCESS,
     ArraySettings,
     DataSpec,
     InputSlot,
@@ -112,7 +111,7 @@ def render_script(job: JobRecipe, site: dict[str, Any]) -> str:
     env = sorted(site["job_script"]["env"].items())
     return str(_jinja().get_template("job_script.sh.j2").render(
         job=job.name, type=job.type, site=site["name"], r=job_resources(job), setup=site["job_script"]["setup"], env=env,
-        array=job.array, sentinels=(SUCCESS, FAILURE, ABORTED), failure=FAILURE, job_pid=JOB_PID, slurm_id=SLURM_ID))
+        array=job.array, sentinels=END_SENTINELS, failure=FAILURE, job_pid=JOB_PID, slurm_id=SLURM_ID))
 
 
 def render_job(job: JobRecipe, fingerprint: str, data: dict[str, Any] | None, site: dict[str, Any],

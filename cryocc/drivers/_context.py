@@ -77,7 +77,7 @@ class Context:
 
     @property
     def data(self) -> DataSpec:
-        """data: as a job type that reads the data gets it (JobType.uses_data)."""
+        """data: as a job type that reads the data gets it (JobType.reads_data)."""
         data = self.doc.get("data")
         if data is None:
             raise JobFailed(f"its params document gives job type {self.doc.get('type')} no data: (a cryocc bug: the type reads it)")
@@ -159,7 +159,6 @@ class Context:
         if code != 0:
             raise JobFailed(f"{executable} exited with code {code}")
         return "".join(lines)
-
 
 
 def task_copy(name: str, task: int) -> str:

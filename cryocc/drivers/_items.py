@@ -36,9 +36,15 @@ def start(ctx: Context, started: float) -> None:
                             "(run cryocc plan and apply again, or --force this job to run every tilt series)")
         ctx.kept_rows = [rows[t] for t in keep if rows and t in rows]
         ctx.items.update({t: old[t] for t in keep})
-    for t in items["todo"]:
-        ctx.items[t] = ReceiptItem(outcome=Outcome.PENDING, reason="", fingerprint=fingerprints[t])  # the plan gives each its own
+    mark_pending(ctx, items["todo"], fingerprints)
     write_receipt(ctx, ReceiptStatus.RUNNING, started, [], None)
+
+
+def mark_pending(ctx: Context, names: list[str], fingerprints: dict[str, str]) -> None:
+    """The tilt series this run processes, pending until it says what became of each, with the item
+    fingerprint the plan gave each."""
+    for t in names:
+        ctx.items[t] = ReceiptItem(outcome=Outcome.PENDING, reason="", fingerprint=fingerprints[t])
 
 
 def nothing_to_do(ctx: Context) -> bool:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..contract import ABORTED, FAILURE, RECEIPT, RECEIPT_FORMAT, SUCCESS, Receipt, ReceiptItem, ReceiptOutput, ReceiptTool
+from ..contract import END_SENTINELS, RECEIPT, RECEIPT_FORMAT, Receipt, ReceiptItem, ReceiptOutput, ReceiptTool
 from ..fsio import atomic_write
 from ._errors import JobFailed
 
@@ -81,7 +81,7 @@ def _iso(t: float) -> str:
 
 def write_sentinel(job_dir: Path, name: str) -> None:
     """Exactly one sentinel: leftovers from an earlier run in this directory are removed first."""
-    for other in (SUCCESS, FAILURE, ABORTED):
+    for other in END_SENTINELS:
         if other != name:
             (job_dir / other).unlink(missing_ok=True)
     (job_dir / name).touch()

@@ -32,11 +32,10 @@ from ..contract import (
     ItemsPlan,
     Outcome,
     ParamsDoc,
-    ReceiptItem,
     ReceiptStatus,
     other_format,
 )
-from . import _array, _items, _quality
+from . import _array, _items, _quality, driver_for
 from ._context import Context
 from ._errors import Aborted, JobFailed, PartialFailure, Terminated, items_failed
 from ._receipt import check_outputs, write_receipt, write_sentinel
@@ -152,7 +151,7 @@ def task_main(args: argparse.Namespace, run_job: Callable[[Context], None] | Non
     doc["items"] = ItemsPlan(fingerprints=fingerprints, todo=names, keep=[])
     ctx = Context(job_dir=job_dir, project=Path.cwd().resolve(), doc=doc, inputs=_inputs(args, doc), threads=doc["threads"], task=number,
                   decisions=decisions, params_file=args.job)
-    ctx.items = {t: ReceiptItem(outcome=Outcome.PENDING, reason="", fingerprint=fingerprints[t]) for t in names}
+    _items.mark_pending(ctx, names, fingerprints)
     ctx.say(f"cryocc driver: job {doc['job']} ({doc['type']}), array task {number}: {', '.join(names)}")
     status, reason = "succeeded", None
     try:
@@ -177,8 +176,6 @@ def task_main(args: argparse.Namespace, run_job: Callable[[Context], None] | Non
 
 
 def _driver(type_name: str) -> Callable[[Context], None]:
-    from . import driver_for
-
     return driver_for(type_name)
 
 

@@ -28,6 +28,7 @@ LABELS = {
     "particles": ("particles", "", "{:.0f}"),
 }
 
+
 def by_tilt_series(states: dict[str, JobState]) -> dict[str, list[dict[str, Any]]]:
     """Tilt series -> one entry per job (in run order) that recorded something about it:
     {job, type, job_dir, outcome, reason, quality}."""
