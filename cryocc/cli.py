@@ -15,7 +15,7 @@ import typer
 import typer.core
 
 from . import __version__
-from .contract import scheme_dir
+from .contract import PARAMS_DIR, SCRIPTS_DIR, scheme_dir
 from .errors import CryoccError, os_failure
 
 # pydantic looks for third-party plugins (entry points) the first time a model is built; cryocc has none
@@ -266,7 +266,7 @@ def apply(
     print(f"\nWrote {len(result.written)} files to {project}/:")
     for path, what in ((f"{scheme_dir(s)}/scheme.star", f"the scheme: {' -> '.join(result.plan.to_run)} -> EXIT"),
                        (f"{scheme_dir(s)}/<job>/job.star", "one per job to run"),
-                       (".cryocc/jobs/, .cryocc/scripts/", "resolved params and SLURM job scripts"),
+                       (f"{PARAMS_DIR}/, {SCRIPTS_DIR}/", "resolved params and SLURM job scripts"),
                        ("cryocc.lock", "fingerprints of what was applied")):
         print(f"  {path:<34} {what}")
     print(f"Run it: cryocc run --project {project} --wait   (or, by hand from {project}/: "

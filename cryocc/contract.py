@@ -306,6 +306,7 @@ RUN_RECORD = f"{STATE_DIR}/run.json"  # the relion_schemer cryocc started: host,
 PARAMS_DIR = f"{STATE_DIR}/jobs"  # <job>/<hash>.json: each job's params documents, named by their content
 SCRIPTS_DIR = f"{STATE_DIR}/scripts"  # <job>.<hash>.sh: each job's SLURM script, named by its content
 SPECS_DIR = f"{STATE_DIR}/specs"  # the pipeline and site profile each scheme was compiled from, named by content
+SITE_COPY = f"{STATE_DIR}/site.yaml"  # the one site profile copy of a lockfile whose schemes name none (older cryocc)
 FRAMES_DIR = f"{STATE_DIR}/frames"  # <hash>.tsv: the frame map a lockfile names
 DAMAGED_DIR = f"{STATE_DIR}/damaged"  # a lockfile that could not be read, kept by its content before apply replaces it
 RESULTS_INDEX = f"{STATE_DIR}/results.json"  # where each result is, by fingerprint (compiler/results.py)

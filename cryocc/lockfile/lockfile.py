@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Required, TypedDict
+from typing import Any, Required, TypedDict, cast
 
 from .. import __version__
 from ..confine import PLAIN_NAME, shown
@@ -119,7 +119,7 @@ PER_ITEM_KEYS = ("recipe_fingerprint", "items", "continues", "decisions")  # lef
 
 @dataclass
 class Lockfile:
-    pipeline: PipelineRecord = field(default_factory=lambda: PipelineRecord(name="", path=""))
+    pipeline: PipelineRecord = field(default_factory=lambda: cast(PipelineRecord, {}))  # apply always writes one
     frame_check: str = "stat"
     files: dict[str, FileRecord] = field(default_factory=dict)  # the small input files
     frames: str | None = None

@@ -31,6 +31,7 @@ from ..contract import (
     ITEM_LOGS,
     LOG_TAIL_MARK,
     RUN_RECORD,
+    SITE_COPY,
     WATCHDOG_NOTE,
     RunRecord,
     ended,
@@ -63,7 +64,7 @@ def applied_lock(project: Path) -> Lockfile:
 def _site_file(project: Path, scheme: str) -> Path:
     """The copy of the site profile the scheme was compiled from (older lockfiles name none: their one copy)."""
     i, record = next(((i, s) for i, s in enumerate(applied_lock(project).schemes) if s["name"] == scheme), (0, None))
-    site = str(record.get("site", ".cryocc/site.yaml") if record else ".cryocc/site.yaml")  # its shape checked with the lockfile's; no symlink out
+    site = str((record.get("site") if record else None) or SITE_COPY)  # its shape checked with the lockfile's; no symlink out
     confined(project, site, site, source=str(project / LOCKFILE), key=f"schemes[{i}].site")
     return project / site
 
