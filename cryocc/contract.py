@@ -168,7 +168,9 @@ def other_format(doc: object, readable: tuple[int, ...]) -> str | None:
     found = doc.get("format") if isinstance(doc, dict) else None
     if type(found) is int and found in readable:
         return None
-    said = "has no format" if found is None else f"is of format {found if type(found) is int else json.dumps(found)}"
+    shown = str(found) if type(found) is int else json.dumps(found)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."  # a damaged file's value, not a page of it
+    said = "has no format" if found is None else f"is of format {shown}"
     return f"{said}, and this cryocc reads format {' or '.join(str(f) for f in readable)}"
 
 

@@ -526,3 +526,12 @@ def test_every_read_only_command_against_every_damaged_file(what, damage, base, 
             continue
         assert out.returncode == 1 and out.stderr.startswith(f"error: {named}"), (name, out.stderr)
         assert "hint: " in out.stderr, (name, out.stderr)
+
+
+def test_a_format_a_damaged_file_gives_is_said_in_a_line_not_a_page():
+    from cryocc.contract import other_format
+
+    said = other_format({"format": ["x"] * 10**5}, (1,))
+    assert said is not None and said.startswith('is of format ["x", ') and len(said) < 100
+    assert other_format({"format": 3}, (1, 2)) == "is of format 3, and this cryocc reads format 1 or 2"
+    assert other_format({"format": 2}, (1, 2)) is None
