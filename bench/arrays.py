@@ -13,7 +13,8 @@ and the fake tools (tests/fake_tools), the whole `cryocc run --wait` timed as us
             every sbatch, squeue, scancel and scontrol call, counted by shims first on PATH (the
             environment `cryocc run` hands to the schemer, the supervisors and their tasks).
 
-Prints a markdown report; --write FILE puts it into FILE as its section "## SLURM arrays".
+Prints a markdown report; --write FILE puts it into FILE as its section "## SLURM arrays" (with
+--skip-makespan, only the new rows: they replace the table's rows of the same N, the rest stays).
 
     python bench/arrays.py [--series 48] [--seconds 4] [--load-sizes 300,1000] [--load-jobs import,motion]
                            [--skip-makespan] [--skip-load] [--write docs/benchmarks.md]
@@ -257,6 +258,30 @@ def write_section(path: Path, text: str) -> None:
     path.write_text(new.rstrip("\n") + "\n")
 
 
+def old_section(path: Path) -> str:
+    """The file's '## SLURM arrays' section as it stands ('' when it has none)."""
+    old = path.read_text() if path.exists() else ""
+    start = old.find("\n## SLURM arrays")
+    if start < 0:
+        return ""
+    end = old.find("\n## ", start + 1)
+    return old[start + 1:end if end >= 0 else None]
+
+
+def load_only(old: str, rows: list[str], measured: str) -> str:
+    """A load-only run written into the section as it stands: its rows replace those of the same N,
+    the other rows and the makespan stay, and a line below the table says how the new rows were measured."""
+    sizes = {row.split("|")[1].strip() for row in rows}
+    lines = old.rstrip("\n").splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("| ") and line[2:3].isdigit()]
+    if not table:
+        raise SystemExit("--write with --skip-makespan adds rows to the section's Controller load table, and it has none")
+    kept = [lines[i] for i in table if lines[i].split("|")[1].strip() not in sizes]
+    merged = sorted(kept + rows, key=lambda row: int(row.split("|")[1]))
+    after = [line for line in lines[table[-1] + 1:] if not line.startswith(f"Rows N = {', '.join(sorted(sizes))}:")]
+    return "\n".join([*lines[:table[0]], *merged, "", f"Rows N = {', '.join(sorted(sizes))}: {measured}", *after]) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=48)
@@ -285,8 +310,12 @@ def main() -> None:
         if len(rows) > len(LOAD_HEADER):
             parts.append("### Controller load\n\n" + "\n".join(rows) + "\n")
     command = "python " + shlex.join(["bench/arrays.py", *sys.argv[1:]])
-    text = (f"## SLURM arrays\n\nMeasured {time.strftime('%Y-%m-%d')} on {machine()}, the one-node test cluster "
-            f"(tests/slurm/start.sh: {slots} CPU slots, {gpus} fake GPUs); `{command}`.\n\n" + "\n".join(parts))
+    measured = f"measured {time.strftime('%Y-%m-%d')} on {machine()}, the one-node test cluster " \
+               f"(tests/slurm/start.sh: {slots} CPU slots, {gpus} fake GPUs); `{command}`."
+    if args.write and args.skip_makespan and not args.skip_load:
+        text = load_only(old_section(args.write), rows[len(LOAD_HEADER):], measured[0].upper() + measured[1:])
+    else:
+        text = f"## SLURM arrays\n\nM{measured[1:]}\n\n" + "\n".join(parts)
     print(text)
     if args.write:
         write_section(args.write, text)
