@@ -71,17 +71,26 @@ def make_dirs(path: Path) -> None:
             os.chmod(d, os.stat(d).st_mode | 0o070)
 
 
-def atomic_write(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+_CHUNK = 1 << 20  # characters encoded at a time by atomic_write
+
+
+def atomic_write(path: Path, data: str | bytes | list[str], *, durable: bool = True) -> None:
     """Write to a temp file in the same directory, fsync (unless not durable: a cache, which may be
     lost in a crash but never half-written), then rename over the target. The file gets the mode a
     plain open() would (the umask), group-writable inside a setgid directory: mkstemp's 0600 would
-    lock colleagues out of a shared project."""
+    lock colleagues out of a shared project. A list is written part by part: a large document is
+    not joined into one more copy of itself."""
     make_dirs(path.parent)
-    raw = data.encode() if isinstance(data, str) else data
+    parts = [data] if isinstance(data, (str, bytes)) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+            for part in parts:
+                if isinstance(part, bytes):
+                    fh.write(part)
+                    continue
+                for i in range(0, len(part), _CHUNK):  # not a second whole copy, encoded
+                    fh.write(part[i:i + _CHUNK].encode())
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())

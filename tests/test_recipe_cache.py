@@ -281,8 +281,28 @@ def test_a_damaged_scan_cache_is_scanned_again(example, scans):
     pipeline = example()
     compile_pipeline(pipeline)
     cache = recipe_cache.ScanCache(pipeline).file
-    doc = json.loads(cache.read_text())
-    cache.write_text(json.dumps({**doc, "dataset": {"acquisition": {"pixel_size": "x"}}}))  # its data check still passes
+    head = cache.read_text().splitlines()[0]
+    cache.write_text(head + "\n" + json.dumps({"acquisition": {"pixel_size": "x"}}))  # its data check (the first line) still passes
     pipeline.write_text(pipeline.read_text().replace("rescale_angpixs: 10", "rescale_angpixs: 12"))
     compile_pipeline(pipeline)
-    assert len(scans) == 2 and json.loads(cache.read_text())["dataset"]["tilt_series"]
+    assert len(scans) == 2 and json.loads(cache.read_text().splitlines()[1])["tilt_series"]
+
+
+def test_a_scan_cache_cut_off_after_its_data_record_is_scanned_again(example, scans):
+    pipeline = example()
+    compile_pipeline(pipeline)
+    cache = recipe_cache.ScanCache(pipeline).file
+    cache.write_text(cache.read_text()[:-10])
+    pipeline.write_text(pipeline.read_text().replace("rescale_angpixs: 10", "rescale_angpixs: 12"))
+    compile_pipeline(pipeline)
+    assert len(scans) == 2 and json.loads(cache.read_text().splitlines()[1])["tilt_series"]
+
+
+@pytest.mark.parametrize("data", ["héllo wörld ✓✓", b"raw\x00bytes", ["head", "\n", "bödy ✓"]])
+def test_a_document_written_in_parts_and_chunks_has_exactly_its_bytes(data, tmp_path, monkeypatch):
+    from cryocc import fsio
+
+    monkeypatch.setattr(fsio, "_CHUNK", 3)  # chunk boundaries inside multi-byte characters' strings
+    fsio.atomic_write(tmp_path / "doc", data, durable=False)
+    text = "".join(data) if isinstance(data, list) else data
+    assert (tmp_path / "doc").read_bytes() == (text if isinstance(text, bytes) else text.encode())

@@ -31,7 +31,7 @@ from .recipe import Recipe
 if TYPE_CHECKING:
     from ..lockfile.lockfile import FileRecord
 
-FORMAT = 1
+FORMAT = 2  # 2: the scan cache's data record is its first line
 DIGESTS_KEPT = 8  # memoised data digests: the current data and a few states back (an undo, a frame touched)
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -104,22 +104,26 @@ class ScanCache:
         return hashlib.sha256(json.dumps([FORMAT, code_id(), root, data, containers], sort_keys=True).encode()).hexdigest()
 
     def load(self, key: str, listing: Listing) -> tuple[dict[str, Any], dict[str, tuple[int, int, str]]] | None:
-        """(the Dataset as plain values, the mdocs' hashes) when kept under key for this listing's data."""
+        """(the Dataset as plain values, the mdocs' hashes) when kept under key for this listing's data.
+        The file's first line is what the data is checked against, so data that changed costs that line
+        only, not the Dataset (10^5 frame names) after it."""
         if listing.unmatched:
             return None  # a glob that matches nothing is the scan's error to say
         try:
-            doc = json.loads(self.file.read_text())
-            if doc.get("key") != key or not same_data(doc, listing)[0]:
-                return None
+            with self.file.open(encoding="utf-8") as f:
+                head = json.loads(f.readline())
+                if head.get("key") != key or not same_data(head, listing)[0]:
+                    return None
+                dataset = json.loads(f.read())
             use_cache_file(self.file)
-            return dict(doc["dataset"]), {k: (v[0], v[1], v[2]) for k, v in doc["mdocs"].items()}
+            return dict(dataset), {k: (v[0], v[1], v[2]) for k, v in head["mdocs"].items()}
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 
     def store(self, key: str, dataset: dict[str, Any], listing: Listing, mdoc_hashes: dict[str, tuple[int, int, str]]) -> None:
+        head = json.dumps({"key": key, **data_record(listing, mdoc_hashes)}, separators=(",", ":"))
         try:
-            atomic_write(self.file, json.dumps({"key": key, **data_record(listing, mdoc_hashes), "dataset": dataset},
-                                               separators=(",", ":")), durable=False)
+            atomic_write(self.file, [head, "\n", json.dumps(dataset, separators=(",", ":"))], durable=False)
         except OSError:
             return  # an optimisation only
         prune_cache(self.file.parent, self.file)
