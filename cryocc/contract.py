@@ -312,7 +312,7 @@ SITE_COPY = f"{STATE_DIR}/site.yaml"  # the one site profile copy of a lockfile 
 FRAMES_DIR = f"{STATE_DIR}/frames"  # <hash>.tsv: the frame map a lockfile names
 DAMAGED_DIR = f"{STATE_DIR}/damaged"  # a lockfile that could not be read, kept by its content before apply replaces it
 RESULTS_INDEX = f"{STATE_DIR}/results.json"  # where each result is, by fingerprint (compiler/results.py)
-APPLY_MUTEX = f"{STATE_DIR}/apply.lock"  # held by apply and gc (compiler/mutex.py)
+APPLY_MUTEX = f"{STATE_DIR}/apply.lock"  # held by apply and gc --yes (compiler/mutex.py)
 
 # RELION external-job input options and the flag RELION passes each one to fn_exe as.
 INPUT_FLAGS = {

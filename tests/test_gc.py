@@ -149,6 +149,20 @@ def test_gc_moves_a_planted_job_into_a_trash_it_makes_and_says_the_space_is_stil
     assert json.loads(cli("gc", pipeline, "--project", project, "--json").stdout)["trash"] > 1000
 
 
+def test_gc_lists_while_an_apply_holds_the_project_and_moves_only_after_it(planted, cli):
+    """Listing only reads, as plan does; --yes takes the apply mutex, so nothing moves under an apply."""
+    from cryocc.compiler import apply_mutex
+
+    pipeline, project = planted
+    with apply_mutex(project):
+        listed = json.loads(cli("gc", pipeline, "--project", project, "--json").stdout)
+        err = cli("gc", pipeline, "--project", project, "--yes", code=1).stderr
+    assert [u["job_dir"] for u in listed["unused"]] == ["External/job005/"]
+    assert "is locked by cryocc apply, pid" in err and (project / "External/job005").is_dir()
+    cli("gc", pipeline, "--project", project, "--yes")
+    assert not (project / "External/job005").exists()
+
+
 def test_gc_refuses_a_process_of_another_project(planted, cli, tmp_path):
     pipeline, project = planted
     theirs = finished_job(tmp_path / "other", "External/job001/")

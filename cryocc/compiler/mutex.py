@@ -1,4 +1,4 @@
-"""The project's apply mutex: one apply (or gc) at a time, and who holds it. Its own small module, so
+"""The project's apply mutex: one apply (or gc --yes) at a time, and who holds it. Its own small module, so
 that gc takes it without importing the write side of the compiler."""
 
 from __future__ import annotations
