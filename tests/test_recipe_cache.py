@@ -306,3 +306,29 @@ def test_a_document_written_in_parts_and_chunks_has_exactly_its_bytes(data, tmp_
     fsio.atomic_write(tmp_path / "doc", data, durable=False)
     text = "".join(data) if isinstance(data, list) else data
     assert (tmp_path / "doc").read_bytes() == (text if isinstance(text, bytes) else text.encode())
+
+
+def test_a_new_mdoc_is_the_only_one_parsed_and_rewrites_only_its_shard_of_the_mdoc_cache(tmp_path, monkeypatch):
+    import cryocc.acquisition.cache as mdoc_cache
+
+    source = data_dir("examples") / "quickstart/data/mdoc/TS_01.mdoc"
+    folder = tmp_path / "mdoc"
+    folder.mkdir()
+    for i in range(40):
+        shutil.copy(source, folder / f"TS_{i:02d}.mdoc")
+    parsed = _count_calls(monkeypatch, mdoc_cache, "read_mdoc")
+
+    def read_all(cache):
+        for path in sorted(folder.iterdir()):
+            st = path.stat()
+            cache.read(path.name, str(path), (st.st_size, st.st_mtime_ns))
+        cache.save()
+
+    read_all(mdoc_cache.MdocCache(tmp_path / "cache"))
+    shards = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    assert len(parsed) == 40 and 1 < len(shards) <= mdoc_cache.SHARDS
+    shutil.copy(source, folder / "TS_40.mdoc")
+    read_all(mdoc_cache.MdocCache(tmp_path / "cache"))
+    after = {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    assert len(parsed) == 41  # only the new one
+    assert sum(after[name] != shards.get(name) for name in after) == 1  # its shard, with it

@@ -110,7 +110,9 @@ class Acquisition:
 class Dataset:
     acquisition: Acquisition
     tilt_series: tuple[TiltSeries, ...]
-    mdocs: tuple[MdocInfo, ...]
+    # (tilts, angle range, pixel size, voltage, dose, tilt axis, how many mdocs): the mdocs that agree on
+    # these, grouped for validate's summary; what the scan keeps of them (10^3 mdocs' tilts are in the mdoc cache)
+    groups: tuple[tuple[Any, ...], ...]
     notes: tuple[str, ...] = ()  # things the user should know (shown by validate)
     waiting: tuple[tuple[str, int, int], ...] = ()  # (name, frames there, frames in its mdoc): still being collected
     excluded: dict[str, str] = field(default_factory=dict)  # name -> why (data.exclude)
@@ -120,14 +122,14 @@ class Dataset:
     def to_json(self) -> dict[str, Any]:
         """Plain values, for the scan cache (compiler/recipe_cache.ScanCache)."""
         return {"acquisition": asdict(self.acquisition), "tilt_series": [[t.name, t.mdoc, t.frames, t.angles] for t in self.tilt_series],
-                "mdocs": [[m.path, m.name, m.key, m.to_cache()] for m in self.mdocs], "notes": self.notes,
+                "groups": [list(g) for g in self.groups], "notes": self.notes,
                 "waiting": self.waiting, "excluded": self.excluded, "excluded_tilts": self.excluded_tilts}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Dataset:
         return cls(Acquisition(**doc["acquisition"]),
                    tuple(TiltSeries(n, mdoc, tuple(frames), tuple(angles)) for n, mdoc, frames, angles in doc["tilt_series"]),
-                   tuple(MdocInfo.from_cache(values, path, name, key) for path, name, key, values in doc["mdocs"]),
+                   tuple(tuple(g) for g in doc["groups"]),
                    tuple(doc["notes"]), tuple((n, there, total) for n, there, total in doc["waiting"]),
                    dict(doc["excluded"]), dict(doc["excluded_tilts"]))
 
@@ -537,4 +539,13 @@ def infer(
     if errors:
         return None
     acq = Acquisition(software=software, frame_extension=ext, sources=inf.sources, **inf.values)
-    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), tuple(mdocs), tuple(inf.notes), tuple(sorted(waiting)))
+    return Dataset(acq, tuple(sorted(series, key=lambda s: s.name)), mdoc_groups(mdocs), tuple(inf.notes), tuple(sorted(waiting)))
+
+
+def mdoc_groups(mdocs: list[MdocInfo]) -> tuple[tuple[Any, ...], ...]:
+    """The mdocs grouped by what validate's summary shows of them (Dataset.groups), in a stable order."""
+    groups: Counter[tuple[Any, ...]] = Counter()
+    for m in mdocs:
+        groups[(len(m.angles), f"{min(m.angles):.1f} .. {max(m.angles):.1f}" if m.angles else "-",
+                m.pixel_size, m.voltage, m.dose_per_tilt, m.tilt_axis)] += 1
+    return tuple((*key, n) for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))))

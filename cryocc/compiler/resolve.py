@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,10 +145,6 @@ def summary(dataset: Dataset, deviations: list[str], warnings: list[str] | None 
     """What validate and apply tell the user about the data (and where the jobs depart from the
     validated chain), as plain values."""
     acq = dataset.acquisition
-    groups: Counter[tuple[Any, ...]] = Counter()
-    for m in dataset.mdocs:
-        groups[(len(m.angles), f"{min(m.angles):.1f} .. {max(m.angles):.1f}" if m.angles else "-",
-                m.pixel_size, m.voltage, m.dose_per_tilt, m.tilt_axis)] += 1
     return {
         "acquisition": acq.values(),
         "sources": acq.sources,
@@ -160,5 +155,5 @@ def summary(dataset: Dataset, deviations: list[str], warnings: list[str] | None 
         "waiting": [list(w) for w in dataset.waiting],  # [name, frames there, frames in its mdoc]
         "excluded": dict(dataset.excluded),
         "excluded_tilts": dict(dataset.excluded_tilts),  # name -> {zvalues, frames, why}
-        "groups": [[*key, n] for key, n in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))],
+        "groups": [list(g) for g in dataset.groups],
     }
