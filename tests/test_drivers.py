@@ -443,3 +443,34 @@ def test_template_matching_names_gpus_by_ordinal(catalog):
     proc, d = _run_driver(catalog, "tm_ribo", "gpus23", env=tool_env(CUDA_VISIBLE_DEVICES="2,3"))
     _succeeded(proc, d)
     assert " -g 0 1 " in proc.stdout
+
+
+def test_the_import_gives_relion_its_tilt_series_in_batches_each_with_its_own_movies(tmp_path, monkeypatch, capsys):
+    """relion_tomo_import matches each mdoc's movies against every movie it is given: over 3,000 tilt
+    series at once that takes hours, so the driver gives it BATCH at a time, each batch with only the
+    movies its mdocs name, and combines what the calls wrote."""
+    from test_items import add_series
+
+    from cryocc.drivers import import_movies
+    from cryocc.drivers._runtime import main
+
+    pipeline = copy_examples(tmp_path / "examples", "quickstart", site="workstation")
+    add_series(pipeline.parent, ["TS_02", "TS_03", "TS_04", "TS_05"])
+    project = tmp_path / "project"
+    result = CliRunner().invoke(app, ["apply", str(pipeline), "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(import_movies, "BATCH", 2)
+    monkeypatch.setenv("PATH", tool_env()["PATH"])
+    monkeypatch.chdir(project)
+    code = main(["--job", read_lockfile(project).jobs["import"].params_file, "--o", "External/job001/", "--j", "1"])
+    d = project / "External/job001"
+    assert code == 0 and (d / "RELION_JOB_EXIT_SUCCESS").exists(), capsys.readouterr().out[-3000:]
+    names = [f"TS_0{i}" for i in range(1, 6)]
+    assert list(starfile.read(d / "tilt_series.star", always_dict=True)["global"]["rlnTomoName"]) == names
+    for name in names:
+        movies = starfile.read(d / f"tilt_series/{name}.star", always_dict=True)[name]["rlnMicrographMovieName"]
+        assert len(movies) == 41 and all(Path(m).name.startswith(f"{name}_") for m in movies)
+    calls = json.loads((d / "cryocc_receipt.json").read_text())["tool"]["commands"]
+    assert [c[0] for c in calls] == ["relion_python_tomo_import"] * 3
+    staged = sorted(p.name for p in (d / "cryocc_inputs/frames").iterdir())  # the last call's: TS_05's movies alone
+    assert len(staged) == 41 and all(n.startswith("TS_05_") for n in staged)
