@@ -241,6 +241,32 @@ def load_row(run: Run) -> str:
             f"{len(calls) / minutes:.1f} | {len(calls) / max(1, tasks):.2f} |")
 
 
+def sampled_row(base: Path, n: int) -> str:
+    """The controller load of a load run kept in base (--keep) and stopped before its end (cryocc abort):
+    every call its shims logged, over the minutes from the first call to the last; the tasks done by
+    their records; the supervisors' squeue over the time from their first array's sbatch on."""
+    log = base / "slurm_calls.log"
+    calls = [(float(stamp), name, args[0] if args else "") for stamp, name, _, *args in
+             (line.split(" ", 3) for line in log.read_text().splitlines())]
+    start, end = calls[0][0], calls[-1][0]
+    minutes = (end - start) / 60
+    mine = Counter(name for _, name, args in calls if by_supervisor(name, args))
+    head = Counter(name for _, name, args in calls if not by_supervisor(name, args))
+    first_array = min(t for t, name, args in calls if name == "sbatch" and "--array" in args)
+    lives = (end - first_array) / 60
+    project = base / "examples/quickstart/project"
+    tasks = sum(1 for _ in project.glob("External/job*/cryocc_array/tasks/*.json"))
+    jobs = sum(1 for _ in project.glob("External/job*"))
+
+    def rate(count: int) -> str:
+        return f"{count} ({count / minutes:.1f}/min)"
+
+    return (f"| {n} | {jobs} ({mine['sbatch']} arrays), stopped | {tasks} of {n} done | {minutes:.1f} min | "
+            f"{rate(head['sbatch'])} | {rate(head['squeue'])} | {mine['sbatch']} | {mine['scontrol']} | "
+            f"{mine['squeue']} in {lives:.1f} min ({mine['squeue'] / max(lives, 1e-9):.1f}/min) | {mine['scancel']} | "
+            f"{len(calls) / minutes:.1f} | {len(calls) / max(1, tasks):.2f} |")
+
+
 LOAD_HEADER = ["| N | jobs (arrays) | array tasks | `run --wait` | head: sbatch | head: squeue | supervisors: sbatch | "
                "scontrol | supervisors: squeue, in their lives | scancel | all calls per minute | all calls per task |",
                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -292,8 +318,20 @@ def main() -> None:
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
     ap.add_argument("--write", type=Path, help="put the report into this markdown file as '## SLURM arrays'")
+    ap.add_argument("--sampled", type=Path, help="only report the controller load of the load run of --load-sizes kept in "
+                                                 "this directory (--keep) and stopped before its end, over the minutes it ran")
     args = ap.parse_args()
     slots, gpus = node_slots()
+    if args.sampled:
+        n = int(args.load_sizes)
+        row = sampled_row(args.sampled / f"load{n}", n)
+        print("\n".join([*LOAD_HEADER, row]))
+        if args.write:
+            measured = f"a load run of `python bench/arrays.py --skip-makespan --load-sizes {n} --keep {args.sampled}` stopped " \
+                       f"(cryocc abort) before its end, reported by `python {shlex.join(['bench/arrays.py', *sys.argv[1:]])}` " \
+                       f"on {time.strftime('%Y-%m-%d')}, {machine()}: its calls over the minutes it ran."
+            write_section(args.write, load_only(old_section(args.write), [row], measured[0].upper() + measured[1:]))
+        return
     parts = []
     with tempfile.TemporaryDirectory(prefix="cryocc-arrays-") as tmp:
         base = args.keep or Path(tmp)

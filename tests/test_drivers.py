@@ -467,10 +467,10 @@ def test_the_import_gives_relion_its_tilt_series_in_batches_each_with_its_own_mo
     assert code == 0 and (d / "RELION_JOB_EXIT_SUCCESS").exists(), capsys.readouterr().out[-3000:]
     names = [f"TS_0{i}" for i in range(1, 6)]
     assert list(starfile.read(d / "tilt_series.star", always_dict=True)["global"]["rlnTomoName"]) == names
-    for name in names:
+    for name in names:  # each movie where the tool found it, and still there for the jobs after
         movies = starfile.read(d / f"tilt_series/{name}.star", always_dict=True)[name]["rlnMicrographMovieName"]
-        assert len(movies) == 41 and all(Path(m).name.startswith(f"{name}_") for m in movies)
+        assert len(movies) == 41 and all(Path(m).name.startswith(f"{name}_") and (project / m).is_file() for m in movies)
     calls = json.loads((d / "cryocc_receipt.json").read_text())["tool"]["commands"]
     assert [c[0] for c in calls] == ["relion_python_tomo_import"] * 3
-    staged = sorted(p.name for p in (d / "cryocc_inputs/frames").iterdir())  # the last call's: TS_05's movies alone
-    assert len(staged) == 41 and all(n.startswith("TS_05_") for n in staged)
+    given = {b.name: sorted({m.name[:5] for m in b.iterdir()}) for b in (d / "cryocc_inputs/frames").iterdir()}
+    assert given == {"b0000": ["TS_01", "TS_02"], "b0001": ["TS_03", "TS_04"], "b0002": ["TS_05"]}  # each call its own movies

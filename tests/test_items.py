@@ -41,7 +41,7 @@ def processed(p: Proj, job: str, job_dir: str) -> list[str]:
     """The tilt series a job's last run processed, as its tool recorded it."""
     d = p.root / job_dir
     if job == "import":  # exactly the mdocs it gave relion_tomo_import
-        return sorted(f.name[:-len(".mdoc")] for f in (d / "cryocc_inputs/mdoc").iterdir())
+        return sorted(f.name[:-len(".mdoc")] for f in (d / "cryocc_inputs/mdoc").rglob("*.mdoc"))  # b0000/, b0001/, ...
     folder = {"motion": "warp_frameseries", "tsimport": "tomostar"}.get(job, "warp_tiltseries")
     items = json.loads((d / folder / "processed_items.json").read_text())
     paths = [i["Path"] if isinstance(i, dict) else i for i in items]

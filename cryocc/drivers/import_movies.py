@@ -21,8 +21,9 @@ def _frame_index(data: DataSpec) -> dict[str, str]:
 
 
 def _sub_frames(mdoc: str) -> list[str]:
-    """The file names of an mdoc's SubFramePath entries, taken as relion_tomo_import takes them: after the
-    last backslash, then the last slash (_utils/mdoc.py:43-49)."""
+    """The file names of an mdoc's SubFramePath entries (after the last backslash, then the last slash),
+    by which the scan matched the movies to it; relion_tomo_import matches the files it is given by
+    those names without their suffixes (_utils/mdoc.py:43-49, _utils/file.py:7-10, 17-23)."""
     names = []
     with open(mdoc, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -32,30 +33,32 @@ def _sub_frames(mdoc: str) -> list[str]:
     return names
 
 
-def _stage(ctx: Context, batch: list[SeriesRef], frames: dict[str, str]) -> tuple[str, str]:
-    """Symlinks in the job directory to exactly one batch of the tilt series to import (not those
-    excluded, still waiting for frames, or kept by an extension) and to their mdocs' frames; returns the
-    two patterns, relative to the project: relion_tomo_import globs with Path().glob(pattern), which
-    refuses absolute patterns (import_tilt_series/serialem.py:84-85), and takes one pattern of each."""
+def _stage(ctx: Context, k: int, batch: list[SeriesRef], frames: dict[str, str]) -> tuple[str, str]:
+    """Symlinks in the job directory to batch k of the tilt series to import (not those excluded,
+    still waiting for frames, or kept by an extension): its mdocs in cryocc_inputs/mdoc/b<k>/ and the
+    movies they name in cryocc_inputs/frames/b<k>/. Returns the two patterns, relative to the project:
+    relion_tomo_import globs with Path().glob(pattern), which refuses absolute patterns
+    (import_tilt_series/serialem.py:84-85), and takes one pattern of each. The movie links stay: the
+    tool writes each movie's path as it globbed it into the tilt series' STAR file, which later jobs
+    read (an extension's batch k adds to the same directory)."""
     staged = ctx.path("cryocc_inputs")
-    for sub in ("mdoc", "frames"):
-        if (staged / sub).is_dir():
-            shutil.rmtree(staged / sub)  # only cryocc's links, from the batch before or an earlier run
-        (staged / sub).mkdir(parents=True)
+    mdocs, movies = staged / "mdoc" / f"b{k:04d}", staged / "frames" / f"b{k:04d}"
+    for d in (mdocs, movies):
+        d.mkdir(parents=True, exist_ok=True)
     for ts in batch:
-        relink(staged / "mdoc" / os.path.basename(ts["mdoc"]), ts["mdoc"])
+        relink(mdocs / os.path.basename(ts["mdoc"]), ts["mdoc"])
         for name in _sub_frames(ts["mdoc"]):
             if name in frames:  # a movie not there: the tool leaves its tilt out, and says so, as before
-                relink(staged / "frames" / name, frames[name])
+                relink(movies / name, frames[name])
     rel = ctx.rel(staged)
-    return f"{rel}/frames/*", f"{rel}/mdoc/*.mdoc"
+    return f"{rel}/frames/{movies.name}/*", f"{rel}/mdoc/{mdocs.name}/*.mdoc"
 
 
-def _import(ctx: Context, batch: list[SeriesRef], frames: dict[str, str]) -> list[dict[str, str]]:
-    """One relion_tomo_import over one batch: the rows of the tilt_series.star it wrote."""
-    movies, mdocs = _stage(ctx, batch, frames)
-    star = ctx.path("tilt_series.star")
-    star.unlink(missing_ok=True)  # the batch before's
+def _import(ctx: Context, k: int, batch: list[SeriesRef], frames: dict[str, str]) -> list[dict[str, str]]:
+    """One relion_tomo_import over batch k: the rows of the tilt_series.star it wrote, each of the
+    batch's tilt series there (the tool skips, silently, an mdoc whose name is in no movie's name of
+    its batch: serialem.py:106-116)."""
+    movies, mdocs = _stage(ctx, k, batch, frames)
     a = ctx.acq
     # no --pipeline_control: the driver, not the tool, decides the job's sentinel
     ctx.run("relion_python_tomo_import", [
@@ -72,17 +75,27 @@ def _import(ctx: Context, batch: list[SeriesRef], frames: dict[str, str]) -> lis
         "--optics-group-name", ctx.params["optics_group_name"],
         "--invert-defocus-handedness" if a["invert_defocus_hand"] else "--no-invert-defocus-handedness",
     ], cwd=ctx.project)
-    return read_global(star) if star.is_file() else []
+    star = ctx.path("tilt_series.star")
+    rows = read_global(star) if star.is_file() else []
+    left_out = sorted({ts["name"] for ts in batch} - {r["rlnTomoName"] for r in rows})
+    if left_out:
+        raise JobFailed(f"relion_tomo_import left out {len(left_out)} tilt series: {', '.join(left_out)} "
+                        "(it imports an mdoc only if its name is part of the movies' file names)")
+    return rows
 
 
 def run(ctx: Context) -> None:
     series = ctx.to_process(ctx.data["tilt_series"])
     frames = _frame_index(ctx.data)
-    rows = [row for start in range(0, len(series), BATCH) for row in _import(ctx, series[start:start + BATCH], frames)]
-    # it skips, silently, an mdoc whose name is in no movie's name (serialem.py:106-116)
-    expected = {ts["name"] for ts in series}
-    found = {r["rlnTomoName"] for r in rows}
-    if expected - found:
-        raise JobFailed(f"relion_tomo_import left out {len(expected - found)} tilt series: {', '.join(sorted(expected - found))} "
-                        "(it imports an mdoc only if its name is part of the movies' file names)")
-    write_global(ctx, "tilt_series.star", rows)  # with the rows an extension keeps
+    mdocs = ctx.path("cryocc_inputs/mdoc")
+    if mdocs.is_dir():
+        shutil.rmtree(mdocs)  # only cryocc's links, from an earlier run in this directory: this run's mdocs alone
+    rows: list[dict[str, str]] = []
+    for k, start in enumerate(range(0, len(series), BATCH)):
+        try:
+            rows += _import(ctx, k, series[start:start + BATCH], frames)
+        except BaseException:
+            if rows or ctx.kept_rows:  # each call writes tilt_series.star anew, with its own batch alone
+                write_global(ctx, "tilt_series.star", rows)
+            raise
+        write_global(ctx, "tilt_series.star", rows)  # with the rows an extension keeps, and those imported so far
