@@ -307,13 +307,19 @@ def test_validate_json_says_what_was_inferred_and_wired(example, cli):
     assert jobs["align"]["inputs"] == {"tilt_series": "motion", "settings": "tsimport"} and jobs["align"]["resources"]["cpus"] == 1
 
 
-def test_validate_groups_the_mdocs_the_same_from_a_scan_and_from_the_scan_cache(example, cli):
+def test_validate_groups_the_mdocs_the_same_from_a_scan_and_from_the_scan_cache(example, cli, monkeypatch):
     import json
 
+    import cryocc.acquisition.scan as scan_module
+
+    real, scans = scan_module.scan, []
+    monkeypatch.setattr(scan_module, "scan", lambda *a, **k: scans.append(1) or real(*a, **k))
     pipeline = example()
     first = json.loads(cli("validate", pipeline, "--json").stdout)["groups"]
     pipeline.write_text(pipeline.read_text().replace("rescale_angpixs: 10", "rescale_angpixs: 12"))  # data: as it was
-    assert json.loads(cli("validate", pipeline, "--json").stdout)["groups"] == first == [
+    second = json.loads(cli("validate", pipeline, "--json").stdout)["groups"]
+    assert len(scans) == 1  # the second from the scan cache
+    assert second == first == [
         {"tilts": 41, "angles": "-60.0 .. 60.0", "pixel_size": 5.4, "voltage": None, "dose_per_tilt": None,  # as the mdoc has them
          "tilt_axis": 85.3, "count": 1}]
 
