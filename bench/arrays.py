@@ -223,45 +223,39 @@ def by_supervisor(name: str, args: str) -> bool:
 
 
 def load_row(run: Run) -> str:
-    calls = run.calls()
-    minutes = run.wall / 60
     receipts = run.receipts()
     arrays = [r for r in receipts.values() if r.get("array")]
     tasks = sum(r["array"]["tasks"] for r in arrays)
-    mine = Counter(name for _, name, _, args in calls if by_supervisor(name, args))
-    head = Counter(name for _, name, _, args in calls if not by_supervisor(name, args))
     lives = sum(r["seconds"] for r in arrays) / 60  # each supervisor polls while its array lives
-
-    def rate(count: int) -> str:
-        return f"{count} ({count / minutes:.1f}/min)"
-
-    return (f"| {run.n} | {len(receipts)} ({len(arrays)} arrays) | {tasks} | {minutes:.1f} min | "
-            f"{rate(head['sbatch'])} | {rate(head['squeue'])} | {mine['sbatch']} | {mine['scontrol']} | "
-            f"{mine['squeue']} in {lives:.1f} min ({mine['squeue'] / max(lives, 1e-9):.1f}/min) | {mine['scancel']} | "
-            f"{len(calls) / minutes:.1f} | {len(calls) / max(1, tasks):.2f} |")
+    return _row(run.n, f"{len(receipts)} ({len(arrays)} arrays)", str(tasks), run.wall / 60,
+                [(name, args) for _, name, _, args in run.calls()], lives, tasks)
 
 
 def sampled_row(base: Path, n: int) -> str:
     """The controller load of a load run kept in base (--keep) and stopped before its end (cryocc abort):
     every call its shims logged, over the minutes from the first call to the last; the tasks done by
     their records; the supervisors' squeue over the time from their first array's sbatch on."""
-    log = base / "slurm_calls.log"
     calls = [(float(stamp), name, args[0] if args else "") for stamp, name, _, *args in
-             (line.split(" ", 3) for line in log.read_text().splitlines())]
-    start, end = calls[0][0], calls[-1][0]
-    minutes = (end - start) / 60
-    mine = Counter(name for _, name, args in calls if by_supervisor(name, args))
-    head = Counter(name for _, name, args in calls if not by_supervisor(name, args))
+             (line.split(" ", 3) for line in (base / "slurm_calls.log").read_text().splitlines())]
+    end = calls[-1][0]
     first_array = min(t for t, name, args in calls if name == "sbatch" and "--array" in args)
-    lives = (end - first_array) / 60
     project = base / "examples/quickstart/project"
     tasks = sum(1 for _ in project.glob("External/job*/cryocc_array/tasks/*.json"))
-    jobs = sum(1 for _ in project.glob("External/job*"))
+    arrays = sum(1 for _, name, args in calls if name == "sbatch" and by_supervisor(name, args))
+    return _row(n, f"{sum(1 for _ in project.glob('External/job*'))} ({arrays} arrays), stopped", f"{tasks} of {n} done",
+                (end - calls[0][0]) / 60, [(name, args) for _, name, args in calls], (end - first_array) / 60, tasks)
+
+
+def _row(n: int, jobs: str, tasks_cell: str, minutes: float, calls: list[tuple[str, str]], lives: float, tasks: int) -> str:
+    """One row of the controller-load table: calls (command, arguments) in minutes, the supervisors'
+    squeue over lives minutes."""
+    mine = Counter(name for name, args in calls if by_supervisor(name, args))
+    head = Counter(name for name, args in calls if not by_supervisor(name, args))
 
     def rate(count: int) -> str:
         return f"{count} ({count / minutes:.1f}/min)"
 
-    return (f"| {n} | {jobs} ({mine['sbatch']} arrays), stopped | {tasks} of {n} done | {minutes:.1f} min | "
+    return (f"| {n} | {jobs} | {tasks_cell} | {minutes:.1f} min | "
             f"{rate(head['sbatch'])} | {rate(head['squeue'])} | {mine['sbatch']} | {mine['scontrol']} | "
             f"{mine['squeue']} in {lives:.1f} min ({mine['squeue'] / max(lives, 1e-9):.1f}/min) | {mine['scancel']} | "
             f"{len(calls) / minutes:.1f} | {len(calls) / max(1, tasks):.2f} |")
