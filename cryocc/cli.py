@@ -287,19 +287,16 @@ def gc(
     way RELION deletes a job: out of default_pipeline.star, into Trash/External/. Trash/ keeps
     their disk space until `cryocc trash --empty`. Never a job that is kept, read by one, running
     or queued; refused while a schemer runs."""
+    from .compiler import apply_mutex
     from .run import gc as collector
 
     _existing(project)
     collector.refuse_while_running(project)
-    if yes:
-        from .compiler import apply_mutex
-
-        with apply_mutex(project):  # no apply in between: what is unused stays so until it is moved
-            found, _ = collector.unused(project, pipeline)
-            if found:
-                collector.move_to_trash(project, [u.job_dir for u in found])
-    else:
-        found, _ = collector.unused(project, pipeline)  # a list only reads, as plan does
+    # a list only reads, as plan does; --yes decides and moves with no apply in between
+    with apply_mutex(project) if yes else contextlib.nullcontext():
+        found, _ = collector.unused(project, pipeline)
+        if yes and found:
+            collector.move_to_trash(project, [u.job_dir for u in found])
     held = collector.trash_contents(project)[1]
     if as_json:
         print(json.dumps({"unused": [u.__dict__ for u in found], "moved": bool(yes and found), "trash": held}, indent=1))

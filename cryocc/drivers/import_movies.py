@@ -94,8 +94,7 @@ def run(ctx: Context) -> None:
     for k, start in enumerate(range(0, len(series), BATCH)):
         try:
             rows += _import(ctx, k, series[start:start + BATCH], frames)
-        except BaseException:
-            if rows or ctx.kept_rows:  # each call writes tilt_series.star anew, with its own batch alone
+        finally:  # each call writes tilt_series.star anew, with its own batch alone: after it, whether it
+            # succeeded or not, the file holds the rows an extension keeps and those imported so far
+            if rows or ctx.kept_rows:
                 write_global(ctx, "tilt_series.star", rows)
-            raise
-        write_global(ctx, "tilt_series.star", rows)  # with the rows an extension keeps, and those imported so far
